@@ -1,0 +1,169 @@
+//! PEP 249 connections and the connector that opens them.
+
+use crate::cursor::Cursor;
+use crate::error::{Error, Result};
+use crate::row::Row;
+use crate::value::Value;
+
+/// A PEP 249 connection.
+///
+/// Like PEP 249 (and psycopg), a connection starts with autocommit **off**: the first
+/// statement opens a transaction that lasts until [`commit`](Connection::commit) or
+/// [`rollback`](Connection::rollback). [`set_autocommit`](Connection::set_autocommit) turns
+/// that off.
+///
+/// The last three methods are hooks for the pool, with defaults an adapter overrides when its
+/// driver can do better: [`ping`](Connection::ping), [`is_broken`](Connection::is_broken) and
+/// [`reset`](Connection::reset).
+///
+/// ```
+/// use nimue_core::{params, Connection, Result};
+///
+/// fn transfer<C: Connection>(conn: &mut C, from: i64, to: i64, cents: i64) -> Result<()> {
+///     conn.execute("UPDATE account SET cents = cents - ? WHERE id = ?", &params![cents, from])?;
+///     conn.execute("UPDATE account SET cents = cents + ? WHERE id = ?", &params![cents, to])?;
+///     conn.commit()
+/// }
+/// ```
+pub trait Connection: Send {
+    /// The cursor type; it borrows the connection.
+    type Cursor<'c>: Cursor
+    where
+        Self: 'c;
+
+    /// A new cursor on this connection.
+    fn cursor(&mut self) -> Result<Self::Cursor<'_>>;
+
+    /// Commit the open transaction (a no-op when none is open).
+    fn commit(&mut self) -> Result<()>;
+
+    /// Roll the open transaction back (a no-op when none is open).
+    fn rollback(&mut self) -> Result<()>;
+
+    /// Close the connection now, reporting any error the driver has on closing. Dropping a
+    /// connection closes it too, silently. An open transaction is rolled back.
+    fn close(self) -> Result<()>
+    where
+        Self: Sized;
+
+    /// Whether every statement commits on its own.
+    fn autocommit(&self) -> bool;
+
+    /// Turn autocommit on or off. Turning it on while a transaction is open commits nothing:
+    /// it is an `InterfaceError`, like psycopg's; commit or roll back first.
+    fn set_autocommit(&mut self, on: bool) -> Result<()>;
+
+    /// PEP 249's `paramstyle` of this adapter: always `"qmark"` for the SQL nimue accepts.
+    fn paramstyle(&self) -> &'static str {
+        "qmark"
+    }
+
+    /// Check the connection is alive, doing I/O if needed. The default runs `SELECT 1`;
+    /// adapters override it with their driver's cheapest real check.
+    fn ping(&mut self) -> Result<()> {
+        let mut cursor = self.cursor()?;
+        cursor.execute("SELECT 1", &[])?;
+        cursor.fetchall().map(drop)
+    }
+
+    /// Whether the connection is known to be unusable, without any I/O (a closed socket, a
+    /// fatal error seen earlier). The pool discards broken connections instead of reusing them.
+    fn is_broken(&self) -> bool {
+        false
+    }
+
+    /// Return the connection to a clean state before the pool hands it to the next user. The
+    /// default rolls back any open transaction.
+    fn reset(&mut self) -> Result<()> {
+        self.rollback()
+    }
+
+    /// Execute one statement on a fresh cursor and return its `rowcount`.
+    ///
+    /// ```
+    /// # use nimue_core::{params, Connection, Result};
+    /// # fn f<C: Connection>(conn: &mut C) -> Result<()> {
+    /// let changed = conn.execute("DELETE FROM sessions WHERE user_id = ?", &params![42])?;
+    /// # Ok(()) }
+    /// ```
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<i64> {
+        let mut cursor = self.cursor()?;
+        cursor.execute(sql, params)?;
+        Ok(cursor.rowcount())
+    }
+
+    /// Execute a query on a fresh cursor and return every row.
+    ///
+    /// ```
+    /// # use nimue_core::{params, Connection, Result};
+    /// # fn f<C: Connection>(conn: &mut C) -> Result<()> {
+    /// for row in conn.query("SELECT id, name FROM users WHERE active = ?", &params![true])? {
+    ///     let (id, name): (i64, String) = (row.get(0)?, row.get("name")?);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+        let mut cursor = self.cursor()?;
+        cursor.execute(sql, params)?;
+        cursor.fetchall()
+    }
+
+    /// Execute a query and return its first row, or `None` when it returned no rows.
+    fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        let mut cursor = self.cursor()?;
+        cursor.execute(sql, params)?;
+        cursor.fetchone()
+    }
+}
+
+/// Opens connections: Python Nimue's `connfunc`, r2d2's `ManageConnection::connect`.
+///
+/// Adapters provide connector types (e.g. `SqliteConnector`); any closure returning a
+/// connection is a connector too.
+///
+/// ```
+/// use nimue_core::{Connect, Result};
+///
+/// fn open_twice<K: Connect>(connector: &K) -> Result<(K::Connection, K::Connection)> {
+///     Ok((connector.connect()?, connector.connect()?))
+/// }
+/// ```
+pub trait Connect: Send + Sync + 'static {
+    /// The connection type this connector opens.
+    type Connection: Connection;
+
+    /// Open a new connection.
+    fn connect(&self) -> Result<Self::Connection>;
+}
+
+impl<F, C> Connect for F
+where
+    F: Fn() -> Result<C> + Send + Sync + 'static,
+    C: Connection,
+{
+    type Connection = C;
+
+    fn connect(&self) -> Result<C> {
+        self()
+    }
+}
+
+/// Check a parameter count against the number of `?` placeholders, for adapters whose driver
+/// does not check it itself.
+///
+/// ```
+/// assert!(nimue_core::check_param_count(2, 2).is_ok());
+/// assert_eq!(
+///     nimue_core::check_param_count(2, 1).unwrap_err().kind(),
+///     nimue_core::ErrorKind::Programming
+/// );
+/// ```
+pub fn check_param_count(expected: usize, given: usize) -> Result<()> {
+    if expected == given {
+        Ok(())
+    } else {
+        Err(Error::programming(format!(
+            "the statement has {expected} parameter placeholder(s) but {given} parameter(s) were given"
+        )))
+    }
+}

@@ -1,0 +1,235 @@
+//! PEP 249 cursors: execute statements, then fetch their rows.
+//!
+//! [`Cursor`] is the trait user code calls. Most adapters don't implement it by hand: they
+//! implement [`Execute`] (run one statement, return its whole [`ResultSet`]) and use
+//! [`BufferedCursor`], which provides every PEP 249 cursor method on top of it.
+
+use crate::error::{Error, Result};
+use crate::row::{Column, Columns, Row};
+use crate::value::Value;
+use std::collections::VecDeque;
+
+/// A PEP 249 cursor.
+///
+/// Parameters use the qmark style (`?`) on every adapter. A cursor borrows its connection;
+/// drop it to end it.
+///
+/// ```
+/// use nimue_core::{params, Connection, Cursor, Result};
+///
+/// fn names_since<C: Connection>(conn: &mut C, year: i64) -> Result<Vec<String>> {
+///     let mut cur = conn.cursor()?;
+///     cur.execute("SELECT name FROM people WHERE born >= ?", &params![year])?;
+///     cur.fetchall()?.iter().map(|row| row.get(0)).collect()
+/// }
+/// ```
+pub trait Cursor {
+    /// Prepare and execute one statement with `params` bound to its `?` placeholders.
+    ///
+    /// A wrong number of parameters is a `ProgrammingError`, never a panic. Rows of a previous
+    /// statement that were not fetched are discarded.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<()>;
+
+    /// Execute one statement once per parameter set; `rowcount` is the total of affected rows.
+    fn executemany(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<()>;
+
+    /// The result columns of the last statement, or `None` when it returned no rows (DML, DDL)
+    /// or nothing was executed yet.
+    fn description(&self) -> Option<&[Column]>;
+
+    /// Rows affected by the last DML statement, or the number of rows a query produced;
+    /// `-1` when unknown (DDL, nothing executed).
+    fn rowcount(&self) -> i64;
+
+    /// The row id of the last inserted row, when the database reports one.
+    fn lastrowid(&self) -> Option<i64>;
+
+    /// How many rows [`fetchmany`](Cursor::fetchmany) is usually asked for (PEP 249
+    /// `arraysize`, default 1).
+    fn arraysize(&self) -> usize;
+
+    /// Set [`arraysize`](Cursor::arraysize).
+    fn set_arraysize(&mut self, size: usize);
+
+    /// The next row, or `None` when the result set is exhausted.
+    ///
+    /// A `ProgrammingError` when the last statement produced no result set.
+    fn fetchone(&mut self) -> Result<Option<Row>>;
+
+    /// Up to `size` next rows (fewer at the end, none when exhausted).
+    fn fetchmany(&mut self, size: usize) -> Result<Vec<Row>> {
+        let mut rows = Vec::with_capacity(size.min(1024));
+        while rows.len() < size {
+            match self.fetchone()? {
+                Some(row) => rows.push(row),
+                None => break,
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Every remaining row.
+    fn fetchall(&mut self) -> Result<Vec<Row>> {
+        let mut rows = Vec::new();
+        while let Some(row) = self.fetchone()? {
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+/// The complete outcome of one statement, as an adapter hands it to [`BufferedCursor`].
+#[derive(Debug, Clone, Default)]
+pub struct ResultSet {
+    /// The result columns, `None` for a statement without a result set.
+    pub columns: Option<Columns>,
+    /// The rows, in order.
+    pub rows: VecDeque<Row>,
+    /// PEP 249 `rowcount` (`-1` when unknown).
+    pub rowcount: i64,
+    /// PEP 249 `lastrowid`.
+    pub lastrowid: Option<i64>,
+}
+
+impl ResultSet {
+    /// A result set of `rows` described by `columns`; `rowcount` is the number of rows.
+    pub fn with_rows(columns: Columns, rows: VecDeque<Row>) -> Self {
+        ResultSet {
+            columns: Some(columns),
+            rowcount: rows.len() as i64,
+            rows,
+            lastrowid: None,
+        }
+    }
+
+    /// The outcome of a statement without a result set.
+    pub fn no_rows(rowcount: i64, lastrowid: Option<i64>) -> Self {
+        ResultSet {
+            columns: None,
+            rows: VecDeque::new(),
+            rowcount,
+            lastrowid,
+        }
+    }
+}
+
+/// The one method a buffering adapter implements: run a statement, return all its results.
+///
+/// Implementing this on a connection type makes [`BufferedCursor`] a complete PEP 249 cursor
+/// for it.
+pub trait Execute {
+    /// Run `sql` once with `params`, returning its whole result.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet>;
+
+    /// Run `sql` once per parameter set. The default runs [`Execute::execute`] in a loop and
+    /// sums the row counts; adapters override it to prepare once.
+    fn execute_many(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<ResultSet> {
+        let mut total = ResultSet::no_rows(0, None);
+        for params in param_sets {
+            let one = self.execute(sql, params)?;
+            total.rowcount += one.rowcount.max(0);
+            total.lastrowid = one.lastrowid.or(total.lastrowid);
+        }
+        Ok(total)
+    }
+}
+
+/// A PEP 249 cursor over any [`Execute`] connection, holding each statement's rows in memory.
+///
+/// Like psycopg's default (client-side) cursors: `execute` reads the whole result, the fetch
+/// methods hand it out. It also iterates over its remaining rows.
+pub struct BufferedCursor<'c, C: Execute + ?Sized> {
+    conn: &'c mut C,
+    result: Option<ResultSet>,
+    arraysize: usize,
+}
+
+impl<'c, C: Execute + ?Sized> BufferedCursor<'c, C> {
+    /// A cursor on `conn` with nothing executed yet.
+    pub fn new(conn: &'c mut C) -> Self {
+        BufferedCursor {
+            conn,
+            result: None,
+            arraysize: 1,
+        }
+    }
+
+    /// The connection this cursor runs on.
+    pub fn connection(&mut self) -> &mut C {
+        self.conn
+    }
+
+    fn result_rows(&mut self) -> Result<&mut VecDeque<Row>> {
+        match &mut self.result {
+            Some(ResultSet {
+                columns: Some(_),
+                rows,
+                ..
+            }) => Ok(rows),
+            Some(_) => Err(Error::programming(
+                "no results to fetch: the last statement returned no rows",
+            )),
+            None => Err(Error::programming(
+                "no results to fetch: nothing was executed",
+            )),
+        }
+    }
+}
+
+impl<C: Execute + ?Sized> Cursor for BufferedCursor<'_, C> {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<()> {
+        // Drop the previous result first: a failed statement leaves no stale rows behind.
+        self.result = None;
+        self.result = Some(self.conn.execute(sql, params)?);
+        Ok(())
+    }
+
+    fn executemany(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<()> {
+        self.result = None;
+        self.result = Some(self.conn.execute_many(sql, param_sets)?);
+        Ok(())
+    }
+
+    fn description(&self) -> Option<&[Column]> {
+        self.result.as_ref()?.columns.as_deref()
+    }
+
+    fn rowcount(&self) -> i64 {
+        self.result.as_ref().map_or(-1, |r| r.rowcount)
+    }
+
+    fn lastrowid(&self) -> Option<i64> {
+        self.result.as_ref()?.lastrowid
+    }
+
+    fn arraysize(&self) -> usize {
+        self.arraysize
+    }
+
+    fn set_arraysize(&mut self, size: usize) {
+        self.arraysize = size.max(1);
+    }
+
+    fn fetchone(&mut self) -> Result<Option<Row>> {
+        Ok(self.result_rows()?.pop_front())
+    }
+
+    fn fetchmany(&mut self, size: usize) -> Result<Vec<Row>> {
+        let rows = self.result_rows()?;
+        let n = size.min(rows.len());
+        Ok(rows.drain(..n).collect())
+    }
+
+    fn fetchall(&mut self) -> Result<Vec<Row>> {
+        Ok(self.result_rows()?.drain(..).collect())
+    }
+}
+
+impl<C: Execute + ?Sized> Iterator for BufferedCursor<'_, C> {
+    type Item = Row;
+
+    /// The next remaining row; `None` at the end or when there is no result set.
+    fn next(&mut self) -> Option<Row> {
+        self.result_rows().ok()?.pop_front()
+    }
+}

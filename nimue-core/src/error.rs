@@ -1,0 +1,285 @@
+//! The error hierarchy of PEP 249, as Rust types.
+//!
+//! PEP 249 defines this tree of exceptions:
+//!
+//! ```text
+//! Error
+//! ├── InterfaceError            -> Error::Interface
+//! └── DatabaseError             -> Error::Database(DatabaseError)
+//!     ├── DataError                 kind() == ErrorKind::Data
+//!     ├── OperationalError          kind() == ErrorKind::Operational
+//!     ├── IntegrityError            kind() == ErrorKind::Integrity
+//!     ├── InternalError             kind() == ErrorKind::Internal
+//!     ├── ProgrammingError          kind() == ErrorKind::Programming
+//!     └── NotSupportedError         kind() == ErrorKind::NotSupported
+//! ```
+//!
+//! Adapters map their driver's errors onto it (by SQLSTATE where the driver has one), so code
+//! written against nimue handles a unique-key violation the same way on every database:
+//!
+//! ```
+//! use nimue_core::{Error, ErrorKind};
+//!
+//! fn insert_or_ignore(result: Result<u64, Error>) -> Result<u64, Error> {
+//!     match result {
+//!         Err(e) if e.kind() == ErrorKind::Integrity => Ok(0),
+//!         other => other,
+//!     }
+//! }
+//! let dup = Error::integrity("UNIQUE constraint failed: users.email");
+//! assert_eq!(insert_or_ignore(Err(dup)).unwrap(), 0);
+//! ```
+
+use std::fmt;
+
+/// A boxed error from a driver or the OS, kept as the [`source`](std::error::Error::source) of
+/// a nimue error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with nimue's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every error nimue returns.
+///
+/// Match on [`Error::kind`] for the PEP 249 class; the variants keep the hierarchy's two
+/// branches (interface vs. database) apart.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// PEP 249 `InterfaceError`: a problem with the database interface (the adapter, the
+    /// driver, the way it was called) rather than with the database itself.
+    #[error("interface error: {message}")]
+    Interface {
+        /// What went wrong.
+        message: String,
+        /// The underlying cause, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// PEP 249 `DatabaseError` and its subclasses: the database (or the data) refused.
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+}
+
+impl Error {
+    /// A PEP 249 `InterfaceError` with a message.
+    pub fn interface(message: impl Into<String>) -> Self {
+        Error::Interface {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A PEP 249 `InterfaceError` wrapping its cause.
+    pub fn interface_from(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Error::Interface {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A `DataError`: bad data (out of range, wrong type, cannot convert).
+    pub fn data(message: impl Into<String>) -> Self {
+        DatabaseError::new(ErrorKind::Data, message).into()
+    }
+
+    /// An `OperationalError`: the database's operation failed (connection lost, busy, ...).
+    pub fn operational(message: impl Into<String>) -> Self {
+        DatabaseError::new(ErrorKind::Operational, message).into()
+    }
+
+    /// An `IntegrityError`: a constraint was violated.
+    pub fn integrity(message: impl Into<String>) -> Self {
+        DatabaseError::new(ErrorKind::Integrity, message).into()
+    }
+
+    /// An `InternalError`: the database is in an inconsistent internal state.
+    pub fn internal(message: impl Into<String>) -> Self {
+        DatabaseError::new(ErrorKind::Internal, message).into()
+    }
+
+    /// A `ProgrammingError`: bad SQL, wrong parameter count, a missing table or column.
+    pub fn programming(message: impl Into<String>) -> Self {
+        DatabaseError::new(ErrorKind::Programming, message).into()
+    }
+
+    /// A `NotSupportedError`: the driver or database cannot do what was asked.
+    pub fn not_supported(message: impl Into<String>) -> Self {
+        DatabaseError::new(ErrorKind::NotSupported, message).into()
+    }
+
+    /// The PEP 249 class of this error.
+    ///
+    /// ```
+    /// use nimue_core::{Error, ErrorKind};
+    /// assert_eq!(Error::programming("syntax error").kind(), ErrorKind::Programming);
+    /// assert!(Error::programming("syntax error").kind().is_database());
+    /// assert!(!Error::interface("no driver").kind().is_database());
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Interface { .. } => ErrorKind::Interface,
+            Error::Database(e) => e.kind(),
+        }
+    }
+
+    /// The database error, when this is one.
+    pub fn as_database(&self) -> Option<&DatabaseError> {
+        match self {
+            Error::Database(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The SQLSTATE the database reported, when it reported one.
+    pub fn sqlstate(&self) -> Option<&str> {
+        self.as_database().and_then(DatabaseError::sqlstate)
+    }
+}
+
+/// The PEP 249 class of an [`Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// `InterfaceError`.
+    Interface,
+    /// `DatabaseError` itself, when no subclass fits.
+    Database,
+    /// `DataError`.
+    Data,
+    /// `OperationalError`.
+    Operational,
+    /// `IntegrityError`.
+    Integrity,
+    /// `InternalError`.
+    Internal,
+    /// `ProgrammingError`.
+    Programming,
+    /// `NotSupportedError`.
+    NotSupported,
+}
+
+impl ErrorKind {
+    /// Whether this kind is `DatabaseError` or one of its subclasses.
+    pub fn is_database(self) -> bool {
+        !matches!(self, ErrorKind::Interface)
+    }
+
+    /// The PEP 249 exception name, e.g. `"IntegrityError"`.
+    pub fn pep249_name(self) -> &'static str {
+        match self {
+            ErrorKind::Interface => "InterfaceError",
+            ErrorKind::Database => "DatabaseError",
+            ErrorKind::Data => "DataError",
+            ErrorKind::Operational => "OperationalError",
+            ErrorKind::Integrity => "IntegrityError",
+            ErrorKind::Internal => "InternalError",
+            ErrorKind::Programming => "ProgrammingError",
+            ErrorKind::NotSupported => "NotSupportedError",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            ErrorKind::Interface => "interface error",
+            ErrorKind::Database => "database error",
+            ErrorKind::Data => "data error",
+            ErrorKind::Operational => "operational error",
+            ErrorKind::Integrity => "integrity error",
+            ErrorKind::Internal => "internal error",
+            ErrorKind::Programming => "programming error",
+            ErrorKind::NotSupported => "not supported",
+        };
+        f.write_str(text)
+    }
+}
+
+/// PEP 249 `DatabaseError`: an error the database (or the data sent to it) caused.
+///
+/// ```
+/// use nimue_core::{DatabaseError, Error, ErrorKind};
+/// let e: Error = DatabaseError::new(ErrorKind::Integrity, "duplicate key")
+///     .with_sqlstate("23505")
+///     .into();
+/// assert_eq!(e.kind(), ErrorKind::Integrity);
+/// assert_eq!(e.sqlstate(), Some("23505"));
+/// assert_eq!(e.to_string(), "integrity error: duplicate key (SQLSTATE 23505)");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: {message}{}", code_suffix(.sqlstate.as_deref(), *.code))]
+pub struct DatabaseError {
+    kind: ErrorKind,
+    message: String,
+    sqlstate: Option<String>,
+    code: Option<i64>,
+    #[source]
+    source: Option<BoxError>,
+}
+
+/// `" (SQLSTATE 23505)"`, `" (code 1062)"` or nothing.
+fn code_suffix(sqlstate: Option<&str>, code: Option<i64>) -> String {
+    match (sqlstate, code) {
+        (Some(state), _) => format!(" (SQLSTATE {state})"),
+        (None, Some(code)) => format!(" (code {code})"),
+        (None, None) => String::new(),
+    }
+}
+
+impl DatabaseError {
+    /// A database error of `kind`. An [`ErrorKind::Interface`] here is recorded as
+    /// [`ErrorKind::Database`]: interface errors are not database errors.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        let kind = if kind == ErrorKind::Interface {
+            ErrorKind::Database
+        } else {
+            kind
+        };
+        DatabaseError {
+            kind,
+            message: message.into(),
+            sqlstate: None,
+            code: None,
+            source: None,
+        }
+    }
+
+    /// Attach the five-character SQLSTATE the database reported.
+    pub fn with_sqlstate(mut self, sqlstate: impl Into<String>) -> Self {
+        self.sqlstate = Some(sqlstate.into());
+        self
+    }
+
+    /// Attach the driver's native error code (e.g. MySQL's 1062, SQLite's extended code).
+    pub fn with_code(mut self, code: i64) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    /// Attach the driver error this one was mapped from.
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The PEP 249 subclass.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The database's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The SQLSTATE, when the database reported one.
+    pub fn sqlstate(&self) -> Option<&str> {
+        self.sqlstate.as_deref()
+    }
+
+    /// The driver's native error code, when it has one.
+    pub fn code(&self) -> Option<i64> {
+        self.code
+    }
+}

@@ -1,0 +1,36 @@
+//! The core of nimue: PEP 249 (DB-API 2.0) traits, values, rows and errors, and the generic
+//! connection pool every adapter shares.
+//!
+//! Adapters (`nimue-sqlite`, `nimue-postgres`, ...) implement [`Connect`], [`Connection`] and
+//! [`Cursor`] for one driver; everything else lives here, written once.
+//!
+//! ```
+//! use nimue_core::{params, Connection, Cursor, Result};
+//!
+//! /// Works the same on every database nimue supports.
+//! fn count_users<C: Connection>(conn: &mut C, min_age: i64) -> Result<i64> {
+//!     let mut cur = conn.cursor()?;
+//!     cur.execute("SELECT COUNT(*) FROM users WHERE age >= ?", &params![min_age])?;
+//!     let row = cur.fetchone()?.expect("COUNT(*) returns one row");
+//!     row.get(0)
+//! }
+//! ```
+
+#![warn(missing_docs)]
+
+mod connection;
+mod cursor;
+pub mod error;
+mod row;
+pub mod value;
+
+pub use connection::{check_param_count, Connect, Connection};
+pub use cursor::{BufferedCursor, Cursor, Execute, ResultSet};
+pub use error::{BoxError, DatabaseError, Error, ErrorKind, Result};
+pub use row::{Column, Columns, Row, RowIndex};
+pub use value::{FromValue, TypeCode, Value};
+
+/// PEP 249's `apilevel`.
+pub const APILEVEL: &str = "2.0";
+/// PEP 249's `paramstyle`: every nimue adapter accepts `?` placeholders.
+pub const PARAMSTYLE: &str = "qmark";
