@@ -1,1 +1,31 @@
+//! # nimue
+//!
+//! A fast, safe, self-healing connection pool for SQL databases behind one DB-API (PEP 249)
+//! style interface.
+//!
+//! This facade re-exports [`nimue_core`] (the traits, values, errors and the pool) and, per
+//! cargo feature, each database adapter:
+//!
+//! | feature  | module          | driver                          |
+//! |----------|-----------------|---------------------------------|
+//! | `sqlite` (default) | [`sqlite`] | `rusqlite`, SQLite bundled |
+//!
+//! ```
+//! # #[cfg(feature = "sqlite")] {
+//! use nimue::sqlite::SqliteConnector;
+//! use nimue::{params, Connect, Connection, Cursor};
+//!
+//! let mut conn = SqliteConnector::memory().connect()?;
+//! let mut cur = conn.cursor()?;
+//! cur.execute("SELECT ? + 1 AS answer", &params![41])?;
+//! let row = cur.fetchone()?.expect("one row");
+//! assert_eq!(row.get::<i64>("answer")?, 42);
+//! # }
+//! # Ok::<(), nimue::Error>(())
+//! ```
 
+pub use nimue_core::*;
+
+/// The SQLite adapter (feature `sqlite`, on by default).
+#[cfg(feature = "sqlite")]
+pub use nimue_sqlite as sqlite;

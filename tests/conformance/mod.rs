@@ -1,0 +1,545 @@
+//! The cross-database conformance suite: written once over nimue's traits, instantiated per
+//! adapter with [`conformance_tests!`].
+//!
+//! Each case gets a fresh [`Target`] (a connector plus the SQL dialect details the suite needs)
+//! and works in its own table, so cases run in parallel against one server.
+
+#![allow(dead_code)]
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use nimue::{params, Column, Connect, Connection, Cursor, Error, ErrorKind, TypeCode, Value};
+use rust_decimal::Decimal;
+use std::str::FromStr;
+
+/// The column types and quirks of one database, as the suite needs them.
+#[derive(Debug, Clone)]
+pub struct Dialect {
+    pub name: &'static str,
+    pub int: &'static str,
+    pub float: &'static str,
+    pub decimal: &'static str,
+    pub text: &'static str,
+    pub bytes: &'static str,
+    pub boolean: &'static str,
+    pub date: &'static str,
+    pub time: &'static str,
+    pub timestamp: &'static str,
+    /// Whether `lastrowid` reports the id of an inserted row.
+    pub has_lastrowid: bool,
+}
+
+/// What a test case runs against.
+pub struct Target<K: Connect> {
+    pub connector: K,
+    pub dialect: Dialect,
+    /// Whatever must live as long as the target (a temp dir, a server handle).
+    pub _keep: Box<dyn std::any::Any>,
+}
+
+type Conn<K> = <K as Connect>::Connection;
+
+fn connect<K: Connect>(t: &Target<K>) -> Conn<K> {
+    t.connector.connect().expect("connect")
+}
+
+/// Drop and create `table` with `columns`, committed.
+fn create<C: Connection>(conn: &mut C, table: &str, columns: &str) {
+    conn.execute(&format!("DROP TABLE IF EXISTS {table}"), &[])
+        .expect("drop table");
+    conn.execute(&format!("CREATE TABLE {table} ({columns})"), &[])
+        .expect("create table");
+    conn.commit().expect("commit DDL");
+}
+
+fn count<C: Connection>(conn: &mut C, table: &str) -> i64 {
+    let row = conn
+        .query_row(&format!("SELECT COUNT(*) FROM {table}"), &[])
+        .expect("count")
+        .expect("a row");
+    row.get(0).expect("an integer count")
+}
+
+/// The connection still works after an error (once the failed transaction is rolled back, as
+/// PEP 249 drivers require on PostgreSQL).
+fn assert_usable<C: Connection>(conn: &mut C) {
+    conn.rollback().expect("rollback after error");
+    let row = conn.query_row("SELECT 1", &[]).expect("query after error");
+    assert_eq!(row.expect("one row").get::<i64>(0).unwrap(), 1);
+}
+
+fn expect_kind<T: std::fmt::Debug>(result: Result<T, Error>, kind: ErrorKind) -> Error {
+    match result {
+        Err(e) => {
+            assert_eq!(e.kind(), kind, "wrong error class for: {e}");
+            e
+        }
+        Ok(v) => panic!("expected a {kind}, got Ok({v:?})"),
+    }
+}
+
+pub fn ddl_and_dml<K: Connect>(t: &Target<K>) {
+    let mut conn = connect(t);
+    let d = &t.dialect;
+    let table = "nimue_conf_dml";
+    create(
+        &mut conn,
+        table,
+        &format!("id {} PRIMARY KEY, name {}", d.int, d.text),
+    );
+    let mut cur = conn.cursor().unwrap();
+    for (id, name) in [(1, "one"), (2, "two"), (3, "three")] {
+        cur.execute(
+            &format!("INSERT INTO {table} (id, name) VALUES (?, ?)"),
+            &params![id, name],
+        )
+        .unwrap();
+        assert_eq!(cur.rowcount(), 1);
+    }
+    cur.execute(
+        &format!("UPDATE {table} SET name = ? WHERE id = ?"),
+        &params!["TWO", 2],
+    )
+    .unwrap();
+    assert_eq!(cur.rowcount(), 1);
+    cur.execute(&format!("DELETE FROM {table} WHERE id = ?"), &params![3])
+        .unwrap();
+    assert_eq!(cur.rowcount(), 1);
+    cur.execute(&format!("SELECT id, name FROM {table} ORDER BY id"), &[])
+        .unwrap();
+    let rows = cur.fetchall().unwrap();
+    let got: Vec<(i64, String)> = rows
+        .iter()
+        .map(|r| (r.get(0).unwrap(), r.get("name").unwrap()))
+        .collect();
+    assert_eq!(got, vec![(1, "one".to_string()), (2, "TWO".to_string())]);
+    drop(cur);
+    conn.commit().unwrap();
+    conn.execute(&format!("DROP TABLE {table}"), &[]).unwrap();
+    conn.commit().unwrap();
+}
+
+/// Every value of every type, and NULL of each, survives a round trip unchanged.
+pub fn value_roundtrip<K: Connect>(t: &Target<K>) {
+    let d = &t.dialect;
+    let date = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+    let time = NaiveTime::from_hms_micro_opt(23, 59, 58, 123_456).unwrap();
+    let cases: Vec<(&str, Vec<Value>)> = vec![
+        (d.boolean, vec![true.into(), false.into()]),
+        (
+            d.int,
+            vec![0.into(), i64::MAX.into(), i64::MIN.into(), (-42).into()],
+        ),
+        (d.float, vec![1.5.into(), (-2.25e10).into(), 0.0.into()]),
+        (
+            d.decimal,
+            vec![
+                Decimal::from_str("12345.6789").unwrap().into(),
+                Decimal::from_str("-0.01").unwrap().into(),
+                Decimal::ZERO.into(),
+            ],
+        ),
+        (
+            d.text,
+            vec![
+                "plain".into(),
+                "".into(),
+                "héllo wörld ✓ 漢字 🎉 — \"quotes\" 'and' \\ backslash".into(),
+            ],
+        ),
+        (
+            d.bytes,
+            vec![
+                (0..=255u8).collect::<Vec<u8>>().into(),
+                Vec::<u8>::new().into(),
+            ],
+        ),
+        (
+            d.date,
+            vec![
+                date.into(),
+                NaiveDate::from_ymd_opt(1970, 1, 1).unwrap().into(),
+            ],
+        ),
+        (d.time, vec![time.into(), NaiveTime::MIN.into()]),
+        (
+            d.timestamp,
+            vec![
+                NaiveDateTime::new(date, time).into(),
+                NaiveDateTime::new(NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(), NaiveTime::MIN)
+                    .into(),
+            ],
+        ),
+    ];
+    let mut conn = connect(t);
+    let table = "nimue_conf_values";
+    for (sql_type, values) in cases {
+        create(&mut conn, table, &format!("n {}, v {sql_type}", d.int));
+        let mut cur = conn.cursor().unwrap();
+        let mut expected = values.clone();
+        expected.push(Value::Null);
+        for (i, v) in expected.iter().enumerate() {
+            cur.execute(
+                &format!("INSERT INTO {table} (n, v) VALUES (?, ?)"),
+                &[Value::Int(i as i64), v.clone()],
+            )
+            .unwrap_or_else(|e| panic!("insert {v:?} into a {sql_type} column: {e}"));
+        }
+        cur.execute(&format!("SELECT v FROM {table} ORDER BY n"), &[])
+            .unwrap();
+        let got: Vec<Value> = cur
+            .fetchall()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.into_values().remove(0))
+            .collect();
+        assert_eq!(got, expected, "round trip through a {sql_type} column");
+        drop(cur);
+        conn.commit().unwrap();
+    }
+}
+
+/// Typed reads: `Option<T>` for NULL, conversions within range, a DataError otherwise.
+pub fn typed_rows<K: Connect>(t: &Target<K>) {
+    let mut conn = connect(t);
+    let d = &t.dialect;
+    let table = "nimue_conf_typed";
+    create(
+        &mut conn,
+        table,
+        &format!("id {}, label {}, note {}", d.int, d.text, d.text),
+    );
+    conn.execute(
+        &format!("INSERT INTO {table} (id, label, note) VALUES (?, ?, ?)"),
+        &params![300, "x", None::<String>],
+    )
+    .unwrap();
+    let row = conn
+        .query_row(&format!("SELECT id, label, note FROM {table}"), &[])
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<i32>("id").unwrap(), 300);
+    assert_eq!(row.get::<Option<String>>("note").unwrap(), None);
+    assert_eq!(row.get::<Option<String>>(1).unwrap().as_deref(), Some("x"));
+    assert_eq!(row.get_by_name::<String>("LABEL").unwrap(), "x");
+    expect_kind(row.get::<i8>("id"), ErrorKind::Data);
+    expect_kind(row.get::<String>("note"), ErrorKind::Data);
+    expect_kind(row.get::<i64>("label"), ErrorKind::Data);
+    expect_kind(row.get::<i64>(9), ErrorKind::Programming);
+    expect_kind(row.get::<i64>("missing"), ErrorKind::Programming);
+    conn.rollback().unwrap();
+}
+
+/// Large values and NUL-free unicode survive; the connection keeps working.
+pub fn large_values<K: Connect>(t: &Target<K>) {
+    let mut conn = connect(t);
+    let d = &t.dialect;
+    let table = "nimue_conf_large";
+    create(&mut conn, table, &format!("b {}, s {}", d.bytes, d.text));
+    let blob: Vec<u8> = (0..4 * 1024 * 1024)
+        .map(|i: u32| (i * 7 % 251) as u8)
+        .collect();
+    let text: String = "ab✓漢🎉".repeat(100_000);
+    conn.execute(
+        &format!("INSERT INTO {table} (b, s) VALUES (?, ?)"),
+        &params![blob.clone(), text.clone()],
+    )
+    .unwrap();
+    let row = conn
+        .query_row(&format!("SELECT b, s FROM {table}"), &[])
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<Vec<u8>>(0).unwrap(), blob);
+    assert_eq!(row.get::<String>(1).unwrap(), text);
+    conn.commit().unwrap();
+}
+
+/// A wrong number of parameters is a ProgrammingError, never a panic.
+pub fn parameter_count_mismatch<K: Connect>(t: &Target<K>) {
+    let mut conn = connect(t);
+    let d = &t.dialect;
+    let table = "nimue_conf_params";
+    create(&mut conn, table, &format!("a {}, b {}", d.int, d.int));
+    let sql = format!("INSERT INTO {table} (a, b) VALUES (?, ?)");
+    expect_kind(conn.execute(&sql, &params![1]), ErrorKind::Programming);
+    assert_usable(&mut conn);
+    expect_kind(
+        conn.execute(&sql, &params![1, 2, 3]),
+        ErrorKind::Programming,
+    );
+    assert_usable(&mut conn);
+    expect_kind(
+        conn.execute("SELECT 1", &params![1]),
+        ErrorKind::Programming,
+    );
+    assert_usable(&mut conn);
+    // Placeholders inside string literals are not parameters.
+    let row = conn
+        .query_row("SELECT '?' AS q, ? AS p", &params![5])
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<String>("q").unwrap(), "?");
+    assert_eq!(row.get::<i64>("p").unwrap(), 5);
+    conn.execute(&sql, &params![1, 2]).unwrap();
+    assert_eq!(count(&mut conn, table), 1);
+    conn.commit().unwrap();
+}
+
+/// Committed work is visible to another connection; rolled back work is not.
+pub fn transactions<K: Connect>(t: &Target<K>) {
+    let mut a = connect(t);
+    let mut b = connect(t);
+    let d = &t.dialect;
+    let table = "nimue_conf_tx";
+    create(&mut a, table, &format!("id {}", d.int));
+    assert!(!a.autocommit(), "PEP 249: autocommit starts off");
+
+    a.execute(&format!("INSERT INTO {table} (id) VALUES (?)"), &params![1])
+        .unwrap();
+    assert_eq!(count(&mut b, table), 0, "uncommitted insert is invisible");
+    b.rollback().unwrap();
+    a.commit().unwrap();
+    assert_eq!(count(&mut b, table), 1, "committed insert is visible");
+    b.rollback().unwrap();
+
+    a.execute(&format!("INSERT INTO {table} (id) VALUES (?)"), &params![2])
+        .unwrap();
+    assert_eq!(count(&mut a, table), 2, "own uncommitted insert is visible");
+    a.rollback().unwrap();
+    assert_eq!(count(&mut a, table), 1, "rolled back insert is gone");
+    assert_eq!(count(&mut b, table), 1);
+    b.rollback().unwrap();
+
+    // commit/rollback without a transaction are no-ops.
+    a.commit().unwrap();
+    a.rollback().unwrap();
+
+    a.set_autocommit(true).unwrap();
+    a.execute(&format!("INSERT INTO {table} (id) VALUES (?)"), &params![3])
+        .unwrap();
+    assert_eq!(
+        count(&mut b, table),
+        2,
+        "autocommit insert is visible at once"
+    );
+    b.rollback().unwrap();
+    a.set_autocommit(false).unwrap();
+    a.execute(&format!("DELETE FROM {table}"), &[]).unwrap();
+    a.rollback().unwrap();
+    assert_eq!(count(&mut a, table), 2);
+    a.commit().unwrap();
+}
+
+/// fetchone / fetchmany / fetchall hand out every row exactly once, in order.
+pub fn fetch_sizes<K: Connect>(t: &Target<K>) {
+    let mut conn = connect(t);
+    let d = &t.dialect;
+    let table = "nimue_conf_fetch";
+    create(&mut conn, table, &format!("id {}", d.int));
+    let mut cur = conn.cursor().unwrap();
+    let rows: Vec<Vec<Value>> = (0..10).map(|i| vec![Value::Int(i)]).collect();
+    cur.executemany(&format!("INSERT INTO {table} (id) VALUES (?)"), &rows)
+        .unwrap();
+    assert_eq!(cur.rowcount(), 10);
+    cur.execute(&format!("SELECT id FROM {table} ORDER BY id"), &[])
+        .unwrap();
+    let ids =
+        |rows: Vec<nimue::Row>| -> Vec<i64> { rows.iter().map(|r| r.get(0).unwrap()).collect() };
+    assert_eq!(cur.arraysize(), 1);
+    assert_eq!(ids(cur.fetchmany(cur.arraysize()).unwrap()), vec![0]);
+    cur.set_arraysize(3);
+    assert_eq!(ids(cur.fetchmany(cur.arraysize()).unwrap()), vec![1, 2, 3]);
+    assert_eq!(cur.fetchone().unwrap().unwrap().get::<i64>(0).unwrap(), 4);
+    assert_eq!(ids(cur.fetchmany(4).unwrap()), vec![5, 6, 7, 8]);
+    assert_eq!(ids(cur.fetchmany(4).unwrap()), vec![9]);
+    assert!(cur.fetchmany(4).unwrap().is_empty());
+    assert!(cur.fetchone().unwrap().is_none());
+    assert!(cur.fetchall().unwrap().is_empty());
+    cur.execute(&format!("SELECT id FROM {table} ORDER BY id"), &[])
+        .unwrap();
+    assert_eq!(cur.fetchone().unwrap().unwrap().get::<i64>(0).unwrap(), 0);
+    assert_eq!(ids(cur.fetchall().unwrap()), (1..10).collect::<Vec<_>>());
+    // Fetching after a statement without a result set is a ProgrammingError.
+    cur.execute(&format!("DELETE FROM {table} WHERE id > ?"), &params![100])
+        .unwrap();
+    expect_kind(cur.fetchone(), ErrorKind::Programming);
+    drop(cur);
+    conn.commit().unwrap();
+}
+
+/// `description` names the columns with PEP 249 type codes; it is `None` after DML.
+pub fn description<K: Connect>(t: &Target<K>) {
+    let mut conn = connect(t);
+    let d = &t.dialect;
+    let table = "nimue_conf_desc";
+    create(
+        &mut conn,
+        table,
+        &format!(
+            "i {}, s {}, b {}, ts {}, f {}",
+            d.int, d.text, d.bytes, d.timestamp, d.float
+        ),
+    );
+    let mut cur = conn.cursor().unwrap();
+    assert!(cur.description().is_none(), "nothing executed yet");
+    cur.execute(&format!("SELECT i, s, b, ts, f AS alias FROM {table}"), &[])
+        .unwrap();
+    let desc: Vec<Column> = cur
+        .description()
+        .expect("a query has a description")
+        .to_vec();
+    let names: Vec<&str> = desc.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["i", "s", "b", "ts", "alias"]);
+    let codes: Vec<Option<TypeCode>> = desc.iter().map(|c| c.type_code).collect();
+    assert_eq!(
+        codes,
+        [
+            Some(TypeCode::Number),
+            Some(TypeCode::String),
+            Some(TypeCode::Binary),
+            Some(TypeCode::Datetime),
+            Some(TypeCode::Number)
+        ]
+    );
+    assert_eq!(cur.rowcount(), 0, "an empty result has no rows");
+    cur.execute(&format!("INSERT INTO {table} (i) VALUES (?)"), &params![1])
+        .unwrap();
+    assert!(cur.description().is_none(), "DML has no description");
+    drop(cur);
+    conn.commit().unwrap();
+}
+
+/// rowcount and lastrowid for each kind of statement.
+pub fn rowcount_and_lastrowid<K: Connect>(t: &Target<K>) {
+    let mut conn = connect(t);
+    let d = &t.dialect;
+    let table = "nimue_conf_rowcount";
+    create(&mut conn, table, &format!("id {}, grp {}", d.int, d.int));
+    let mut cur = conn.cursor().unwrap();
+    assert_eq!(cur.rowcount(), -1, "nothing executed yet");
+    let rows: Vec<Vec<Value>> = (1..=5).map(|i| params![i, i % 2].to_vec()).collect();
+    cur.executemany(
+        &format!("INSERT INTO {table} (id, grp) VALUES (?, ?)"),
+        &rows,
+    )
+    .unwrap();
+    assert_eq!(cur.rowcount(), 5);
+    cur.execute(
+        &format!("UPDATE {table} SET grp = 7 WHERE grp = ?"),
+        &params![1],
+    )
+    .unwrap();
+    assert_eq!(cur.rowcount(), 3);
+    cur.execute(&format!("DELETE FROM {table} WHERE id > ?"), &params![100])
+        .unwrap();
+    assert_eq!(cur.rowcount(), 0);
+    cur.execute(&format!("SELECT id FROM {table}"), &[])
+        .unwrap();
+    assert_eq!(cur.rowcount(), 5);
+    cur.execute(
+        &format!("INSERT INTO {table} (id, grp) VALUES (?, ?)"),
+        &params![6, 0],
+    )
+    .unwrap();
+    if t.dialect.has_lastrowid {
+        assert!(cur.lastrowid().is_some(), "an insert reports its row id");
+    }
+    drop(cur);
+    conn.commit().unwrap();
+}
+
+/// Bad SQL, missing tables and constraint violations raise the right class, and the
+/// connection keeps working (with its committed data intact) after each.
+pub fn error_kinds<K: Connect>(t: &Target<K>) {
+    let mut conn = connect(t);
+    let d = &t.dialect;
+    let table = "nimue_conf_errors";
+    create(
+        &mut conn,
+        table,
+        &format!("id {} PRIMARY KEY, name {} NOT NULL", d.int, d.text),
+    );
+    conn.execute(
+        &format!("INSERT INTO {table} VALUES (?, ?)"),
+        &params![1, "a"],
+    )
+    .unwrap();
+    conn.commit().unwrap();
+
+    expect_kind(
+        conn.execute("SELEC nonsense FROM", &[]),
+        ErrorKind::Programming,
+    );
+    assert_usable(&mut conn);
+    expect_kind(
+        conn.execute("SELECT * FROM nimue_no_such_table", &[]),
+        ErrorKind::Programming,
+    );
+    assert_usable(&mut conn);
+    let dup = expect_kind(
+        conn.execute(
+            &format!("INSERT INTO {table} VALUES (?, ?)"),
+            &params![1, "b"],
+        ),
+        ErrorKind::Integrity,
+    );
+    assert!(dup.kind().is_database());
+    assert_usable(&mut conn);
+    expect_kind(
+        conn.execute(
+            &format!("INSERT INTO {table} VALUES (?, ?)"),
+            &params![2, None::<String>],
+        ),
+        ErrorKind::Integrity,
+    );
+    assert_usable(&mut conn);
+    assert_eq!(
+        count(&mut conn, table),
+        1,
+        "committed data survives the errors"
+    );
+    conn.execute(
+        &format!("INSERT INTO {table} VALUES (?, ?)"),
+        &params![2, "b"],
+    )
+    .unwrap();
+    conn.commit().unwrap();
+    assert_eq!(count(&mut conn, table), 2);
+    conn.commit().unwrap();
+}
+
+/// The pool hooks: ping works, a healthy connection is not broken, reset rolls back.
+pub fn pool_hooks<K: Connect>(t: &Target<K>) {
+    let mut conn = connect(t);
+    let d = &t.dialect;
+    let table = "nimue_conf_hooks";
+    create(&mut conn, table, &format!("id {}", d.int));
+    conn.ping().unwrap();
+    assert!(!conn.is_broken());
+    conn.execute(&format!("INSERT INTO {table} (id) VALUES (1)"), &[])
+        .unwrap();
+    conn.reset().unwrap();
+    assert_eq!(count(&mut conn, table), 0, "reset rolled the insert back");
+    assert_eq!(conn.paramstyle(), "qmark");
+    conn.commit().unwrap();
+    conn.close().unwrap();
+}
+
+/// Generate one `#[test]` per conformance case. `$setup` is an expression returning
+/// `Option<Target<K>>` (`None`: the database is not available here, the case is skipped).
+macro_rules! conformance_tests {
+    ($setup:expr) => {
+        conformance_tests!(@cases $setup;
+            ddl_and_dml, value_roundtrip, typed_rows, large_values, parameter_count_mismatch,
+            transactions, fetch_sizes, description, rowcount_and_lastrowid, error_kinds,
+            pool_hooks);
+    };
+    (@cases $setup:expr; $($case:ident),*) => {$(
+        #[test]
+        fn $case() {
+            if let Some(target) = $setup {
+                conformance::$case(&target);
+            }
+        }
+    )*};
+}
+pub(crate) use conformance_tests;

@@ -1,0 +1,32 @@
+//! The conformance suite on SQLite (embedded: always runs).
+
+mod conformance;
+
+use conformance::{conformance_tests, Dialect, Target};
+use nimue::sqlite::SqliteConnector;
+
+const SQLITE: Dialect = Dialect {
+    name: "sqlite",
+    int: "INTEGER",
+    float: "REAL",
+    decimal: "DECIMAL(20, 6)",
+    text: "TEXT",
+    bytes: "BLOB",
+    boolean: "BOOLEAN",
+    date: "DATE",
+    time: "TIME",
+    timestamp: "TIMESTAMP",
+    has_lastrowid: true,
+};
+
+/// A fresh database file per case, removed with its temp dir.
+fn sqlite() -> Option<Target<SqliteConnector>> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    Some(Target {
+        connector: SqliteConnector::new(dir.path().join("conformance.db")),
+        dialect: SQLITE,
+        _keep: Box::new(dir),
+    })
+}
+
+conformance_tests!(sqlite());
