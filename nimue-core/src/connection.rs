@@ -50,7 +50,7 @@ pub trait Connection: Send {
     fn autocommit(&self) -> bool;
 
     /// Turn autocommit on or off. Turning it on while a transaction is open commits nothing:
-    /// it is an `InterfaceError`, like psycopg's; commit or roll back first.
+    /// it is a `ProgrammingError`, as in psycopg; commit or roll back first.
     fn set_autocommit(&mut self, on: bool) -> Result<()>;
 
     /// PEP 249's `paramstyle` of this adapter: always `"qmark"` for the SQL nimue accepts.

@@ -22,6 +22,7 @@ mod connection;
 mod cursor;
 pub mod error;
 mod row;
+pub mod sql;
 pub mod value;
 
 pub use connection::{check_param_count, Connect, Connection};

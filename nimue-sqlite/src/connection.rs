@@ -2,6 +2,7 @@
 
 use crate::convert::{from_sql, type_code, Hint, Param};
 use crate::error::{is_fatal, map_err};
+use nimue_core::sql::{starts_with_any, DML_KEYWORDS};
 use nimue_core::{
     check_param_count, BufferedCursor, Column, Columns, Connection, Error, Execute, Result,
     ResultSet, Row, Value,
@@ -80,12 +81,11 @@ impl SqliteConnection {
             stmt.raw_bind_parameter(i + 1, Param(value))
                 .map_err(map_err)?;
         }
-        let keyword = first_keyword(sql).to_ascii_uppercase();
-        let inserts = matches!(keyword.as_str(), "INSERT" | "REPLACE");
+        let inserts = starts_with_any(sql, &["INSERT", "REPLACE"]);
         let lastrowid = || inserts.then(|| self.conn.last_insert_rowid());
         if stmt.column_count() == 0 {
             stmt.raw_execute().map_err(map_err)?;
-            let writes = inserts || matches!(keyword.as_str(), "UPDATE" | "DELETE");
+            let writes = starts_with_any(sql, &DML_KEYWORDS);
             let rowcount = if writes {
                 self.conn.changes() as i64
             } else {
@@ -138,29 +138,8 @@ fn describe(stmt: &rusqlite::Statement<'_>) -> (Columns, Vec<Hint>) {
 /// Whether running `stmt` outside a transaction should first open one (PEP 249's implicit
 /// transactions): statements that write, except those SQLite refuses inside a transaction.
 fn opens_transaction(stmt: &rusqlite::Statement<'_>, sql: &str) -> bool {
-    const OUTSIDE: [&str; 4] = ["PRAGMA", "VACUUM", "ATTACH", "DETACH"];
     // sqlite3_stmt_readonly is true for SELECT and for BEGIN/COMMIT/ROLLBACK/SAVEPOINT.
-    let keyword = first_keyword(sql);
-    !stmt.readonly() && !OUTSIDE.iter().any(|k| keyword.eq_ignore_ascii_case(k))
-}
-
-/// The first keyword of a statement, after whitespace and comments.
-fn first_keyword(sql: &str) -> &str {
-    let mut rest = sql;
-    loop {
-        rest = rest.trim_start();
-        if let Some(line_comment) = rest.strip_prefix("--") {
-            rest = line_comment.split_once('\n').map_or("", |(_, after)| after);
-        } else if let Some(block) = rest.strip_prefix("/*") {
-            rest = block.split_once("*/").map_or("", |(_, after)| after);
-        } else {
-            break;
-        }
-    }
-    let end = rest
-        .find(|c: char| !c.is_ascii_alphabetic())
-        .unwrap_or(rest.len());
-    &rest[..end]
+    !stmt.readonly() && !starts_with_any(sql, &["PRAGMA", "VACUUM", "ATTACH", "DETACH"])
 }
 
 impl Execute for SqliteConnection {
@@ -222,18 +201,5 @@ impl Connection for SqliteConnection {
 
     fn is_broken(&self) -> bool {
         self.broken
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::first_keyword;
-
-    #[test]
-    fn first_keyword_skips_comments() {
-        assert_eq!(first_keyword("  insert into t"), "insert");
-        assert_eq!(first_keyword("-- note\n/* block */ UPDATE t"), "UPDATE");
-        assert_eq!(first_keyword("-- only a comment"), "");
-        assert_eq!(first_keyword("SELECT(1)"), "SELECT");
     }
 }
