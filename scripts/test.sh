@@ -1,12 +1,22 @@
 #!/usr/bin/env bash
-# The whole test matrix, on a fresh machine or a developer's: builds the workspace with every
-# adapter, runs every test (unit, conformance, pool, doc) and checks the docs build cleanly.
+# The whole test matrix, on a fresh machine or a developer's: starts the database servers the
+# matrix needs (installing them with apt when missing), runs every test (unit, conformance,
+# pool, fault, doc) against them, checks the docs build cleanly, and stops the servers.
 #
-# Database servers the matrix needs are installed and started by the scripts beside this one,
-# on 127.0.0.1 only, and stopped when it ends. Under CI=true a database that cannot be started
-# fails the run instead of being skipped.
+# Servers listen on 127.0.0.1 only, on free ports, with data in temp dirs. Under CI=true a
+# database that cannot be started fails the run instead of being skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/common.sh
+source scripts/lib/postgres.sh
+
+cleanup() {
+    postgres_stop
+}
+trap cleanup EXIT
+
+echo "== starting database servers"
+postgres_start || unavailable PostgreSQL
 
 echo "== cargo test (workspace, all features)"
 cargo test --workspace --all-features

@@ -9,6 +9,7 @@
 //! | feature  | module          | driver                          |
 //! |----------|-----------------|---------------------------------|
 //! | `sqlite` (default) | [`sqlite`] | `rusqlite`, SQLite bundled |
+//! | `postgres` | `postgres` | the synchronous `postgres` crate (`postgres-tls`: with rustls) |
 //!
 //! ```
 //! # #[cfg(feature = "sqlite")] {
@@ -29,3 +30,7 @@ pub use nimue_core::*;
 /// The SQLite adapter (feature `sqlite`, on by default).
 #[cfg(feature = "sqlite")]
 pub use nimue_sqlite as sqlite;
+
+/// The PostgreSQL adapter (feature `postgres`; `postgres-tls` adds TLS).
+#[cfg(feature = "postgres")]
+pub use nimue_postgres as postgres;

@@ -1,0 +1,128 @@
+//! `PgConnector`: opens PostgreSQL connections for the pool.
+
+use crate::connection::PgConnection;
+use crate::error::map_err;
+use nimue_core::{Connect, Result};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Opens connections to one PostgreSQL server with the same settings each time.
+///
+/// Defaults added to the given configuration when it leaves them unset: a 10 s connect
+/// timeout, `application_name` `nimue`, TCP keepalives on (the driver's default). `Debug`
+/// never shows the password.
+///
+/// ```
+/// use nimue_postgres::PgConnector;
+/// let connector = PgConnector::from_url("postgres://app:s3cret@127.0.0.1:5432/appdb")?;
+/// let shown = format!("{connector:?}");
+/// assert!(shown.contains("appdb") && !shown.contains("s3cret"));
+/// # Ok::<(), nimue_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct PgConnector {
+    config: postgres::Config,
+    ping_timeout: Duration,
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+}
+
+impl std::fmt::Debug for PgConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct("PgConnector");
+        // postgres::Config's Debug redacts the password.
+        s.field("config", &self.config)
+            .field("ping_timeout", &self.ping_timeout);
+        #[cfg(feature = "tls")]
+        s.field("tls", &self.tls.is_some());
+        s.finish()
+    }
+}
+
+impl PgConnector {
+    /// Connections configured by a `postgres::Config`.
+    pub fn new(mut config: postgres::Config) -> Self {
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("nimue");
+        }
+        PgConnector {
+            config,
+            ping_timeout: Duration::from_secs(5),
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+
+    /// Connections from a URL (`postgres://user:pass@host:port/db?param=value`) or a
+    /// `key=value` connection string, as libpq reads them. A malformed one is an
+    /// `InterfaceError`.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let config = postgres::Config::from_str(url).map_err(map_err)?;
+        Ok(Self::new(config))
+    }
+
+    /// The configuration, to adjust (e.g. `connect_timeout`, `keepalives_idle`).
+    pub fn config_mut(&mut self) -> &mut postgres::Config {
+        &mut self.config
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &postgres::Config {
+        &self.config
+    }
+
+    /// How long [`ping`](nimue_core::Connection::ping) waits for the server (default 5 s).
+    pub fn ping_timeout(mut self, timeout: Duration) -> Self {
+        self.ping_timeout = timeout;
+        self
+    }
+
+    /// Use TLS (rustls) with this client configuration; `sslmode` in the URL decides whether
+    /// it is required (`require`) or only preferred (the default). Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: rustls::ClientConfig) -> Self {
+        self.tls = Some(tokio_postgres_rustls::MakeRustlsConnect::new(config));
+        self
+    }
+
+    /// Use TLS trusting the CA certificates in `pem` (e.g. a private CA's `root.crt`).
+    /// Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub fn tls_with_ca_pem(self, pem: &[u8]) -> Result<Self> {
+        use nimue_core::Error;
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| Error::interface_from("reading CA certificates", e))?;
+            roots
+                .add(cert)
+                .map_err(|e| Error::interface_from("adding a CA certificate", e))?;
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::interface_from("TLS configuration", e))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(self.tls(config))
+    }
+
+    fn client(&self) -> Result<postgres::Client> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return self.config.connect(tls.clone()).map_err(map_err);
+        }
+        self.config.connect(postgres::NoTls).map_err(map_err)
+    }
+}
+
+impl Connect for PgConnector {
+    type Connection = PgConnection;
+
+    fn connect(&self) -> Result<PgConnection> {
+        Ok(PgConnection::from_client(self.client()?, self.ping_timeout))
+    }
+}

@@ -1,0 +1,41 @@
+//! The PostgreSQL adapter of nimue, on the synchronous [`postgres`] crate.
+//!
+//! [`PgConnector`] opens [`PgConnection`]s, which implement nimue's PEP 249
+//! [`Connection`](nimue_core::Connection) and [`Cursor`](nimue_core::Cursor) traits:
+//!
+//! - parameters: qmark (`?`), rewritten to `$n` outside literals, identifiers, comments and
+//!   dollar-quoted bodies ([`rewrite_placeholders`]); `??` is a literal `?` operator. Values
+//!   are bound through the protocol, never spliced into SQL;
+//! - values: `bool`, `int2/4/8`, `float4/8`, `numeric` (as `Decimal`), `text`/`varchar`/
+//!   `char`/`name`/enums, `bytea`, `date`, `time`, `timestamp`, `timestamptz` (as a UTC
+//!   `Timestamp`), `json`/`jsonb`/`uuid`/`xml` (as text), domains as their base type; other
+//!   types are a `NotSupportedError` naming the type (cast them, e.g. `col::text`). A
+//!   parameter takes the type the server infers for it, so `SELECT ?` is text: cast it
+//!   (`?::int8`) to get a number back;
+//! - errors: by SQLSTATE class: 23 → Integrity, 42 → Programming, 08/57 → Operational,
+//!   22 → Data, 0A → NotSupported, XX → Internal;
+//! - pool hooks: `ping` is an empty-query round trip, `is_broken` the client's closed state,
+//!   `reset` a rollback only when a transaction is open.
+//!
+//! ```no_run
+//! use nimue_core::{params, Connect, Connection};
+//! use nimue_postgres::PgConnector;
+//!
+//! let mut conn = PgConnector::from_url("postgres://app:secret@127.0.0.1:5432/app")?.connect()?;
+//! let n = conn.execute("UPDATE jobs SET state = ? WHERE id = ?", &params!["done", 7])?;
+//! conn.commit()?;
+//! # Ok::<(), nimue_core::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod connection;
+mod connector;
+mod convert;
+mod error;
+mod placeholders;
+
+pub use connection::PgConnection;
+pub use connector::PgConnector;
+pub use placeholders::rewrite_placeholders;
+pub use postgres;

@@ -1,0 +1,35 @@
+//! The conformance suite on a real PostgreSQL server (`NIMUE_TEST_POSTGRES_URL`, started by
+//! scripts/test.sh).
+
+#![cfg(feature = "postgres")]
+
+mod common;
+mod conformance;
+
+use conformance::{conformance_tests, Dialect, Target};
+use nimue::postgres::PgConnector;
+
+const POSTGRES: Dialect = Dialect {
+    name: "postgres",
+    int: "BIGINT",
+    float: "DOUBLE PRECISION",
+    decimal: "NUMERIC(20, 6)",
+    text: "TEXT",
+    bytes: "BYTEA",
+    boolean: "BOOLEAN",
+    date: "DATE",
+    time: "TIME",
+    timestamp: "TIMESTAMP",
+    has_lastrowid: false,
+};
+
+fn postgres() -> Option<Target<PgConnector>> {
+    let url = common::server_env("NIMUE_TEST_POSTGRES_URL")?;
+    Some(Target {
+        connector: PgConnector::from_url(&url).expect("a valid URL"),
+        dialect: POSTGRES,
+        _keep: Box::new(()),
+    })
+}
+
+conformance_tests!(postgres());
