@@ -4,6 +4,7 @@
 # create role and database `nimue`, start it on a free port and export:
 #   NIMUE_TEST_POSTGRES_URL   postgres://nimue:...@127.0.0.1:PORT/nimue
 #   NIMUE_TEST_POSTGRES_CTL   a command taking `stop` / `start` for the restart fault tests
+#   NIMUE_TEST_POSTGRES_CA    the PEM of the CA that signed the server's TLS certificate
 # postgres_stop: stop it and remove its files.
 
 NIMUE_PG_PASSWORD=nimue-test-secret
@@ -14,6 +15,26 @@ postgres_bindir() {
         [ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
     done
     return 1
+}
+
+# A private CA and a server certificate for 127.0.0.1, signed by it, in DIR.
+postgres_tls_files() {
+    local dir=$1
+    command -v openssl >/dev/null || apt_install openssl || return 1
+    (
+        cd "$dir"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=nimue test CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+            -keyout ca.key -out ca.crt
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server.key -out server.csr
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile server.ext -out server.crt
+        chmod 600 server.key ca.key
+        chmod 644 ca.crt
+        [ "$(id -u)" = 0 ] && chown postgres: server.key server.crt
+        true
+    ) >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; return 1; }
 }
 
 postgres_start() {
@@ -32,6 +53,7 @@ postgres_start() {
     as_user postgres "$bindir/initdb" -D "$base/data" -U postgres --pwfile="$base/pwfile" \
         --auth-local=trust --auth-host=scram-sha-256 --no-sync -E UTF8 --locale=C.UTF-8 \
         >"$base/initdb.log" 2>&1 || { cat "$base/initdb.log" >&2; return 1; }
+    postgres_tls_files "$base" || return 1
     port=$(free_port)
     cat >>"$base/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
@@ -41,6 +63,9 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 max_connections = 200
+ssl = on
+ssl_cert_file = '$base/server.crt'
+ssl_key_file = '$base/server.key'
 CONF
     local as_pg=""
     [ "$(id -u)" = 0 ] && as_pg="runuser -u postgres --"
@@ -62,6 +87,7 @@ CTL
     NIMUE_PG_BASE=$base
     export NIMUE_TEST_POSTGRES_URL="postgres://nimue:$NIMUE_PG_PASSWORD@127.0.0.1:$port/nimue"
     export NIMUE_TEST_POSTGRES_CTL="$base/ctl"
+    export NIMUE_TEST_POSTGRES_CA="$base/ca.crt"
     echo "PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
 }
 

@@ -1,0 +1,279 @@
+//! PostgreSQL-specific behaviour on a real server: every type width, placeholders in real
+//! statements, TLS, credentials and unreachable servers.
+
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use nimue::postgres::PgConnector;
+use nimue::{params, Connect, Connection, Cursor, ErrorKind, TypeCode, Value};
+use rust_decimal::Decimal;
+use std::str::FromStr;
+
+fn url() -> Option<String> {
+    common::server_env("NIMUE_TEST_POSTGRES_URL")
+}
+
+fn connect(url: &str) -> nimue::postgres::PgConnection {
+    PgConnector::from_url(url).unwrap().connect().unwrap()
+}
+
+/// `url` with its password replaced.
+fn with_password(url: &str, password: &str) -> String {
+    let config = PgConnector::from_url(url).unwrap();
+    let config = config.config();
+    let host = url.split('@').nth(1).expect("user:pass@host URL");
+    format!(
+        "postgres://{}:{password}@{host}",
+        config.get_user().unwrap()
+    )
+}
+
+#[test]
+fn every_type_width_round_trips_with_its_description() {
+    let Some(url) = url() else { return };
+    let mut conn = connect(&url);
+    conn.execute("DROP TABLE IF EXISTS nimue_pg_types", &[])
+        .unwrap();
+    conn.execute(
+        "CREATE TABLE nimue_pg_types (i2 int2, i4 int4, i8 int8, f4 float4, f8 float8, \
+         n numeric(30, 10), t text, vc varchar(20), c char(3), b bytea, bo bool, d date, \
+         tm time, ts timestamp, tz timestamptz)",
+        &[],
+    )
+    .unwrap();
+    let date = NaiveDate::from_ymd_opt(1999, 12, 31).unwrap();
+    let time = NaiveTime::from_hms_micro_opt(12, 34, 56, 789_012).unwrap();
+    let ts = NaiveDateTime::new(date, time);
+    let big = Decimal::from_str("12345678901234567890.1234567890").unwrap();
+    let row: Vec<Value> = params![
+        i16::MIN,
+        i32::MAX,
+        i64::MIN,
+        1.5f32,
+        -0.125,
+        big,
+        "tëxt",
+        "varchar",
+        "abc",
+        vec![0u8, 255, 1],
+        true,
+        date,
+        time,
+        ts,
+        ts
+    ]
+    .to_vec();
+    let insert = "INSERT INTO nimue_pg_types VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    conn.execute(insert, &row).unwrap();
+    conn.execute(insert, &vec![Value::Null; 15]).unwrap();
+    let mut cur = conn.cursor().unwrap();
+    cur.execute("SELECT * FROM nimue_pg_types ORDER BY i2 NULLS LAST", &[])
+        .unwrap();
+    let names: Vec<String> = cur
+        .description()
+        .unwrap()
+        .iter()
+        .map(|c| c.type_name.clone().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "int2",
+            "int4",
+            "int8",
+            "float4",
+            "float8",
+            "numeric",
+            "text",
+            "varchar",
+            "bpchar",
+            "bytea",
+            "bool",
+            "date",
+            "time",
+            "timestamp",
+            "timestamptz"
+        ]
+    );
+    let codes: Vec<Option<TypeCode>> = cur
+        .description()
+        .unwrap()
+        .iter()
+        .map(|c| c.type_code)
+        .collect();
+    assert_eq!(codes[0], Some(TypeCode::Number));
+    assert_eq!(codes[6], Some(TypeCode::String));
+    assert_eq!(codes[9], Some(TypeCode::Binary));
+    assert_eq!(codes[14], Some(TypeCode::Datetime));
+    let rows = cur.fetchall().unwrap();
+    assert_eq!(rows[0].values(), row.as_slice());
+    assert!(
+        rows[1].values().iter().all(Value::is_null),
+        "NULL of every type"
+    );
+    drop(cur);
+    conn.rollback().unwrap();
+}
+
+#[test]
+fn out_of_range_values_are_data_errors() {
+    let Some(url) = url() else { return };
+    let mut conn = connect(&url);
+    conn.execute("DROP TABLE IF EXISTS nimue_pg_range", &[])
+        .unwrap();
+    conn.execute("CREATE TABLE nimue_pg_range (s int2, n numeric)", &[])
+        .unwrap();
+    conn.commit().unwrap();
+    let err = conn
+        .execute(
+            "INSERT INTO nimue_pg_range (s) VALUES (?)",
+            &params![70_000],
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Data, "{err}");
+    conn.rollback().unwrap();
+    // Wider than rust_decimal's 28 digits: the value exists, reading it is a DataError.
+    let err = conn.query("SELECT 1e40::numeric", &[]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Data, "{err}");
+    conn.rollback().unwrap();
+    // The server's own range checks map by SQLSTATE class 22.
+    let err = conn.query("SELECT 1 / 0", &[]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Data, "{err}");
+    assert_eq!(err.sqlstate(), Some("22012"));
+    conn.rollback().unwrap();
+    assert!(conn.query("SELECT 1", &[]).is_ok());
+}
+
+#[test]
+fn placeholders_in_real_statements() {
+    let Some(url) = url() else { return };
+    let mut conn = connect(&url);
+    let row = conn
+        .query_row(
+            "SELECT $$it's a ?$$ AS dollar, '?' AS quoted, /* ? */ ?::int8 AS p, \
+             '{\"k\": 1}'::jsonb ?? 'k' AS has_k, \"?column?\" FROM (SELECT 1) AS \"?column?\"(\"?column?\")",
+            &params![5],
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<String>("dollar").unwrap(), "it's a ?");
+    assert_eq!(row.get::<String>("quoted").unwrap(), "?");
+    assert_eq!(row.get::<i64>("p").unwrap(), 5);
+    assert!(row.get::<bool>("has_k").unwrap());
+    // A parameter is bound, never spliced: SQL in a value stays a value.
+    let evil = "'; DROP TABLE nimue_pg_types; --";
+    let row = conn
+        .query_row("SELECT ?::text", &params![evil])
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<String>(0).unwrap(), evil);
+    conn.rollback().unwrap();
+}
+
+#[test]
+fn schema_changed_by_another_connection_needs_one_rollback() {
+    let Some(url) = url() else { return };
+    let mut a = connect(&url);
+    let mut b = connect(&url);
+    b.execute("DROP TABLE IF EXISTS nimue_pg_schema", &[])
+        .unwrap();
+    b.execute("CREATE TABLE nimue_pg_schema (v int4)", &[])
+        .unwrap();
+    b.execute("INSERT INTO nimue_pg_schema VALUES (1)", &[])
+        .unwrap();
+    b.commit().unwrap();
+    let sql = "SELECT * FROM nimue_pg_schema";
+    assert_eq!(a.query(sql, &[]).unwrap()[0][0], Value::Int(1));
+    a.rollback().unwrap();
+    b.execute("DROP TABLE nimue_pg_schema", &[]).unwrap();
+    b.execute("CREATE TABLE nimue_pg_schema (v text)", &[])
+        .unwrap();
+    b.execute("INSERT INTO nimue_pg_schema VALUES ('one')", &[])
+        .unwrap();
+    b.commit().unwrap();
+    // The cached plan is stale: the first run fails (as in every driver that prepares), the
+    // statement is re-prepared after the rollback.
+    if let Err(e) = a.query(sql, &[]) {
+        assert_eq!(e.kind(), ErrorKind::NotSupported, "{e}");
+        a.rollback().unwrap();
+    }
+    assert_eq!(a.query(sql, &[]).unwrap()[0][0], Value::Text("one".into()));
+    a.rollback().unwrap();
+}
+
+#[test]
+fn wrong_password_is_an_operational_error_naming_the_cause() {
+    let Some(url) = url() else { return };
+    let bad = with_password(&url, "not-the-password");
+    let err = PgConnector::from_url(&bad).unwrap().connect().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
+    assert_eq!(err.sqlstate(), Some("28P01"));
+    let text = err.to_string();
+    assert!(text.contains("password authentication failed"), "{text}");
+    assert!(
+        !text.contains("not-the-password"),
+        "the password leaked: {text}"
+    );
+    assert!(!format!("{err:?}").contains("not-the-password"));
+}
+
+#[test]
+fn refused_connection_is_an_operational_error() {
+    // A port nothing listens on: bind one, then free it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://nimue:x@127.0.0.1:{port}/nimue");
+    let err = PgConnector::from_url(&url).unwrap().connect().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
+    assert!(err.to_string().contains("refused"), "{err}");
+}
+
+#[test]
+fn malformed_urls_are_interface_errors() {
+    for url in [
+        "postgres://host:notaport/db",
+        "nonsense=1",
+        "mysql://u@h/db",
+    ] {
+        let err = PgConnector::from_url(url).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Interface, "{url}: {err}");
+    }
+}
+
+#[cfg(feature = "postgres-tls")]
+#[test]
+fn tls_connections_verify_the_server() {
+    let Some(url) = url() else { return };
+    let ca_path = common::server_env("NIMUE_TEST_POSTGRES_CA").unwrap();
+    let ca = std::fs::read(ca_path).unwrap();
+    let mut conn = PgConnector::from_url(&format!("{url}?sslmode=require"))
+        .unwrap()
+        .tls_with_ca_pem(&ca)
+        .unwrap()
+        .connect()
+        .unwrap();
+    let row = conn
+        .query_row(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .unwrap()
+        .unwrap();
+    assert!(row.get::<bool>(0).unwrap(), "the session is encrypted");
+    conn.rollback().unwrap();
+
+    // A CA that did not sign the server's certificate: refused, as an OperationalError.
+    let other_ca = include_bytes!("data/unrelated-ca.pem");
+    let err = PgConnector::from_url(&format!("{url}?sslmode=require"))
+        .unwrap()
+        .tls_with_ca_pem(other_ca)
+        .unwrap()
+        .connect()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
+}
