@@ -9,14 +9,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/common.sh
 source scripts/lib/postgres.sh
+source scripts/lib/mariadb.sh
 
 cleanup() {
     postgres_stop
+    mariadb_stop
 }
 trap cleanup EXIT
 
 echo "== starting database servers"
 postgres_start || unavailable PostgreSQL
+mariadb_start || unavailable MariaDB
 
 echo "== cargo test (workspace, all features)"
 cargo test --workspace --all-features

@@ -10,6 +10,7 @@
 //! |----------|-----------------|---------------------------------|
 //! | `sqlite` (default) | [`sqlite`] | `rusqlite`, SQLite bundled |
 //! | `postgres` | `postgres` | the synchronous `postgres` crate (`postgres-tls`: with rustls) |
+//! | `mysql` | `mysql` | the `mysql` crate, MySQL and MariaDB (`mysql-tls`: with rustls) |
 //!
 //! ```
 //! # #[cfg(feature = "sqlite")] {
@@ -34,3 +35,7 @@ pub use nimue_sqlite as sqlite;
 /// The PostgreSQL adapter (feature `postgres`; `postgres-tls` adds TLS).
 #[cfg(feature = "postgres")]
 pub use nimue_postgres as postgres;
+
+/// The MySQL / MariaDB adapter (feature `mysql`; `mysql-tls` adds TLS).
+#[cfg(feature = "mysql")]
+pub use nimue_mysql as mysql;

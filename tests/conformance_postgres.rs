@@ -20,6 +20,7 @@ const POSTGRES: Dialect = Dialect {
     date: "DATE",
     time: "TIME",
     timestamp: "TIMESTAMP",
+    serial: "BIGSERIAL PRIMARY KEY",
     has_lastrowid: false,
 };
 

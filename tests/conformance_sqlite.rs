@@ -16,6 +16,7 @@ const SQLITE: Dialect = Dialect {
     date: "DATE",
     time: "TIME",
     timestamp: "TIMESTAMP",
+    serial: "INTEGER PRIMARY KEY",
     has_lastrowid: true,
 };
 

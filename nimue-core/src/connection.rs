@@ -72,10 +72,15 @@ pub trait Connection: Send {
         false
     }
 
-    /// Return the connection to a clean state before the pool hands it to the next user. The
-    /// default rolls back any open transaction.
+    /// Return the connection to the state of a new one, as far as that is cheap, before the
+    /// pool hands it to the next user. The default rolls back any open transaction and turns
+    /// autocommit back off; adapters may clear more session state.
     fn reset(&mut self) -> Result<()> {
-        self.rollback()
+        self.rollback()?;
+        if self.autocommit() {
+            self.set_autocommit(false)?;
+        }
+        Ok(())
     }
 
     /// Execute one statement on a fresh cursor and return its `rowcount`.

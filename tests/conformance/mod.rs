@@ -24,6 +24,8 @@ pub struct Dialect {
     pub date: &'static str,
     pub time: &'static str,
     pub timestamp: &'static str,
+    /// An auto-generated integer primary key column type.
+    pub serial: &'static str,
     /// Whether `lastrowid` reports the id of an inserted row.
     pub has_lastrowid: bool,
 }
@@ -435,14 +437,31 @@ pub fn rowcount_and_lastrowid<K: Connect>(t: &Target<K>) {
     cur.execute(&format!("SELECT id FROM {table}"), &[])
         .unwrap();
     assert_eq!(cur.rowcount(), 5);
-    cur.execute(
-        &format!("INSERT INTO {table} (id, grp) VALUES (?, ?)"),
-        &params![6, 0],
-    )
-    .unwrap();
-    if t.dialect.has_lastrowid {
-        assert!(cur.lastrowid().is_some(), "an insert reports its row id");
+    drop(cur);
+    conn.commit().unwrap();
+
+    let table = "nimue_conf_lastrowid";
+    create(&mut conn, table, &format!("id {}, v {}", d.serial, d.int));
+    let mut cur = conn.cursor().unwrap();
+    let insert = format!("INSERT INTO {table} (v) VALUES (?)");
+    cur.execute(&insert, &params![10]).unwrap();
+    let first = cur.lastrowid();
+    cur.execute(&insert, &params![20]).unwrap();
+    let second = cur.lastrowid();
+    if d.has_lastrowid {
+        let (first, second) = (first.expect("a row id"), second.expect("a row id"));
+        assert_eq!(second, first + 1);
+        cur.execute(
+            &format!("SELECT v FROM {table} WHERE id = ?"),
+            &params![second],
+        )
+        .unwrap();
+        assert_eq!(cur.fetchone().unwrap().unwrap().get::<i64>(0).unwrap(), 20);
+    } else {
+        assert_eq!((first, second), (None, None));
     }
+    cur.execute(&format!("SELECT v FROM {table}"), &[]).unwrap();
+    assert_eq!(cur.lastrowid(), None, "a query has no row id");
     drop(cur);
     conn.commit().unwrap();
 }

@@ -1,0 +1,121 @@
+//! `MySqlConnector`: opens MySQL/MariaDB connections for the pool.
+
+use crate::connection::MySqlConnection;
+use crate::error::map_err;
+use mysql::consts::CapabilityFlags;
+use mysql::{Opts, OptsBuilder};
+use nimue_core::{Connect, DatabaseError, ErrorKind, Result};
+use std::time::Duration;
+
+/// Opens connections to one MySQL or MariaDB server with the same settings each time.
+///
+/// On top of the given options: a 10 s TCP connect timeout unless one is set,
+/// `CLIENT_FOUND_ROWS` (an `UPDATE` counts the rows it matched, as on other databases) and an
+/// init command setting `autocommit=0` (PEP 249's default, kept across session resets).
+/// `Debug` never shows the password.
+///
+/// ```
+/// use nimue_mysql::MySqlConnector;
+/// let connector = MySqlConnector::from_url("mysql://app:s3cret@127.0.0.1:3306/appdb")?;
+/// let shown = format!("{connector:?}");
+/// assert!(shown.contains("appdb") && !shown.contains("s3cret"));
+/// # Ok::<(), nimue_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct MySqlConnector {
+    opts: Opts,
+    reset_session: bool,
+}
+
+impl std::fmt::Debug for MySqlConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Field by field: mysql::Opts' own Debug prints the password.
+        f.debug_struct("MySqlConnector")
+            .field("user", &self.opts.get_user())
+            .field("host", &self.opts.get_ip_or_hostname())
+            .field("port", &self.opts.get_tcp_port())
+            .field("db_name", &self.opts.get_db_name())
+            .field("tls", &self.opts.get_ssl_opts().is_some())
+            .field("reset_session", &self.reset_session)
+            .finish()
+    }
+}
+
+impl MySqlConnector {
+    /// Connections configured by the driver's options.
+    pub fn new(opts: impl Into<Opts>) -> Self {
+        let opts: Opts = opts.into();
+        let mut init: Vec<String> = opts.get_init().to_vec();
+        init.push("SET autocommit=0".into());
+        let timeout = opts
+            .get_tcp_connect_timeout()
+            .or(Some(Duration::from_secs(10)));
+        let capabilities = opts.get_additional_capabilities() | CapabilityFlags::CLIENT_FOUND_ROWS;
+        let opts = OptsBuilder::from_opts(opts)
+            .init(init)
+            .tcp_connect_timeout(timeout)
+            .additional_capabilities(capabilities);
+        MySqlConnector {
+            opts: opts.into(),
+            reset_session: true,
+        }
+    }
+
+    /// Connections from a URL: `mysql://user:pass@host:port/db?param=value` (the driver's
+    /// parameters, e.g. `require_ssl=true`). TCP is used even to `localhost` unless the URL
+    /// sets `prefer_socket`. A malformed URL is an `InterfaceError`.
+    pub fn from_url(url: &str) -> Result<Self> {
+        let opts = Opts::from_url(url).map_err(|e| map_err(e.into()))?;
+        let opts = if url.contains("prefer_socket=") {
+            opts
+        } else {
+            OptsBuilder::from_opts(opts).prefer_socket(false).into()
+        };
+        Ok(Self::new(opts))
+    }
+
+    /// Whether [`reset`](nimue_core::Connection::reset) clears the whole session with
+    /// `COM_RESET_CONNECTION` (default) or only rolls back (cheaper: keeps prepared
+    /// statements, but also user variables and temporary tables).
+    pub fn reset_session(mut self, on: bool) -> Self {
+        self.reset_session = on;
+        self
+    }
+
+    /// The driver's options.
+    pub fn opts(&self) -> &Opts {
+        &self.opts
+    }
+
+    /// Use TLS (rustls), trusting the CA certificates in the PEM file at `ca_path`.
+    /// Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub fn tls_with_ca_file(self, ca_path: impl Into<std::path::PathBuf>) -> Self {
+        let ssl = mysql::SslOpts::default().with_root_cert_path(Some(ca_path.into()));
+        self.tls(ssl)
+    }
+
+    /// Use TLS with these driver options. Feature `tls`.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, ssl: mysql::SslOpts) -> Self {
+        self.opts = OptsBuilder::from_opts(self.opts).ssl_opts(ssl).into();
+        self
+    }
+}
+
+impl Connect for MySqlConnector {
+    type Connection = MySqlConnection;
+
+    fn connect(&self) -> Result<MySqlConnection> {
+        let conn = mysql::Conn::new(self.opts.clone()).map_err(|e| match e {
+            mysql::Error::MySqlError(_) => map_err(e),
+            other => {
+                let message = format!("could not connect to MySQL: {other}");
+                DatabaseError::new(ErrorKind::Operational, message)
+                    .with_source(other)
+                    .into()
+            }
+        })?;
+        Ok(MySqlConnection::from_conn(conn, self.reset_session))
+    }
+}

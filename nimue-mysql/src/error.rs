@@ -1,0 +1,91 @@
+//! MySQL/MariaDB errors mapped onto PEP 249's hierarchy.
+
+use nimue_core::{DatabaseError, Error, ErrorKind};
+
+/// The PEP 249 class of a server error code (as MySQLdb/PyMySQL map them), falling back to the
+/// SQLSTATE class.
+pub(crate) fn code_kind(code: u16, sqlstate: &str) -> ErrorKind {
+    match code {
+        // Duplicate key, foreign keys, NOT NULL, CHECK constraints.
+        1022 | 1048 | 1052 | 1062 | 1169 | 1216 | 1217 | 1451 | 1452 | 1557 | 1586 | 3819
+        | 4025 => ErrorKind::Integrity,
+        // Syntax, unknown table/column/function, wrong statement arguments.
+        1054 | 1064 | 1059 | 1060 | 1061 | 1063 | 1091 | 1110 | 1146 | 1149 | 1050 | 1051
+        | 1210 | 1305 | 1630 => ErrorKind::Programming,
+        // Out of range, truncated, bad value, too long, division by zero.
+        1264 | 1265 | 1292 | 1365 | 1366 | 1367 | 1406 | 1411 | 1416 | 1690 => ErrorKind::Data,
+        // Access denied, unknown database, too many connections, gone away, lost, killed,
+        // shutdown, lock wait timeout, deadlock, interrupted.
+        1040 | 1044 | 1045 | 1049 | 1053 | 1152 | 1153 | 1154 | 1155 | 1156 | 1157 | 1158
+        | 1159 | 1160 | 1161 | 1205 | 1213 | 1317 | 1927 | 2002 | 2003 | 2006 | 2013 | 4031 => {
+            ErrorKind::Operational
+        }
+        1235 | 1289 => ErrorKind::NotSupported,
+        _ => match sqlstate.get(..2).unwrap_or("") {
+            "23" => ErrorKind::Integrity,
+            "42" => ErrorKind::Programming,
+            "22" => ErrorKind::Data,
+            "08" | "40" | "28" => ErrorKind::Operational,
+            "0A" => ErrorKind::NotSupported,
+            "XA" => ErrorKind::Internal,
+            _ => ErrorKind::Database,
+        },
+    }
+}
+
+/// Whether the connection is gone after this error (I/O, protocol, or a server code that
+/// means the session ended).
+pub(crate) fn is_gone(e: &mysql::Error) -> bool {
+    match e {
+        mysql::Error::MySqlError(server) => matches!(server.code, 1053 | 1927 | 2006 | 2013 | 4031),
+        other => other.is_connectivity_error(),
+    }
+}
+
+/// Map a driver error to nimue's hierarchy.
+pub(crate) fn map_err(e: mysql::Error) -> Error {
+    use mysql::{DriverError as D, Error as E};
+    let kind = match &e {
+        E::MySqlError(server) => {
+            let kind = code_kind(server.code, &server.state);
+            let message = server.message.clone();
+            let (code, state) = (i64::from(server.code), server.state.clone());
+            return DatabaseError::new(kind, message)
+                .with_code(code)
+                .with_sqlstate(state)
+                .with_source(e)
+                .into();
+        }
+        E::UrlError(_) => return Error::interface_from(format!("invalid MySQL URL: {e}"), e),
+        E::DriverError(D::MismatchedStmtParams(..) | D::MixedParams | D::Params(_)) => {
+            ErrorKind::Programming
+        }
+        E::DriverError(D::ReadOnlyTransNotSupported | D::TlsNotSupported) => {
+            ErrorKind::NotSupported
+        }
+        E::FromValueError(_) | E::FromRowError(_) => ErrorKind::Data,
+        // I/O, protocol, timeouts, TLS, authentication plugins: the connection failed.
+        _ => ErrorKind::Operational,
+    };
+    DatabaseError::new(kind, e.to_string())
+        .with_source(e)
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::code_kind;
+    use nimue_core::ErrorKind;
+
+    #[test]
+    fn codes_map_to_pep249_classes() {
+        assert_eq!(code_kind(1062, "23000"), ErrorKind::Integrity);
+        assert_eq!(code_kind(1064, "42000"), ErrorKind::Programming);
+        assert_eq!(code_kind(1146, "42S02"), ErrorKind::Programming);
+        assert_eq!(code_kind(2006, "HY000"), ErrorKind::Operational);
+        assert_eq!(code_kind(2013, "HY000"), ErrorKind::Operational);
+        assert_eq!(code_kind(1264, "22003"), ErrorKind::Data);
+        assert_eq!(code_kind(9999, "23000"), ErrorKind::Integrity);
+        assert_eq!(code_kind(9999, "HY000"), ErrorKind::Database);
+    }
+}

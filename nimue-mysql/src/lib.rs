@@ -1,0 +1,37 @@
+//! The MySQL / MariaDB adapter of nimue, on the [`mysql`] crate (pure Rust; TLS with rustls
+//! behind the `tls` feature).
+//!
+//! [`MySqlConnector`] opens [`MySqlConnection`]s, which implement nimue's PEP 249
+//! [`Connection`](nimue_core::Connection) and [`Cursor`](nimue_core::Cursor) traits:
+//!
+//! - parameters: qmark (`?`), MySQL's own style, bound through the binary protocol;
+//! - values: `TINYINT(1)`/`BOOLEAN` as `Bool`, integers as `Int` (an `UNSIGNED BIGINT` above
+//!   `i64::MAX` as `Decimal`), `FLOAT`/`DOUBLE` as `Float`, `DECIMAL` as `Decimal`, `CHAR`/
+//!   `VARCHAR`/`TEXT`/`ENUM`/`JSON` as `Text`, `BINARY`/`VARBINARY`/`BLOB` as `Bytes`,
+//!   `DATE`, `TIME` (a negative or 24 h+ `TIME` is a `DataError`), `DATETIME`/`TIMESTAMP` as
+//!   `Timestamp`;
+//! - errors: by server code, then SQLSTATE: 1062 duplicate → Integrity, 1064 syntax and 1146
+//!   no such table → Programming, 2006/2013 gone away → Operational, 1264 out of range → Data;
+//! - pool hooks: `ping` is `COM_PING`; `reset` is `COM_RESET_CONNECTION` (rollback and a clean
+//!   session in one round trip); `is_broken` turns true after a connection-level failure.
+//!
+//! ```no_run
+//! use nimue_core::{params, Connect, Connection};
+//! use nimue_mysql::MySqlConnector;
+//!
+//! let mut conn = MySqlConnector::from_url("mysql://app:secret@127.0.0.1:3306/app")?.connect()?;
+//! conn.execute("UPDATE jobs SET state = ? WHERE id = ?", &params!["done", 7])?;
+//! conn.commit()?;
+//! # Ok::<(), nimue_core::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod connection;
+mod connector;
+mod convert;
+mod error;
+
+pub use connection::MySqlConnection;
+pub use connector::MySqlConnector;
+pub use mysql;

@@ -1,0 +1,36 @@
+//! The conformance suite on a real MariaDB server (`NIMUE_TEST_MYSQL_URL`, started by
+//! scripts/test.sh).
+
+#![cfg(feature = "mysql")]
+
+mod common;
+mod conformance;
+
+use conformance::{conformance_tests, Dialect, Target};
+use nimue::mysql::MySqlConnector;
+
+const MYSQL: Dialect = Dialect {
+    name: "mysql",
+    int: "BIGINT",
+    float: "DOUBLE",
+    decimal: "DECIMAL(20, 6)",
+    text: "LONGTEXT",
+    bytes: "LONGBLOB",
+    boolean: "BOOLEAN",
+    date: "DATE",
+    time: "TIME(6)",
+    timestamp: "DATETIME(6)",
+    serial: "BIGINT AUTO_INCREMENT PRIMARY KEY",
+    has_lastrowid: true,
+};
+
+fn mysql() -> Option<Target<MySqlConnector>> {
+    let url = common::server_env("NIMUE_TEST_MYSQL_URL")?;
+    Some(Target {
+        connector: MySqlConnector::from_url(&url).expect("a valid URL"),
+        dialect: MYSQL,
+        _keep: Box::new(()),
+    })
+}
+
+conformance_tests!(mysql());
