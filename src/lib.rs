@@ -28,6 +28,8 @@
 
 pub use nimue_core::*;
 
+pub mod any;
+
 /// The SQLite adapter (feature `sqlite`, on by default).
 #[cfg(feature = "sqlite")]
 pub use nimue_sqlite as sqlite;

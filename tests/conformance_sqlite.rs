@@ -1,5 +1,7 @@
 //! The conformance suite on SQLite (embedded: always runs).
 
+#![cfg(feature = "sqlite")]
+
 mod conformance;
 
 use conformance::{conformance_tests, Dialect, Target};
@@ -31,3 +33,20 @@ fn sqlite() -> Option<Target<SqliteConnector>> {
 }
 
 conformance_tests!(sqlite());
+
+/// The same suite through the run-time driver choice (`nimue::any`, `BoxConnection`).
+mod via_any_url {
+    use super::{Target, SQLITE};
+
+    fn sqlite_any() -> Option<Target<nimue::BoxConnector>> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite:{}", dir.path().join("any.db").display());
+        Some(Target {
+            connector: nimue::any::connector(&url).expect("an sqlite URL"),
+            dialect: SQLITE,
+            _keep: Box::new(dir),
+        })
+    }
+
+    super::conformance_tests!(sqlite_any());
+}

@@ -78,6 +78,40 @@ pub trait Cursor {
     }
 }
 
+/// A boxed cursor is a cursor (what [`BoxConnection`](crate::BoxConnection) hands out).
+impl<C: Cursor + ?Sized> Cursor for Box<C> {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<()> {
+        (**self).execute(sql, params)
+    }
+    fn executemany(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<()> {
+        (**self).executemany(sql, param_sets)
+    }
+    fn description(&self) -> Option<&[Column]> {
+        (**self).description()
+    }
+    fn rowcount(&self) -> i64 {
+        (**self).rowcount()
+    }
+    fn lastrowid(&self) -> Option<i64> {
+        (**self).lastrowid()
+    }
+    fn arraysize(&self) -> usize {
+        (**self).arraysize()
+    }
+    fn set_arraysize(&mut self, size: usize) {
+        (**self).set_arraysize(size)
+    }
+    fn fetchone(&mut self) -> Result<Option<Row>> {
+        (**self).fetchone()
+    }
+    fn fetchmany(&mut self, size: usize) -> Result<Vec<Row>> {
+        (**self).fetchmany(size)
+    }
+    fn fetchall(&mut self) -> Result<Vec<Row>> {
+        (**self).fetchall()
+    }
+}
+
 /// The complete outcome of one statement, as an adapter hands it to [`BufferedCursor`].
 #[derive(Debug, Clone, Default)]
 pub struct ResultSet {

@@ -20,6 +20,7 @@
 
 mod connection;
 mod cursor;
+mod dynamic;
 pub mod error;
 mod row;
 pub mod sql;
@@ -27,6 +28,7 @@ pub mod value;
 
 pub use connection::{check_param_count, Connect, Connection};
 pub use cursor::{BufferedCursor, Cursor, Execute, ResultSet};
+pub use dynamic::{BoxConnection, BoxConnector, DynConnection};
 pub use error::{BoxError, DatabaseError, Error, ErrorKind, Result};
 pub use row::{Column, Columns, Row, RowIndex};
 pub use value::{FromValue, TypeCode, Value};

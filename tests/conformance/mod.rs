@@ -547,7 +547,7 @@ pub fn pool_hooks<K: Connect>(t: &Target<K>) {
 /// `Option<Target<K>>` (`None`: the database is not available here, the case is skipped).
 macro_rules! conformance_tests {
     ($setup:expr) => {
-        conformance_tests!(@cases $setup;
+        $crate::conformance::conformance_tests!(@cases $setup;
             ddl_and_dml, value_roundtrip, typed_rows, large_values, parameter_count_mismatch,
             transactions, fetch_sizes, description, rowcount_and_lastrowid, error_kinds,
             pool_hooks);
@@ -556,7 +556,7 @@ macro_rules! conformance_tests {
         #[test]
         fn $case() {
             if let Some(target) = $setup {
-                conformance::$case(&target);
+                crate::conformance::$case(&target);
             }
         }
     )*};

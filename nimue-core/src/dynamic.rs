@@ -1,0 +1,154 @@
+//! Connections chosen at run time: one type for "whatever driver the URL names".
+//!
+//! [`Connection`] has an associated cursor type, so `dyn Connection` is not a type.
+//! [`DynConnection`] is its object-safe twin, implemented for every connection;
+//! [`BoxConnection`] (a `Box<dyn DynConnection>`) implements [`Connection`] again, so a pool
+//! or any generic code can hold connections of drivers picked at run time.
+//!
+//! ```
+//! use nimue_core::{BoxConnection, BoxConnector, Connect, Connection, Result};
+//!
+//! fn open(connector: &BoxConnector) -> Result<BoxConnection> {
+//!     connector.connect()
+//! }
+//! fn uses_any(conn: &mut BoxConnection) -> Result<i64> {
+//!     conn.execute("DELETE FROM sessions", &[])
+//! }
+//! ```
+
+use crate::connection::{Connect, Connection};
+use crate::cursor::Cursor;
+use crate::error::Result;
+use std::fmt;
+use std::sync::Arc;
+
+/// The object-safe form of [`Connection`], implemented for every connection type.
+pub trait DynConnection: Send {
+    /// [`Connection::cursor`], boxed.
+    fn dyn_cursor(&mut self) -> Result<Box<dyn Cursor + '_>>;
+    /// [`Connection::commit`].
+    fn dyn_commit(&mut self) -> Result<()>;
+    /// [`Connection::rollback`].
+    fn dyn_rollback(&mut self) -> Result<()>;
+    /// [`Connection::close`].
+    fn dyn_close(self: Box<Self>) -> Result<()>;
+    /// [`Connection::autocommit`].
+    fn dyn_autocommit(&self) -> bool;
+    /// [`Connection::set_autocommit`].
+    fn dyn_set_autocommit(&mut self, on: bool) -> Result<()>;
+    /// [`Connection::paramstyle`].
+    fn dyn_paramstyle(&self) -> &'static str;
+    /// [`Connection::ping`].
+    fn dyn_ping(&mut self) -> Result<()>;
+    /// [`Connection::is_broken`].
+    fn dyn_is_broken(&self) -> bool;
+    /// [`Connection::reset`].
+    fn dyn_reset(&mut self) -> Result<()>;
+}
+
+impl<C: Connection> DynConnection for C {
+    fn dyn_cursor(&mut self) -> Result<Box<dyn Cursor + '_>> {
+        Ok(Box::new(self.cursor()?))
+    }
+    fn dyn_commit(&mut self) -> Result<()> {
+        self.commit()
+    }
+    fn dyn_rollback(&mut self) -> Result<()> {
+        self.rollback()
+    }
+    fn dyn_close(self: Box<Self>) -> Result<()> {
+        (*self).close()
+    }
+    fn dyn_autocommit(&self) -> bool {
+        self.autocommit()
+    }
+    fn dyn_set_autocommit(&mut self, on: bool) -> Result<()> {
+        self.set_autocommit(on)
+    }
+    fn dyn_paramstyle(&self) -> &'static str {
+        self.paramstyle()
+    }
+    fn dyn_ping(&mut self) -> Result<()> {
+        self.ping()
+    }
+    fn dyn_is_broken(&self) -> bool {
+        self.is_broken()
+    }
+    fn dyn_reset(&mut self) -> Result<()> {
+        self.reset()
+    }
+}
+
+/// A connection of any driver, chosen at run time.
+pub type BoxConnection = Box<dyn DynConnection>;
+
+impl Connection for BoxConnection {
+    type Cursor<'c> = Box<dyn Cursor + 'c>;
+
+    fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
+        (**self).dyn_cursor()
+    }
+    fn commit(&mut self) -> Result<()> {
+        (**self).dyn_commit()
+    }
+    fn rollback(&mut self) -> Result<()> {
+        (**self).dyn_rollback()
+    }
+    fn close(self) -> Result<()> {
+        self.dyn_close()
+    }
+    fn autocommit(&self) -> bool {
+        (**self).dyn_autocommit()
+    }
+    fn set_autocommit(&mut self, on: bool) -> Result<()> {
+        (**self).dyn_set_autocommit(on)
+    }
+    fn paramstyle(&self) -> &'static str {
+        (**self).dyn_paramstyle()
+    }
+    fn ping(&mut self) -> Result<()> {
+        (**self).dyn_ping()
+    }
+    fn is_broken(&self) -> bool {
+        (**self).dyn_is_broken()
+    }
+    fn reset(&mut self) -> Result<()> {
+        (**self).dyn_reset()
+    }
+}
+
+/// A connector of any driver, opening [`BoxConnection`]s.
+#[derive(Clone)]
+pub struct BoxConnector {
+    connect: Arc<dyn Fn() -> Result<BoxConnection> + Send + Sync>,
+    /// `Debug` of the wrapped connector (adapters keep passwords out of theirs).
+    shown: String,
+}
+
+impl BoxConnector {
+    /// Wrap any connector.
+    pub fn new<K: Connect + fmt::Debug>(connector: K) -> Self
+    where
+        K::Connection: 'static,
+    {
+        let shown = format!("{connector:?}");
+        BoxConnector {
+            connect: Arc::new(move || Ok(Box::new(connector.connect()?) as BoxConnection)),
+            shown,
+        }
+    }
+}
+
+impl fmt::Debug for BoxConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl Connect for BoxConnector {
+    type Connection = BoxConnection;
+
+    fn connect(&self) -> Result<BoxConnection> {
+        (self.connect)()
+    }
+}
