@@ -38,3 +38,24 @@ unavailable() {
     fi
     echo "SKIP: $what is not available here; its tests will be skipped" >&2
 }
+
+# A private CA (ca.crt) and a server certificate for 127.0.0.1 signed by it (server.crt,
+# server.key readable by OWNER only) in DIR.
+make_tls_files() {
+    local dir=$1 owner=$2
+    command -v openssl >/dev/null || apt_install openssl || return 1
+    (
+        cd "$dir"
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=nimue test CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+            -keyout ca.key -out ca.crt
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server.key -out server.csr
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile server.ext -out server.crt
+        chmod 600 server.key ca.key
+        chmod 644 ca.crt
+        [ "$(id -u)" = 0 ] && chown "$owner": server.key server.crt
+        true
+    ) >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; return 1; }
+}

@@ -4,6 +4,7 @@
 # start mariadbd on a free port (no systemd), create user and database `nimue`, export:
 #   NIMUE_TEST_MYSQL_URL   mysql://nimue:...@127.0.0.1:PORT/nimue
 #   NIMUE_TEST_MYSQL_CTL   a command taking `stop` / `start` for the restart fault tests
+#   NIMUE_TEST_MYSQL_CA    the PEM of the CA that signed the server's TLS certificate
 # mariadb_stop: stop it and remove its files.
 
 NIMUE_MYSQL_PASSWORD=nimue-test-secret
@@ -27,6 +28,7 @@ mariadb_start() {
     mariadb-install-db --no-defaults "${user_opt[@]}" --datadir="$base/data" \
         --auth-root-authentication-method=normal --skip-test-db >"$base/install.log" 2>&1 ||
         { cat "$base/install.log" >&2; return 1; }
+    make_tls_files "$base/run" mysql || return 1
     port=$(free_port)
     cat >"$base/ctl" <<CTL
 #!/usr/bin/env bash
@@ -37,7 +39,8 @@ case "\${1:-}" in
         mariadbd --no-defaults ${user_opt[*]} --datadir="$base/data" --socket="$base/run/mysqld.sock" \\
             --pid-file="$base/run/mysqld.pid" --port=$port --bind-address=127.0.0.1 \\
             --skip-name-resolve --log-error="$base/run/error.log" --innodb-buffer-pool-size=64M \\
-            --innodb-flush-log-at-trx-commit=0 --max-connections=300 </dev/null >/dev/null 2>&1 &
+            --innodb-flush-log-at-trx-commit=0 --max-connections=300 \\
+            --ssl-ca="$base/run/ca.crt" --ssl-cert="$base/run/server.crt" --ssl-key="$base/run/server.key" </dev/null >/dev/null 2>&1 &
         for _ in \$(seq 1 200); do
             mariadb-admin --no-defaults -h127.0.0.1 -P$port -uroot --connect-timeout=1 ping >/dev/null 2>&1 && exit 0
             sleep 0.05
@@ -64,6 +67,7 @@ CTL
     NIMUE_MYSQL_BASE=$base
     export NIMUE_TEST_MYSQL_URL="mysql://nimue:$NIMUE_MYSQL_PASSWORD@127.0.0.1:$port/nimue"
     export NIMUE_TEST_MYSQL_CTL="$base/ctl"
+    export NIMUE_TEST_MYSQL_CA="$base/run/ca.crt"
     echo "MariaDB $(mariadbd --version | awk '{print $3}') on 127.0.0.1:$port"
 }
 

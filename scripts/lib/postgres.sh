@@ -17,26 +17,6 @@ postgres_bindir() {
     return 1
 }
 
-# A private CA and a server certificate for 127.0.0.1, signed by it, in DIR.
-postgres_tls_files() {
-    local dir=$1
-    command -v openssl >/dev/null || apt_install openssl || return 1
-    (
-        cd "$dir"
-        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=nimue test CA" \
-            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-            -keyout ca.key -out ca.crt
-        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server.key -out server.csr
-        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
-        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 \
-            -extfile server.ext -out server.crt
-        chmod 600 server.key ca.key
-        chmod 644 ca.crt
-        [ "$(id -u)" = 0 ] && chown postgres: server.key server.crt
-        true
-    ) >"$dir/openssl.log" 2>&1 || { cat "$dir/openssl.log" >&2; return 1; }
-}
-
 postgres_start() {
     local bindir base port
     if ! bindir=$(postgres_bindir); then
@@ -53,7 +33,7 @@ postgres_start() {
     as_user postgres "$bindir/initdb" -D "$base/data" -U postgres --pwfile="$base/pwfile" \
         --auth-local=trust --auth-host=scram-sha-256 --no-sync -E UTF8 --locale=C.UTF-8 \
         >"$base/initdb.log" 2>&1 || { cat "$base/initdb.log" >&2; return 1; }
-    postgres_tls_files "$base" || return 1
+    make_tls_files "$base" postgres || return 1
     port=$(free_port)
     cat >>"$base/data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
