@@ -14,6 +14,11 @@
 //!     └── NotSupportedError         kind() == ErrorKind::NotSupported
 //! ```
 //!
+//! The [pool](crate::pool) adds errors of its own, outside PEP 249's tree
+//! ([`ErrorKind::is_pool`], never [`is_database`](ErrorKind::is_database)):
+//! [`Error::Timeout`] (no connection within `connection_timeout`, with the pool's numbers and
+//! the last connect error), [`Error::Closed`] and [`Error::Connect`] (the connector failed).
+//!
 //! Adapters map their driver's errors onto it (by SQLSTATE where the driver has one), so code
 //! written against nimue handles a unique-key violation the same way on every database:
 //!
@@ -31,6 +36,7 @@
 //! ```
 
 use std::fmt;
+use std::time::Duration;
 
 /// A boxed error from a driver or the OS, kept as the [`source`](std::error::Error::source) of
 /// a nimue error.
@@ -59,6 +65,24 @@ pub enum Error {
     /// PEP 249 `DatabaseError` and its subclasses: the database (or the data) refused.
     #[error(transparent)]
     Database(#[from] DatabaseError),
+    /// A pool had no connection to give within its `connection_timeout`.
+    #[error(transparent)]
+    Timeout(Box<PoolTimeout>),
+    /// The pool is closed: it hands out no more connections.
+    #[error("pool {pool:?} is closed")]
+    Closed {
+        /// The pool's name.
+        pool: String,
+    },
+    /// A pool could not open a connection: the connector (or the `on_connect` hook) failed.
+    #[error("pool {pool:?} could not open a connection: {source}")]
+    Connect {
+        /// The pool's name.
+        pool: String,
+        /// The connector's (or hook's) error.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -120,6 +144,9 @@ impl Error {
         match self {
             Error::Interface { .. } => ErrorKind::Interface,
             Error::Database(e) => e.kind(),
+            Error::Timeout(_) => ErrorKind::PoolTimeout,
+            Error::Closed { .. } => ErrorKind::PoolClosed,
+            Error::Connect { .. } => ErrorKind::PoolConnect,
         }
     }
 
@@ -157,15 +184,38 @@ pub enum ErrorKind {
     Programming,
     /// `NotSupportedError`.
     NotSupported,
+    /// Not PEP 249: a pool timed out waiting for a connection ([`Error::Timeout`]).
+    PoolTimeout,
+    /// Not PEP 249: the pool is closed ([`Error::Closed`]).
+    PoolClosed,
+    /// Not PEP 249: a pool's connector failed ([`Error::Connect`]).
+    PoolConnect,
 }
 
 impl ErrorKind {
     /// Whether this kind is `DatabaseError` or one of its subclasses.
     pub fn is_database(self) -> bool {
-        !matches!(self, ErrorKind::Interface)
+        !matches!(self, ErrorKind::Interface) && !self.is_pool()
     }
 
-    /// The PEP 249 exception name, e.g. `"IntegrityError"`.
+    /// Whether this is one of the pool's own errors, which PEP 249 does not define.
+    ///
+    /// ```
+    /// use nimue_core::ErrorKind;
+    /// assert!(ErrorKind::PoolTimeout.is_pool());
+    /// assert!(!ErrorKind::PoolTimeout.is_database());
+    /// assert!(!ErrorKind::Operational.is_pool());
+    /// ```
+    pub fn is_pool(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::PoolTimeout | ErrorKind::PoolClosed | ErrorKind::PoolConnect
+        )
+    }
+
+    /// The PEP 249 exception name, e.g. `"IntegrityError"`. Pool errors, which PEP 249 does
+    /// not define, are named as psycopg_pool names them (`"PoolTimeout"`, `"PoolClosed"`) or
+    /// `"PoolConnectError"`.
     pub fn pep249_name(self) -> &'static str {
         match self {
             ErrorKind::Interface => "InterfaceError",
@@ -176,6 +226,9 @@ impl ErrorKind {
             ErrorKind::Internal => "InternalError",
             ErrorKind::Programming => "ProgrammingError",
             ErrorKind::NotSupported => "NotSupportedError",
+            ErrorKind::PoolTimeout => "PoolTimeout",
+            ErrorKind::PoolClosed => "PoolClosed",
+            ErrorKind::PoolConnect => "PoolConnectError",
         }
     }
 }
@@ -191,6 +244,9 @@ impl fmt::Display for ErrorKind {
             ErrorKind::Internal => "internal error",
             ErrorKind::Programming => "programming error",
             ErrorKind::NotSupported => "not supported",
+            ErrorKind::PoolTimeout => "pool timeout",
+            ErrorKind::PoolClosed => "pool closed",
+            ErrorKind::PoolConnect => "pool connect error",
         };
         f.write_str(text)
     }
@@ -283,3 +339,61 @@ impl DatabaseError {
         self.code
     }
 }
+
+/// What [`Error::Timeout`] carries: the pool's numbers when a `get()` gave up, and why it
+/// could not open a connection, if that was the reason.
+///
+/// ```
+/// use nimue_core::error::PoolTimeout;
+/// use std::time::Duration;
+///
+/// let t = PoolTimeout {
+///     pool: "main".into(),
+///     waited: Duration::from_millis(1500),
+///     size: 4,
+///     max_size: 4,
+///     in_use: 4,
+///     idle: 0,
+///     waiting: 2,
+///     last_connect_error: None,
+/// };
+/// assert_eq!(
+///     t.to_string(),
+///     "pool \"main\": no connection within 1.5s (size 4 of max 4, in use 4, idle 0, waiting 2)"
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolTimeout {
+    /// The pool's name.
+    pub pool: String,
+    /// How long the caller waited.
+    pub waited: Duration,
+    /// Connections counted against `max_size` (open, being opened or being checked).
+    pub size: usize,
+    /// The pool's `max_size`.
+    pub max_size: usize,
+    /// Connections handed out.
+    pub in_use: usize,
+    /// Idle connections.
+    pub idle: usize,
+    /// Other callers still waiting (this one not counted).
+    pub waiting: usize,
+    /// The last connect error, as text, when the latest connect attempt failed.
+    pub last_connect_error: Option<String>,
+}
+
+impl fmt::Display for PoolTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pool {:?}: no connection within {:?} (size {} of max {}, in use {}, idle {}, waiting {})",
+            self.pool, self.waited, self.size, self.max_size, self.in_use, self.idle, self.waiting
+        )?;
+        if let Some(e) = &self.last_connect_error {
+            write!(f, "; last connect error: {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PoolTimeout {}

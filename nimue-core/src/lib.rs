@@ -2,7 +2,9 @@
 //! connection pool every adapter shares.
 //!
 //! Adapters (`nimue-sqlite`, `nimue-postgres`, ...) implement [`Connect`], [`Connection`] and
-//! [`Cursor`] for one driver; everything else lives here, written once.
+//! [`Cursor`] for one driver; everything else lives here, written once, including the
+//! self-healing [`Pool`] (see the [`pool`] module). The `testing` feature adds a
+//! fault-injecting in-process driver for tests and benchmarks (`testing::TestConnector`).
 //!
 //! ```
 //! use nimue_core::{params, Connection, Cursor, Result};
@@ -22,14 +24,18 @@ mod connection;
 mod cursor;
 mod dynamic;
 pub mod error;
+pub mod pool;
 mod row;
 pub mod sql;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod value;
 
 pub use connection::{check_param_count, Connect, Connection};
 pub use cursor::{BufferedCursor, Cursor, Execute, ResultSet};
 pub use dynamic::{BoxConnection, BoxConnector, DynConnection};
-pub use error::{BoxError, DatabaseError, Error, ErrorKind, Result};
+pub use error::{BoxError, DatabaseError, Error, ErrorKind, PoolTimeout, Result};
+pub use pool::{Pool, PoolBuilder, PoolState, PooledConnection, Reuse};
 pub use row::{Column, Columns, Row, RowIndex};
 pub use value::{FromValue, TypeCode, Value};
 

@@ -1,0 +1,248 @@
+//! The connection pool: one, generic over any [`Connect`]or, kept healthy by a background
+//! liveness checker.
+//!
+//! ```
+//! use nimue_core::{testing::TestConnector, Connection, Pool};
+//!
+//! // Any connector works; a closure returning a connection is one too.
+//! let pool = Pool::new(TestConnector::new(), 2, 10)?; // min_idle 2, max_size 10
+//! let mut conn = pool.get()?; // waits up to connection_timeout (30 s by default)
+//! conn.execute("UPDATE counters SET n = n + 1", &[])?;
+//! conn.commit()?;
+//! drop(conn); // back to the pool (reset first)
+//! assert_eq!(pool.state().idle, 2);
+//! # Ok::<(), nimue_core::Error>(())
+//! ```
+//!
+//! # How it works
+//!
+//! - **One lock, short critical sections.** The pool's numbers, idle connections and waiters
+//!   sit behind one mutex that is held only for bookkeeping: a `get` that finds an idle
+//!   connection takes it in one critical section, a return puts it back in one. Connecting,
+//!   pinging, resetting and closing always happen with no lock held.
+//! - **Slots are counted before connecting.** A `get` that finds no idle connection while
+//!   fewer than `max_size` are open reserves a slot, then connects on its own thread. A failed
+//!   connect frees the slot. So `max_size` bounds the connections that exist, not only those
+//!   counted, and none are forgotten.
+//! - **Direct hand-off, first come first served.** A `get` that must wait queues with its
+//!   own mailbox and condition variable. A returned connection (or a freed slot, as permission
+//!   to connect) goes straight into the mailbox of the first waiter, which alone is woken: no
+//!   thundering herd, no barging, each waiter served once.
+//! - **Back-off.** After a connect fails, callers stop connecting on their own; the checker
+//!   retries with exponential back-off (10 ms doubling, at most `check_interval` or 5 s) while
+//!   waiters or `min_idle` need connections, and when a retry succeeds every waiter gets a slot
+//!   to connect in. A `get` that times out meanwhile reports the last connect error.
+//! - **The checker** (see `checker.rs`) pings idle connections once per `check_interval`
+//!   (taking one out at a time, so the pool keeps working), replaces dead ones, retires
+//!   connections past `idle_timeout` or `max_lifetime`, keeps `min_idle` idle connections, and
+//!   stops when the pool closes or its last [`Pool`] handle is dropped.
+//!
+//! The invariants these keep are listed, and checked in debug builds, in `state.rs`.
+
+mod builder;
+mod checker;
+mod guard;
+mod leak;
+mod shared;
+mod state;
+
+pub use builder::{PoolBuilder, Reuse};
+pub use guard::PooledConnection;
+pub use state::PoolState;
+
+use crate::connection::Connect;
+use crate::error::{Error, Result};
+use shared::Shared;
+use std::fmt;
+use std::panic::Location;
+use std::sync::atomic::{fence, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A pool of connections from one connector; cheap to clone (all clones share the pool).
+///
+/// The pool closes when [`close`](Pool::close) is called or its last clone is dropped.
+/// Connections still lent out then are closed as they come back.
+///
+/// ```
+/// use nimue_core::{testing::TestConnector, Pool};
+/// use std::thread;
+///
+/// let pool = Pool::new(TestConnector::new(), 1, 4)?;
+/// let workers: Vec<_> = (0..8)
+///     .map(|_| {
+///         let pool = pool.clone();
+///         thread::spawn(move || pool.get().map(|conn| conn.id()))
+///     })
+///     .collect();
+/// for worker in workers {
+///     worker.join().unwrap()?;
+/// }
+/// assert!(pool.state().total <= 4);
+/// # Ok::<(), nimue_core::Error>(())
+/// ```
+pub struct Pool<K: Connect> {
+    shared: Arc<Shared<K>>,
+}
+
+impl<K: Connect> Pool<K> {
+    /// A pool with `min_idle` connections kept ready and at most `max_size`, other settings
+    /// at their defaults; opens `min_idle` connections first ([`PoolBuilder::build`]).
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, Pool};
+    /// let pool = Pool::new(TestConnector::new(), 2, 8)?;
+    /// assert_eq!(pool.state().idle, 2);
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    pub fn new(connector: K, min_idle: usize, max_size: usize) -> Result<Self> {
+        Self::builder(connector)
+            .min_idle(min_idle)
+            .max_size(max_size)
+            .build()
+    }
+
+    /// A builder to set every option.
+    pub fn builder(connector: K) -> PoolBuilder<K> {
+        PoolBuilder::new(connector)
+    }
+
+    /// Wrap a configured shared part in the first handle and start its checker.
+    fn start(shared: Shared<K>) -> Result<Self> {
+        let shared = Arc::new(shared);
+        shared.handles.store(1, Ordering::Relaxed);
+        match checker::spawn(&shared) {
+            Ok(handle) => *shared.checker.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle),
+            Err(e) => {
+                shared.close();
+                return Err(Error::interface_from(
+                    "could not start the pool's checker thread",
+                    e,
+                ));
+            }
+        }
+        Ok(Pool { shared })
+    }
+
+    /// A connection, waiting up to the pool's `connection_timeout` for one.
+    ///
+    /// Takes an idle connection, or opens one (on this thread) while fewer than `max_size`
+    /// exist, or waits for one to be returned. Fails with [`Error::Timeout`] (which carries
+    /// the pool's numbers and the last connect error) or [`Error::Closed`].
+    #[track_caller]
+    pub fn get(&self) -> Result<PooledConnection<K>> {
+        self.get_timeout(self.shared.config.connection_timeout)
+    }
+
+    /// [`get`](Pool::get) with another timeout.
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, ErrorKind, Pool};
+    /// use std::time::Duration;
+    ///
+    /// let pool = Pool::new(TestConnector::new(), 1, 1)?;
+    /// let held = pool.get()?;
+    /// let err = pool.get_timeout(Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::PoolTimeout);
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection<K>> {
+        let got = self.shared.get(Some(timeout), Location::caller())?;
+        Ok(got.expect("a get with a timeout returns a connection or an error"))
+    }
+
+    /// A connection if one is available without waiting for another user to return one:
+    /// an idle one, or a new one opened on this thread while fewer than `max_size` exist.
+    /// `Ok(None)` when the pool is exhausted (or backing off after connect failures);
+    /// [`Error::Connect`] when opening one failed.
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, Pool};
+    ///
+    /// let pool = Pool::new(TestConnector::new(), 0, 1)?;
+    /// let first = pool.try_get()?.expect("room for one");
+    /// assert!(pool.try_get()?.is_none());
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn try_get(&self) -> Result<Option<PooledConnection<K>>> {
+        self.shared.get(None, Location::caller())
+    }
+
+    /// Close the pool: callers waiting in `get` fail with [`Error::Closed`], and so does every
+    /// later `get`; idle connections are closed now, lent ones when they come back; the
+    /// checker thread is stopped (this waits for it to finish what it is doing).
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, ErrorKind, Pool};
+    ///
+    /// let connector = TestConnector::new();
+    /// let pool = Pool::new(connector.clone(), 2, 4)?;
+    /// let lent = pool.get()?;
+    /// pool.close();
+    /// assert_eq!(pool.get().unwrap_err().kind(), ErrorKind::PoolClosed);
+    /// assert_eq!(connector.stats().live, 1);
+    /// drop(lent);
+    /// assert_eq!(connector.stats().live, 0);
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    pub fn close(&self) {
+        self.shared.close();
+    }
+
+    /// Whether the pool was closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().closed
+    }
+
+    /// The pool's numbers and counters now.
+    pub fn state(&self) -> PoolState {
+        self.shared.lock().snapshot()
+    }
+
+    /// The pool's name (in its logs and errors).
+    pub fn name(&self) -> &str {
+        &self.shared.config.name
+    }
+
+    /// The connector the pool opens connections with.
+    pub fn connector(&self) -> &K {
+        &self.shared.connector
+    }
+}
+
+impl<K: Connect> Clone for Pool<K> {
+    fn clone(&self) -> Self {
+        // Relaxed suffices: the new handle is made from a live one, as with `Arc::clone`.
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        Pool {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<K: Connect> Drop for Pool<K> {
+    fn drop(&mut self) {
+        // Release/acquire, as `Arc`'s drop: every other handle's use happens before the close.
+        if self.shared.handles.fetch_sub(1, Ordering::Release) == 1 {
+            fence(Ordering::Acquire);
+            self.shared.close();
+        }
+    }
+}
+
+impl<K: Connect> fmt::Debug for Pool<K> {
+    /// The pool's name and numbers; never the connector (it may hold credentials).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state();
+        f.debug_struct("Pool")
+            .field("name", &self.name())
+            .field("total", &state.total)
+            .field("idle", &state.idle)
+            .field("in_use", &state.in_use)
+            .field("waiting", &state.waiting)
+            .field("max_size", &state.max_size)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,262 @@
+//! [`PoolBuilder`]: a pool's settings and hooks, and building the pool.
+
+use super::shared::Shared;
+use super::Pool;
+use crate::connection::Connect;
+use crate::error::{Error, Result};
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// A hook run on a connection; an error discards the connection.
+pub(crate) type Hook<C> = Box<dyn Fn(&mut C) -> Result<()> + Send + Sync>;
+
+/// Which idle connection [`Pool::get`] hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reuse {
+    /// The most recently returned one (the default): a few hot connections do the work and
+    /// the rest can time out and close when the load drops.
+    #[default]
+    Lifo,
+    /// The one idle longest: the load is spread over every connection.
+    Fifo,
+}
+
+/// The settings a pool keeps after it is built.
+pub(crate) struct Config<C> {
+    pub name: String,
+    pub min_idle: usize,
+    pub max_size: usize,
+    pub connection_timeout: Duration,
+    pub check_interval: Duration,
+    pub idle_timeout: Option<Duration>,
+    pub max_lifetime: Option<Duration>,
+    pub test_on_checkout: bool,
+    pub leak_threshold: Option<Duration>,
+    pub reuse: Reuse,
+    pub on_connect: Option<Hook<C>>,
+    pub on_checkout: Option<Hook<C>>,
+    pub on_checkin: Option<Hook<C>>,
+}
+
+/// Numbers the default pool names: `nimue-1`, `nimue-2`, ...
+static POOLS: AtomicUsize = AtomicUsize::new(1);
+
+/// Configures and builds a [`Pool`]; from [`Pool::builder`].
+///
+/// ```
+/// use nimue_core::{testing::TestConnector, Connection, Pool, Reuse};
+/// use std::time::Duration;
+///
+/// let pool = Pool::builder(TestConnector::new())
+///     .name("orders")
+///     .min_idle(2)
+///     .max_size(10)
+///     .connection_timeout(Duration::from_secs(5))
+///     .check_interval(Duration::from_secs(10))
+///     .idle_timeout(Some(Duration::from_secs(300)))
+///     .max_lifetime(Some(Duration::from_secs(1800)))
+///     .test_on_checkout(true)
+///     .leak_threshold(Some(Duration::from_secs(60)))
+///     .reuse(Reuse::Fifo)
+///     .on_connect(|conn| conn.execute("SET TIME ZONE 'UTC'", &[]).map(drop))
+///     .build()?;
+/// assert_eq!(pool.state().idle, 2);
+/// pool.get()?.ping()?;
+/// # Ok::<(), nimue_core::Error>(())
+/// ```
+pub struct PoolBuilder<K: Connect> {
+    connector: K,
+    config: Config<K::Connection>,
+}
+
+impl<K: Connect> fmt::Debug for PoolBuilder<K> {
+    /// Shows the settings, never the connector (it may hold credentials).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
+        f.debug_struct("PoolBuilder")
+            .field("name", &c.name)
+            .field("min_idle", &c.min_idle)
+            .field("max_size", &c.max_size)
+            .field("connection_timeout", &c.connection_timeout)
+            .field("check_interval", &c.check_interval)
+            .field("idle_timeout", &c.idle_timeout)
+            .field("max_lifetime", &c.max_lifetime)
+            .field("test_on_checkout", &c.test_on_checkout)
+            .field("leak_threshold", &c.leak_threshold)
+            .field("reuse", &c.reuse)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: Connect> PoolBuilder<K> {
+    pub(crate) fn new(connector: K) -> Self {
+        PoolBuilder {
+            connector,
+            config: Config {
+                name: format!("nimue-{}", POOLS.fetch_add(1, Ordering::Relaxed)),
+                min_idle: 1,
+                max_size: 10,
+                connection_timeout: Duration::from_secs(30),
+                check_interval: Duration::from_secs(30),
+                idle_timeout: Some(Duration::from_secs(600)),
+                max_lifetime: Some(Duration::from_secs(1800)),
+                test_on_checkout: false,
+                leak_threshold: None,
+                reuse: Reuse::Lifo,
+                on_connect: None,
+                on_checkout: None,
+                on_checkin: None,
+            },
+        }
+    }
+
+    /// The pool's name in logs and errors (default `nimue-N`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = name.into();
+        self
+    }
+
+    /// How many idle connections the pool keeps ready (default 1; Python Nimue's `poolmin`):
+    /// [`build`](Self::build) opens this many, the checker opens more when fewer are idle
+    /// (up to `max_size` in all), and `idle_timeout` never closes one below it.
+    pub fn min_idle(mut self, min_idle: usize) -> Self {
+        self.config.min_idle = min_idle;
+        self
+    }
+
+    /// The most connections open at once, idle or in use (default 10; Nimue's `poolmax`).
+    pub fn max_size(mut self, max_size: usize) -> Self {
+        self.config.max_size = max_size;
+        self
+    }
+
+    /// How long [`Pool::get`] waits for a connection before failing with
+    /// [`Error::Timeout`] (default 30 s).
+    pub fn connection_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connection_timeout = timeout;
+        self
+    }
+
+    /// How often the checker pings idle connections, closes expired ones and tops the pool
+    /// up (default 30 s). It also bounds the retry delay after failed connects.
+    pub fn check_interval(mut self, interval: Duration) -> Self {
+        self.config.check_interval = interval;
+        self
+    }
+
+    /// Close connections idle this long, while more than `min_idle` are idle (default
+    /// 10 min; `None`: never). The checker looks once per `check_interval`, so a connection
+    /// may stay up to two intervals longer.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// Close connections this old (default 30 min; `None`: never): idle ones at the
+    /// checker's next round, in-use ones when they are returned after the round that found
+    /// them expired.
+    pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> Self {
+        self.config.max_lifetime = lifetime;
+        self
+    }
+
+    /// Ping every idle connection before handing it out, discarding dead ones (default off:
+    /// the checker's pings and [`Connection::is_broken`](crate::Connection::is_broken) are usually enough).
+    pub fn test_on_checkout(mut self, on: bool) -> Self {
+        self.config.test_on_checkout = on;
+        self
+    }
+
+    /// Log a warning, naming the source location of the `get()`, for connections held
+    /// longer than this (default `None`: off). Costs a clock read and a short extra lock per
+    /// `get` and return.
+    pub fn leak_threshold(mut self, threshold: Option<Duration>) -> Self {
+        self.config.leak_threshold = threshold;
+        self
+    }
+
+    /// Which idle connection is handed out first (default [`Reuse::Lifo`]).
+    pub fn reuse(mut self, reuse: Reuse) -> Self {
+        self.config.reuse = reuse;
+        self
+    }
+
+    /// Run on every new connection before the pool uses it; an error fails the connect.
+    pub fn on_connect(
+        mut self,
+        hook: impl Fn(&mut K::Connection) -> Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.config.on_connect = Some(Box::new(hook));
+        self
+    }
+
+    /// Run on every connection as it is handed out; an error discards the connection (the
+    /// `get` goes on with another).
+    pub fn on_checkout(
+        mut self,
+        hook: impl Fn(&mut K::Connection) -> Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.config.on_checkout = Some(Box::new(hook));
+        self
+    }
+
+    /// Run on every returned connection, after [`Connection::reset`](crate::Connection::reset); an error discards it.
+    pub fn on_checkin(
+        mut self,
+        hook: impl Fn(&mut K::Connection) -> Result<()> + Send + Sync + 'static,
+    ) -> Self {
+        self.config.on_checkin = Some(Box::new(hook));
+        self
+    }
+
+    /// Build the pool: open `min_idle` connections, then start the checker. A connect failure
+    /// is returned as [`Error::Connect`] (and nothing is left open).
+    pub fn build(self) -> Result<Pool<K>> {
+        let shared = self.start()?;
+        let min_idle = shared.config.min_idle;
+        for _ in 0..min_idle {
+            if let Err(e) = shared.open_idle() {
+                shared.close();
+                return Err(e);
+            }
+        }
+        Pool::start(shared)
+    }
+
+    /// Build the pool without connecting: the checker opens `min_idle` connections in the
+    /// background (retrying, with back-off, while connecting fails).
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, Pool};
+    ///
+    /// let connector = TestConnector::new();
+    /// connector.set_down(true); // the database is not up yet
+    /// let pool = Pool::builder(connector.clone()).min_idle(2).build_lazy()?;
+    /// assert_eq!(pool.state().total, 0);
+    /// connector.set_down(false);
+    /// let conn = pool.get()?; // connects, or takes one the checker opened
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    pub fn build_lazy(self) -> Result<Pool<K>> {
+        Pool::start(self.start()?)
+    }
+
+    /// Check the settings and make the pool's shared part (no connection, no thread yet).
+    fn start(self) -> Result<Shared<K>> {
+        let c = &self.config;
+        if c.max_size == 0 {
+            return Err(Error::interface("pool max_size must be at least 1"));
+        }
+        if c.min_idle > c.max_size {
+            return Err(Error::interface(format!(
+                "pool min_idle ({}) is larger than max_size ({})",
+                c.min_idle, c.max_size
+            )));
+        }
+        if c.check_interval.is_zero() {
+            return Err(Error::interface("pool check_interval must not be zero"));
+        }
+        Ok(Shared::new(self.connector, self.config))
+    }
+}

@@ -1,0 +1,131 @@
+//! The liveness checker: one background thread per pool that keeps it healthy.
+//!
+//! Every `check_interval` it runs a round: it closes idle connections past `max_lifetime` or
+//! `idle_timeout`, then pings each idle connection not used since the previous round, one at
+//! a time, outside the lock (a live one goes back at the cold end, or straight to a waiter; a
+//! dead one is closed). Between rounds it opens connections while fewer than `min_idle` are
+//! idle, and retries for waiters while connecting backs off. It sleeps on `checker_wake`, so
+//! a discarded connection, a failed connect or `close()` wakes it early.
+//!
+//! It holds an `Arc` of the shared part, not a `Pool` handle, so the last handle dropped
+//! still closes the pool, and `close()` wakes and joins it.
+
+use super::shared::{guarded, Held, Shared, Why, LOG};
+use crate::connection::{Connect, Connection};
+use crate::error::Error;
+use std::io;
+use std::sync::{Arc, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+/// Start the checker of `shared`.
+pub(crate) fn spawn<K: Connect>(shared: &Arc<Shared<K>>) -> io::Result<JoinHandle<()>> {
+    let shared = Arc::clone(shared);
+    let name = format!("nimue-checker {}", shared.config.name).replace('\0', "");
+    thread::Builder::new()
+        .name(name)
+        .spawn(move || run(&shared))
+}
+
+fn run<K: Connect>(shared: &Shared<K>) {
+    let interval = shared.config.check_interval;
+    let leak_period = shared.leaks.as_ref().map(|leaks| leaks.scan_period());
+    let mut next_round = Instant::now() + interval;
+    let mut next_leak_scan = leak_period.map(|period| Instant::now() + period);
+    loop {
+        top_up(shared);
+        let now = Instant::now();
+        if now >= next_round {
+            round(shared);
+            next_round = Instant::now() + interval;
+        }
+        if let (Some(at), Some(period), Some(leaks)) = (next_leak_scan, leak_period, &shared.leaks)
+        {
+            if now >= at {
+                leaks.scan(&shared.config.name);
+                next_leak_scan = Some(now + period);
+            }
+        }
+        // Sleep until the next thing to do. Whatever changes the state so that there is
+        // something to do notifies `checker_wake` after the change, and this decides under the
+        // same lock it waits with, so no wake-up is lost.
+        let st = shared.lock();
+        if st.closed {
+            return;
+        }
+        let now = Instant::now();
+        if st.wants_open(now) {
+            continue;
+        }
+        let mut until = next_round.min(next_leak_scan.unwrap_or(next_round));
+        if let Some(retry_at) = st.retry_at() {
+            until = until.min(retry_at);
+        }
+        let timeout = until.saturating_duration_since(now);
+        drop(
+            shared
+                .checker_wake
+                .wait_timeout(st, timeout)
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+    }
+}
+
+/// Open connections while the pool wants them (up to `min_idle` idle, or one retry for
+/// waiters while backing off); stop at the first failure.
+fn top_up<K: Connect>(shared: &Shared<K>) {
+    loop {
+        let attempt = {
+            let mut st = shared.lock();
+            let now = Instant::now();
+            if !st.wants_open(now) {
+                return;
+            }
+            st.reserve(|| now)
+        };
+        let Some(attempt) = attempt else { return };
+        if shared.open_for_pool(attempt).is_err() {
+            return; // logged and recorded; the back-off says when to retry
+        }
+    }
+}
+
+/// One round: retire expired and idle-timed-out connections, then ping the others.
+fn round<K: Connect>(shared: &Shared<K>) {
+    let retired = {
+        let mut st = shared.lock();
+        st.start_round(Instant::now(), shared.config.idle_timeout)
+    };
+    for idle in retired {
+        log::debug!(target: LOG, "pool {:?}: closing a connection past its idle timeout or lifetime", shared.config.name);
+        shared.discard(idle.live, Held::Checking, Why::Retired);
+    }
+    let lifo = shared.config.reuse == super::Reuse::Lifo;
+    loop {
+        let Some(mut idle) = shared.lock().take_unchecked() else {
+            return;
+        };
+        let alive = if idle.live.conn.is_broken() {
+            Err(Error::interface("the connection is broken"))
+        } else {
+            guarded("ping", || idle.live.conn.ping())
+        };
+        if let Err(e) = alive {
+            log::warn!(target: LOG, "pool {:?}: an idle connection is dead and will be replaced: {e}", shared.config.name);
+            shared.discard(idle.live, Held::Checking, Why::CheckFailed);
+            continue;
+        }
+        let mut st = shared.lock();
+        if st.closed {
+            drop(st);
+            shared.discard(idle.live, Held::Checking, Why::Closed);
+            return;
+        }
+        let wake = st.put_checked(idle, lifo);
+        st.check();
+        drop(st);
+        if let Some(wake) = wake {
+            wake.wake();
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! [`PooledConnection`]: a connection lent by the pool.
+
+use super::shared::{Held, Shared, Why};
+use super::state::Live;
+use crate::connection::Connect;
+use crate::error::Result;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+use std::sync::Arc;
+use std::thread;
+
+/// A connection lent by a [`Pool`](crate::Pool); it derefs to the connection.
+///
+/// Dropping it (or [`close`](Self::close)) gives the connection back after
+/// [`Connection::reset`](crate::Connection::reset), which rolls back an open transaction. A
+/// connection that is [broken](crate::Connection::is_broken), fails to reset, or is dropped
+/// while its thread panics is closed instead, and its slot freed.
+///
+/// ```
+/// use nimue_core::{testing::TestConnector, Connection, Pool};
+///
+/// let pool = Pool::new(TestConnector::new(), 1, 4)?;
+/// {
+///     let mut conn = pool.get()?;
+///     conn.execute("INSERT INTO t VALUES (1)", &[])?; // opens a transaction
+/// } // rolled back and returned here
+/// assert!(!pool.get()?.in_transaction());
+/// # Ok::<(), nimue_core::Error>(())
+/// ```
+pub struct PooledConnection<K: Connect> {
+    shared: Arc<Shared<K>>,
+    /// `None` only once given back or detached.
+    live: Option<Live<K::Connection>>,
+    /// This checkout's entry in the leak registry, when `leak_threshold` is set.
+    ticket: Option<usize>,
+}
+
+impl<K: Connect> PooledConnection<K> {
+    pub(crate) fn new(
+        shared: Arc<Shared<K>>,
+        live: Live<K::Connection>,
+        at: &'static Location<'static>,
+    ) -> Self {
+        let ticket = shared.leaks.as_ref().map(|leaks| leaks.checkout(at));
+        PooledConnection {
+            shared,
+            live: Some(live),
+            ticket,
+        }
+    }
+
+    /// Give the connection back now, like dropping the guard, but report the error of
+    /// [`reset`](crate::Connection::reset) or the `on_checkin` hook, if one failed (the
+    /// connection was then closed instead of reused).
+    pub fn close(mut self) -> Result<()> {
+        match self.take() {
+            Some(live) => self.shared.checkin(live, false),
+            None => Ok(()),
+        }
+    }
+
+    /// Take the connection out of the pool for good: the pool forgets it and frees its slot.
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, Pool};
+    ///
+    /// let pool = Pool::new(TestConnector::new(), 0, 1)?;
+    /// let mine = pool.get()?.detach();
+    /// assert_eq!(pool.state().total, 0);
+    /// let other = pool.get()?; // the slot is free again
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    pub fn detach(mut self) -> K::Connection {
+        let live = self
+            .take()
+            .expect("a guard holds its connection until dropped");
+        self.shared.uncount(Held::InUse, Why::Detached);
+        live.conn
+    }
+
+    /// The connection, and its leak registry entry settled.
+    fn take(&mut self) -> Option<Live<K::Connection>> {
+        if let (Some(ticket), Some(leaks)) = (self.ticket.take(), &self.shared.leaks) {
+            leaks.checkin(ticket, &self.shared.config.name);
+        }
+        self.live.take()
+    }
+}
+
+impl<K: Connect> Deref for PooledConnection<K> {
+    type Target = K::Connection;
+
+    #[inline]
+    fn deref(&self) -> &K::Connection {
+        &self
+            .live
+            .as_ref()
+            .expect("a guard holds its connection")
+            .conn
+    }
+}
+
+impl<K: Connect> DerefMut for PooledConnection<K> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut K::Connection {
+        &mut self
+            .live
+            .as_mut()
+            .expect("a guard holds its connection")
+            .conn
+    }
+}
+
+impl<K: Connect> Drop for PooledConnection<K> {
+    fn drop(&mut self) {
+        if let Some(live) = self.take() {
+            // The error was logged; a drop has no one to report it to.
+            let _ = self.shared.checkin(live, thread::panicking());
+        }
+    }
+}
+
+impl<K: Connect> fmt::Debug for PooledConnection<K> {
+    /// Names the pool; never shows the connection (it may hold credentials).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PooledConnection")
+            .field("pool", &self.shared.config.name)
+            .finish_non_exhaustive()
+    }
+}

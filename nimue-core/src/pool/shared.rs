@@ -1,0 +1,477 @@
+//! The part of a pool its handles, guards and checker share, and the operations on it.
+//!
+//! The rule of every function here: take the lock, update [`State`] with one of its I/O-free
+//! methods, release the lock, then do the I/O (connect, ping, reset, close) and the wake-ups.
+
+use super::builder::{Config, Reuse};
+use super::guard::PooledConnection;
+use super::leak::Leaks;
+use super::state::{Attempt, Grant, Live, State, Wake};
+use crate::connection::{Connect, Connection};
+use crate::error::{Error, PoolTimeout, Result};
+use crossbeam::utils::Backoff;
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// How many exponentially growing spins (about 200 pause instructions in all) a lone
+/// waiter looks out for its grant before sleeping.
+const SPINS: usize = 8;
+
+/// Log target of the pool.
+pub(crate) const LOG: &str = "nimue::pool";
+
+/// Where a connection being discarded was counted.
+#[derive(Clone, Copy)]
+pub(crate) enum Held {
+    InUse,
+    Checking,
+}
+
+/// Why a connection is being discarded (for the counters).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Why {
+    /// Broken: `is_broken()`, a failed reset or hook, a panic while held.
+    Broken,
+    /// A ping failed.
+    CheckFailed,
+    /// Past `idle_timeout` or `max_lifetime`.
+    Retired,
+    /// The pool is closed.
+    Closed,
+    /// Taken out of the pool by `detach()` (not closed).
+    Detached,
+}
+
+/// What `acquire` got for a caller.
+enum Got<C> {
+    /// A connection to hand out (counted in `in_use`).
+    Conn(Live<C>),
+    /// A slot to open a connection in (counted in `opening`).
+    Open(Attempt),
+    /// Nothing without waiting (`try_get`).
+    WouldWait,
+}
+
+/// A caller's progress through `get`.
+struct Wait {
+    /// When it first had to wait (the timeout counts from there).
+    started: Option<Instant>,
+    /// Queue at the front next time: its own connect attempt just failed.
+    front: bool,
+    /// Whether the get was counted.
+    counted: bool,
+}
+
+pub(crate) struct Shared<K: Connect> {
+    pub connector: K,
+    pub config: Config<K::Connection>,
+    /// All the pool's numbers, connections and waiters; held only for short I/O-free updates
+    /// (the invariants are listed in `state.rs`).
+    state: Mutex<State<K::Connection>>,
+    /// Wakes the checker early: a connection was discarded, a connect failed, a waiter
+    /// queued while connecting backs off, the pool closed. Waited on with `state`'s lock.
+    pub checker_wake: Condvar,
+    /// The number of `Pool` handles; the last one dropped closes the pool.
+    pub handles: AtomicUsize,
+    /// The checker thread, until `close` joins it.
+    pub checker: Mutex<Option<JoinHandle<()>>>,
+    /// Connections handed out, when `leak_threshold` is set.
+    pub leaks: Option<Leaks>,
+}
+
+impl<K: Connect> Shared<K> {
+    pub(crate) fn new(connector: K, config: Config<K::Connection>) -> Self {
+        let backoff_cap = config.check_interval.min(Duration::from_secs(5));
+        Shared {
+            state: Mutex::new(State::new(config.min_idle, config.max_size, backoff_cap)),
+            leaks: config.leak_threshold.map(Leaks::new),
+            connector,
+            config,
+            checker_wake: Condvar::new(),
+            handles: AtomicUsize::new(0),
+            checker: Mutex::new(None),
+        }
+    }
+
+    /// Lock the state. No user code runs under this lock, so a poisoned lock only means a
+    /// panic between two consistent states of ours: carry on rather than panic in a `Drop`.
+    #[inline]
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<K::Connection>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lifo(&self) -> bool {
+        self.config.reuse == Reuse::Lifo
+    }
+
+    /// `get`, `get_timeout` (`timeout: Some`) and `try_get` (`None`: never wait).
+    pub(crate) fn get(
+        self: &Arc<Self>,
+        timeout: Option<Duration>,
+        at: &'static Location<'static>,
+    ) -> Result<Option<PooledConnection<K>>> {
+        let mut wait = Wait {
+            started: None,
+            front: false,
+            counted: false,
+        };
+        loop {
+            let (live, fresh) = match self.acquire(timeout, &mut wait)? {
+                Got::Conn(live) => (live, false),
+                Got::WouldWait => return Ok(None),
+                Got::Open(attempt) => match self.open_for_caller(attempt) {
+                    Ok(Some(live)) => (live, true),
+                    Ok(None) => continue, // closed meanwhile: the next acquire says so
+                    Err(e) if timeout.is_none() => return Err(self.connect_error(e)),
+                    Err(_) => {
+                        wait.front = true;
+                        continue;
+                    }
+                },
+            };
+            if let Some(live) = self.prepare(live, fresh) {
+                return Ok(Some(PooledConnection::new(Arc::clone(self), live, at)));
+            }
+        }
+    }
+
+    /// The hot path: one critical section that takes an idle connection or reserves a slot,
+    /// or else queues the caller until it is handed one (or a slot) or times out.
+    fn acquire(&self, timeout: Option<Duration>, wait: &mut Wait) -> Result<Got<K::Connection>> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(self.closed_error());
+        }
+        if !wait.counted {
+            wait.counted = true;
+            st.stats.gets += 1;
+        }
+        if let Some(live) = st.take_idle(self.lifo()) {
+            return Ok(Got::Conn(live));
+        }
+        if let Some(attempt) = st.reserve(Instant::now) {
+            return Ok(Got::Open(attempt));
+        }
+        let Some(timeout) = timeout else {
+            return Ok(Got::WouldWait);
+        };
+        let queued = Instant::now();
+        if wait.started.is_none() {
+            st.stats.waits += 1;
+        }
+        let started = *wait.started.get_or_insert(queued);
+        let deadline = started.checked_add(timeout);
+        let (index, signal) = st.enqueue(std::mem::take(&mut wait.front));
+        if !st.backoff.healthy() {
+            // The checker retries for waiters while connecting backs off.
+            self.checker_wake.notify_one();
+        }
+        st.check();
+        // A connection often comes back within microseconds: a lone waiter looks out for it
+        // a little before sleeping, which would make the hand-over cost two system calls.
+        // With more waiters than that, spinning would only take CPU from the holders.
+        let alone = st.waiting() == 1;
+        drop(st);
+        if alone {
+            let backoff = Backoff::new();
+            for _ in 0..SPINS {
+                if signal.ready.load(Ordering::Acquire) {
+                    break;
+                }
+                backoff.spin();
+            }
+        }
+        let mut st = self.lock();
+        loop {
+            if let Some(grant) = st.take_grant(index) {
+                st.stats.wait_time += queued.elapsed();
+                return match grant {
+                    Grant::Conn(live) => Ok(Got::Conn(live)),
+                    Grant::Slot => Ok(Got::Open(Attempt { probe: false })),
+                    Grant::Closed => Err(self.closed_error()),
+                };
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|deadline| now >= deadline) {
+                st.dequeue(index);
+                st.stats.wait_time += now - queued;
+                st.stats.timeouts += 1;
+                return Err(self.timeout_error(&st, now - started));
+            }
+            st.set_sleeping(index, true);
+            st = match deadline {
+                Some(deadline) => {
+                    let waited = signal.wake.wait_timeout(st, deadline - now);
+                    waited.unwrap_or_else(PoisonError::into_inner).0
+                }
+                None => signal.wake.wait(st).unwrap_or_else(PoisonError::into_inner),
+            };
+            st.set_sleeping(index, false);
+        }
+    }
+
+    /// Open a connection on the caller's thread, in the slot it reserved. `Ok(None)`: the
+    /// pool closed meanwhile (the connection was closed).
+    fn open_for_caller(&self, attempt: Attempt) -> Result<Option<Live<K::Connection>>> {
+        let live = match self.open() {
+            Ok(live) => live,
+            Err(e) => {
+                self.open_failed(attempt, &e);
+                return Err(e);
+            }
+        };
+        let mut st = self.lock();
+        let wakes = if st.opened() {
+            st.grant_slots()
+        } else {
+            Vec::new()
+        };
+        let closed = st.closed;
+        st.check();
+        drop(st);
+        wakes.into_iter().for_each(Wake::wake);
+        if closed {
+            self.discard(live, Held::InUse, Why::Closed);
+            return Ok(None);
+        }
+        Ok(Some(live))
+    }
+
+    /// Open a connection for the pool (by `build` or the checker), in a reserved slot, and
+    /// give it to the first waiter or make it idle.
+    pub(crate) fn open_for_pool(&self, attempt: Attempt) -> Result<()> {
+        let live = match self.open() {
+            Ok(live) => live,
+            Err(e) => {
+                self.open_failed(attempt, &e);
+                return Err(e);
+            }
+        };
+        let mut st = self.lock();
+        let recovered = st.opened();
+        if st.closed {
+            drop(st);
+            self.discard(live, Held::InUse, Why::Closed);
+            return Ok(());
+        }
+        let first = st.give(live);
+        let wakes = if recovered {
+            st.grant_slots()
+        } else {
+            Vec::new()
+        };
+        st.check();
+        drop(st);
+        first.into_iter().chain(wakes).for_each(Wake::wake);
+        Ok(())
+    }
+
+    /// Open one idle connection now (for `build`).
+    pub(crate) fn open_idle(&self) -> Result<()> {
+        let attempt = self.lock().reserve(Instant::now);
+        let attempt = attempt.expect("build opens at most max_size connections");
+        self.open_for_pool(attempt)
+            .map_err(|e| self.connect_error(e))
+    }
+
+    /// Connect and run `on_connect` (no lock held).
+    fn open(&self) -> Result<Live<K::Connection>> {
+        let mut conn = guarded("the connector", || self.connector.connect())?;
+        if let Some(hook) = &self.config.on_connect {
+            if let Err(e) = guarded("the on_connect hook", || hook(&mut conn)) {
+                close_quietly(&self.config.name, conn);
+                return Err(e);
+            }
+        }
+        let expires = self
+            .config
+            .max_lifetime
+            .and_then(|lifetime| Instant::now().checked_add(lifetime));
+        Ok(Live { conn, expires })
+    }
+
+    fn open_failed(&self, attempt: Attempt, e: &Error) {
+        log::warn!(target: LOG, "pool {:?}: connect failed: {e}", self.config.name);
+        let mut st = self.lock();
+        st.open_failed(attempt, e.to_string(), Instant::now());
+        st.check();
+        drop(st);
+        // The checker schedules the retry.
+        self.checker_wake.notify_one();
+    }
+
+    /// Check a connection before handing it out; `None`: it was discarded.
+    fn prepare(&self, mut live: Live<K::Connection>, fresh: bool) -> Option<Live<K::Connection>> {
+        if !fresh {
+            if live.conn.is_broken() {
+                self.discard(live, Held::InUse, Why::Broken);
+                return None;
+            }
+            if self.config.test_on_checkout {
+                if let Err(e) = guarded("ping", || live.conn.ping()) {
+                    log::info!(target: LOG, "pool {:?}: a connection failed its checkout test: {e}", self.config.name);
+                    self.discard(live, Held::InUse, Why::CheckFailed);
+                    return None;
+                }
+            }
+        }
+        if let Some(hook) = &self.config.on_checkout {
+            if let Err(e) = guarded("the on_checkout hook", || hook(&mut live.conn)) {
+                log::warn!(target: LOG, "pool {:?}: on_checkout failed, connection discarded: {e}", self.config.name);
+                self.discard(live, Held::InUse, Why::Broken);
+                return None;
+            }
+        }
+        Some(live)
+    }
+
+    /// A guard gives its connection back: reset it and hand it to the first waiter or make it
+    /// idle; discard it when it is broken, was held by a panicking thread, or fails to reset.
+    pub(crate) fn checkin(&self, mut live: Live<K::Connection>, panicking: bool) -> Result<()> {
+        if panicking || live.conn.is_broken() {
+            self.discard(live, Held::InUse, Why::Broken);
+            return Ok(());
+        }
+        let mut cleaned = guarded("reset", || live.conn.reset());
+        if let (Ok(()), Some(hook)) = (&cleaned, &self.config.on_checkin) {
+            cleaned = guarded("the on_checkin hook", || hook(&mut live.conn));
+        }
+        if let Err(e) = cleaned {
+            log::info!(target: LOG, "pool {:?}: a returned connection failed to reset and is discarded: {e}", self.config.name);
+            self.discard(live, Held::InUse, Why::Broken);
+            return Err(e);
+        }
+        let mut st = self.lock();
+        if st.closed || live.expires.is_some_and(|at| at <= st.tick) {
+            let why = if st.closed { Why::Closed } else { Why::Retired };
+            drop(st);
+            self.discard(live, Held::InUse, why);
+            return Ok(());
+        }
+        let wake = st.give(live);
+        st.check();
+        drop(st);
+        if let Some(wake) = wake {
+            wake.wake();
+        }
+        Ok(())
+    }
+
+    /// Close a connection (no lock held), then free its slot.
+    pub(crate) fn discard(&self, live: Live<K::Connection>, from: Held, why: Why) {
+        close_quietly(&self.config.name, live.conn);
+        self.uncount(from, why);
+    }
+
+    /// Uncount a connection that was closed or detached: its slot goes to the first waiter,
+    /// or is freed (and the checker told if the pool is now short of idle connections).
+    pub(crate) fn uncount(&self, from: Held, why: Why) {
+        let mut st = self.lock();
+        match from {
+            Held::InUse => st.in_use -= 1,
+            Held::Checking => st.checking -= 1,
+        }
+        let stats = &mut st.stats;
+        match why {
+            Why::Broken => stats.broken += 1,
+            Why::CheckFailed => stats.checks_failed += 1,
+            Why::Retired => stats.retired += 1,
+            Why::Closed | Why::Detached => {}
+        }
+        if why != Why::Detached {
+            stats.closed += 1;
+        }
+        let wake = st.release_slot();
+        let short = !st.closed && st.idle.len() < st.min_idle;
+        st.check();
+        drop(st);
+        if let Some(wake) = wake {
+            wake.wake();
+        }
+        if short {
+            self.checker_wake.notify_one();
+        }
+    }
+
+    /// Close the pool: wake the waiters with `Closed`, close the idle connections, stop the
+    /// checker. In-use connections are closed as they come back.
+    pub(crate) fn close(&self) {
+        let (idle, wakes) = self.lock().close();
+        self.checker_wake.notify_one();
+        wakes.into_iter().for_each(Wake::wake);
+        for entry in idle {
+            self.discard(entry.live, Held::Checking, Why::Closed);
+        }
+        let checker = self
+            .checker
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(checker) = checker {
+            // The checker can end up dropping the last handle (through a hook that owns
+            // one); it must not wait for itself.
+            if checker.thread().id() != thread::current().id() && checker.join().is_err() {
+                log::error!(target: LOG, "pool {:?}: the checker thread panicked", self.config.name);
+            }
+        }
+        log::debug!(target: LOG, "pool {:?} closed", self.config.name);
+    }
+
+    pub(crate) fn closed_error(&self) -> Error {
+        Error::Closed {
+            pool: self.config.name.clone(),
+        }
+    }
+
+    fn connect_error(&self, source: Error) -> Error {
+        Error::Connect {
+            pool: self.config.name.clone(),
+            source: Box::new(source),
+        }
+    }
+
+    fn timeout_error(&self, st: &State<K::Connection>, waited: Duration) -> Error {
+        Error::Timeout(Box::new(PoolTimeout {
+            pool: self.config.name.clone(),
+            waited,
+            size: st.total,
+            max_size: st.max_size,
+            in_use: st.in_use,
+            idle: st.idle.len(),
+            waiting: st.waiting(),
+            last_connect_error: st.last_connect_error.clone(),
+        }))
+    }
+}
+
+/// Close a connection, logging (not returning) an error.
+fn close_quietly<C: Connection>(pool: &str, conn: C) {
+    if let Err(e) = guarded("close", || conn.close()) {
+        log::debug!(target: LOG, "pool {pool:?}: closing a connection failed: {e}");
+    }
+}
+
+/// Run driver or hook code, turning a panic into an error so the pool's counts stay right
+/// (the panic message was already printed by the panic hook).
+pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        Err(Error::interface(format!(
+            "{what} panicked: {}",
+            panic_message(payload.as_ref())
+        )))
+    })
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(no message)"
+    }
+}
