@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 source scripts/lib/common.sh
 source scripts/lib/postgres.sh
 source scripts/lib/mariadb.sh
+source scripts/lib/odbc.sh
 
 cleanup() {
+    odbc_stop
     postgres_stop
     mariadb_stop
 }
@@ -20,6 +22,8 @@ trap cleanup EXIT
 echo "== starting database servers"
 postgres_start || unavailable PostgreSQL
 mariadb_start || unavailable MariaDB
+# After PostgreSQL: its ODBC connection string points at that server.
+odbc_start || unavailable "unixODBC with the PostgreSQL and SQLite3 ODBC drivers"
 
 echo "== cargo test (workspace, all features)"
 cargo test --workspace --all-features

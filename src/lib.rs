@@ -11,6 +11,7 @@
 //! | `sqlite` (default) | [`sqlite`] | `rusqlite`, SQLite bundled |
 //! | `postgres` | `postgres` | the synchronous `postgres` crate (`postgres-tls`: with rustls) |
 //! | `mysql` | `mysql` | the `mysql` crate, MySQL and MariaDB (`mysql-tls`: with rustls) |
+//! | `odbc` | `odbc` | `odbc-api`: any ODBC driver through unixODBC (needs `libodbc`) |
 //!
 //! ```
 //! # #[cfg(feature = "sqlite")] {
@@ -41,3 +42,7 @@ pub use nimue_postgres as postgres;
 /// The MySQL / MariaDB adapter (feature `mysql`; `mysql-tls` adds TLS).
 #[cfg(feature = "mysql")]
 pub use nimue_mysql as mysql;
+
+/// The ODBC adapter (feature `odbc`; links the system's `libodbc`).
+#[cfg(feature = "odbc")]
+pub use nimue_odbc as odbc;
