@@ -16,8 +16,8 @@
 //!
 //! The [pool](crate::pool) adds errors of its own, outside PEP 249's tree
 //! ([`ErrorKind::is_pool`], never [`is_database`](ErrorKind::is_database)):
-//! [`Error::Timeout`] (no connection within `connection_timeout`, with the pool's numbers and
-//! the last connect error), [`Error::Closed`] and [`Error::Connect`] (the connector failed).
+//! [`Error::Timeout`] (no connection within `connection_timeout`, with the pool's numbers) and
+//! [`Error::Closed`]. [`Error::Connect`] (the connector failed) takes its cause's kind.
 //!
 //! Adapters map their driver's errors onto it (by SQLSTATE where the driver has one), so code
 //! written against nimue handles a unique-key violation the same way on every database:
@@ -36,6 +36,7 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A boxed error from a driver or the OS, kept as the [`source`](std::error::Error::source) of
@@ -75,13 +76,20 @@ pub enum Error {
         pool: String,
     },
     /// A pool could not open a connection: the connector (or the `on_connect` hook) failed.
-    #[error("pool {pool:?} could not open a connection: {source}")]
+    ///
+    /// Returned by `build()` and `try_get()` when their own attempt fails, and by `get()`
+    /// when it gives up waiting while connecting fails: a wrong password reads as a wrong
+    /// password, not as a timeout. [`kind`](Error::kind) is the cause's kind (usually
+    /// `Operational` or `Interface`).
+    #[error("pool {pool:?} could not open a connection: {source}{}", gave_up(.timeout))]
     Connect {
         /// The pool's name.
         pool: String,
-        /// The connector's (or hook's) error.
+        /// The connector's (or hook's) error, shared by every caller it failed.
         #[source]
-        source: Box<Error>,
+        source: Arc<Error>,
+        /// When `get()` gave up waiting: how long it waited, and the pool's numbers then.
+        timeout: Option<Box<PoolTimeout>>,
     },
 }
 
@@ -146,7 +154,7 @@ impl Error {
             Error::Database(e) => e.kind(),
             Error::Timeout(_) => ErrorKind::PoolTimeout,
             Error::Closed { .. } => ErrorKind::PoolClosed,
-            Error::Connect { .. } => ErrorKind::PoolConnect,
+            Error::Connect { source, .. } => source.kind(),
         }
     }
 
@@ -188,8 +196,6 @@ pub enum ErrorKind {
     PoolTimeout,
     /// Not PEP 249: the pool is closed ([`Error::Closed`]).
     PoolClosed,
-    /// Not PEP 249: a pool's connector failed ([`Error::Connect`]).
-    PoolConnect,
 }
 
 impl ErrorKind {
@@ -207,15 +213,11 @@ impl ErrorKind {
     /// assert!(!ErrorKind::Operational.is_pool());
     /// ```
     pub fn is_pool(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::PoolTimeout | ErrorKind::PoolClosed | ErrorKind::PoolConnect
-        )
+        matches!(self, ErrorKind::PoolTimeout | ErrorKind::PoolClosed)
     }
 
     /// The PEP 249 exception name, e.g. `"IntegrityError"`. Pool errors, which PEP 249 does
-    /// not define, are named as psycopg_pool names them (`"PoolTimeout"`, `"PoolClosed"`) or
-    /// `"PoolConnectError"`.
+    /// not define, are named as psycopg_pool names them (`"PoolTimeout"`, `"PoolClosed"`).
     pub fn pep249_name(self) -> &'static str {
         match self {
             ErrorKind::Interface => "InterfaceError",
@@ -228,7 +230,6 @@ impl ErrorKind {
             ErrorKind::NotSupported => "NotSupportedError",
             ErrorKind::PoolTimeout => "PoolTimeout",
             ErrorKind::PoolClosed => "PoolClosed",
-            ErrorKind::PoolConnect => "PoolConnectError",
         }
     }
 }
@@ -246,7 +247,6 @@ impl fmt::Display for ErrorKind {
             ErrorKind::NotSupported => "not supported",
             ErrorKind::PoolTimeout => "pool timeout",
             ErrorKind::PoolClosed => "pool closed",
-            ErrorKind::PoolConnect => "pool connect error",
         };
         f.write_str(text)
     }
@@ -340,8 +340,8 @@ impl DatabaseError {
     }
 }
 
-/// What [`Error::Timeout`] carries: the pool's numbers when a `get()` gave up, and why it
-/// could not open a connection, if that was the reason.
+/// The pool's numbers when a `get()` gave up waiting: what [`Error::Timeout`] carries (and
+/// [`Error::Connect`], when connecting was failing meanwhile).
 ///
 /// ```
 /// use nimue_core::error::PoolTimeout;
@@ -355,7 +355,6 @@ impl DatabaseError {
 ///     in_use: 4,
 ///     idle: 0,
 ///     waiting: 2,
-///     last_connect_error: None,
 /// };
 /// assert_eq!(
 ///     t.to_string(),
@@ -378,22 +377,35 @@ pub struct PoolTimeout {
     pub idle: usize,
     /// Other callers still waiting (this one not counted).
     pub waiting: usize,
-    /// The last connect error, as text, when the latest connect attempt failed.
-    pub last_connect_error: Option<String>,
 }
 
 impl fmt::Display for PoolTimeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "pool {:?}: no connection within {:?} (size {} of max {}, in use {}, idle {}, waiting {})",
-            self.pool, self.waited, self.size, self.max_size, self.in_use, self.idle, self.waiting
-        )?;
-        if let Some(e) = &self.last_connect_error {
-            write!(f, "; last connect error: {e}")?;
-        }
-        Ok(())
+            "pool {:?}: no connection within {:?} ({})",
+            self.pool,
+            self.waited,
+            self.numbers()
+        )
     }
 }
 
 impl std::error::Error for PoolTimeout {}
+
+impl PoolTimeout {
+    fn numbers(&self) -> String {
+        format!(
+            "size {} of max {}, in use {}, idle {}, waiting {}",
+            self.size, self.max_size, self.in_use, self.idle, self.waiting
+        )
+    }
+}
+
+/// The tail of [`Error::Connect`]'s message when `get()` gave up waiting.
+fn gave_up(timeout: &Option<Box<PoolTimeout>>) -> String {
+    match timeout {
+        Some(t) => format!(" (gave up after {:?}: {})", t.waited, t.numbers()),
+        None => String::new(),
+    }
+}

@@ -60,7 +60,6 @@ fn timeout_error_carries_the_pools_numbers() {
         (t.size, t.max_size, t.in_use, t.idle, t.waiting),
         (2, 2, 2, 0, 0)
     );
-    assert_eq!(t.last_connect_error, None);
     let text = err.to_string();
     assert!(
         text.contains("\"numbers\"") && text.contains("in use 2"),
@@ -71,21 +70,43 @@ fn timeout_error_carries_the_pools_numbers() {
 }
 
 #[test]
-fn timeout_error_carries_the_last_connect_error() {
+fn a_get_that_gives_up_while_connecting_fails_reports_the_cause() {
     let connector = TestConnector::new();
     connector.set_down(true);
     let pool = builder(&connector, 0, 2).build_lazy().unwrap();
     let err = pool.get_timeout(Duration::from_millis(200)).unwrap_err();
-    let Error::Timeout(t) = &err else {
-        panic!("expected a timeout, got {err:?}")
+    let Error::Connect {
+        source, timeout, ..
+    } = &err
+    else {
+        panic!("expected a connect error, got {err:?}")
     };
-    let last = t.last_connect_error.as_deref().expect("a connect error");
-    assert!(last.contains("connection refused"), "{last}");
-    assert!(err.to_string().contains("last connect error"), "{err}");
+    // The cause, typed: what the connector said, not "timed out".
+    assert_eq!(err.kind(), source.kind());
+    assert_eq!(err.kind(), ErrorKind::Operational);
+    assert!(
+        source.to_string().contains("connection refused"),
+        "{source}"
+    );
+    let t = timeout.as_ref().expect("get() gave up waiting");
+    assert!(t.waited >= Duration::from_millis(200));
+    assert_eq!((t.size, t.max_size, t.in_use), (0, 2, 0));
+    let text = err.to_string();
+    assert!(
+        text.contains("connection refused") && text.contains("gave up after"),
+        "{text}"
+    );
     let state = pool.state();
     assert!(state.connect_failures >= 1);
+    assert!(state.last_connect_error.is_some());
     assert_eq!(state.total, 0, "failed connects free their slots");
     assert_consistent(&state);
+    // Once connecting works again, a plain exhaustion is a plain timeout.
+    connector.set_down(false);
+    let held: Vec<_> = (0..2).map(|_| pool.get().unwrap()).collect();
+    let err = pool.get_timeout(Duration::from_millis(20)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PoolTimeout, "{err}");
+    drop(held);
 }
 
 #[test]
@@ -93,7 +114,11 @@ fn build_reports_a_connect_failure_and_leaves_nothing_open() {
     let connector = TestConnector::new();
     connector.fail_next_connects(1);
     let err = Pool::new(connector.clone(), 2, 4).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::PoolConnect);
+    assert!(
+        matches!(err, Error::Connect { timeout: None, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Operational);
     let source = std::error::Error::source(&err).expect("the connector's error");
     assert!(source.to_string().contains("connection refused"));
     connector.fail_next_connects(0);
@@ -108,7 +133,7 @@ fn build_reports_a_connect_failure_and_leaves_nothing_open() {
             _ => Err(Error::interface("second connection refused by the hook")),
         })
         .build();
-    assert_eq!(first_only.unwrap_err().kind(), ErrorKind::PoolConnect);
+    assert_eq!(first_only.unwrap_err().kind(), ErrorKind::Interface);
     assert_eq!(flaky.stats().live, 0);
     assert_eq!(flaky.clones(), 1, "no pool and no thread left");
     assert_eq!(connector.clones(), 1);
@@ -374,7 +399,8 @@ fn try_get_reports_a_connect_failure() {
     let pool = builder(&connector, 0, 1).build().unwrap();
     connector.fail_next_connects(1);
     let err = pool.try_get().unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::PoolConnect);
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Operational);
     assert_eq!(pool.state().total, 0);
 }
 

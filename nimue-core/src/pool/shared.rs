@@ -216,10 +216,14 @@ impl<K: Connect> Shared<K> {
 
     /// Open a connection on the caller's thread, in the slot it reserved. `Ok(None)`: the
     /// pool closed meanwhile (the connection was closed).
-    fn open_for_caller(&self, attempt: Attempt) -> Result<Option<Live<K::Connection>>> {
+    fn open_for_caller(
+        &self,
+        attempt: Attempt,
+    ) -> std::result::Result<Option<Live<K::Connection>>, Arc<Error>> {
         let live = match self.open() {
             Ok(live) => live,
             Err(e) => {
+                let e = Arc::new(e);
                 self.open_failed(attempt, &e);
                 return Err(e);
             }
@@ -243,10 +247,11 @@ impl<K: Connect> Shared<K> {
 
     /// Open a connection for the pool (by `build` or the checker), in a reserved slot, and
     /// give it to the first waiter or make it idle.
-    pub(crate) fn open_for_pool(&self, attempt: Attempt) -> Result<()> {
+    pub(crate) fn open_for_pool(&self, attempt: Attempt) -> std::result::Result<(), Arc<Error>> {
         let live = match self.open() {
             Ok(live) => live,
             Err(e) => {
+                let e = Arc::new(e);
                 self.open_failed(attempt, &e);
                 return Err(e);
             }
@@ -294,10 +299,10 @@ impl<K: Connect> Shared<K> {
         Ok(Live { conn, expires })
     }
 
-    fn open_failed(&self, attempt: Attempt, e: &Error) {
+    fn open_failed(&self, attempt: Attempt, e: &Arc<Error>) {
         log::warn!(target: LOG, "pool {:?}: connect failed: {e}", self.config.name);
         let mut st = self.lock();
-        st.open_failed(attempt, e.to_string(), Instant::now());
+        st.open_failed(attempt, Arc::clone(e), Instant::now());
         st.check();
         drop(st);
         // The checker schedules the retry.
@@ -427,15 +432,18 @@ impl<K: Connect> Shared<K> {
         }
     }
 
-    fn connect_error(&self, source: Error) -> Error {
+    pub(crate) fn connect_error(&self, source: Arc<Error>) -> Error {
         Error::Connect {
             pool: self.config.name.clone(),
-            source: Box::new(source),
+            source,
+            timeout: None,
         }
     }
 
+    /// A `get()` gave up: [`Error::Connect`] with the cause while connecting fails (a wrong
+    /// password is reported as such), else [`Error::Timeout`].
     fn timeout_error(&self, st: &State<K::Connection>, waited: Duration) -> Error {
-        Error::Timeout(Box::new(PoolTimeout {
+        let numbers = Box::new(PoolTimeout {
             pool: self.config.name.clone(),
             waited,
             size: st.total,
@@ -443,8 +451,15 @@ impl<K: Connect> Shared<K> {
             in_use: st.in_use,
             idle: st.idle.len(),
             waiting: st.waiting(),
-            last_connect_error: st.last_connect_error.clone(),
-        }))
+        });
+        match &st.last_connect_error {
+            Some(source) => Error::Connect {
+                pool: self.config.name.clone(),
+                source: Arc::clone(source),
+                timeout: Some(numbers),
+            },
+            None => Error::Timeout(numbers),
+        }
     }
 }
 

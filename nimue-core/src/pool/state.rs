@@ -20,6 +20,7 @@
 //! 5. Each waiter is served at most once: a grant is written only into the slot of a waiter
 //!    just removed from the queue, and the waiter takes it out under the same lock.
 
+use crate::Error;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar};
@@ -174,7 +175,7 @@ pub(crate) struct State<C> {
     pub closed: bool,
     pub backoff: Backoff,
     /// Why the latest connect attempt failed; cleared by a successful one.
-    pub last_connect_error: Option<String>,
+    pub last_connect_error: Option<Arc<Error>>,
     /// The checker's round number.
     pub round: u64,
     /// When the current round started: a cheap, slightly late clock for the hot path.
@@ -302,7 +303,7 @@ impl<C> State<C> {
     }
 
     /// Opening a connection in a reserved slot failed: back off and free the slot.
-    pub(crate) fn open_failed(&mut self, attempt: Attempt, error: String, now: Instant) {
+    pub(crate) fn open_failed(&mut self, attempt: Attempt, error: Arc<Error>, now: Instant) {
         self.opening -= 1;
         self.total -= 1;
         self.stats.connect_failures += 1;
@@ -496,7 +497,7 @@ impl<C> State<C> {
             checks_failed: s.checks_failed,
             connect_failures: s.connect_failures,
             retired: s.retired,
-            last_connect_error: self.last_connect_error.clone(),
+            last_connect_error: self.last_connect_error.as_ref().map(|e| e.to_string()),
         }
     }
 }

@@ -1,0 +1,260 @@
+//! Pool fault tests against a real server, written once and run for PostgreSQL and MariaDB:
+//! sessions killed server-side, a server restart, wrong credentials.
+//!
+//! Nothing here asserts a duration: deadlines only stop a broken build from hanging, and the
+//! checks are on what the pool did (which connections it handed out, its counters).
+
+#![allow(dead_code)]
+
+use nimue::{Connect, Connection, Error, ErrorKind, Pool, PoolState};
+use std::collections::HashSet;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How to reach into one server from the outside.
+pub struct Server<K: Connect> {
+    /// Opens the pool's connections (and the admin connection).
+    pub connector: K,
+    /// The server's id of a session (PostgreSQL backend pid, MySQL connection id).
+    pub session_id: fn(&mut K::Connection) -> i64,
+    /// Kill session `id` from the admin connection.
+    pub kill: fn(&mut K::Connection, i64),
+    /// Whether session `id` still exists, seen from the admin connection.
+    pub exists: fn(&mut K::Connection, i64) -> bool,
+}
+
+/// Poll `done` until it holds; a generous deadline only stops a hang (never a timing check).
+pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "gave up waiting until {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The pool's own bookkeeping agrees with itself.
+pub fn assert_consistent(state: &PoolState) {
+    assert_eq!(
+        state.total,
+        state.idle + state.in_use + state.pending,
+        "{state:?}"
+    );
+    assert!(state.total <= state.max_size, "{state:?}");
+}
+
+/// Take `n` connections at once; each must really work. Returns their session ids.
+fn sessions<K: Connect>(server: &Server<K>, pool: &Pool<K>, n: usize) -> Vec<i64>
+where
+    K: Clone,
+{
+    let mut held: Vec<_> = (0..n).map(|_| pool.get().expect("a connection")).collect();
+    held.iter_mut()
+        .map(|conn| {
+            let row = conn.query_row("SELECT 1", &[]).expect("a live connection");
+            assert_eq!(row.expect("one row").get::<i64>(0).unwrap(), 1);
+            (server.session_id)(&mut **conn)
+        })
+        .collect()
+}
+
+/// Kill every session in `ids` and wait until the server has really ended them.
+fn kill_all<K: Connect>(server: &Server<K>, ids: &[i64]) {
+    let mut admin = server.connector.connect().expect("an admin connection");
+    // Each check in its own transaction: PostgreSQL keeps one activity snapshot per
+    // transaction.
+    admin.set_autocommit(true).unwrap();
+    for &id in ids {
+        (server.kill)(&mut admin, id);
+    }
+    eventually("the killed sessions are gone", || {
+        ids.iter().all(|&id| !(server.exists)(&mut admin, id))
+    });
+}
+
+/// Sessions killed server-side while idle: the checker notices at its next round and
+/// replaces every one, so the pool is whole again before anyone asks.
+pub fn checker_replaces_killed_connections<K: Connect + Clone>(server: Server<K>) {
+    let pool = Pool::builder(server.connector.clone())
+        .name("killed-idle")
+        .min_idle(3)
+        .max_size(4)
+        .check_interval(Duration::from_millis(200))
+        .test_on_checkout(false)
+        .build()
+        .unwrap();
+    let before: HashSet<i64> = sessions(&server, &pool, 3).into_iter().collect();
+    assert_eq!(before.len(), 3);
+    kill_all(&server, &before.iter().copied().collect::<Vec<_>>());
+
+    eventually(
+        "the checker found the dead connections and replaced them",
+        || {
+            let s = pool.state();
+            s.checks_failed >= 3 && s.idle >= 3
+        },
+    );
+    let state = pool.state();
+    assert_eq!(state.checks_failed, 3, "{state:?}");
+    assert_consistent(&state);
+    // No check on checkout: the connections handed out now are the checker's new ones.
+    let after: HashSet<i64> = sessions(&server, &pool, 3).into_iter().collect();
+    assert!(after.is_disjoint(&before), "{before:?} vs {after:?}");
+    assert_consistent(&pool.state());
+}
+
+/// Sessions killed server-side, and no checker round before the next `get()`s: the checkout
+/// test catches every dead one and the caller gets a fresh, working connection.
+pub fn test_on_checkout_never_hands_out_a_dead_connection<K: Connect + Clone>(server: Server<K>) {
+    let pool = Pool::builder(server.connector.clone())
+        .name("killed-checkout")
+        .min_idle(3)
+        .max_size(3)
+        .check_interval(Duration::from_secs(3600))
+        .test_on_checkout(true)
+        .build()
+        .unwrap();
+    let before = sessions(&server, &pool, 3);
+    kill_all(&server, &before);
+    // `sessions` fails the test if any connection handed out does not work.
+    let after: HashSet<i64> = sessions(&server, &pool, 3).into_iter().collect();
+    assert!(
+        before.iter().all(|id| !after.contains(id)),
+        "{before:?} vs {after:?}"
+    );
+    let state = pool.state();
+    assert_eq!(state.checks_failed, 3, "{state:?}");
+    assert_eq!(state.total, 3, "{state:?}");
+    assert_consistent(&state);
+}
+
+/// A connection killed while a user holds it: the user's statement fails with an
+/// OperationalError, and returning it discards it instead of handing it to the next caller.
+pub fn a_connection_killed_while_held_is_discarded<K: Connect + Clone>(server: Server<K>) {
+    let pool = Pool::builder(server.connector.clone())
+        .name("killed-held")
+        .min_idle(1)
+        .max_size(1)
+        .check_interval(Duration::from_secs(3600))
+        .test_on_checkout(false)
+        .build()
+        .unwrap();
+    let mut conn = pool.get().unwrap();
+    let id = (server.session_id)(&mut *conn);
+    kill_all(&server, &[id]);
+    let err = conn.query("SELECT 1", &[]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
+    drop(conn);
+    let state = pool.state();
+    assert_eq!(
+        (state.idle, state.in_use, state.broken),
+        (0, 0, 1),
+        "{state:?}"
+    );
+    assert_consistent(&state);
+    let fresh = sessions(&server, &pool, 1);
+    assert_ne!(fresh, vec![id]);
+}
+
+/// Wrong credentials: `get()` fails within its timeout with the server's reason, typed, not
+/// with a bare timeout; `build()` says the same at once. No slot is lost meanwhile.
+pub fn wrong_credentials_are_reported_as_such<K: Connect + Clone>(
+    bad: K,
+    password: &str,
+    reason: &str,
+) {
+    let err = Pool::new(bad.clone(), 1, 2).unwrap_err();
+    check_credentials_error(&err, password, reason);
+    assert!(
+        matches!(err, Error::Connect { timeout: None, .. }),
+        "{err:?}"
+    );
+
+    let pool = Pool::builder(bad)
+        .min_idle(1)
+        .max_size(2)
+        .build_lazy()
+        .unwrap();
+    let err = pool
+        .get_timeout(Duration::from_millis(500))
+        .map(drop)
+        .unwrap_err();
+    check_credentials_error(&err, password, reason);
+    assert!(
+        matches!(
+            err,
+            Error::Connect {
+                timeout: Some(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let state = pool.state();
+    assert!(state.connect_failures >= 1, "{state:?}");
+    // Nothing open: at most the checker's retry in flight.
+    assert_eq!((state.idle, state.in_use), (0, 0), "{state:?}");
+    assert_eq!(state.total, state.pending, "{state:?}");
+    let last = state.last_connect_error.expect("the cause is kept");
+    assert!(last.contains(reason), "{last}");
+    assert!(!last.contains(password), "{last}");
+}
+
+fn check_credentials_error(err: &Error, password: &str, reason: &str) {
+    assert!(
+        matches!(err.kind(), ErrorKind::Operational | ErrorKind::Interface),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains(reason), "{text}");
+    assert!(!text.contains(password), "{text}");
+    assert!(!format!("{err:?}").contains(password), "{err:?}");
+}
+
+/// The server stopped hard and started again, with one connection held across it: the pool
+/// reports the outage as an OperationalError, heals by itself once the server is back, and
+/// ends with every slot usable (nothing leaked, nothing dead handed out).
+pub fn the_pool_recovers_after_a_restart<K: Connect + Clone>(server: Server<K>, ctl: &str) {
+    let pool = Pool::builder(server.connector.clone())
+        .name("restart")
+        .min_idle(2)
+        .max_size(4)
+        .check_interval(Duration::from_millis(200))
+        .test_on_checkout(true)
+        .build()
+        .unwrap();
+    let before: HashSet<i64> = sessions(&server, &pool, 4).into_iter().collect();
+    let mut held = pool.get().unwrap();
+
+    run_ctl(ctl, "stop");
+    let err = held.query("SELECT 1", &[]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
+    let err = pool
+        .get_timeout(Duration::from_millis(500))
+        .map(drop)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Operational, "while down: {err}");
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    drop(held); // dead: discarded, its slot freed
+    assert_consistent(&pool.state());
+
+    run_ctl(ctl, "start");
+    eventually("the checker has refilled the pool", || {
+        pool.state().idle >= 2
+    });
+    // Every slot is usable again, with new sessions only.
+    let after: HashSet<i64> = sessions(&server, &pool, 4).into_iter().collect();
+    assert!(after.is_disjoint(&before), "{before:?} vs {after:?}");
+    let state = pool.state();
+    assert_consistent(&state);
+    assert_eq!((state.total, state.in_use), (4, 0), "{state:?}");
+    assert!(state.connect_failures >= 1, "{state:?}");
+    assert_eq!(state.last_connect_error, None, "recovered: {state:?}");
+}
+
+fn run_ctl(ctl: &str, action: &str) {
+    let status = std::process::Command::new(ctl)
+        .arg(action)
+        .status()
+        .unwrap_or_else(|e| panic!("running {ctl} {action}: {e}"));
+    assert!(status.success(), "{ctl} {action}: {status}");
+}

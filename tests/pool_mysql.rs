@@ -1,0 +1,63 @@
+//! The pool against a real MariaDB server (`NIMUE_TEST_MYSQL_URL`): connections killed with
+//! `KILL`, and wrong credentials. The restart test is in `pool_restart.rs`.
+
+#![cfg(feature = "mysql")]
+
+mod common;
+mod faults;
+
+use faults::Server;
+use nimue::mysql::{MySqlConnection, MySqlConnector};
+use nimue::{params, Connection};
+
+fn server() -> Option<Server<MySqlConnector>> {
+    let url = common::server_env("NIMUE_TEST_MYSQL_URL")?;
+    Some(Server {
+        connector: MySqlConnector::from_url(&url).unwrap(),
+        session_id: |conn: &mut MySqlConnection| i64::from(conn.connection_id()),
+        kill: |admin, id| {
+            admin.execute(&format!("KILL {id}"), &[]).unwrap();
+        },
+        exists: |admin, id| {
+            let row = admin
+                .query_row(
+                    "SELECT COUNT(*) FROM information_schema.processlist WHERE id = ?",
+                    &params![id],
+                )
+                .unwrap();
+            row.unwrap().get::<i64>(0).unwrap() > 0
+        },
+    })
+}
+
+#[test]
+fn checker_replaces_killed_connections() {
+    let Some(server) = server() else { return };
+    faults::checker_replaces_killed_connections(server);
+}
+
+#[test]
+fn test_on_checkout_never_hands_out_a_killed_connection() {
+    let Some(server) = server() else { return };
+    faults::test_on_checkout_never_hands_out_a_dead_connection(server);
+}
+
+#[test]
+fn a_connection_killed_while_held_is_discarded() {
+    let Some(server) = server() else { return };
+    faults::a_connection_killed_while_held_is_discarded(server);
+}
+
+#[test]
+fn wrong_password_is_reported_as_such() {
+    let Some(url) = common::server_env("NIMUE_TEST_MYSQL_URL") else {
+        return;
+    };
+    let bad = url.replace("nimue-test-secret", "not-the-password");
+    assert_ne!(bad, url, "the test URL carries the known password");
+    faults::wrong_credentials_are_reported_as_such(
+        MySqlConnector::from_url(&bad).unwrap(),
+        "not-the-password",
+        "Access denied",
+    );
+}

@@ -1,0 +1,74 @@
+//! The pool against a real PostgreSQL server (`NIMUE_TEST_POSTGRES_URL`): backends
+//! terminated with `pg_terminate_backend`, and wrong credentials. The restart test is in
+//! `pool_restart.rs`.
+
+#![cfg(feature = "postgres")]
+
+mod common;
+mod faults;
+
+use faults::Server;
+use nimue::postgres::{PgConnection, PgConnector};
+use nimue::{params, Connection};
+
+fn server() -> Option<Server<PgConnector>> {
+    let url = common::server_env("NIMUE_TEST_POSTGRES_URL")?;
+    Some(postgres_server(&url))
+}
+
+pub fn postgres_server(url: &str) -> Server<PgConnector> {
+    Server {
+        connector: PgConnector::from_url(url).unwrap(),
+        session_id: |conn: &mut PgConnection| i64::from(conn.backend_pid().unwrap()),
+        kill: |admin, pid| {
+            let row = admin
+                .query_row("SELECT pg_terminate_backend(?::int)", &params![pid])
+                .unwrap();
+            assert!(
+                row.unwrap().get::<bool>(0).unwrap(),
+                "backend {pid} terminated"
+            );
+        },
+        exists: |admin, pid| {
+            let row = admin
+                .query_row(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = ?::int",
+                    &params![pid],
+                )
+                .unwrap();
+            row.unwrap().get::<i64>(0).unwrap() > 0
+        },
+    }
+}
+
+#[test]
+fn checker_replaces_terminated_backends() {
+    let Some(server) = server() else { return };
+    faults::checker_replaces_killed_connections(server);
+}
+
+#[test]
+fn test_on_checkout_never_hands_out_a_terminated_backend() {
+    let Some(server) = server() else { return };
+    faults::test_on_checkout_never_hands_out_a_dead_connection(server);
+}
+
+#[test]
+fn a_backend_terminated_while_held_is_discarded() {
+    let Some(server) = server() else { return };
+    faults::a_connection_killed_while_held_is_discarded(server);
+}
+
+#[test]
+fn wrong_password_is_reported_as_such() {
+    let Some(url) = common::server_env("NIMUE_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let mut bad = PgConnector::from_url(&url).unwrap();
+    bad.config_mut().password("not-the-password");
+    faults::wrong_credentials_are_reported_as_such(
+        bad,
+        "not-the-password",
+        "password authentication failed",
+    );
+}
