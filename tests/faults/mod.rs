@@ -43,10 +43,7 @@ pub fn assert_consistent(state: &PoolState) {
 }
 
 /// Take `n` connections at once; each must really work. Returns their session ids.
-fn sessions<K: Connect>(server: &Server<K>, pool: &Pool<K>, n: usize) -> Vec<i64>
-where
-    K: Clone,
-{
+fn sessions<K: Connect>(server: &Server<K>, pool: &Pool<K>, n: usize) -> Vec<i64> {
     let mut held: Vec<_> = (0..n).map(|_| pool.get().expect("a connection")).collect();
     held.iter_mut()
         .map(|conn| {
