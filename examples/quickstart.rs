@@ -1,16 +1,19 @@
-//! Quick start: open an SQLite database, create a table, insert with parameters, read typed
-//! rows back.
+//! Quick start: open a pool on an SQLite database, create a table, insert with parameters,
+//! read typed rows back.
 //!
 //! Run with `cargo run --example quickstart`.
 
 use nimue::sqlite::SqliteConnector;
-use nimue::{params, Connect, Connection, Cursor, ErrorKind, Result};
+use nimue::{params, Connection, Cursor, ErrorKind, Pool, Result};
 
 fn main() -> Result<()> {
     let dir = std::env::temp_dir().join("nimue-quickstart");
     std::fs::create_dir_all(&dir).map_err(|e| nimue::Error::interface_from("temp dir", e))?;
-    let connector = SqliteConnector::new(dir.join("quickstart.db"));
-    let mut conn = connector.connect()?;
+    // One pool for the program's lifetime: 1 connection kept open, at most 4.
+    let pool = Pool::new(SqliteConnector::new(dir.join("quickstart.db")), 1, 4)?;
+    // A pooled connection derefs to the adapter's connection; dropping it returns it to the
+    // pool (rolling back whatever was not committed).
+    let mut conn = pool.get()?;
 
     conn.execute("DROP TABLE IF EXISTS books", &[])?;
     conn.execute(
@@ -56,5 +59,8 @@ fn main() -> Result<()> {
     }
     drop(cur);
     conn.commit()?;
-    conn.close()
+    drop(conn);
+    println!("pool: {:?}", pool.state());
+    pool.close();
+    Ok(())
 }

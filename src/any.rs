@@ -5,6 +5,7 @@
 //! | `sqlite:path/to.db`, `sqlite::memory:` | SQLite (`sqlite`) |
 //! | `postgres://…`, `postgresql://…` | PostgreSQL (`postgres`) |
 //! | `mysql://…`, `mariadb://…` | MySQL / MariaDB (`mysql`) |
+//! | `odbc:Driver={…};…`, `odbc:DSN_NAME` | any ODBC driver (`odbc`) |
 //!
 //! ```
 //! # #[cfg(feature = "sqlite")] {
@@ -31,8 +32,9 @@ pub fn connector(url: &str) -> Result<BoxConnector> {
         "sqlite" => sqlite(url),
         "postgres" | "postgresql" => postgres(url),
         "mysql" | "mariadb" => mysql(url),
+        s if s.eq_ignore_ascii_case("odbc") => odbc(url),
         _ => Err(Error::interface(format!(
-            "unknown database URL scheme {scheme:?}: expected sqlite:, postgres://, mysql://"
+            "unknown database URL scheme {scheme:?}: expected sqlite:, postgres://, mysql:// or odbc:"
         ))),
     }
 }
@@ -82,4 +84,16 @@ fn mysql(url: &str) -> Result<BoxConnector> {
 #[cfg(not(feature = "mysql"))]
 fn mysql(_: &str) -> Result<BoxConnector> {
     Err(missing("mysql"))
+}
+
+#[cfg(feature = "odbc")]
+fn odbc(url: &str) -> Result<BoxConnector> {
+    Ok(BoxConnector::new(crate::odbc::OdbcConnector::from_url(
+        url,
+    )?))
+}
+
+#[cfg(not(feature = "odbc"))]
+fn odbc(_: &str) -> Result<BoxConnector> {
+    Err(missing("odbc"))
 }

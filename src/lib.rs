@@ -46,3 +46,8 @@ pub use nimue_mysql as mysql;
 /// The ODBC adapter (feature `odbc`; links the system's `libodbc`).
 #[cfg(feature = "odbc")]
 pub use nimue_odbc as odbc;
+
+/// The README's code, compiled as a doc test so it cannot go stale.
+#[cfg(all(doctest, feature = "sqlite"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,172 @@
+//! The web_tables application: an HTTP server that lists a database's tables, with one pool
+//! for the app's lifetime. Shared by the example's `main.rs` and its integration test.
+
+use nimue::{BoxConnector, Connection, Error, ErrorKind, Pool};
+use serde_json::{json, Value as Json};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+/// What the app serves from.
+pub struct App {
+    pool: Pool<BoxConnector>,
+    tables_sql: &'static str,
+}
+
+impl App {
+    /// An app over `pool`, listing tables with the query that fits `url`'s database.
+    pub fn new(pool: Pool<BoxConnector>, url: &str) -> Self {
+        App {
+            pool,
+            tables_sql: tables_query(url),
+        }
+    }
+
+    /// `GET /`: `{"tables": [...]}`. The connection goes back to the pool when `conn` drops,
+    /// on every path out of this function, errors and panics included.
+    fn tables(&self) -> Result<Json, Error> {
+        let mut conn = self.pool.get()?;
+        let rows = conn.query(self.tables_sql, &[])?;
+        let names = rows
+            .iter()
+            .map(|row| row.get::<String>(0))
+            .collect::<Result<Vec<String>, Error>>()?;
+        Ok(json!({ "tables": names }))
+    }
+
+    /// `GET /health`: the pool's state.
+    fn health(&self) -> Json {
+        let s = self.pool.state();
+        json!({
+            "status": if s.is_closed { "closed" } else { "ok" },
+            "pool": {
+                "name": self.pool.name(),
+                "idle": s.idle,
+                "in_use": s.in_use,
+                "total": s.total,
+                "waiting": s.waiting,
+                "min_idle": s.min_idle,
+                "max_size": s.max_size,
+                "gets": s.gets,
+                "waits": s.waits,
+                "wait_time_ms": s.wait_time.as_secs_f64() * 1e3,
+                "timeouts": s.timeouts,
+                "created": s.created,
+                "closed": s.closed,
+                "broken": s.broken,
+                "checks_failed": s.checks_failed,
+                "connect_failures": s.connect_failures,
+                "last_connect_error": s.last_connect_error,
+            }
+        })
+    }
+
+    /// Answer one request: a status code and a JSON body. Never panics on bad input.
+    pub fn respond(&self, method: &str, path: &str) -> (u16, Json) {
+        let path = path.split('?').next().unwrap_or("");
+        match (method, path) {
+            ("GET", "/") => match self.tables() {
+                Ok(body) => (200, body),
+                Err(e) => (status_of(&e), error_json(&e)),
+            },
+            ("GET", "/health") => (200, self.health()),
+            (_, "/" | "/health") => (405, json!({ "error": "method not allowed" })),
+            _ => (404, json!({ "error": format!("no such page: {path}") })),
+        }
+    }
+
+    /// The pool, e.g. to close it on shutdown.
+    pub fn pool(&self) -> &Pool<BoxConnector> {
+        &self.pool
+    }
+}
+
+/// The tables of the connected database, by URL scheme.
+fn tables_query(url: &str) -> &'static str {
+    if url.starts_with("sqlite:") || url.to_ascii_lowercase().contains("sqlite") {
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+        "SELECT table_name AS name FROM information_schema.tables \
+         WHERE table_schema = DATABASE() ORDER BY table_name"
+    } else {
+        "SELECT table_name AS name FROM information_schema.tables \
+         WHERE table_schema = current_schema() ORDER BY table_name"
+    }
+}
+
+/// 503 when the database or pool is unavailable (worth retrying), 500 otherwise.
+fn status_of(e: &Error) -> u16 {
+    match e.kind() {
+        ErrorKind::Operational => 503,
+        k if !k.is_database() && k != ErrorKind::Interface => 503, // pool timeout / closed
+        _ => 500,
+    }
+}
+
+fn error_json(e: &Error) -> Json {
+    json!({ "error": e.to_string(), "kind": format!("{:?}", e.kind()) })
+}
+
+/// A running server: its worker threads and what they serve.
+pub struct Running {
+    shutdown: Shutdown,
+    workers: Vec<JoinHandle<()>>,
+    app: Arc<App>,
+}
+
+/// Stops a [`Running`] server from anywhere (a Ctrl-C handler, a test).
+#[derive(Clone)]
+pub struct Shutdown {
+    server: Arc<tiny_http::Server>,
+    workers: usize,
+}
+
+impl Shutdown {
+    /// Wake every worker blocked on the server so it exits (one wake-up per worker).
+    pub fn trigger(&self) {
+        for _ in 0..self.workers {
+            self.server.unblock();
+        }
+    }
+}
+
+/// Serve `app` on `server` with `workers` threads.
+pub fn serve(server: tiny_http::Server, app: App, workers: usize) -> Running {
+    let (server, app, workers) = (Arc::new(server), Arc::new(app), workers.max(1));
+    let handles = (0..workers)
+        .map(|_| {
+            let (server, app) = (Arc::clone(&server), Arc::clone(&app));
+            thread::spawn(move || {
+                while let Ok(request) = server.recv() {
+                    let (status, body) = app.respond(request.method().as_str(), request.url());
+                    let header = tiny_http::Header::from_bytes("Content-Type", "application/json")
+                        .expect("a valid header");
+                    let response = tiny_http::Response::from_string(body.to_string())
+                        .with_status_code(status)
+                        .with_header(header);
+                    // A client that hung up is not the server's problem.
+                    let _ = request.respond(response);
+                }
+            })
+        })
+        .collect();
+    Running {
+        shutdown: Shutdown { server, workers },
+        workers: handles,
+        app,
+    }
+}
+
+impl Running {
+    /// A handle that stops this server.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Wait for the workers to stop (after [`Shutdown::trigger`]), then close the pool.
+    pub fn join(self) {
+        for worker in self.workers {
+            let _ = worker.join();
+        }
+        self.app.pool().close();
+    }
+}
