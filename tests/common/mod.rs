@@ -17,3 +17,15 @@ pub fn server_env(var: &str) -> Option<String> {
         }
     }
 }
+
+/// Poll `done` until it holds; a generous deadline only stops a hang (never a timing check).
+pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting until {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -6,10 +6,11 @@
 
 #![allow(dead_code)]
 
+pub use crate::common::eventually;
 use nimue::{Connect, Connection, Error, ErrorKind, Pool, PoolState};
 use std::collections::HashSet;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How to reach into one server from the outside.
 pub struct Server<K: Connect> {
@@ -21,15 +22,6 @@ pub struct Server<K: Connect> {
     pub kill: fn(&mut K::Connection, i64),
     /// Whether session `id` still exists, seen from the admin connection.
     pub exists: fn(&mut K::Connection, i64) -> bool,
-}
-
-/// Poll `done` until it holds; a generous deadline only stops a hang (never a timing check).
-pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !done() {
-        assert!(Instant::now() < deadline, "gave up waiting until {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The pool's own bookkeeping agrees with itself.
