@@ -9,7 +9,6 @@
 pub use crate::common::eventually;
 use nimue::{Connect, Connection, Error, ErrorKind, Pool, PoolState};
 use std::collections::HashSet;
-use std::thread;
 use std::time::Duration;
 
 /// How to reach into one server from the outside.
