@@ -122,6 +122,11 @@ struct Ledger {
     ops: usize,
 }
 
+/// Kills one random session (seeded).
+type Killer = Box<dyn Fn(&mut u64) + Send + Sync>;
+/// Counts the pool's sessions server-side.
+type Sessions = Box<dyn Fn() -> i64 + Send + Sync>;
+
 /// The database-specific bits.
 struct Db<K> {
     connector: K,
@@ -129,9 +134,9 @@ struct Db<K> {
     create: &'static str,
     /// Kill one random pooled session server-side, from an admin connection; `None`: the
     /// database has no sessions to kill.
-    killer: Option<Box<dyn Fn(&mut u64) + Send + Sync>>,
+    killer: Option<Killer>,
     /// Server-side sessions of the pool, if the database can tell.
-    sessions: Option<Box<dyn Fn() -> i64 + Send + Sync>>,
+    sessions: Option<Sessions>,
     /// Error kinds a fault may legitimately cause here.
     expected: &'static [ErrorKind],
 }
