@@ -470,3 +470,43 @@ fn parameters_convert_to_the_column_types() {
     assert_eq!(row.get::<String>("s").unwrap(), "ax");
     conn.rollback().unwrap();
 }
+
+/// Both drivers of the matrix cut text parameters at a NUL byte: the adapter refuses such
+/// text with a NotSupportedError rather than store a silently shortened string, and the
+/// connection stays usable. Bytes with NUL bytes go through intact.
+fn nul_bytes(connection_string: &str) {
+    let mut conn = connect(connection_string);
+    let _ = conn.execute("DROP TABLE nimue_odbc_nul", &[]);
+    conn.execute("CREATE TABLE nimue_odbc_nul (s VARCHAR(40))", &[])
+        .unwrap();
+    let err = expect_kind(
+        conn.execute(
+            "INSERT INTO nimue_odbc_nul (s) VALUES (?)",
+            &params!["before\0after"],
+        ),
+        ErrorKind::NotSupported,
+    );
+    assert!(err.to_string().contains("NUL"), "{err}");
+    conn.execute(
+        "INSERT INTO nimue_odbc_nul (s) VALUES (?)",
+        &params!["no nul here"],
+    )
+    .unwrap();
+    let rows = conn.query("SELECT s FROM nimue_odbc_nul", &[]).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<String>(0).unwrap(), "no nul here");
+    conn.rollback().unwrap();
+}
+
+#[test]
+fn postgres_refuses_text_with_nul_bytes() {
+    let Some(cs) = postgres() else { return };
+    nul_bytes(&cs);
+}
+
+#[test]
+fn sqlite_refuses_text_with_nul_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(cs) = sqlite(&dir) else { return };
+    nul_bytes(&cs);
+}

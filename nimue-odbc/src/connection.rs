@@ -84,6 +84,8 @@ pub struct OdbcConnection {
     /// Whether the driver's sizes of character and binary columns are limits, so that such
     /// columns may be read through bound buffers of that size.
     trust_sizes: bool,
+    /// The driver cuts text parameters at a NUL byte (see [`TEXT_ENDS_AT_NUL`]).
+    text_ends_at_nul: bool,
     ping_query: Arc<str>,
 }
 
@@ -102,6 +104,11 @@ impl std::fmt::Debug for OdbcConnection {
 /// length in a `VARCHAR(10)` column, and its driver reports a `BLOB` as `BINARY(255)`).
 const SIZES_NOT_ENFORCED: [&str; 1] = ["SQLite"];
 
+/// Database systems whose ODBC driver silently cuts a text parameter at its first NUL byte
+/// (seen with the SQLite3 and the PostgreSQL Unicode drivers): such text is refused with a
+/// `NotSupportedError` instead.
+const TEXT_ENDS_AT_NUL: [&str; 2] = ["SQLite", "PostgreSQL"];
+
 impl OdbcConnection {
     /// Wrap a connected handle: turn autocommit off and learn the database system's name.
     pub(crate) fn open(conn: odbc_api::Connection<'static>, ping_query: Arc<str>) -> Result<Self> {
@@ -119,8 +126,12 @@ impl OdbcConnection {
         let trust_sizes = !SIZES_NOT_ENFORCED
             .iter()
             .any(|name| dbms.eq_ignore_ascii_case(name));
+        let text_ends_at_nul = TEXT_ENDS_AT_NUL
+            .iter()
+            .any(|name| dbms.eq_ignore_ascii_case(name));
         Ok(OdbcConnection {
             conn,
+            text_ends_at_nul,
             dbms,
             autocommit: false,
             in_transaction: false,
@@ -200,6 +211,14 @@ impl OdbcConnection {
         let expected = usize::from(prepared.num_params().map_err(map_err)?);
         for params in param_sets {
             check_param_count(expected, params.len())?;
+        }
+        let has_nul = |v: &Value| matches!(v, Value::Text(s) if s.contains('\0'));
+        if self.text_ends_at_nul && param_sets.iter().any(|p| p.iter().any(has_nul)) {
+            return Err(Error::not_supported(format!(
+                "the {} ODBC driver cuts text at a NUL byte: pass such data as bytes",
+                self.dbms
+            ))
+            .into());
         }
         if !self.autocommit {
             self.in_transaction = true;

@@ -543,6 +543,78 @@ pub fn pool_hooks<K: Connect>(t: &Target<K>) {
     conn.close().unwrap();
 }
 
+/// Bad input everywhere it can arrive: NUL bytes in text, values of the wrong type, values
+/// too big for the server. Each either works or is a typed error, and afterwards the
+/// connection is usable again or says it is broken (so a pool discards it): never a panic,
+/// never a connection that passes the pool's return checks but is unusable.
+pub fn bad_input<K: Connect>(t: &Target<K>) {
+    let mut conn = connect(t);
+    let d = &t.dialect;
+    let table = "nimue_conf_bad";
+    create(
+        &mut conn,
+        table,
+        &format!("i {}, s {}, b {}", d.int, d.text, d.bytes),
+    );
+    let insert_s = format!("INSERT INTO {table} (s) VALUES (?)");
+    let insert_i = format!("INSERT INTO {table} (i) VALUES (?)");
+    let insert_b = format!("INSERT INTO {table} (b) VALUES (?)");
+    let nul = "before\0after";
+    let cases: Vec<(&str, String, Vec<Value>)> = vec![
+        (
+            "a NUL byte in text",
+            insert_s.clone(),
+            params![nul].to_vec(),
+        ),
+        (
+            "text for an integer",
+            insert_i.clone(),
+            params!["forty-two"].to_vec(),
+        ),
+        (
+            "bytes for an integer",
+            insert_i,
+            params![vec![1u8, 2, 3]].to_vec(),
+        ),
+        (
+            "a float for text",
+            insert_s.clone(),
+            params![f64::NAN].to_vec(),
+        ),
+        // Larger than MariaDB's default max_allowed_packet (16 MiB).
+        (
+            "a 40 MiB blob",
+            insert_b,
+            params![vec![7u8; 40 << 20]].to_vec(),
+        ),
+    ];
+    for (what, sql, params) in cases {
+        match conn.execute(&sql, &params) {
+            Ok(_) => {}
+            Err(e) => assert!(
+                e.kind().is_database() || e.kind() == ErrorKind::Interface,
+                "{what}: an untyped error {e:?}"
+            ),
+        }
+        // What the pool does on return: discard if broken, else reset (and discard if that
+        // fails). A connection that survives both must work.
+        if conn.is_broken() || conn.reset().is_err() {
+            conn = connect(t);
+        }
+        assert_usable(&mut conn);
+    }
+    // A NUL byte that is stored comes back exactly.
+    conn.execute(&format!("DELETE FROM {table}"), &[]).unwrap();
+    if conn.execute(&insert_s, &params![nul]).is_ok() {
+        let row = conn
+            .query_row(&format!("SELECT s FROM {table}"), &[])
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.get::<String>(0).unwrap(), nul);
+    }
+    conn.rollback().unwrap();
+}
+
 /// Generate one `#[test]` per conformance case. `$setup` is an expression returning
 /// `Option<Target<K>>` (`None`: the database is not available here, the case is skipped).
 macro_rules! conformance_tests {
@@ -550,7 +622,7 @@ macro_rules! conformance_tests {
         $crate::conformance::conformance_tests!(@cases $setup;
             ddl_and_dml, value_roundtrip, typed_rows, large_values, parameter_count_mismatch,
             transactions, fetch_sizes, description, rowcount_and_lastrowid, error_kinds,
-            pool_hooks);
+            pool_hooks, bad_input);
     };
     (@cases $setup:expr; $($case:ident),*) => {$(
         #[test]

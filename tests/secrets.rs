@@ -1,0 +1,149 @@
+//! Passwords never appear in Debug, Display, logs or errors: every adapter is driven through
+//! the pool with a wrong password and with the right one, at the most verbose log level, and
+//! everything it printed, logged or returned is searched for both.
+
+mod common;
+
+use nimue::{Connect, Connection, Pool};
+use std::fmt::Debug;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Every log record of this test binary, formatted.
+static LOGGED: Mutex<String> = Mutex::new(String::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        let line = format!(
+            "{} {}: {}\n",
+            record.level(),
+            record.target(),
+            record.args()
+        );
+        LOGGED.lock().unwrap().push_str(&line);
+    }
+    fn flush(&self) {}
+}
+
+const WRONG: &str = "wrong-Pa55word-xyzzy";
+
+/// Drive `good` and `bad` (the same database, the right and a wrong password) through pools
+/// and return everything a user could see.
+fn exercise<K: Connect + Debug + Clone>(good: K, bad: K) -> String {
+    // Idempotent: the first call installs the logger.
+    let _ = log::set_logger(&Capture);
+    log::set_max_level(log::LevelFilter::Trace);
+    let mut seen = format!("{good:?}\n{bad:?}\n{good:#?}\n");
+
+    // Wrong password: build, get, the errors, their sources, the state.
+    let err = Pool::new(bad.clone(), 1, 2).unwrap_err();
+    seen += &format!("{err}\n{err:?}\n{err:#?}\n");
+    let mut source = std::error::Error::source(&err);
+    while let Some(e) = source {
+        seen += &format!("{e}\n{e:?}\n");
+        source = e.source();
+    }
+    let pool = Pool::builder(bad.clone()).min_idle(1).build_lazy().unwrap();
+    let err = pool
+        .get_timeout(Duration::from_millis(300))
+        .map(drop)
+        .unwrap_err();
+    seen += &format!("{err}\n{err:?}\n{:?}\n{pool:?}\n", pool.state());
+    let err = bad.connect().map(drop).unwrap_err();
+    seen += &format!("{err}\n{err:?}\n");
+    pool.close();
+
+    // The right password: a working pool, an SQL error, a leak warning.
+    let pool = Pool::builder(good)
+        .min_idle(1)
+        .leak_threshold(Some(Duration::from_millis(1)))
+        .check_interval(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let mut conn = pool.get().unwrap();
+    let err = conn.execute("SELEC nonsense", &[]).unwrap_err();
+    seen += &format!("{err}\n{err:?}\n{conn:?}\n{pool:?}\n");
+    std::thread::sleep(Duration::from_millis(100)); // let the leak warning fire
+    drop(conn);
+    pool.close();
+    drop(pool); // it logs as it goes: not while `LOGGED` is locked below
+    let logged = LOGGED.lock().unwrap().clone();
+    seen + &logged
+}
+
+fn assert_no_secret(seen: &str, secrets: &[&str]) {
+    assert!(seen.len() > 500, "the test saw too little: {seen}");
+    for secret in secrets {
+        assert!(!seen.contains(secret), "{secret:?} leaked in:\n{seen}");
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_never_shows_a_password() {
+    let Some(url) = common::server_env("NIMUE_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let good = nimue::postgres::PgConnector::from_url(&url).unwrap();
+    let mut bad = good.clone();
+    bad.config_mut().password(WRONG);
+    let right = String::from_utf8(good.config().get_password().unwrap().to_vec()).unwrap();
+    let seen = exercise(good, bad);
+    assert!(seen.contains("password authentication failed"), "{seen}");
+    assert_no_secret(&seen, &[WRONG, &right]);
+}
+
+#[cfg(feature = "mysql")]
+#[test]
+fn mysql_never_shows_a_password() {
+    let Some(url) = common::server_env("NIMUE_TEST_MYSQL_URL") else {
+        return;
+    };
+    let good = nimue::mysql::MySqlConnector::from_url(&url).unwrap();
+    let right = good.opts().get_pass().unwrap().to_owned();
+    let bad = nimue::mysql::MySqlConnector::from_url(&url.replace(&right, WRONG)).unwrap();
+    let seen = exercise(good, bad);
+    assert!(seen.contains("Access denied"), "{seen}");
+    assert_no_secret(&seen, &[WRONG, &right]);
+}
+
+#[cfg(feature = "odbc")]
+#[test]
+fn odbc_never_shows_a_password() {
+    let Some(cs) = common::server_env("NIMUE_TEST_ODBC_POSTGRES") else {
+        return;
+    };
+    let right = cs
+        .split(';')
+        .find_map(|kv| kv.strip_prefix("Pwd="))
+        .expect("a Pwd= in the connection string")
+        .trim_matches(|c| c == '{' || c == '}')
+        .to_owned();
+    let good = nimue::odbc::OdbcConnector::new(cs.clone());
+    let bad = nimue::odbc::OdbcConnector::new(cs.replace(&right, WRONG));
+    let seen = exercise(good, bad);
+    assert!(seen.contains("password authentication failed"), "{seen}");
+    assert_no_secret(&seen, &[WRONG, &right]);
+}
+
+/// The URLs `nimue::any` takes: the connector's Debug and its errors hide the password.
+#[cfg(all(feature = "postgres", feature = "mysql"))]
+#[test]
+fn any_connectors_never_show_a_password() {
+    for url in [
+        format!("postgres://user:{WRONG}@127.0.0.1:1/db"),
+        format!("mysql://user:{WRONG}@127.0.0.1:1/db"),
+    ] {
+        let connector = nimue::any::connector(&url).unwrap();
+        let err = connector.connect().map(drop).unwrap_err();
+        assert_no_secret(
+            &format!("{connector:?}\n{err}\n{err:?}\n{}", "x".repeat(500)),
+            &[WRONG],
+        );
+    }
+}
