@@ -454,3 +454,100 @@ fn soak_postgres() {
         expected: &[ErrorKind::Operational],
     });
 }
+
+/// Close while threads wait and connections are out: the waiters get `Closed`, the lent
+/// connections work on until returned and are closed then, the checker is joined, and no
+/// connection or thread outlives the pool.
+fn shutdown<K: Connect + Clone>(connector: K, sessions: Option<Sessions>) {
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let live = Arc::new(AtomicUsize::new(0));
+    let pool = Pool::builder(Counted {
+        inner: connector,
+        live: Arc::clone(&live),
+    })
+    .name("shutdown")
+    .min_idle(1)
+    .max_size(2)
+    .connection_timeout(Duration::from_secs(60))
+    .build()
+    .unwrap();
+    let mut lent: Vec<_> = (0..2).map(|_| pool.get().unwrap()).collect();
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let pool = pool.clone();
+            thread::spawn(move || pool.get().map(drop))
+        })
+        .collect();
+    common::eventually("three waiters queue", || pool.state().waiting == 3);
+    let started_threads = checker_threads();
+    assert_eq!(started_threads, 1);
+
+    pool.close();
+    for w in waiters {
+        let err = w.join().unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PoolClosed, "{err}");
+    }
+    assert!(pool.get().is_err(), "no new connection from a closed pool");
+    // Lent connections still work until their users are done with them.
+    for conn in &mut lent {
+        assert!(conn.query_row("SELECT 1", &[]).unwrap().is_some());
+    }
+    assert_eq!(live.load(Ordering::SeqCst), 2);
+    assert_eq!(checker_threads(), 0, "the checker was joined by close()");
+    drop(lent);
+    assert_eq!(
+        live.load(Ordering::SeqCst),
+        0,
+        "returned connections are closed"
+    );
+    let state = pool.state();
+    assert_eq!(
+        (state.total, state.idle, state.in_use),
+        (0, 0, 0),
+        "{state:?}"
+    );
+    drop(pool);
+    if let Some(sessions) = sessions {
+        common::eventually("the server sees no session of the pool", || sessions() == 0);
+    }
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn shutdown_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    shutdown(
+        nimue::sqlite::SqliteConnector::new(dir.path().join("shutdown.db")),
+        None,
+    );
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn shutdown_postgres() {
+    let Some(url) = common::server_env("NIMUE_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let mut connector = nimue::postgres::PgConnector::from_url(&url).unwrap();
+    connector.config_mut().application_name("nimue-shutdown");
+    let mut admin = nimue::postgres::PgConnector::from_url(&url)
+        .unwrap()
+        .connect()
+        .unwrap();
+    admin.set_autocommit(true).unwrap();
+    let admin = Mutex::new(admin);
+    shutdown(
+        connector,
+        Some(Box::new(move || {
+            let row = admin
+                .lock()
+                .unwrap()
+                .query_row(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'nimue-shutdown'",
+                    &[],
+                )
+                .unwrap();
+            row.unwrap().get(0).unwrap()
+        })),
+    );
+}
