@@ -7,27 +7,11 @@ mod common;
 mod faults;
 
 use faults::Server;
-use nimue::mysql::{MySqlConnection, MySqlConnector};
-use nimue::{params, Connection};
+use nimue::mysql::MySqlConnector;
 
 fn server() -> Option<Server<MySqlConnector>> {
     let url = common::server_env("NIMUE_TEST_MYSQL_URL")?;
-    Some(Server {
-        connector: MySqlConnector::from_url(&url).unwrap(),
-        session_id: |conn: &mut MySqlConnection| i64::from(conn.connection_id()),
-        kill: |admin, id| {
-            admin.execute(&format!("KILL {id}"), &[]).unwrap();
-        },
-        exists: |admin, id| {
-            let row = admin
-                .query_row(
-                    "SELECT COUNT(*) FROM information_schema.processlist WHERE id = ?",
-                    &params![id],
-                )
-                .unwrap();
-            row.unwrap().get::<i64>(0).unwrap() > 0
-        },
-    })
+    Some(faults::mysql(&url))
 }
 
 #[test]

@@ -8,37 +8,11 @@ mod common;
 mod faults;
 
 use faults::Server;
-use nimue::postgres::{PgConnection, PgConnector};
-use nimue::{params, Connection};
+use nimue::postgres::PgConnector;
 
 fn server() -> Option<Server<PgConnector>> {
     let url = common::server_env("NIMUE_TEST_POSTGRES_URL")?;
-    Some(postgres_server(&url))
-}
-
-pub fn postgres_server(url: &str) -> Server<PgConnector> {
-    Server {
-        connector: PgConnector::from_url(url).unwrap(),
-        session_id: |conn: &mut PgConnection| i64::from(conn.backend_pid().unwrap()),
-        kill: |admin, pid| {
-            let row = admin
-                .query_row("SELECT pg_terminate_backend(?::int)", &params![pid])
-                .unwrap();
-            assert!(
-                row.unwrap().get::<bool>(0).unwrap(),
-                "backend {pid} terminated"
-            );
-        },
-        exists: |admin, pid| {
-            let row = admin
-                .query_row(
-                    "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = ?::int",
-                    &params![pid],
-                )
-                .unwrap();
-            row.unwrap().get::<i64>(0).unwrap() > 0
-        },
-    }
+    Some(faults::postgres(&url))
 }
 
 #[test]

@@ -9,10 +9,6 @@
 mod common;
 mod faults;
 
-use faults::Server;
-use nimue::mysql::{MySqlConnection, MySqlConnector};
-use nimue::postgres::{PgConnection, PgConnector};
-
 #[test]
 fn the_pool_recovers_after_a_postgres_restart() {
     let (Some(url), Some(ctl)) = (
@@ -21,13 +17,7 @@ fn the_pool_recovers_after_a_postgres_restart() {
     ) else {
         return;
     };
-    let server = Server {
-        connector: PgConnector::from_url(&url).unwrap(),
-        session_id: |conn: &mut PgConnection| i64::from(conn.backend_pid().unwrap()),
-        kill: |_, _| unreachable!("not used by this test"),
-        exists: |_, _| unreachable!("not used by this test"),
-    };
-    faults::the_pool_recovers_after_a_restart(server, &ctl);
+    faults::the_pool_recovers_after_a_restart(faults::postgres(&url), &ctl);
 }
 
 #[test]
@@ -38,11 +28,5 @@ fn the_pool_recovers_after_a_mariadb_restart() {
     ) else {
         return;
     };
-    let server = Server {
-        connector: MySqlConnector::from_url(&url).unwrap(),
-        session_id: |conn: &mut MySqlConnection| i64::from(conn.connection_id()),
-        kill: |_, _| unreachable!("not used by this test"),
-        exists: |_, _| unreachable!("not used by this test"),
-    };
-    faults::the_pool_recovers_after_a_restart(server, &ctl);
+    faults::the_pool_recovers_after_a_restart(faults::mysql(&url), &ctl);
 }

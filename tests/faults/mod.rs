@@ -246,3 +246,53 @@ fn run_ctl(ctl: &str, action: &str) {
         .unwrap_or_else(|e| panic!("running {ctl} {action}: {e}"));
     assert!(status.success(), "{ctl} {action}: {status}");
 }
+
+/// A PostgreSQL server: backends by pid, killed with `pg_terminate_backend`.
+#[cfg(feature = "postgres")]
+pub fn postgres(url: &str) -> Server<nimue::postgres::PgConnector> {
+    use nimue::params;
+    Server {
+        connector: nimue::postgres::PgConnector::from_url(url).unwrap(),
+        session_id: |conn| i64::from(conn.backend_pid().unwrap()),
+        kill: |admin, pid| {
+            let row = admin
+                .query_row("SELECT pg_terminate_backend(?::int)", &params![pid])
+                .unwrap();
+            assert!(
+                row.unwrap().get::<bool>(0).unwrap(),
+                "backend {pid} terminated"
+            );
+        },
+        exists: |admin, pid| {
+            let row = admin
+                .query_row(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = ?::int",
+                    &params![pid],
+                )
+                .unwrap();
+            row.unwrap().get::<i64>(0).unwrap() > 0
+        },
+    }
+}
+
+/// A MySQL / MariaDB server: connections by id, killed with `KILL`.
+#[cfg(feature = "mysql")]
+pub fn mysql(url: &str) -> Server<nimue::mysql::MySqlConnector> {
+    use nimue::params;
+    Server {
+        connector: nimue::mysql::MySqlConnector::from_url(url).unwrap(),
+        session_id: |conn| i64::from(conn.connection_id()),
+        kill: |admin, id| {
+            admin.execute(&format!("KILL {id}"), &[]).unwrap();
+        },
+        exists: |admin, id| {
+            let row = admin
+                .query_row(
+                    "SELECT COUNT(*) FROM information_schema.processlist WHERE id = ?",
+                    &params![id],
+                )
+                .unwrap();
+            row.unwrap().get::<i64>(0).unwrap() > 0
+        },
+    }
+}
