@@ -220,14 +220,7 @@ impl<K: Connect> Shared<K> {
         &self,
         attempt: Attempt,
     ) -> std::result::Result<Option<Live<K::Connection>>, Arc<Error>> {
-        let live = match self.open() {
-            Ok(live) => live,
-            Err(e) => {
-                let e = Arc::new(e);
-                self.open_failed(attempt, &e);
-                return Err(e);
-            }
-        };
+        let live = self.open_in(attempt)?;
         let mut st = self.lock();
         let wakes = if st.opened() {
             st.grant_slots()
@@ -248,14 +241,7 @@ impl<K: Connect> Shared<K> {
     /// Open a connection for the pool (by `build` or the checker), in a reserved slot, and
     /// give it to the first waiter or make it idle.
     pub(crate) fn open_for_pool(&self, attempt: Attempt) -> std::result::Result<(), Arc<Error>> {
-        let live = match self.open() {
-            Ok(live) => live,
-            Err(e) => {
-                let e = Arc::new(e);
-                self.open_failed(attempt, &e);
-                return Err(e);
-            }
-        };
+        let live = self.open_in(attempt)?;
         let mut st = self.lock();
         let recovered = st.opened();
         if st.closed {
@@ -281,6 +267,16 @@ impl<K: Connect> Shared<K> {
         let attempt = attempt.expect("build opens at most max_size connections");
         self.open_for_pool(attempt)
             .map_err(|e| self.connect_error(e))
+    }
+
+    /// [`open`](Self::open) in the slot `attempt` reserved; a failure frees the slot and
+    /// backs off.
+    fn open_in(&self, attempt: Attempt) -> std::result::Result<Live<K::Connection>, Arc<Error>> {
+        self.open().map_err(|e| {
+            let e = Arc::new(e);
+            self.open_failed(attempt, &e);
+            e
+        })
     }
 
     /// Connect and run `on_connect` (no lock held).
