@@ -144,19 +144,49 @@ fn lists_postgres_tables() {
     running.join();
 }
 
-/// The example binary itself: the main job a newcomer runs. `cargo test` builds examples next
-/// to the test binaries.
+/// Builds the web_tables example binary with this test's features and returns its path.
+/// `cargo test` builds the example only as its own unit-test harness, so the binary a newcomer
+/// runs is built here, with the cargo that runs this test (its build lock is free by now).
+fn example_binary() -> std::path::PathBuf {
+    let features: Vec<&str> = [
+        ("sqlite", cfg!(feature = "sqlite")),
+        ("postgres", cfg!(feature = "postgres")),
+        ("postgres-tls", cfg!(feature = "postgres-tls")),
+        ("mysql", cfg!(feature = "mysql")),
+        ("mysql-tls", cfg!(feature = "mysql-tls")),
+        ("odbc", cfg!(feature = "odbc")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    let status = Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "build",
+            "--quiet",
+            "--example",
+            "web_tables",
+            "--no-default-features",
+        ])
+        .args(["--features", &features.join(",")])
+        .status()
+        .expect("cargo runs");
+    assert!(
+        status.success(),
+        "cargo build --example web_tables: {status}"
+    );
+    // target/<profile>/deps/<this test> -> target/<profile>/examples/web_tables
+    let test_exe = std::env::current_exe().unwrap();
+    let profile_dir = test_exe.parent().unwrap().parent().unwrap();
+    let binary = profile_dir.join("examples").join("web_tables");
+    assert!(binary.exists(), "built {}", binary.display());
+    binary
+}
+
+/// The example binary itself: the main job a newcomer runs.
 #[test]
 fn example_binary_serves_the_demo_database_and_stops_on_ctrl_c() {
-    let test_exe = std::env::current_exe().unwrap();
-    let examples = test_exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples");
-    let binary = examples.join("web_tables");
-    assert!(binary.exists(), "cargo test builds {}", binary.display());
+    let binary = example_binary();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
