@@ -123,6 +123,7 @@ impl SqliteConnection {
 fn describe(stmt: &rusqlite::Statement<'_>) -> (Columns, Vec<Hint>) {
     let (columns, hints): (Vec<Column>, Vec<Hint>) = stmt
         .columns()
+        .into_iter()
         .map(|c| {
             let column = Column::new(c.name(), type_code(c.decl_type()));
             let column = match c.decl_type() {
