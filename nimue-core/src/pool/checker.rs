@@ -124,8 +124,6 @@ fn round<K: Connect>(shared: &Shared<K>) {
         let wake = st.put_checked(idle, lifo);
         st.check();
         drop(st);
-        if let Some(wake) = wake {
-            wake.wake();
-        }
+        wake.wake();
     }
 }

@@ -165,7 +165,7 @@ impl<K: Connect> Shared<K> {
         }
         let started = *wait.started.get_or_insert(queued);
         let deadline = started.checked_add(timeout);
-        let (index, signal) = st.enqueue(std::mem::take(&mut wait.front));
+        let (index, signal) = st.enqueue(std::mem::take(&mut wait.front), queued);
         if !st.backoff.healthy() {
             // The checker retries for waiters while connecting backs off.
             self.checker_wake.notify_one();
@@ -195,12 +195,23 @@ impl<K: Connect> Shared<K> {
                     Grant::Closed => Err(self.closed_error()),
                 };
             }
+            if let Some((live, next)) = st.take_nudged(index, self.lifo()) {
+                st.stats.wait_time += queued.elapsed();
+                st.check();
+                drop(st);
+                next.wake();
+                return Ok(Got::Conn(live));
+            }
             let now = Instant::now();
             if deadline.is_some_and(|deadline| now >= deadline) {
-                st.dequeue(index);
+                let next = st.dequeue(index);
                 st.stats.wait_time += now - queued;
                 st.stats.timeouts += 1;
-                return Err(self.timeout_error(&st, now - started));
+                let error = self.timeout_error(&st, now - started);
+                st.check();
+                drop(st);
+                next.wake();
+                return Err(error);
             }
             st.set_sleeping(index, true);
             st = match deadline {
@@ -257,7 +268,8 @@ impl<K: Connect> Shared<K> {
         };
         st.check();
         drop(st);
-        first.into_iter().chain(wakes).for_each(Wake::wake);
+        first.wake();
+        wakes.into_iter().for_each(Wake::wake);
         Ok(())
     }
 
@@ -356,9 +368,7 @@ impl<K: Connect> Shared<K> {
         let wake = st.give(live);
         st.check();
         drop(st);
-        if let Some(wake) = wake {
-            wake.wake();
-        }
+        wake.wake();
         Ok(())
     }
 

@@ -11,14 +11,27 @@
 //!    uncounted only after its connection was closed (or its connect failed), so the number
 //!    of live connections never exceeds `total`.
 //! 2. `total <= max_size`.
-//! 3. A waiter is queued only while no idle connection exists: everything that makes a
-//!    connection idle ([`State::give`], [`State::put_checked`]) serves the first waiter instead.
+//! 3. A waiter is queued while a connection is idle only while one queued waiter is *nudged*
+//!    (told to come and take one, see "Hand-off" below): whatever makes a connection idle, or
+//!    removes a nudged waiter, nudges the first waiter when this would not hold otherwise
+//!    ([`State::nudge`]).
 //! 4. A waiter is queued while `total < max_size` only while connecting is backing off after a
 //!    failure; the checker then retries at `backoff.retry_at` and, on success, every waiter it
 //!    can is granted a slot ([`State::opened`]). So a freed slot is never left unused while a
 //!    waiter could have used it.
 //! 5. Each waiter is served at most once: a grant is written only into the slot of a waiter
 //!    just removed from the queue, and the waiter takes it out under the same lock.
+//!
+//! # Hand-off
+//!
+//! A returned connection goes straight into the first waiter's mailbox when that waiter is
+//! awake (spinning or running: it takes it within nanoseconds) or has waited longer than
+//! [`FAIR_AFTER`]. Otherwise it becomes idle and the first waiter is nudged: woken to come and
+//! take it, while a running caller may take it first. Handing a connection to a sleeping
+//! thread would leave it unused for the thread's wake-up (tens of microseconds, during which
+//! the returning thread, wanting a connection again, queues and sleeps in turn: a convoy);
+//! letting running callers take it keeps every connection busy, and [`FAIR_AFTER`] bounds how
+//! long the first waiter can be passed over. Waiters are still served in arrival order.
 
 use crate::Error;
 use std::collections::VecDeque;
@@ -52,9 +65,15 @@ pub(crate) enum Grant<C> {
     Closed,
 }
 
+/// How long the first waiter may be passed over by running callers before returned
+/// connections are handed to it directly (see "Hand-off" in the module docs).
+pub(crate) const FAIR_AFTER: Duration = Duration::from_micros(500);
+
 /// One queued waiter's mailbox; reused by later waiters.
 struct Mailbox<C> {
     grant: Option<Grant<C>>,
+    /// When the waiter queued (for [`FAIR_AFTER`]).
+    since: Instant,
     /// Whether the waiter sleeps on `signal.wake` (else it is spinning on `signal.ready`, or
     /// running): only a sleeper needs the system call a notification costs.
     sleeping: bool,
@@ -63,22 +82,32 @@ struct Mailbox<C> {
 
 /// How a waiter learns it was served.
 pub(crate) struct Signal {
-    /// Set (under the pool's lock) when the grant is in the mailbox; the waiter spins on it a
-    /// little before it goes to sleep, so a quick hand-off costs no system call.
+    /// Set (under the pool's lock) when the grant is in the mailbox or the waiter is nudged;
+    /// the waiter spins on it a little before it goes to sleep, so a quick hand-off costs no
+    /// system call.
     pub ready: AtomicBool,
     /// Wakes the sleeping waiter; waited on with the pool's lock.
     pub wake: Condvar,
 }
 
-/// Wakes one served waiter if it sleeps; call it after releasing the lock.
+/// Wakes the waiters a state change served or nudged, those that sleep (at most two: a
+/// served one and the next one nudged); call it after releasing the lock.
 #[must_use]
-pub(crate) struct Wake(Option<Arc<Signal>>);
+#[derive(Default)]
+pub(crate) struct Wake([Option<Arc<Signal>>; 2]);
 
 impl Wake {
     pub(crate) fn wake(self) {
-        if let Some(signal) = self.0 {
+        for signal in self.0.into_iter().flatten() {
             signal.wake.notify_one();
         }
+    }
+
+    /// Both wakes (each holds at most its first).
+    fn and(self, other: Wake) -> Wake {
+        let [a, _] = self.0;
+        let [b, _] = other.0;
+        Wake([a, b])
     }
 }
 
@@ -169,6 +198,8 @@ pub(crate) struct State<C> {
     pub min_idle: usize,
     /// Queued waiters (indices into `mailboxes`), first come first served.
     waiters: VecDeque<usize>,
+    /// The queued waiter told to come and take an idle connection (invariant 3).
+    nudged: Option<usize>,
     mailboxes: Vec<Mailbox<C>>,
     /// Mailboxes no waiter uses.
     free: Vec<usize>,
@@ -195,6 +226,7 @@ impl<C> State<C> {
             max_size,
             min_idle,
             waiters: VecDeque::new(),
+            nudged: None,
             mailboxes: Vec::new(),
             free: Vec::new(),
             closed: false,
@@ -215,8 +247,12 @@ impl<C> State<C> {
         );
         debug_assert!(self.total <= self.max_size, "max_size is never exceeded");
         debug_assert!(
-            self.waiters.is_empty() || self.idle.is_empty(),
-            "nobody waits while a connection is idle"
+            self.waiters.is_empty() || self.idle.is_empty() || self.nudged.is_some(),
+            "nobody waits while a connection is idle, unless a waiter is on its way to take it"
+        );
+        debug_assert!(
+            self.nudged.map_or(true, |i| self.waiters.contains(&i)),
+            "the nudged waiter is queued"
         );
         debug_assert!(
             self.waiters.is_empty()
@@ -312,37 +348,74 @@ impl<C> State<C> {
     }
 
     /// Hand a connection that is in use (returned, or just opened by the checker) to the
-    /// first waiter, or make it idle at the hot end.
+    /// first waiter when it is awake or has waited too long, else make it idle at the hot end
+    /// and nudge the first waiter (see "Hand-off" in the module docs).
     #[inline]
-    pub(crate) fn give(&mut self, live: Live<C>) -> Option<Wake> {
-        if self.waiters.is_empty() {
-            self.in_use -= 1;
-            self.idle.push_back(Idle {
-                live,
-                round: self.round,
-                seen: None,
-            });
-            None
-        } else {
-            self.serve(Grant::Conn(live))
+    pub(crate) fn give(&mut self, live: Live<C>) -> Wake {
+        if let Some(&first) = self.waiters.front() {
+            let mailbox = &self.mailboxes[first];
+            // With a waiter nudged, a connection is idle already: the order is kept by
+            // queueing this one behind it.
+            let direct = self.nudged.is_none()
+                && (!mailbox.sleeping || mailbox.since.elapsed() >= FAIR_AFTER);
+            if direct {
+                return self.serve(Grant::Conn(live)).unwrap_or_default();
+            }
         }
+        self.in_use -= 1;
+        self.idle.push_back(Idle {
+            live,
+            round: self.round,
+            seen: None,
+        });
+        self.nudge()
+    }
+
+    /// Nudge the first waiter if a connection is idle and no waiter is nudged yet
+    /// (invariant 3).
+    fn nudge(&mut self) -> Wake {
+        if self.nudged.is_some() || self.idle.is_empty() {
+            return Wake::default();
+        }
+        let Some(&first) = self.waiters.front() else {
+            return Wake::default();
+        };
+        self.nudged = Some(first);
+        let mailbox = &self.mailboxes[first];
+        mailbox.signal.ready.store(true, Ordering::Release);
+        Wake([mailbox.sleeping.then(|| Arc::clone(&mailbox.signal)), None])
+    }
+
+    /// A waiter that woke up: if it was nudged, take an idle connection for it (it leaves the
+    /// queue; the next waiter is nudged if one is still idle). `None`: it was not nudged, or a
+    /// running caller took the connection first (it stays queued, in its place).
+    pub(crate) fn take_nudged(&mut self, index: usize, lifo: bool) -> Option<(Live<C>, Wake)> {
+        if self.nudged != Some(index) {
+            return None;
+        }
+        self.nudged = None;
+        let mailbox = &self.mailboxes[index];
+        mailbox.signal.ready.store(false, Ordering::Relaxed);
+        let live = self.take_idle(lifo)?;
+        self.remove_waiter(index);
+        Some((live, self.nudge()))
     }
 
     /// Put back an idle connection the checker took out and found alive: to the first waiter,
     /// or at the cold end (`lifo`: the front) so the reuse order is not disturbed.
-    pub(crate) fn put_checked(&mut self, mut idle: Idle<C>, lifo: bool) -> Option<Wake> {
+    pub(crate) fn put_checked(&mut self, mut idle: Idle<C>, lifo: bool) -> Wake {
         self.checking -= 1;
-        if self.waiters.is_empty() {
+        if self.waiters.is_empty() || self.nudged.is_some() {
             idle.round = self.round;
             if lifo {
                 self.idle.push_front(idle);
             } else {
                 self.idle.push_back(idle);
             }
-            None
+            self.nudge()
         } else {
             self.in_use += 1;
-            self.serve(Grant::Conn(idle.live))
+            self.serve(Grant::Conn(idle.live)).unwrap_or_default()
         }
     }
 
@@ -416,10 +489,11 @@ impl<C> State<C> {
 
     /// Queue a waiter (at the front when it is coming back after its own connect failed) and
     /// return its mailbox and the signal it waits for.
-    pub(crate) fn enqueue(&mut self, front: bool) -> (usize, Arc<Signal>) {
+    pub(crate) fn enqueue(&mut self, front: bool, now: Instant) -> (usize, Arc<Signal>) {
         let index = self.free.pop().unwrap_or_else(|| {
             self.mailboxes.push(Mailbox {
                 grant: None,
+                since: now,
                 sleeping: false,
                 signal: Arc::new(Signal {
                     ready: AtomicBool::new(false),
@@ -433,9 +507,10 @@ impl<C> State<C> {
         } else {
             self.waiters.push_back(index);
         }
-        let signal = &self.mailboxes[index].signal;
-        signal.ready.store(false, Ordering::Relaxed);
-        (index, Arc::clone(signal))
+        let mailbox = &mut self.mailboxes[index];
+        mailbox.since = now;
+        mailbox.signal.ready.store(false, Ordering::Relaxed);
+        (index, Arc::clone(&mailbox.signal))
     }
 
     /// Record whether a waiter is about to sleep (`true`) or awake again.
@@ -450,8 +525,17 @@ impl<C> State<C> {
         Some(grant)
     }
 
-    /// Remove a waiter that gives up (it was not served: it is still queued).
-    pub(crate) fn dequeue(&mut self, index: usize) {
+    /// Remove a waiter that gives up (it was not served: it is still queued); if it was
+    /// nudged, the next waiter is.
+    pub(crate) fn dequeue(&mut self, index: usize) -> Wake {
+        if self.nudged == Some(index) {
+            self.nudged = None;
+        }
+        self.remove_waiter(index);
+        self.nudge()
+    }
+
+    fn remove_waiter(&mut self, index: usize) {
         let at = self.waiters.iter().position(|&i| i == index);
         debug_assert!(at.is_some(), "an unserved waiter is queued");
         if let Some(at) = at {
@@ -464,7 +548,8 @@ impl<C> State<C> {
         self.waiters.len()
     }
 
-    /// Serve the first waiter, if any (invariant 5: it leaves the queue as it is served).
+    /// Serve the first waiter, if any (invariant 5: it leaves the queue as it is served). If
+    /// it was the nudged one, the next waiter is nudged (invariant 3).
     fn serve(&mut self, grant: Grant<C>) -> Option<Wake> {
         let index = self.waiters.pop_front()?;
         let mailbox = &mut self.mailboxes[index];
@@ -472,7 +557,12 @@ impl<C> State<C> {
         mailbox.grant = Some(grant);
         mailbox.signal.ready.store(true, Ordering::Release);
         let sleeper = mailbox.sleeping.then(|| Arc::clone(&mailbox.signal));
-        Some(Wake(sleeper))
+        let served = Wake([sleeper, None]);
+        if self.nudged == Some(index) {
+            self.nudged = None;
+            return Some(served.and(self.nudge()));
+        }
+        Some(served)
     }
 
     /// The public snapshot.
@@ -558,4 +648,134 @@ pub struct PoolState {
     pub retired: u64,
     /// Why the latest connect attempt failed, unless one succeeded since.
     pub last_connect_error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    //! The hand-off rules, step by step on the bare state (no threads, no timing).
+    use super::*;
+
+    fn live(id: u32) -> Live<u32> {
+        Live {
+            conn: id,
+            expires: None,
+        }
+    }
+
+    /// A pool of one connection, in use, with `n` sleeping waiters queued at `since`.
+    fn exhausted(n: usize, since: Instant) -> (State<u32>, Vec<usize>) {
+        let mut st = State::new(0, 1, Duration::from_secs(1));
+        let attempt = st.reserve(Instant::now).unwrap();
+        assert!(!attempt.probe);
+        st.opened();
+        let waiters = (0..n)
+            .map(|_| {
+                let (index, _) = st.enqueue(false, since);
+                st.set_sleeping(index, true);
+                index
+            })
+            .collect();
+        st.check();
+        (st, waiters)
+    }
+
+    fn woken(wake: &Wake) -> usize {
+        wake.0.iter().flatten().count()
+    }
+
+    #[test]
+    fn a_connection_returned_to_sleepers_is_idle_and_the_first_is_nudged() {
+        let (mut st, w) = exhausted(2, Instant::now());
+        let wake = st.give(live(1));
+        assert_eq!(woken(&wake), 1, "the first waiter is woken");
+        assert_eq!((st.idle.len(), st.in_use), (1, 0));
+        assert_eq!(st.nudged, Some(w[0]));
+        st.check();
+        // Only the nudged waiter takes it; the second stays queued.
+        assert!(st.take_nudged(w[1], true).is_none());
+        let (conn, next) = st
+            .take_nudged(w[0], true)
+            .expect("the nudged waiter takes it");
+        assert_eq!((conn.conn, woken(&next)), (1, 0));
+        assert_eq!((st.waiting(), st.in_use, st.nudged), (1, 1, None));
+        st.check();
+    }
+
+    #[test]
+    fn a_running_caller_may_take_it_first_and_the_nudged_waiter_stays_in_place() {
+        let (mut st, w) = exhausted(2, Instant::now());
+        let _ = st.give(live(1));
+        let taken = st
+            .take_idle(true)
+            .expect("a running caller takes the idle one");
+        assert!(st.take_nudged(w[0], true).is_none(), "nothing left");
+        assert_eq!(st.waiting(), 2);
+        st.check();
+        // The next connection returned nudges it again.
+        let wake = st.give(taken);
+        assert_eq!((woken(&wake), st.nudged), (1, Some(w[0])));
+        st.check();
+    }
+
+    #[test]
+    fn a_nudged_waiter_that_gives_up_passes_the_nudge_on() {
+        let (mut st, w) = exhausted(2, Instant::now());
+        let _ = st.give(live(1));
+        let next = st.dequeue(w[0]);
+        assert_eq!((woken(&next), st.nudged), (1, Some(w[1])));
+        st.check();
+        let (conn, _) = st.take_nudged(w[1], true).expect("the second takes it");
+        assert_eq!(conn.conn, 1);
+        st.check();
+    }
+
+    #[test]
+    fn an_awake_or_long_waiting_first_waiter_is_handed_the_connection() {
+        let (mut st, w) = exhausted(1, Instant::now());
+        st.set_sleeping(w[0], false);
+        let _ = st.give(live(1));
+        assert!(
+            matches!(st.take_grant(w[0]), Some(Grant::Conn(_))),
+            "awake: direct"
+        );
+        st.check();
+
+        let long_ago = Instant::now() - FAIR_AFTER;
+        let (mut st, w) = exhausted(1, long_ago);
+        let wake = st.give(live(1));
+        assert_eq!(woken(&wake), 1);
+        assert!(st.idle.is_empty(), "not left for running callers");
+        assert!(
+            matches!(st.take_grant(w[0]), Some(Grant::Conn(_))),
+            "waited: direct"
+        );
+        st.check();
+    }
+
+    #[test]
+    fn serving_the_nudged_waiter_nudges_the_next() {
+        // Two connections in use, two sleeping waiters.
+        let mut st = State::new(0, 2, Duration::from_secs(1));
+        for _ in 0..2 {
+            st.reserve(Instant::now).unwrap();
+            st.opened();
+        }
+        let w: Vec<usize> = (0..2)
+            .map(|_| {
+                let (index, _) = st.enqueue(false, Instant::now());
+                st.set_sleeping(index, true);
+                index
+            })
+            .collect();
+        let _ = st.give(live(1));
+        assert_eq!(st.nudged, Some(w[0]));
+        // The other connection is discarded: its slot goes to the first waiter, the nudged
+        // one, so the next is nudged for the idle connection.
+        st.in_use -= 1;
+        let wake = st.release_slot().expect("the first waiter is served");
+        assert_eq!(woken(&wake), 2, "the served one and the next, nudged");
+        assert_eq!(st.nudged, Some(w[1]));
+        assert!(matches!(st.take_grant(w[0]), Some(Grant::Slot)));
+        st.check();
+    }
 }
