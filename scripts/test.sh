@@ -28,5 +28,11 @@ odbc_start || unavailable "unixODBC with the PostgreSQL and SQLite3 ODBC drivers
 echo "== cargo test (workspace, all features)"
 cargo test --workspace --all-features
 
+echo "== benchmark smoke run (debug build, numbers not checked; see README, Benchmarks)"
+bench_out=$(mktemp -d)
+cargo test --all-features --bench vs_r2d2 -- --quick --rounds 1 --out "$bench_out"
+test -s "$bench_out/results.md" && test -s "$bench_out/ratios.svg"
+rm -rf "$bench_out"
+
 echo "== cargo doc (no warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
