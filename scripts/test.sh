@@ -28,6 +28,9 @@ odbc_start || unavailable "unixODBC with the PostgreSQL and SQLite3 ODBC drivers
 echo "== cargo test (workspace, all features)"
 cargo test --workspace --all-features
 
+echo "== loom model check of the pool hand-off"
+scripts/loom.sh
+
 echo "== benchmark smoke run (debug build, numbers not checked; see README, Benchmarks)"
 bench_out=$(mktemp -d)
 cargo test --all-features --bench vs_r2d2 -- --quick --rounds 1 --out "$bench_out"

@@ -42,6 +42,10 @@
 //!   stops when the pool closes or its last [`Pool`] handle is dropped.
 //!
 //! The invariants these keep are listed, and checked in debug builds, in `state.rs`.
+//! `tests/loom.rs` model-checks the hand-off between callers (`scripts/loom.sh`).
+
+// The loom build models callers only: the checker and leak scan are compiled but unused.
+#![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 mod builder;
 mod checker;
@@ -49,6 +53,7 @@ mod guard;
 mod leak;
 mod shared;
 mod state;
+mod sync;
 
 pub use builder::{PoolBuilder, Reuse};
 pub use guard::PooledConnection;
@@ -59,9 +64,9 @@ use crate::error::{Error, Result};
 use shared::Shared;
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{fence, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+use sync::{fence, Arc};
 
 /// A pool of connections from one connector; cheap to clone (all clones share the pool).
 ///
@@ -115,6 +120,8 @@ impl<K: Connect> Pool<K> {
     fn start(shared: Shared<K>) -> Result<Self> {
         let shared = Arc::new(shared);
         shared.handles.store(1, Ordering::Relaxed);
+        // Under loom the model has no checker: it checks the hand-off between callers.
+        #[cfg(not(loom))]
         match checker::spawn(&shared) {
             Ok(handle) => *shared.checker.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle),
             Err(e) => {
@@ -152,7 +159,7 @@ impl<K: Connect> Pool<K> {
     /// ```
     #[track_caller]
     pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection<K>> {
-        let got = self.shared.get(Some(timeout), Location::caller())?;
+        let got = Shared::get(&self.shared, Some(timeout), Location::caller())?;
         Ok(got.expect("a get with a timeout returns a connection or an error"))
     }
 
@@ -171,7 +178,7 @@ impl<K: Connect> Pool<K> {
     /// ```
     #[track_caller]
     pub fn try_get(&self) -> Result<Option<PooledConnection<K>>> {
-        self.shared.get(None, Location::caller())
+        Shared::get(&self.shared, None, Location::caller())
     }
 
     /// Close the pool: callers waiting in `get` fail with [`Error::Closed`], and so does every

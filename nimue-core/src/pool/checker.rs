@@ -11,10 +11,11 @@
 //! still closes the pool, and `close()` wakes and joins it.
 
 use super::shared::{guarded, Held, Shared, Why, LOG};
+use super::sync::Arc;
 use crate::connection::{Connect, Connection};
 use crate::error::Error;
 use std::io;
-use std::sync::{Arc, PoisonError};
+use std::sync::PoisonError;
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 

@@ -2,12 +2,12 @@
 
 use super::shared::{Held, Shared, Why};
 use super::state::Live;
+use super::sync::Arc;
 use crate::connection::Connect;
 use crate::error::Result;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
-use std::sync::Arc;
 use std::thread;
 
 /// A connection lent by a [`Pool`](crate::Pool); it derefs to the connection.

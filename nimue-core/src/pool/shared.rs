@@ -7,19 +7,20 @@ use super::builder::{Config, Reuse};
 use super::guard::PooledConnection;
 use super::leak::Leaks;
 use super::state::{Attempt, Grant, Live, State, Wake};
+use super::sync::{Arc, AtomicUsize, Condvar, Mutex, MutexGuard};
 use crate::connection::{Connect, Connection};
 use crate::error::{Error, PoolTimeout, Result};
 use crossbeam::utils::Backoff;
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe, Location};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::PoisonError;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// How many exponentially growing spins (about 200 pause instructions in all) a lone
 /// waiter looks out for its grant before sleeping.
-const SPINS: usize = 8;
+const SPINS: usize = if cfg!(loom) { 1 } else { 8 };
 
 /// Log target of the pool.
 pub(crate) const LOG: &str = "nimue::pool";
@@ -109,8 +110,9 @@ impl<K: Connect> Shared<K> {
     }
 
     /// `get`, `get_timeout` (`timeout: Some`) and `try_get` (`None`: never wait).
+    /// (An associated function, not a method: loom's `Arc` cannot be a `self` type.)
     pub(crate) fn get(
-        self: &Arc<Self>,
+        this: &Arc<Self>,
         timeout: Option<Duration>,
         at: &'static Location<'static>,
     ) -> Result<Option<PooledConnection<K>>> {
@@ -120,21 +122,21 @@ impl<K: Connect> Shared<K> {
             counted: false,
         };
         loop {
-            let (live, fresh) = match self.acquire(timeout, &mut wait)? {
+            let (live, fresh) = match this.acquire(timeout, &mut wait)? {
                 Got::Conn(live) => (live, false),
                 Got::WouldWait => return Ok(None),
-                Got::Open(attempt) => match self.open_for_caller(attempt) {
+                Got::Open(attempt) => match this.open_for_caller(attempt) {
                     Ok(Some(live)) => (live, true),
                     Ok(None) => continue, // closed meanwhile: the next acquire says so
-                    Err(e) if timeout.is_none() => return Err(self.connect_error(e)),
+                    Err(e) if timeout.is_none() => return Err(this.connect_error(e)),
                     Err(_) => {
                         wait.front = true;
                         continue;
                     }
                 },
             };
-            if let Some(live) = self.prepare(live, fresh) {
-                return Ok(Some(PooledConnection::new(Arc::clone(self), live, at)));
+            if let Some(live) = this.prepare(live, fresh) {
+                return Ok(Some(PooledConnection::new(Arc::clone(this), live, at)));
             }
         }
     }
@@ -230,7 +232,7 @@ impl<K: Connect> Shared<K> {
     fn open_for_caller(
         &self,
         attempt: Attempt,
-    ) -> std::result::Result<Option<Live<K::Connection>>, Arc<Error>> {
+    ) -> std::result::Result<Option<Live<K::Connection>>, std::sync::Arc<Error>> {
         let live = self.open_in(attempt)?;
         let mut st = self.lock();
         let wakes = if st.opened() {
@@ -251,7 +253,10 @@ impl<K: Connect> Shared<K> {
 
     /// Open a connection for the pool (by `build` or the checker), in a reserved slot, and
     /// give it to the first waiter or make it idle.
-    pub(crate) fn open_for_pool(&self, attempt: Attempt) -> std::result::Result<(), Arc<Error>> {
+    pub(crate) fn open_for_pool(
+        &self,
+        attempt: Attempt,
+    ) -> std::result::Result<(), std::sync::Arc<Error>> {
         let live = self.open_in(attempt)?;
         let mut st = self.lock();
         let recovered = st.opened();
@@ -283,9 +288,12 @@ impl<K: Connect> Shared<K> {
 
     /// [`open`](Self::open) in the slot `attempt` reserved; a failure frees the slot and
     /// backs off.
-    fn open_in(&self, attempt: Attempt) -> std::result::Result<Live<K::Connection>, Arc<Error>> {
+    fn open_in(
+        &self,
+        attempt: Attempt,
+    ) -> std::result::Result<Live<K::Connection>, std::sync::Arc<Error>> {
         self.open().map_err(|e| {
-            let e = Arc::new(e);
+            let e = std::sync::Arc::new(e);
             self.open_failed(attempt, &e);
             e
         })
@@ -307,10 +315,10 @@ impl<K: Connect> Shared<K> {
         Ok(Live { conn, expires })
     }
 
-    fn open_failed(&self, attempt: Attempt, e: &Arc<Error>) {
+    fn open_failed(&self, attempt: Attempt, e: &std::sync::Arc<Error>) {
         log::warn!(target: LOG, "pool {:?}: connect failed: {e}", self.config.name);
         let mut st = self.lock();
-        st.open_failed(attempt, Arc::clone(e), Instant::now());
+        st.open_failed(attempt, std::sync::Arc::clone(e), Instant::now());
         st.check();
         drop(st);
         // The checker schedules the retry.
@@ -438,7 +446,7 @@ impl<K: Connect> Shared<K> {
         }
     }
 
-    pub(crate) fn connect_error(&self, source: Arc<Error>) -> Error {
+    pub(crate) fn connect_error(&self, source: std::sync::Arc<Error>) -> Error {
         Error::Connect {
             pool: self.config.name.clone(),
             source,
@@ -461,7 +469,7 @@ impl<K: Connect> Shared<K> {
         match &st.last_connect_error {
             Some(source) => Error::Connect {
                 pool: self.config.name.clone(),
-                source: Arc::clone(source),
+                source: std::sync::Arc::clone(source),
                 timeout: Some(numbers),
             },
             None => Error::Timeout(numbers),

@@ -33,10 +33,10 @@
 //! letting running callers take it keeps every connection busy, and [`FAIR_AFTER`] bounds how
 //! long the first waiter can be passed over. Waiters are still served in arrival order.
 
+use super::sync::{Arc, AtomicBool, Condvar};
 use crate::Error;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// A connection with what the pool knows about it.
@@ -67,7 +67,12 @@ pub(crate) enum Grant<C> {
 
 /// How long the first waiter may be passed over by running callers before returned
 /// connections are handed to it directly (see "Hand-off" in the module docs).
-pub(crate) const FAIR_AFTER: Duration = Duration::from_micros(500);
+/// (Never, under loom: its model runs must not depend on the clock.)
+pub(crate) const FAIR_AFTER: Duration = if cfg!(loom) {
+    Duration::MAX
+} else {
+    Duration::from_micros(500)
+};
 
 /// One queued waiter's mailbox; reused by later waiters.
 struct Mailbox<C> {
@@ -206,7 +211,7 @@ pub(crate) struct State<C> {
     pub closed: bool,
     pub backoff: Backoff,
     /// Why the latest connect attempt failed; cleared by a successful one.
-    pub last_connect_error: Option<Arc<Error>>,
+    pub last_connect_error: Option<std::sync::Arc<Error>>,
     /// The checker's round number.
     pub round: u64,
     /// When the current round started: a cheap, slightly late clock for the hot path.
@@ -339,7 +344,12 @@ impl<C> State<C> {
     }
 
     /// Opening a connection in a reserved slot failed: back off and free the slot.
-    pub(crate) fn open_failed(&mut self, attempt: Attempt, error: Arc<Error>, now: Instant) {
+    pub(crate) fn open_failed(
+        &mut self,
+        attempt: Attempt,
+        error: std::sync::Arc<Error>,
+        now: Instant,
+    ) {
         self.opening -= 1;
         self.total -= 1;
         self.stats.connect_failures += 1;

@@ -1,0 +1,152 @@
+//! Model check of the pool's hand-off with loom: every interleaving (up to a bound on
+//! preemptions) of a few threads checking connections out, returning them, discarding a
+//! broken one and closing the pool, against the real pool code built on loom's models of
+//! `Mutex`, `Condvar`, `Arc` and atomics (see `src/pool/sync.rs`). After each interleaving:
+//! nobody waits forever (loom reports a deadlock), `max_size` was never exceeded, nothing is
+//! counted that does not exist, and every connection is closed once the pool is gone.
+//!
+//! Run by `scripts/loom.sh`, which builds with `RUSTFLAGS="--cfg loom"`.
+#![cfg(loom)]
+
+use loom::thread;
+use nimue_core::testing::TestConnector;
+use nimue_core::{Error, Pool};
+use std::time::Duration;
+
+/// Explore with at most `preemptions` forced thread switches (loom's usual bound: the
+/// known bugs of this kind need two or three).
+fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(preemptions);
+    builder.check(f);
+}
+
+/// A pool of at most `max` connections, none opened yet, that never times out a `get`.
+fn pool(max: usize) -> (TestConnector, Pool<TestConnector>) {
+    let connector = TestConnector::noop();
+    let pool = Pool::builder(connector.clone())
+        .min_idle(0)
+        .max_size(max)
+        .connection_timeout(Duration::from_secs(3600))
+        .build_lazy()
+        .expect("pool");
+    (connector, pool)
+}
+
+/// The pool's books balance and nothing is out or waiting.
+fn settled(pool: &Pool<TestConnector>) {
+    let st = pool.state();
+    assert_eq!((st.in_use, st.waiting), (0, 0), "{st:?}");
+    assert_eq!(st.total, st.idle + st.pending, "{st:?}");
+    assert!(st.total <= st.max_size, "{st:?}");
+}
+
+/// Gone with the pool: every connection it opened is closed, and there never were more
+/// than `max` at once.
+fn all_closed(connector: &TestConnector, max: usize) {
+    let stats = connector.stats();
+    assert_eq!(stats.live, 0, "{stats:?}");
+    assert!(stats.max_live <= max, "{stats:?}");
+}
+
+#[test]
+fn two_callers_share_one_connection() {
+    model(3, || {
+        let (connector, pool) = pool(1);
+        let other = pool.clone();
+        let t = thread::spawn(move || drop(other.get().expect("get")));
+        drop(pool.get().expect("get"));
+        t.join().unwrap();
+        settled(&pool);
+        drop(pool);
+        all_closed(&connector, 1);
+    });
+}
+
+#[test]
+fn three_callers_queue_for_one_connection() {
+    model(2, || {
+        let (connector, pool) = pool(1);
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let pool = pool.clone();
+                thread::spawn(move || drop(pool.get().expect("get")))
+            })
+            .collect();
+        drop(pool.get().expect("get"));
+        for t in threads {
+            t.join().unwrap();
+        }
+        settled(&pool);
+        assert_eq!(pool.state().gets, 3);
+        drop(pool);
+        all_closed(&connector, 1);
+    });
+}
+
+#[test]
+fn a_broken_connection_frees_its_slot_for_a_waiter() {
+    model(3, || {
+        let (connector, pool) = pool(1);
+        let mut held = pool.get().expect("get");
+        let other = pool.clone();
+        let t = thread::spawn(move || {
+            let conn = other.get().expect("the freed slot serves the waiter");
+            drop(conn);
+        });
+        held.set_broken();
+        drop(held);
+        t.join().unwrap();
+        settled(&pool);
+        assert_eq!(pool.state().broken, 1);
+        drop(pool);
+        all_closed(&connector, 1);
+    });
+}
+
+#[test]
+fn close_wakes_a_waiter_and_closes_the_lent_connection_on_return() {
+    model(3, || {
+        let (connector, pool) = pool(1);
+        let held = pool.get().expect("get");
+        let other = pool.clone();
+        let t = thread::spawn(move || match other.get() {
+            Err(Error::Closed { .. }) => {}
+            Ok(_) => panic!("the only connection is held until after close"),
+            Err(e) => panic!("{e}"),
+        });
+        pool.close();
+        drop(held);
+        t.join().unwrap();
+        let st = pool.state();
+        assert!(st.is_closed);
+        assert_eq!((st.total, st.waiting), (0, 0), "{st:?}");
+        all_closed(&connector, 1);
+    });
+}
+
+#[test]
+fn three_callers_share_two_connections_one_breaking() {
+    model(2, || {
+        let (connector, pool) = pool(2);
+        let threads: Vec<_> = (0..2)
+            .map(|i| {
+                let pool = pool.clone();
+                thread::spawn(move || {
+                    let mut conn = pool.get().expect("get");
+                    if i == 0 {
+                        conn.set_broken();
+                    }
+                })
+            })
+            .collect();
+        drop(pool.get().expect("get"));
+        for t in threads {
+            t.join().unwrap();
+        }
+        settled(&pool);
+        assert_eq!(pool.state().broken, 1);
+        drop(pool);
+        all_closed(&connector, 2);
+    });
+}
