@@ -49,6 +49,7 @@
 
 mod builder;
 mod checker;
+mod connect;
 mod guard;
 mod leak;
 mod shared;
@@ -219,7 +220,7 @@ impl<K: Connect> Pool<K> {
 
     /// The connector the pool opens connections with.
     pub fn connector(&self) -> &K {
-        &self.shared.connector
+        &self.shared.connector.connector
     }
 }
 

@@ -480,3 +480,53 @@ fn state_counts_gets_and_creations() {
     drop(both);
     assert!(format!("{pool:?}").contains("in_use: 0"));
 }
+
+#[test]
+fn a_connect_that_never_finishes_is_bounded_by_connect_timeout() {
+    let connector = TestConnector::new();
+    // A server that accepted and will answer only long after anyone waits.
+    connector.set_connect_delay(Duration::from_secs(2));
+    let pool = builder(&connector, 0, 1)
+        .connect_timeout(Some(Duration::from_millis(50)))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = pool.get_timeout(Duration::from_millis(200)).unwrap_err();
+    // Not a wait for the 2 s connect: the caller's own attempt gave up at connect_timeout.
+    assert!(started.elapsed() < Duration::from_secs(2), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("connect_timeout"), "names the cause: {text}");
+    let state = pool.state();
+    assert_consistent(&state);
+    assert_eq!(
+        (state.total, state.in_use),
+        (0, 0),
+        "the slot is free: {state:?}"
+    );
+    // The abandoned attempts finish later and close what they opened.
+    connector.set_connect_delay(Duration::ZERO);
+    assert!(eventually(
+        || connector.stats().opened > 0 && connector.stats().live == 0
+    ));
+    let conn = pool.get().expect("connecting works again");
+    drop(conn);
+    assert_consistent(&pool.state());
+}
+
+#[test]
+fn abandoned_connect_attempts_are_capped() {
+    let connector = TestConnector::new();
+    connector.set_connect_delay(Duration::from_secs(3));
+    let pool = builder(&connector, 0, 1)
+        .connect_timeout(Some(Duration::from_millis(20)))
+        .build()
+        .unwrap();
+    // Up to 2 * max_size attempts may run; once that many are abandoned, the next attempt
+    // (the checker retries for the waiter) fails at once rather than starting another thread.
+    let err = pool
+        .get_timeout(Duration::from_secs(1))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("still running"), "{err}");
+    assert_consistent(&pool.state());
+}

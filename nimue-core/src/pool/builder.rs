@@ -28,6 +28,7 @@ pub(crate) struct Config<C> {
     pub min_idle: usize,
     pub max_size: usize,
     pub connection_timeout: Duration,
+    pub connect_timeout: Option<Duration>,
     pub check_interval: Duration,
     pub idle_timeout: Option<Duration>,
     pub max_lifetime: Option<Duration>,
@@ -79,6 +80,7 @@ impl<K: Connect> fmt::Debug for PoolBuilder<K> {
             .field("min_idle", &c.min_idle)
             .field("max_size", &c.max_size)
             .field("connection_timeout", &c.connection_timeout)
+            .field("connect_timeout", &c.connect_timeout)
             .field("check_interval", &c.check_interval)
             .field("idle_timeout", &c.idle_timeout)
             .field("max_lifetime", &c.max_lifetime)
@@ -98,6 +100,7 @@ impl<K: Connect> PoolBuilder<K> {
                 min_idle: 1,
                 max_size: 10,
                 connection_timeout: Duration::from_secs(30),
+                connect_timeout: Some(Duration::from_secs(30)),
                 check_interval: Duration::from_secs(30),
                 idle_timeout: Some(Duration::from_secs(600)),
                 max_lifetime: Some(Duration::from_secs(1800)),
@@ -135,6 +138,28 @@ impl<K: Connect> PoolBuilder<K> {
     /// [`Error::Timeout`] (default 30 s).
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
         self.config.connection_timeout = timeout;
+        self
+    }
+
+    /// The longest one connection attempt may take, handshake and login included (default
+    /// 30 s; separate from [`connection_timeout`](Self::connection_timeout), the wait in
+    /// `get`). A server that accepts the connection and then never answers would otherwise
+    /// block a driver without an overall timeout forever. The attempt runs on a thread of its
+    /// own, which is left to finish when it overruns (see the README's guarantees); a
+    /// caller that opens a connection itself in `get` waits for it at most this long.
+    /// `None` connects on the calling thread, bounded only by the driver's own timeouts.
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, Pool};
+    /// use std::time::Duration;
+    ///
+    /// let pool = Pool::builder(TestConnector::new())
+    ///     .connect_timeout(Some(Duration::from_secs(5)))
+    ///     .build()?;
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.connect_timeout = timeout;
         self
     }
 

@@ -4,6 +4,7 @@
 //! methods, release the lock, then do the I/O (connect, ping, reset, close) and the wake-ups.
 
 use super::builder::{Config, Reuse};
+use super::connect::Connector;
 use super::guard::PooledConnection;
 use super::leak::Leaks;
 use super::state::{Attempt, Grant, Live, State, Wake};
@@ -68,7 +69,7 @@ struct Wait {
 }
 
 pub(crate) struct Shared<K: Connect> {
-    pub connector: K,
+    pub connector: Connector<K>,
     pub config: Config<K::Connection>,
     /// All the pool's numbers, connections and waiters; held only for short I/O-free updates
     /// (the invariants are listed in `state.rs`).
@@ -90,7 +91,7 @@ impl<K: Connect> Shared<K> {
         Shared {
             state: Mutex::new(State::new(config.min_idle, config.max_size, backoff_cap)),
             leaks: config.leak_threshold.map(Leaks::new),
-            connector,
+            connector: Connector::new(connector, config.connect_timeout, config.max_size),
             config,
             checker_wake: Condvar::new(),
             handles: AtomicUsize::new(0),
@@ -301,7 +302,7 @@ impl<K: Connect> Shared<K> {
 
     /// Connect and run `on_connect` (no lock held).
     fn open(&self) -> Result<Live<K::Connection>> {
-        let mut conn = guarded("the connector", || self.connector.connect())?;
+        let mut conn = self.connector.connect(&self.config.name)?;
         if let Some(hook) = &self.config.on_connect {
             if let Err(e) = guarded("the on_connect hook", || hook(&mut conn)) {
                 close_quietly(&self.config.name, conn);
@@ -478,7 +479,7 @@ impl<K: Connect> Shared<K> {
 }
 
 /// Close a connection, logging (not returning) an error.
-fn close_quietly<C: Connection>(pool: &str, conn: C) {
+pub(crate) fn close_quietly<C: Connection>(pool: &str, conn: C) {
     if let Err(e) = guarded("close", || conn.close()) {
         log::debug!(target: LOG, "pool {pool:?}: closing a connection failed: {e}");
     }

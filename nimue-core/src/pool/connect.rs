@@ -1,0 +1,104 @@
+//! Connecting within `connect_timeout`, whatever the driver does.
+//!
+//! Drivers bound the TCP connect, but not always the handshake after it: a server (or a proxy,
+//! or a half-dead host) that accepts the connection and never answers blocks the PostgreSQL
+//! and MySQL drivers in a read with no timeout. So the connector runs on a thread of its own
+//! and the pool waits for it at most `connect_timeout`. A blocked driver call cannot be
+//! interrupted: its thread is left to finish (when the peer or a TCP timeout ends the
+//! connection) and closes whatever it opened. At most `max_size` such abandoned attempts run
+//! per pool at once; past that, connecting fails at once instead of piling up threads.
+
+use super::shared::{close_quietly, guarded, LOG};
+use crate::connection::Connect;
+use crate::error::{Error, Result};
+use crossbeam::channel::{self, RecvTimeoutError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+/// The connector and the bound on connecting with it.
+pub(crate) struct Connector<K> {
+    pub connector: Arc<K>,
+    /// `None`: connect on the calling thread, bounded only by the driver's own timeouts.
+    timeout: Option<Duration>,
+    /// Connect threads running now, whether a caller still waits for them or not.
+    running: Arc<AtomicUsize>,
+    /// The most connect threads at once: `max_size` waited-for plus `max_size` abandoned.
+    max_running: usize,
+}
+
+/// Decrements the running count when a connect thread ends, even by a panic.
+struct Running(Arc<AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Relaxed: the count only bounds how many threads start; it orders no other data.
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl<K: Connect> Connector<K> {
+    pub(crate) fn new(connector: K, timeout: Option<Duration>, max_size: usize) -> Self {
+        Connector {
+            connector: Arc::new(connector),
+            // The loom models check the hand-off between callers, without extra threads.
+            timeout: if cfg!(loom) { None } else { timeout },
+            running: Arc::new(AtomicUsize::new(0)),
+            max_running: max_size.saturating_mul(2),
+        }
+    }
+
+    /// Open a connection, waiting at most the connect timeout for it.
+    pub(crate) fn connect(&self, pool: &str) -> Result<K::Connection> {
+        let Some(timeout) = self.timeout else {
+            return guarded("the connector", || self.connector.connect());
+        };
+        // Relaxed: see `Running`; an occasional extra thread past the bound is harmless.
+        let running = self.running.fetch_add(1, Ordering::Relaxed);
+        let slot = Running(Arc::clone(&self.running));
+        if running >= self.max_running {
+            return Err(Error::operational(format!(
+                "not connecting: {running} earlier connection attempts are still running \
+                 (unanswered after connect_timeout {timeout:?})"
+            )));
+        }
+        let (tx, rx) = channel::bounded(1);
+        let connector = Arc::clone(&self.connector);
+        let name = pool.to_owned();
+        let thread = thread::Builder::new()
+            .name(format!("{pool}-connect"))
+            .spawn(move || {
+                let _slot = slot;
+                let result = guarded("the connector", || connector.connect());
+                // Let go of the connector before the caller can see the result, so nothing of
+                // the pool outlives it once the caller has joined this thread.
+                drop(connector);
+                // The caller gave up waiting: nobody will use this connection.
+                if let Err(channel::SendError(Ok(conn))) = tx.send(result) {
+                    log::debug!(target: LOG, "pool {name:?}: closing a connection opened after connect_timeout");
+                    close_quietly(&name, conn);
+                }
+            })
+            .map_err(|e| Error::interface_from("starting a connect thread", e))?;
+        match rx.recv_timeout(timeout) {
+            Ok(result) => {
+                // It has sent its result: the join only waits for it to end.
+                let _ = thread.join();
+                result
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                log::warn!(target: LOG, "pool {pool:?}: connecting took longer than connect_timeout {timeout:?}; abandoned");
+                // A result that arrived in between is dropped with `rx`: a connection in it is
+                // closed by its `Drop`.
+                Err(Error::operational(format!(
+                    "connect timed out after {timeout:?} (connect_timeout): the server did not \
+                     complete the connection"
+                )))
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(Error::interface(
+                "the connect thread ended without a result",
+            )),
+        }
+    }
+}
