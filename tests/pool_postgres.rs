@@ -46,3 +46,9 @@ fn wrong_password_is_reported_as_such() {
         "password authentication failed",
     );
 }
+
+#[test]
+fn one_disconnect_evicts_the_older_connections() {
+    let Some(server) = server() else { return };
+    faults::one_disconnect_evicts_the_older_connections(server);
+}

@@ -55,6 +55,11 @@ impl App {
                 "broken": s.broken,
                 "checks_failed": s.checks_failed,
                 "connect_failures": s.connect_failures,
+                "direct": s.direct,
+                "rejected": s.rejected,
+                "retired_idle": s.retired_idle,
+                "retired_lifetime": s.retired_lifetime,
+                "evicted": s.evicted,
                 "last_connect_error": s.last_connect_error,
             }
         })

@@ -16,8 +16,8 @@
 //!
 //! The [pool](crate::pool) adds errors of its own, outside PEP 249's tree
 //! ([`ErrorKind::is_pool`], never [`is_database`](ErrorKind::is_database)):
-//! [`Error::Timeout`] (no connection within `connection_timeout`, with the pool's numbers) and
-//! [`Error::Closed`]. [`Error::Connect`] (the connector failed) takes its cause's kind.
+//! [`Error::Timeout`] (no connection within `connection_timeout`, with the pool's numbers),
+//! [`Error::Exhausted`] (`max_waiting` callers already wait) and [`Error::Closed`]. [`Error::Connect`] (the connector failed) takes its cause's kind.
 //!
 //! Adapters map their driver's errors onto it (by SQLSTATE where the driver has one), so code
 //! written against nimue handles a unique-key violation the same way on every database:
@@ -69,6 +69,9 @@ pub enum Error {
     /// A pool had no connection to give within its `connection_timeout`.
     #[error(transparent)]
     Timeout(Box<PoolTimeout>),
+    /// A pool refused to queue another caller: `max_waiting` callers were already waiting.
+    #[error("pool {:?}: too many callers waiting ({}); not queueing another", .0.pool, .0.numbers())]
+    Exhausted(Box<PoolTimeout>),
     /// The pool is closed: it hands out no more connections.
     #[error("pool {pool:?} is closed")]
     Closed {
@@ -153,6 +156,7 @@ impl Error {
             Error::Interface { .. } => ErrorKind::Interface,
             Error::Database(e) => e.kind(),
             Error::Timeout(_) => ErrorKind::PoolTimeout,
+            Error::Exhausted(_) => ErrorKind::PoolExhausted,
             Error::Closed { .. } => ErrorKind::PoolClosed,
             Error::Connect { source, .. } => source.kind(),
         }
@@ -196,6 +200,8 @@ pub enum ErrorKind {
     PoolTimeout,
     /// Not PEP 249: the pool is closed ([`Error::Closed`]).
     PoolClosed,
+    /// Not PEP 249: the pool refused to queue the caller ([`Error::Exhausted`], `max_waiting`).
+    PoolExhausted,
 }
 
 impl ErrorKind {
@@ -213,11 +219,15 @@ impl ErrorKind {
     /// assert!(!ErrorKind::Operational.is_pool());
     /// ```
     pub fn is_pool(self) -> bool {
-        matches!(self, ErrorKind::PoolTimeout | ErrorKind::PoolClosed)
+        matches!(
+            self,
+            ErrorKind::PoolTimeout | ErrorKind::PoolClosed | ErrorKind::PoolExhausted
+        )
     }
 
     /// The PEP 249 exception name, e.g. `"IntegrityError"`. Pool errors, which PEP 249 does
-    /// not define, are named as psycopg_pool names them (`"PoolTimeout"`, `"PoolClosed"`).
+    /// not define, are named as psycopg_pool names them (`"PoolTimeout"`, `"PoolClosed"`,
+    /// `"TooManyRequests"`).
     pub fn pep249_name(self) -> &'static str {
         match self {
             ErrorKind::Interface => "InterfaceError",
@@ -230,6 +240,7 @@ impl ErrorKind {
             ErrorKind::NotSupported => "NotSupportedError",
             ErrorKind::PoolTimeout => "PoolTimeout",
             ErrorKind::PoolClosed => "PoolClosed",
+            ErrorKind::PoolExhausted => "TooManyRequests",
         }
     }
 }
@@ -247,6 +258,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::NotSupported => "not supported",
             ErrorKind::PoolTimeout => "pool timeout",
             ErrorKind::PoolClosed => "pool closed",
+            ErrorKind::PoolExhausted => "pool exhausted",
         };
         f.write_str(text)
     }

@@ -203,6 +203,77 @@ impl<K: Connect> Pool<K> {
         self.shared.close();
     }
 
+    /// Replace every connection gracefully: idle ones are closed now and in-use ones when
+    /// they are returned; the checker opens new ones (up to `min_idle`, and callers open what
+    /// they need). For new credentials, a server that moved, or settings applied at connect.
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, Pool};
+    ///
+    /// let pool = Pool::new(TestConnector::new(), 2, 4)?;
+    /// let before = pool.get()?.id();
+    /// pool.drain();
+    /// assert_ne!(pool.get()?.id(), before);
+    /// assert_eq!(pool.state().evicted, 2);
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    pub fn drain(&self) {
+        self.shared.evict(std::time::Instant::now());
+    }
+
+    /// Change `min_idle` and `max_size` of the live pool. More room serves waiting callers at
+    /// once; less closes idle connections above the new `max_size` now and in-use ones as they
+    /// are returned, until the pool fits. Invalid sizes (as in the builder) are an
+    /// `InterfaceError` and change nothing.
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, Pool};
+    ///
+    /// let pool = Pool::new(TestConnector::new(), 4, 4)?;
+    /// pool.resize(1, 2)?;
+    /// let state = pool.state();
+    /// assert_eq!((state.max_size, state.total), (2, 2));
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    pub fn resize(&self, min_idle: usize, max_size: usize) -> Result<()> {
+        builder::check_sizes(min_idle, max_size)?;
+        self.shared.resize(min_idle, max_size);
+        Ok(())
+    }
+
+    /// Wait until `min_idle` connections are open (after [`build_lazy`](PoolBuilder::build_lazy),
+    /// or to know the database is reachable): `Ok` once they are, else the last connect error
+    /// (or [`Error::Timeout`]) after `timeout`, or [`Error::Closed`].
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, Pool};
+    /// use std::time::Duration;
+    ///
+    /// let pool = Pool::builder(TestConnector::new()).min_idle(3).build_lazy()?;
+    /// pool.wait_ready(Duration::from_secs(10))?;
+    /// assert!(pool.state().idle + pool.state().in_use >= 3);
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let started = std::time::Instant::now();
+        loop {
+            {
+                let st = self.shared.lock();
+                if st.closed {
+                    return Err(self.shared.closed_error());
+                }
+                if st.total - st.opening >= st.min_idle {
+                    return Ok(());
+                }
+                if started.elapsed() >= timeout {
+                    return Err(self.shared.timeout_error(&st, started.elapsed()));
+                }
+            }
+            // Polled: readiness is rare and not latency-critical; the checker does the work.
+            std::thread::sleep(Duration::from_millis(2).min(timeout));
+        }
+    }
+
     /// Whether the pool was closed.
     pub fn is_closed(&self) -> bool {
         self.shared.lock().closed

@@ -88,6 +88,11 @@ fn idle_connections_retire_after_idle_timeout_down_to_min_idle() {
     assert!(eventually(|| pool.state().total == 1), "{:?}", pool.state());
     let state = pool.state();
     assert_eq!((state.idle, state.retired), (1, 3));
+    assert_eq!(
+        (state.retired_idle, state.retired_lifetime),
+        (3, 0),
+        "closed for idleness"
+    );
     thread::sleep(INTERVAL * 4);
     assert_eq!(pool.state().total, 1, "never below min_idle");
     assert_eq!(connector.stats().live, 1);
@@ -105,6 +110,7 @@ fn idle_connections_past_max_lifetime_are_replaced() {
         "{:?}",
         pool.state()
     );
+    assert_eq!(pool.state().retired_idle, 0, "closed for age, not idleness");
     assert!(eventually(|| pool.state().idle == 2));
 }
 

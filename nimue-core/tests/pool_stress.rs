@@ -91,7 +91,30 @@ fn hammer(pool: &Pool<TestConnector>, seed: u64, detach: bool) -> Seen {
     seen
 }
 
+/// While the workers run, resize the pool at random (max_size between 1 and MAX_SIZE) and
+/// drain it now and then; back to the full size at the end.
+fn reshape(pool: &Pool<TestConnector>, running: &AtomicBool) -> u64 {
+    let mut rng = Rng(0x5eed);
+    let mut changes = 0;
+    while running.load(Ordering::Relaxed) {
+        if rng.below(4) == 0 {
+            pool.drain();
+        } else {
+            let max = 1 + rng.below(MAX_SIZE as u64) as usize;
+            pool.resize(MIN_IDLE.min(max), max).unwrap();
+        }
+        changes += 1;
+        thread::sleep(Duration::from_millis(7));
+    }
+    pool.resize(MIN_IDLE, MAX_SIZE).unwrap();
+    changes
+}
+
 fn stress(reuse: Reuse, test_on_checkout: bool, detach: bool) {
+    stress_with(reuse, test_on_checkout, detach, false);
+}
+
+fn stress_with(reuse: Reuse, test_on_checkout: bool, detach: bool, live_changes: bool) {
     let connector = TestConnector::with_seed(u64::from(detach) + 7);
     connector.set_connect_failure_rate(0.05);
     connector.set_ping_failure_rate(0.05);
@@ -106,6 +129,7 @@ fn stress(reuse: Reuse, test_on_checkout: bool, detach: bool) {
         .connection_timeout(Duration::from_millis(200))
         .test_on_checkout(test_on_checkout)
         .reuse(reuse)
+        .evict_on_disconnect(live_changes)
         .build_lazy()
         .unwrap();
 
@@ -116,7 +140,14 @@ fn stress(reuse: Reuse, test_on_checkout: bool, detach: bool) {
         thread::spawn(move || {
             let mut samples = 0u64;
             while running.load(Ordering::Relaxed) {
-                assert_consistent(&pool.state());
+                let state = pool.state();
+                if live_changes {
+                    // Just after a resize lowered max_size, total may exceed it for a while.
+                    assert_eq!(state.total, state.idle + state.in_use + state.pending);
+                    assert!(state.total <= MAX_SIZE, "{state:?}");
+                } else {
+                    assert_consistent(&state);
+                }
                 samples += 1;
                 thread::yield_now();
             }
@@ -129,6 +160,10 @@ fn stress(reuse: Reuse, test_on_checkout: bool, detach: bool) {
             thread::spawn(move || hammer(&pool, seed + 1, detach))
         })
         .collect();
+    let reshaper = live_changes.then(|| {
+        let (pool, running) = (pool.clone(), Arc::clone(&running));
+        thread::spawn(move || reshape(&pool, &running))
+    });
     let mut seen = Seen::default();
     for worker in workers {
         let one = worker.join().expect("no unexpected panic in a worker");
@@ -137,6 +172,10 @@ fn stress(reuse: Reuse, test_on_checkout: bool, detach: bool) {
     }
     running.store(false, Ordering::Relaxed);
     assert!(monitor.join().unwrap() > 0);
+    if let Some(reshaper) = reshaper {
+        assert!(reshaper.join().unwrap() > 0);
+        assert!(pool.state().evicted > 0, "{:?}", pool.state());
+    }
 
     let state = pool.state();
     assert_eq!(state.gets, seen.gets, "every get counted once");
@@ -189,6 +228,11 @@ fn stress(reuse: Reuse, test_on_checkout: bool, detach: bool) {
     drop(pool);
     assert_eq!(connector.stats().live, 0, "nothing leaked after close");
     assert_eq!(connector.clones(), 1, "the checker is gone");
+}
+
+#[test]
+fn stress_while_resizing_and_draining() {
+    stress_with(Reuse::Lifo, true, false, true);
 }
 
 #[test]

@@ -115,6 +115,36 @@ pub fn test_on_checkout_never_hands_out_a_dead_connection<K: Connect + Clone>(se
     assert_consistent(&state);
 }
 
+/// Every session killed (as in a failover), no checker round and no checkout test: with
+/// `evict_on_disconnect`, the first request to hit a dead connection fails, and the pool then
+/// closes the other, older connections instead of failing one request on each.
+pub fn one_disconnect_evicts_the_older_connections<K: Connect + Clone>(server: Server<K>) {
+    let pool = Pool::builder(server.connector.clone())
+        .name("evict")
+        .min_idle(3)
+        .max_size(3)
+        .check_interval(Duration::from_secs(3600))
+        .test_on_checkout(false)
+        .evict_on_disconnect(true)
+        .build()
+        .unwrap();
+    let before = sessions(&server, &pool, 3);
+    kill_all(&server, &before);
+    let mut first = pool.get().unwrap();
+    let err = first.query_row("SELECT 1", &[]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
+    drop(first);
+    // Only new sessions from here on: each of these would have failed without eviction.
+    let after: HashSet<i64> = sessions(&server, &pool, 3).into_iter().collect();
+    assert!(
+        before.iter().all(|id| !after.contains(id)),
+        "{before:?} vs {after:?}"
+    );
+    let state = pool.state();
+    assert_eq!((state.broken, state.evicted), (1, 2), "{state:?}");
+    assert_consistent(&state);
+}
+
 /// A connection killed while a user holds it: the user's statement fails with an
 /// OperationalError, and returning it discards it instead of handing it to the next caller.
 pub fn a_connection_killed_while_held_is_discarded<K: Connect + Clone>(server: Server<K>) {

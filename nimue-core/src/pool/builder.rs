@@ -29,6 +29,8 @@ pub(crate) struct Config<C> {
     pub max_size: usize,
     pub connection_timeout: Duration,
     pub connect_timeout: Option<Duration>,
+    pub max_waiting: Option<usize>,
+    pub evict_on_disconnect: bool,
     pub check_interval: Duration,
     pub idle_timeout: Option<Duration>,
     pub max_lifetime: Option<Duration>,
@@ -81,6 +83,8 @@ impl<K: Connect> fmt::Debug for PoolBuilder<K> {
             .field("max_size", &c.max_size)
             .field("connection_timeout", &c.connection_timeout)
             .field("connect_timeout", &c.connect_timeout)
+            .field("max_waiting", &c.max_waiting)
+            .field("evict_on_disconnect", &c.evict_on_disconnect)
             .field("check_interval", &c.check_interval)
             .field("idle_timeout", &c.idle_timeout)
             .field("max_lifetime", &c.max_lifetime)
@@ -101,6 +105,8 @@ impl<K: Connect> PoolBuilder<K> {
                 max_size: 10,
                 connection_timeout: Duration::from_secs(30),
                 connect_timeout: Some(Duration::from_secs(30)),
+                max_waiting: None,
+                evict_on_disconnect: false,
                 check_interval: Duration::from_secs(30),
                 idle_timeout: Some(Duration::from_secs(600)),
                 max_lifetime: Some(Duration::from_secs(1800)),
@@ -160,6 +166,33 @@ impl<K: Connect> PoolBuilder<K> {
     /// ```
     pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// The most callers that may wait for a connection at once (default: no limit). One more
+    /// gets [`Error::Exhausted`] at once instead of queueing: under overload, failing fast
+    /// beats a queue that only grows.
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, ErrorKind, Pool};
+    ///
+    /// let pool = Pool::builder(TestConnector::new()).max_size(1).max_waiting(Some(0)).build()?;
+    /// let held = pool.get()?;
+    /// assert_eq!(pool.get().unwrap_err().kind(), ErrorKind::PoolExhausted);
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    pub fn max_waiting(mut self, max: Option<usize>) -> Self {
+        self.config.max_waiting = max;
+        self
+    }
+
+    /// When a connection is found dead (broken by its driver, or a failed ping), close every
+    /// connection opened before that moment instead of reusing it (default off; SQLAlchemy's
+    /// "optimistic" strategy): after a database restart or failover, one failed request, not
+    /// one per pooled connection. Idle ones are closed at once, in-use ones when returned; the
+    /// checker opens replacements. Counted in [`PoolState::evicted`](crate::PoolState::evicted).
+    pub fn evict_on_disconnect(mut self, on: bool) -> Self {
+        self.config.evict_on_disconnect = on;
         self
     }
 
@@ -270,18 +303,23 @@ impl<K: Connect> PoolBuilder<K> {
     /// Check the settings and make the pool's shared part (no connection, no thread yet).
     fn start(self) -> Result<Shared<K>> {
         let c = &self.config;
-        if c.max_size == 0 {
-            return Err(Error::interface("pool max_size must be at least 1"));
-        }
-        if c.min_idle > c.max_size {
-            return Err(Error::interface(format!(
-                "pool min_idle ({}) is larger than max_size ({})",
-                c.min_idle, c.max_size
-            )));
-        }
+        check_sizes(c.min_idle, c.max_size)?;
         if c.check_interval.is_zero() {
             return Err(Error::interface("pool check_interval must not be zero"));
         }
         Ok(Shared::new(self.connector, self.config))
     }
+}
+
+/// `min_idle` and `max_size` make sense together.
+pub(crate) fn check_sizes(min_idle: usize, max_size: usize) -> Result<()> {
+    if max_size == 0 {
+        return Err(Error::interface("pool max_size must be at least 1"));
+    }
+    if min_idle > max_size {
+        return Err(Error::interface(format!(
+            "pool min_idle ({min_idle}) is larger than max_size ({max_size})"
+        )));
+    }
+    Ok(())
 }

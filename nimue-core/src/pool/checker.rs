@@ -97,9 +97,9 @@ fn round<K: Connect>(shared: &Shared<K>) {
         let mut st = shared.lock();
         st.start_round(Instant::now(), shared.config.idle_timeout)
     };
-    for idle in retired {
-        log::debug!(target: LOG, "pool {:?}: closing a connection past its idle timeout or lifetime", shared.config.name);
-        shared.discard(idle.live, Held::Checking, Why::Retired);
+    for (idle, why) in retired {
+        log::debug!(target: LOG, "pool {:?}: retiring an idle connection ({why:?})", shared.config.name);
+        shared.discard(idle.live, Held::Checking, Why::Retired(why));
     }
     let lifo = shared.config.reuse == super::Reuse::Lifo;
     loop {

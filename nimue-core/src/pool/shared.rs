@@ -7,7 +7,7 @@ use super::builder::{Config, Reuse};
 use super::connect::Connector;
 use super::guard::PooledConnection;
 use super::leak::Leaks;
-use super::state::{Attempt, Grant, Live, State, Wake};
+use super::state::{Attempt, Grant, Live, Retire, State, Wake};
 use super::sync::{Arc, AtomicUsize, Condvar, Mutex, MutexGuard};
 use crate::connection::{Connect, Connection};
 use crate::error::{Error, PoolTimeout, Result};
@@ -40,8 +40,8 @@ pub(crate) enum Why {
     Broken,
     /// A ping failed.
     CheckFailed,
-    /// Past `idle_timeout` or `max_lifetime`.
-    Retired,
+    /// Past `idle_timeout` or `max_lifetime`, or opened before an eviction.
+    Retired(Retire),
     /// The pool is closed.
     Closed,
     /// Taken out of the pool by `detach()` (not closed).
@@ -162,6 +162,14 @@ impl<K: Connect> Shared<K> {
         let Some(timeout) = timeout else {
             return Ok(Got::WouldWait);
         };
+        if wait.started.is_none() {
+            if let Some(max) = self.config.max_waiting {
+                if st.waiting() >= max {
+                    st.stats.rejected += 1;
+                    return Err(Error::Exhausted(self.numbers(&st, Duration::ZERO)));
+                }
+            }
+        }
         let queued = Instant::now();
         if wait.started.is_none() {
             st.stats.waits += 1;
@@ -309,11 +317,13 @@ impl<K: Connect> Shared<K> {
                 return Err(e);
             }
         }
-        let expires = self
-            .config
-            .max_lifetime
-            .and_then(|lifetime| Instant::now().checked_add(lifetime));
-        Ok(Live { conn, expires })
+        let born = Instant::now();
+        let expires = self.config.max_lifetime.and_then(|l| lifetime_end(born, l));
+        Ok(Live {
+            conn,
+            expires,
+            born,
+        })
     }
 
     fn open_failed(&self, attempt: Attempt, e: &std::sync::Arc<Error>) {
@@ -355,6 +365,11 @@ impl<K: Connect> Shared<K> {
     /// idle; discard it when it is broken, was held by a panicking thread, or fails to reset.
     pub(crate) fn checkin(&self, mut live: Live<K::Connection>, panicking: bool) -> Result<()> {
         if panicking || live.conn.is_broken() {
+            // A connection broken by the driver (not by a panic) usually means the database
+            // went away: every connection opened before now is suspect.
+            if !panicking {
+                self.disconnect_seen(live.born);
+            }
             self.discard(live, Held::InUse, Why::Broken);
             return Ok(());
         }
@@ -368,8 +383,15 @@ impl<K: Connect> Shared<K> {
             return Err(e);
         }
         let mut st = self.lock();
-        if st.closed || live.expires.is_some_and(|at| at <= st.tick) {
-            let why = if st.closed { Why::Closed } else { Why::Retired };
+        let expired = live.expires.is_some_and(|at| at <= st.tick);
+        if st.closed || expired || st.unwanted(live.born) {
+            let why = if st.closed {
+                Why::Closed
+            } else if expired {
+                Why::Retired(Retire::Lifetime)
+            } else {
+                Why::Retired(Retire::Evicted)
+            };
             drop(st);
             self.discard(live, Held::InUse, why);
             return Ok(());
@@ -383,6 +405,9 @@ impl<K: Connect> Shared<K> {
 
     /// Close a connection (no lock held), then free its slot.
     pub(crate) fn discard(&self, live: Live<K::Connection>, from: Held, why: Why) {
+        if why == Why::CheckFailed {
+            self.disconnect_seen(live.born);
+        }
         close_quietly(&self.config.name, live.conn);
         self.uncount(from, why);
     }
@@ -399,7 +424,9 @@ impl<K: Connect> Shared<K> {
         match why {
             Why::Broken => stats.broken += 1,
             Why::CheckFailed => stats.checks_failed += 1,
-            Why::Retired => stats.retired += 1,
+            Why::Retired(Retire::Idle) => stats.retired_idle += 1,
+            Why::Retired(Retire::Lifetime) => stats.retired_lifetime += 1,
+            Why::Retired(Retire::Evicted) => stats.evicted += 1,
             Why::Closed | Why::Detached => {}
         }
         if why != Why::Detached {
@@ -441,6 +468,62 @@ impl<K: Connect> Shared<K> {
         log::debug!(target: LOG, "pool {:?} closed", self.config.name);
     }
 
+    /// The pool's numbers, for an error.
+    fn numbers(&self, st: &State<K::Connection>, waited: Duration) -> Box<PoolTimeout> {
+        Box::new(PoolTimeout {
+            pool: self.config.name.clone(),
+            waited,
+            size: st.total,
+            max_size: st.max_size,
+            in_use: st.in_use,
+            idle: st.idle.len(),
+            waiting: st.waiting(),
+        })
+    }
+
+    /// Close every connection opened before `before` instead of reusing it: the idle ones
+    /// now, the in-use ones when they come back. The checker opens replacements.
+    pub(crate) fn evict(&self, before: Instant) {
+        let idle = {
+            let mut st = self.lock();
+            if st.closed || st.evict_before.is_some_and(|at| at >= before) {
+                return;
+            }
+            st.evict(before)
+        };
+        if !idle.is_empty() {
+            log::info!(target: LOG, "pool {:?}: closing {} idle connection(s) opened before an eviction", self.config.name, idle.len());
+        }
+        for idle in idle {
+            self.discard(idle.live, Held::Checking, Why::Retired(Retire::Evicted));
+        }
+        self.checker_wake.notify_one();
+    }
+
+    /// A connection opened at `born` was found dead: with `evict_on_disconnect`, every
+    /// connection opened before now is closed rather than reused (SQLAlchemy's optimistic
+    /// strategy). Not again for a connection that predates the last eviction: the
+    /// connections opened since, to replace the dead, are not suspect.
+    fn disconnect_seen(&self, born: Instant) {
+        if !self.config.evict_on_disconnect {
+            return;
+        }
+        let fresh = self.lock().evict_before.map_or(true, |at| born >= at);
+        if fresh {
+            self.evict(Instant::now());
+        }
+    }
+
+    /// Change `min_idle` and `max_size` of the live pool.
+    pub(crate) fn resize(&self, min_idle: usize, max_size: usize) {
+        let (excess, wakes) = self.lock().resize(min_idle, max_size);
+        wakes.into_iter().for_each(Wake::wake);
+        for idle in excess {
+            self.discard(idle.live, Held::Checking, Why::Retired(Retire::Evicted));
+        }
+        self.checker_wake.notify_one();
+    }
+
     pub(crate) fn closed_error(&self) -> Error {
         Error::Closed {
             pool: self.config.name.clone(),
@@ -457,16 +540,8 @@ impl<K: Connect> Shared<K> {
 
     /// A `get()` gave up: [`Error::Connect`] with the cause while connecting fails (a wrong
     /// password is reported as such), else [`Error::Timeout`].
-    fn timeout_error(&self, st: &State<K::Connection>, waited: Duration) -> Error {
-        let numbers = Box::new(PoolTimeout {
-            pool: self.config.name.clone(),
-            waited,
-            size: st.total,
-            max_size: st.max_size,
-            in_use: st.in_use,
-            idle: st.idle.len(),
-            waiting: st.waiting(),
-        });
+    pub(crate) fn timeout_error(&self, st: &State<K::Connection>, waited: Duration) -> Error {
+        let numbers = self.numbers(st, waited);
         match &st.last_connect_error {
             Some(source) => Error::Connect {
                 pool: self.config.name.clone(),
@@ -503,5 +578,33 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
         s
     } else {
         "(no message)"
+    }
+}
+
+/// When a connection opened at `born` reaches `max_lifetime`: up to 2.5% sooner, at random,
+/// so connections opened together do not all expire together (HikariCP's variance).
+fn lifetime_end(born: Instant, lifetime: Duration) -> Option<Instant> {
+    born.checked_add(lifetime.mul_f64(1.0 - fastrand::f64() / 40.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_are_spread_over_the_last_two_and_a_half_percent() {
+        let born = Instant::now();
+        let lifetime = Duration::from_secs(1000);
+        let ends: Vec<Duration> = (0..200)
+            .map(|_| lifetime_end(born, lifetime).unwrap() - born)
+            .collect();
+        let min = *ends.iter().min().unwrap();
+        let max = *ends.iter().max().unwrap();
+        assert!(
+            min >= Duration::from_secs(975) && max <= lifetime,
+            "{min:?}..{max:?}"
+        );
+        // 200 draws over 25 s: spread over most of it, not bunched.
+        assert!(max - min > Duration::from_secs(20), "{min:?}..{max:?}");
     }
 }

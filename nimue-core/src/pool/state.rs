@@ -10,7 +10,9 @@
 //!    exactly one place. A slot is counted as soon as it is reserved, before connecting, and
 //!    uncounted only after its connection was closed (or its connect failed), so the number
 //!    of live connections never exceeds `total`.
-//! 2. `total <= max_size`.
+//! 2. `total <= max_size`, except just after `resize` lowered `max_size`: then no slot is
+//!    reserved or given while `total >= max_size`, and returned connections are closed, so
+//!    `total` only falls until it holds again.
 //! 3. A waiter is queued while a connection is idle only while one queued waiter is *nudged*
 //!    (told to come and take one, see "Hand-off" below): whatever makes a connection idle, or
 //!    removes a nudged waiter, nudges the first waiter when this would not hold otherwise
@@ -44,6 +46,8 @@ pub(crate) struct Live<C> {
     pub conn: C,
     /// When `max_lifetime` ends for it.
     pub expires: Option<Instant>,
+    /// When it was opened (connections opened before an eviction are closed).
+    pub born: Instant,
 }
 
 /// An idle connection.
@@ -116,6 +120,17 @@ impl Wake {
     }
 }
 
+/// Why the checker retires an idle connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Retire {
+    /// Idle longer than `idle_timeout`.
+    Idle,
+    /// Older than `max_lifetime`.
+    Lifetime,
+    /// Opened before an eviction.
+    Evicted,
+}
+
 /// A permission to connect that [`State::reserve`] gave out.
 #[derive(Clone, Copy)]
 pub(crate) struct Attempt {
@@ -183,7 +198,10 @@ pub(crate) struct Counters {
     pub broken: u64,
     pub checks_failed: u64,
     pub connect_failures: u64,
-    pub retired: u64,
+    pub retired_idle: u64,
+    pub retired_lifetime: u64,
+    pub evicted: u64,
+    pub rejected: u64,
 }
 
 /// The pool's state, behind its one mutex.
@@ -201,6 +219,8 @@ pub(crate) struct State<C> {
     pub checking: usize,
     pub max_size: usize,
     pub min_idle: usize,
+    /// `resize` lowered `max_size` below `total`; cleared once `total <= max_size` again.
+    pub shrinking: bool,
     /// Queued waiters (indices into `mailboxes`), first come first served.
     waiters: VecDeque<usize>,
     /// The queued waiter told to come and take an idle connection (invariant 3).
@@ -216,6 +236,9 @@ pub(crate) struct State<C> {
     pub round: u64,
     /// When the current round started: a cheap, slightly late clock for the hot path.
     pub tick: Instant,
+    /// Connections opened before this are closed instead of reused (`drain`, or a disconnect
+    /// with `evict_on_disconnect`).
+    pub evict_before: Option<Instant>,
     pub stats: Counters,
 }
 
@@ -230,6 +253,7 @@ impl<C> State<C> {
             checking: 0,
             max_size,
             min_idle,
+            shrinking: false,
             waiters: VecDeque::new(),
             nudged: None,
             mailboxes: Vec::new(),
@@ -239,6 +263,7 @@ impl<C> State<C> {
             last_connect_error: None,
             round: 0,
             tick: now,
+            evict_before: None,
             stats: Counters::default(),
         }
     }
@@ -250,7 +275,10 @@ impl<C> State<C> {
             self.idle.len() + self.in_use + self.opening + self.checking,
             "every counted connection is in exactly one place"
         );
-        debug_assert!(self.total <= self.max_size, "max_size is never exceeded");
+        debug_assert!(
+            self.total <= self.max_size || self.shrinking,
+            "max_size is never exceeded (but after resize lowered it)"
+        );
         debug_assert!(
             self.waiters.is_empty() || self.idle.is_empty() || self.nudged.is_some(),
             "nobody waits while a connection is idle, unless a waiter is on its way to take it"
@@ -432,14 +460,52 @@ impl<C> State<C> {
     /// A counted slot is free (its connection closed): give the first waiter permission to
     /// open a connection in it, or uncount it.
     pub(crate) fn release_slot(&mut self) -> Option<Wake> {
-        if !self.closed && self.backoff.healthy() {
+        if !self.closed && self.backoff.healthy() && self.total <= self.max_size {
             if let Some(wake) = self.serve(Grant::Slot) {
                 self.opening += 1;
                 return Some(wake);
             }
         }
         self.total -= 1;
+        self.shrinking &= self.total > self.max_size;
         None
+    }
+
+    /// Whether a connection opened at `born` must not be reused: it predates an eviction, or
+    /// the pool holds more than `max_size` after a resize.
+    pub(crate) fn unwanted(&self, born: Instant) -> bool {
+        self.total > self.max_size || self.evict_before.is_some_and(|at| born < at)
+    }
+
+    /// Close every connection opened before `now` instead of reusing it: returns the idle
+    /// ones (counted in `checking` until they are closed); in-use ones are closed on return.
+    pub(crate) fn evict(&mut self, now: Instant) -> Vec<Idle<C>> {
+        self.evict_before = Some(now);
+        let idle: Vec<_> = self.idle.drain(..).collect();
+        self.checking += idle.len();
+        idle
+    }
+
+    /// Change the sizes: more room gives waiters slots at once; less closes idle connections
+    /// above it now (returned) and in-use ones as they come back (invariant 2).
+    pub(crate) fn resize(&mut self, min_idle: usize, max_size: usize) -> (Vec<Idle<C>>, Vec<Wake>) {
+        self.min_idle = min_idle;
+        self.max_size = max_size;
+        let mut excess = Vec::new();
+        while self.total - excess.len() > max_size {
+            match self.idle.pop_front() {
+                Some(idle) => excess.push(idle),
+                None => break,
+            }
+        }
+        self.checking += excess.len();
+        self.shrinking = self.total > max_size;
+        let wakes = if self.backoff.healthy() && !self.closed {
+            self.grant_slots()
+        } else {
+            Vec::new()
+        };
+        (excess, wakes)
     }
 
     /// Take the checker's next idle connection to ping: one not used or pinged this round,
@@ -458,7 +524,7 @@ impl<C> State<C> {
         &mut self,
         now: Instant,
         idle_timeout: Option<Duration>,
-    ) -> Vec<Idle<C>> {
+    ) -> Vec<(Idle<C>, Retire)> {
         self.round += 1;
         self.tick = now;
         let mut retire = Vec::new();
@@ -467,13 +533,23 @@ impl<C> State<C> {
         let mut spare = idle.len().saturating_sub(self.min_idle);
         for mut entry in idle {
             let expired = entry.live.expires.is_some_and(|at| at <= now);
+            let evicted = self.evict_before.is_some_and(|at| entry.live.born < at);
             let timed_out = match (entry.seen, idle_timeout) {
                 (Some(seen), Some(limit)) => spare > 0 && now.duration_since(seen) >= limit,
                 _ => false,
             };
-            if expired || timed_out {
+            let why = if evicted {
+                Some(Retire::Evicted)
+            } else if expired {
+                Some(Retire::Lifetime)
+            } else if timed_out {
+                Some(Retire::Idle)
+            } else {
+                None
+            };
+            if let Some(why) = why {
                 spare = spare.saturating_sub(1);
-                retire.push(entry);
+                retire.push((entry, why));
             } else {
                 entry.seen.get_or_insert(now);
                 kept.push_back(entry);
@@ -596,7 +672,12 @@ impl<C> State<C> {
             broken: s.broken,
             checks_failed: s.checks_failed,
             connect_failures: s.connect_failures,
-            retired: s.retired,
+            retired: s.retired_idle + s.retired_lifetime,
+            retired_idle: s.retired_idle,
+            retired_lifetime: s.retired_lifetime,
+            evicted: s.evicted,
+            rejected: s.rejected,
+            direct: s.gets - s.waits,
             last_connect_error: self.last_connect_error.as_ref().map(|e| e.to_string()),
         }
     }
@@ -654,8 +735,20 @@ pub struct PoolState {
     pub checks_failed: u64,
     /// Connect attempts that failed (connector or `on_connect` hook).
     pub connect_failures: u64,
-    /// Connections closed for `idle_timeout` or `max_lifetime`.
+    /// Connections closed for `idle_timeout` or `max_lifetime`
+    /// (`retired_idle + retired_lifetime`).
     pub retired: u64,
+    /// Connections closed after `idle_timeout`.
+    pub retired_idle: u64,
+    /// Connections closed after `max_lifetime`.
+    pub retired_lifetime: u64,
+    /// Connections closed because they were opened before a [`drain`](crate::Pool::drain) or,
+    /// with `evict_on_disconnect`, before another connection saw the database go away.
+    pub evicted: u64,
+    /// Gets refused at once because `max_waiting` callers were already waiting.
+    pub rejected: u64,
+    /// Gets served without waiting (`gets - waits`).
+    pub direct: u64,
     /// Why the latest connect attempt failed, unless one succeeded since.
     pub last_connect_error: Option<String>,
 }
@@ -669,6 +762,7 @@ mod tests {
         Live {
             conn: id,
             expires: None,
+            born: Instant::now(),
         }
     }
 

@@ -1,0 +1,161 @@
+//! Changing a live pool and bounding its queue: `resize`, `drain`, `evict_on_disconnect`,
+//! `max_waiting`, `wait_ready`, on the fault-injecting test driver.
+
+mod support;
+
+use nimue_core::testing::TestConnector;
+use nimue_core::{Connection, Error, ErrorKind};
+use std::thread;
+use std::time::Duration;
+use support::{assert_consistent, builder, eventually};
+
+#[test]
+fn resize_up_serves_a_waiter_at_once() {
+    let connector = TestConnector::new();
+    let pool = builder(&connector, 0, 1).build().unwrap();
+    let held = pool.get().unwrap();
+    let other = pool.clone();
+    let waiter = thread::spawn(move || other.get().map(|c| c.id()));
+    assert!(eventually(|| pool.state().waiting == 1));
+    pool.resize(0, 2).unwrap();
+    let id = waiter.join().unwrap().expect("served by the new room");
+    assert_ne!(id, held.id());
+    assert_eq!(pool.state().max_size, 2);
+    assert_consistent(&pool.state());
+}
+
+#[test]
+fn resize_down_closes_idle_now_and_in_use_on_return() {
+    let connector = TestConnector::new();
+    let pool = builder(&connector, 4, 4).build().unwrap();
+    let a = pool.get().unwrap();
+    let b = pool.get().unwrap();
+    pool.resize(0, 1).unwrap();
+    // The two idle ones are closed at once; two are still lent out.
+    let state = pool.state();
+    assert_eq!(
+        (state.idle, state.in_use, state.total),
+        (0, 2, 2),
+        "{state:?}"
+    );
+    assert_eq!(connector.stats().live, 2);
+    assert!(
+        pool.try_get().unwrap().is_none(),
+        "no room above the new max_size"
+    );
+    drop(a); // closed: the pool is still above max_size
+    assert_eq!((pool.state().total, connector.stats().live), (1, 1));
+    drop(b); // kept: the pool fits again
+    let state = pool.state();
+    assert_eq!(
+        (state.idle, state.total, state.max_size),
+        (1, 1, 1),
+        "{state:?}"
+    );
+    assert_consistent(&state);
+    assert!(matches!(pool.resize(3, 2), Err(Error::Interface { .. })));
+    assert_eq!(
+        pool.state().max_size,
+        1,
+        "an invalid resize changes nothing"
+    );
+}
+
+#[test]
+fn drain_replaces_every_connection() {
+    let connector = TestConnector::new();
+    let pool = builder(&connector, 2, 3).build().unwrap();
+    let lent = pool.get().unwrap();
+    let lent_id = lent.id();
+    pool.drain();
+    assert!(eventually(|| pool.state().idle == 2), "{:?}", pool.state());
+    drop(lent); // opened before the drain: closed, not reused
+    let state = pool.state();
+    assert_eq!(state.evicted, 2, "the idle one and the lent one: {state:?}");
+    let ids: Vec<u64> = (0..3).map(|_| pool.get().unwrap().id()).collect();
+    assert!(ids.iter().all(|&id| id > lent_id), "{ids:?}");
+    assert_consistent(&pool.state());
+}
+
+#[test]
+fn evict_on_disconnect_closes_the_older_idle_connections_after_one_dies() {
+    let connector = TestConnector::new();
+    let pool = builder(&connector, 3, 4)
+        .evict_on_disconnect(true)
+        .build()
+        .unwrap();
+    // The database restarts: every connection is dead, though none knows yet.
+    connector.kill_all();
+    let mut conn = pool.get().unwrap();
+    assert!(conn.execute("SELECT 1", &[]).is_err());
+    assert!(conn.is_broken());
+    drop(conn);
+    // The other two were closed without anyone having to fail on them first.
+    let state = pool.state();
+    assert_eq!((state.broken, state.evicted), (1, 2), "{state:?}");
+    assert!(eventually(|| pool.state().idle == 3));
+    for _ in 0..3 {
+        let mut conn = pool.get().unwrap();
+        conn.execute("SELECT 1", &[])
+            .expect("only new connections are left");
+    }
+    assert_eq!(
+        pool.state().evicted,
+        2,
+        "replacements are not evicted again"
+    );
+}
+
+#[test]
+fn without_evict_on_disconnect_each_dead_connection_fails_on_its_own() {
+    let connector = TestConnector::new();
+    let pool = builder(&connector, 3, 4)
+        .check_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    connector.kill_all();
+    drop(pool.get().unwrap().execute("SELECT 1", &[]));
+    assert_eq!((pool.state().evicted, pool.state().idle), (0, 2));
+}
+
+#[test]
+fn max_waiting_rejects_the_caller_past_the_limit() {
+    let connector = TestConnector::new();
+    let pool = builder(&connector, 0, 1)
+        .max_waiting(Some(1))
+        .build()
+        .unwrap();
+    let held = pool.get().unwrap();
+    let other = pool.clone();
+    let waiter = thread::spawn(move || other.get().map(drop));
+    assert!(eventually(|| pool.state().waiting == 1));
+    let err = pool.get().map(drop).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PoolExhausted);
+    assert!(err.to_string().contains("waiting 1"), "{err}");
+    drop(held);
+    waiter.join().unwrap().expect("the queued caller is served");
+    let state = pool.state();
+    assert_eq!((state.rejected, state.waiting), (1, 0), "{state:?}");
+    assert_consistent(&state);
+}
+
+#[test]
+fn wait_ready_reports_why_and_returns_once_min_idle_are_open() {
+    let connector = TestConnector::new();
+    connector.set_down(true);
+    let pool = builder(&connector, 2, 4).build_lazy().unwrap();
+    let err = pool.wait_ready(Duration::from_millis(100)).unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err}");
+    assert!(
+        err.to_string().contains("refused"),
+        "names the cause: {err}"
+    );
+    connector.set_down(false);
+    pool.wait_ready(support::PATIENCE).unwrap();
+    assert!(pool.state().idle >= 2);
+    pool.close();
+    assert_eq!(
+        pool.wait_ready(Duration::from_secs(1)).unwrap_err().kind(),
+        ErrorKind::PoolClosed
+    );
+}
