@@ -51,3 +51,9 @@ fn one_disconnect_evicts_the_older_connections() {
     let Some(server) = server() else { return };
     faults::one_disconnect_evicts_the_older_connections(server);
 }
+
+#[test]
+fn the_liveness_ladder_works() {
+    let Some(server) = server() else { return };
+    faults::the_liveness_ladder_works(server);
+}

@@ -66,6 +66,46 @@ pub trait Connection: Send {
         cursor.fetchall().map(drop)
     }
 
+    /// Check the connection is alive as thoroughly as `level` asks; the pool calls this (with
+    /// its [`liveness`](crate::PoolBuilder::liveness) setting) on idle connections and for
+    /// `test_on_checkout`, never with a transaction open. The default: a broken connection
+    /// fails every level; [`Liveness::Ping`] is [`ping`](Self::ping); [`Liveness::Query`] runs
+    /// `SELECT 1` through a cursor and, with autocommit off, rolls back the transaction that
+    /// opened. Adapters whose database needs another query override it.
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, Connect, Connection, Liveness};
+    ///
+    /// let connector = TestConnector::new();
+    /// let mut conn = connector.connect()?;
+    /// conn.check(Liveness::Query)?;
+    /// connector.kill(conn.id());
+    /// assert!(conn.check(Liveness::Flag).is_ok(), "the flag cannot know yet");
+    /// assert!(conn.check(Liveness::Ping).is_err());
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    fn check(&mut self, level: Liveness) -> Result<()> {
+        if self.is_broken() {
+            return Err(crate::Error::operational("the connection is broken"));
+        }
+        match level {
+            Liveness::Flag => Ok(()),
+            Liveness::Ping => self.ping(),
+            Liveness::Query => {
+                {
+                    let mut cursor = self.cursor()?;
+                    cursor.execute("SELECT 1", &[])?;
+                    cursor.fetchall()?;
+                }
+                if self.autocommit() {
+                    Ok(())
+                } else {
+                    self.rollback()
+                }
+            }
+        }
+    }
+
     /// Whether the connection is known to be unusable, without any I/O (a closed socket, a
     /// fatal error seen earlier). The pool discards broken connections instead of reusing them.
     fn is_broken(&self) -> bool {
@@ -151,6 +191,24 @@ where
     fn connect(&self) -> Result<C> {
         self()
     }
+}
+
+/// How thoroughly the pool checks that a connection is alive ([`Connection::check`]): a
+/// ladder from free to thorough, set with [`PoolBuilder::liveness`](crate::PoolBuilder::liveness).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Liveness {
+    /// No I/O: only [`Connection::is_broken`] (a closed socket, a fatal error seen earlier).
+    /// Free, but it calls a connection alive whose server went away silently.
+    Flag,
+    /// The driver's cheapest round trip, [`Connection::ping`]: an empty query on PostgreSQL,
+    /// `COM_PING` on MySQL, the dead-connection attribute and a query on ODBC, `SELECT 1` on
+    /// SQLite. The default.
+    #[default]
+    Ping,
+    /// A real statement through the SQL layer (`SELECT 1`): also catches a server that
+    /// answers the protocol but cannot run statements.
+    Query,
 }
 
 /// Check a parameter count against the number of `?` placeholders, for adapters whose driver

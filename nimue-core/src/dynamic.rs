@@ -42,6 +42,8 @@ pub trait DynConnection: Send {
     fn dyn_ping(&mut self) -> Result<()>;
     /// [`Connection::is_broken`].
     fn dyn_is_broken(&self) -> bool;
+    /// [`Connection::check`].
+    fn dyn_check(&mut self, level: crate::Liveness) -> Result<()>;
     /// [`Connection::reset`].
     fn dyn_reset(&mut self) -> Result<()>;
 }
@@ -70,6 +72,9 @@ impl<C: Connection> DynConnection for C {
     }
     fn dyn_ping(&mut self) -> Result<()> {
         self.ping()
+    }
+    fn dyn_check(&mut self, level: crate::Liveness) -> Result<()> {
+        self.check(level)
     }
     fn dyn_is_broken(&self) -> bool {
         self.is_broken()
@@ -108,6 +113,9 @@ impl Connection for BoxConnection {
     }
     fn ping(&mut self) -> Result<()> {
         (**self).dyn_ping()
+    }
+    fn check(&mut self, level: crate::Liveness) -> Result<()> {
+        (**self).dyn_check(level)
     }
     fn is_broken(&self) -> bool {
         (**self).dyn_is_broken()

@@ -31,7 +31,7 @@ pub mod sql;
 pub mod testing;
 pub mod value;
 
-pub use connection::{check_param_count, Connect, Connection};
+pub use connection::{check_param_count, Connect, Connection, Liveness};
 pub use cursor::{BufferedCursor, Cursor, Execute, ResultSet};
 pub use dynamic::{BoxConnection, BoxConnector, DynConnection};
 pub use error::{BoxError, DatabaseError, Error, ErrorKind, PoolTimeout, Result};

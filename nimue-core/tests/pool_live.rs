@@ -159,3 +159,45 @@ fn wait_ready_reports_why_and_returns_once_min_idle_are_open() {
         ErrorKind::PoolClosed
     );
 }
+
+#[test]
+fn the_checker_uses_the_configured_liveness_level() {
+    use nimue_core::Liveness;
+    for (level, noticed) in [(Liveness::Flag, false), (Liveness::Ping, true)] {
+        let connector = TestConnector::new();
+        let pool = builder(&connector, 2, 2).liveness(level).build().unwrap();
+        connector.kill_all();
+        if noticed {
+            assert!(eventually(|| pool.state().checks_failed == 2), "{level:?}");
+        } else {
+            // A few rounds: the flag level does no I/O, so it cannot notice.
+            thread::sleep(support::INTERVAL * 5);
+            let state = pool.state();
+            assert_eq!(
+                (state.checks_failed, connector.stats().pings),
+                (0, 0),
+                "{level:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_checkout_test_is_skipped_only_within_the_window() {
+    let connector = TestConnector::new();
+    let pool = builder(&connector, 1, 1)
+        .check_interval(Duration::from_secs(3600))
+        .test_on_checkout(true)
+        .checkout_skip_window(Some(Duration::from_millis(50)))
+        .build()
+        .unwrap();
+    drop(pool.get().unwrap()); // idle since it was opened: tested
+    drop(pool.get().unwrap()); // just returned: trusted
+    assert_eq!(connector.stats().pings, 1);
+    thread::sleep(Duration::from_millis(100));
+    connector.kill_all();
+    // Returned longer ago than the window: tested, found dead, replaced.
+    let mut conn = pool.get().unwrap();
+    conn.execute("SELECT 1", &[]).expect("a live connection");
+    assert_eq!(pool.state().checks_failed, 1);
+}

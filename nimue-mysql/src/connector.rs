@@ -9,7 +9,9 @@ use std::time::Duration;
 
 /// Opens connections to one MySQL or MariaDB server with the same settings each time.
 ///
-/// On top of the given options: a 10 s TCP connect timeout unless one is set,
+/// On top of the given options: a 10 s TCP connect timeout unless one is set, TCP settings
+/// that notice a dead server in about a minute unless set (keepalive probes after 30 s idle,
+/// every 10 s, 3 at most; a 30 s TCP user timeout on Linux),
 /// `CLIENT_FOUND_ROWS` (an `UPDATE` counts the rows it matched, as on other databases) and an
 /// init command setting `autocommit=0` (PEP 249's default, kept across session resets).
 /// `Debug` never shows the password.
@@ -51,8 +53,16 @@ impl MySqlConnector {
             .get_tcp_connect_timeout()
             .or(Some(Duration::from_secs(10)));
         let capabilities = opts.get_additional_capabilities() | CapabilityFlags::CLIENT_FOUND_ROWS;
+        let keepalive_ms = opts.get_tcp_keepalive_time_ms().or(Some(30_000));
+        let probe_secs = opts.get_tcp_keepalive_probe_interval_secs().or(Some(10));
+        let probes = opts.get_tcp_keepalive_probe_count().or(Some(3));
+        let user_timeout_ms = opts.get_tcp_user_timeout_ms().or(Some(30_000));
         let opts = OptsBuilder::from_opts(opts)
             .init(init)
+            .tcp_keepalive_time_ms(keepalive_ms)
+            .tcp_keepalive_probe_interval_secs(probe_secs)
+            .tcp_keepalive_probe_count(probes)
+            .tcp_user_timeout_ms(user_timeout_ms)
             .tcp_connect_timeout(timeout)
             .additional_capabilities(capabilities);
         MySqlConnector {
@@ -117,5 +127,34 @@ impl Connect for MySqlConnector {
             }
         })?;
         Ok(MySqlConnection::from_conn(conn, self.reset_session))
+    }
+}
+
+#[cfg(test)]
+mod tcp_tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_peer_is_noticed_in_about_a_minute_by_default() {
+        let opts = MySqlConnector::from_url("mysql://u@127.0.0.1/db")
+            .unwrap()
+            .opts()
+            .clone();
+        assert_eq!(opts.get_tcp_keepalive_time_ms(), Some(30_000));
+        assert_eq!(opts.get_tcp_keepalive_probe_interval_secs(), Some(10));
+        assert_eq!(opts.get_tcp_keepalive_probe_count(), Some(3));
+        assert_eq!(opts.get_tcp_user_timeout_ms(), Some(30_000));
+        assert_eq!(
+            opts.get_tcp_connect_timeout(),
+            Some(Duration::from_secs(10))
+        );
+    }
+
+    #[test]
+    fn tcp_settings_from_the_url_are_kept() {
+        let url = "mysql://u@127.0.0.1/db?tcp_keepalive_time_ms=5000&tcp_user_timeout_ms=7000";
+        let opts = MySqlConnector::from_url(url).unwrap().opts().clone();
+        assert_eq!(opts.get_tcp_keepalive_time_ms(), Some(5000));
+        assert_eq!(opts.get_tcp_user_timeout_ms(), Some(7000));
     }
 }

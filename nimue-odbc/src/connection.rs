@@ -6,7 +6,7 @@ use crate::fetch::{describe, read_rows, FetchError};
 use nimue_core::sql::{starts_with_any, DML_KEYWORDS};
 use nimue_core::{
     check_param_count, BufferedCursor, Connection, DatabaseError, Error, ErrorKind, Execute,
-    Result, ResultSet, Value,
+    Liveness, Result, ResultSet, Value,
 };
 use odbc_api::parameter::InputParameter;
 use std::sync::Arc;
@@ -358,5 +358,18 @@ impl Connection for OdbcConnection {
 
     fn is_broken(&self) -> bool {
         self.broken || matches!(self.conn.get().is_dead(), Ok(true))
+    }
+
+    /// [`Liveness::Flag`]: the driver's dead-connection attribute (no round trip with most
+    /// drivers). `Ping` and `Query` both run the connector's ping query (`SELECT 1` unless
+    /// configured, e.g. `SELECT 1 FROM DUAL` for Oracle): ODBC has no protocol-level ping.
+    fn check(&mut self, level: Liveness) -> Result<()> {
+        if self.is_broken() {
+            return Err(Error::operational("the connection is broken"));
+        }
+        match level {
+            Liveness::Flag => Ok(()),
+            _ => self.ping(),
+        }
     }
 }

@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 pub use crate::common::eventually;
-use nimue::{Connect, Connection, Error, ErrorKind, Pool, PoolState};
+use nimue::{Connect, Connection, Error, ErrorKind, Liveness, Pool, PoolState};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -143,6 +143,43 @@ pub fn one_disconnect_evicts_the_older_connections<K: Connect + Clone>(server: S
     let state = pool.state();
     assert_eq!((state.broken, state.evicted), (1, 2), "{state:?}");
     assert_consistent(&state);
+}
+
+/// The liveness ladder on a real server: every level passes on a live connection and leaves
+/// no transaction behind; `Ping` and `Query` both catch a session killed server-side; the
+/// pool's checker and checkout test use the configured level.
+pub fn the_liveness_ladder_works<K: Connect + Clone>(server: Server<K>) {
+    let mut conn = server.connector.connect().unwrap();
+    for level in [Liveness::Flag, Liveness::Ping, Liveness::Query] {
+        conn.check(level).unwrap();
+        conn.check(level).unwrap();
+    }
+    // Turning autocommit on fails while a transaction is open: none is.
+    conn.set_autocommit(true)
+        .expect("no transaction left open by the checks");
+    conn.set_autocommit(false).unwrap();
+    for level in [Liveness::Ping, Liveness::Query] {
+        let mut victim = server.connector.connect().unwrap();
+        let id = (server.session_id)(&mut victim);
+        victim.commit().unwrap();
+        kill_all(&server, &[id]);
+        let err = victim.check(level).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Operational, "{level:?}: {err}");
+    }
+    let pool = Pool::builder(server.connector.clone())
+        .name("ladder")
+        .min_idle(2)
+        .max_size(2)
+        .check_interval(Duration::from_secs(3600))
+        .test_on_checkout(true)
+        .liveness(Liveness::Query)
+        .build()
+        .unwrap();
+    let before = sessions(&server, &pool, 2);
+    kill_all(&server, &before);
+    let after: HashSet<i64> = sessions(&server, &pool, 2).into_iter().collect();
+    assert!(before.iter().all(|id| !after.contains(id)));
+    assert_eq!(pool.state().checks_failed, 2);
 }
 
 /// A connection killed while a user holds it: the user's statement fails with an

@@ -2,7 +2,7 @@
 
 use super::shared::Shared;
 use super::Pool;
-use crate::connection::Connect;
+use crate::connection::{Connect, Liveness};
 use crate::error::{Error, Result};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,6 +31,8 @@ pub(crate) struct Config<C> {
     pub connect_timeout: Option<Duration>,
     pub max_waiting: Option<usize>,
     pub evict_on_disconnect: bool,
+    pub liveness: Liveness,
+    pub checkout_skip_window: Option<Duration>,
     pub check_interval: Duration,
     pub idle_timeout: Option<Duration>,
     pub max_lifetime: Option<Duration>,
@@ -85,6 +87,8 @@ impl<K: Connect> fmt::Debug for PoolBuilder<K> {
             .field("connect_timeout", &c.connect_timeout)
             .field("max_waiting", &c.max_waiting)
             .field("evict_on_disconnect", &c.evict_on_disconnect)
+            .field("liveness", &c.liveness)
+            .field("checkout_skip_window", &c.checkout_skip_window)
             .field("check_interval", &c.check_interval)
             .field("idle_timeout", &c.idle_timeout)
             .field("max_lifetime", &c.max_lifetime)
@@ -107,6 +111,8 @@ impl<K: Connect> PoolBuilder<K> {
                 connect_timeout: Some(Duration::from_secs(30)),
                 max_waiting: None,
                 evict_on_disconnect: false,
+                liveness: Liveness::Ping,
+                checkout_skip_window: None,
                 check_interval: Duration::from_secs(30),
                 idle_timeout: Some(Duration::from_secs(600)),
                 max_lifetime: Some(Duration::from_secs(1800)),
@@ -183,6 +189,38 @@ impl<K: Connect> PoolBuilder<K> {
     /// ```
     pub fn max_waiting(mut self, max: Option<usize>) -> Self {
         self.config.max_waiting = max;
+        self
+    }
+
+    /// How thoroughly the checker and `test_on_checkout` check connections (default
+    /// [`Liveness::Ping`], the driver's cheapest round trip; [`Liveness::Flag`] costs no I/O
+    /// but trusts the driver's flag; [`Liveness::Query`] runs a real statement). See
+    /// [`Connection::check`](crate::Connection::check).
+    pub fn liveness(mut self, level: Liveness) -> Self {
+        self.config.liveness = level;
+        self
+    }
+
+    /// With `test_on_checkout`: skip the test for a connection returned less than `window`
+    /// ago (default `None`: always test). HikariCP uses 500 ms: a connection that just
+    /// worked is very likely still alive, and the round trip is saved on busy pools.
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, Pool};
+    /// use std::time::Duration;
+    ///
+    /// let connector = TestConnector::new();
+    /// let pool = Pool::builder(connector.clone())
+    ///     .test_on_checkout(true)
+    ///     .checkout_skip_window(Some(Duration::from_secs(60)))
+    ///     .build()?;
+    /// drop(pool.get()?); // idle since build: tested
+    /// drop(pool.get()?); // returned just now: not tested
+    /// assert_eq!(connector.stats().pings, 1);
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    pub fn checkout_skip_window(mut self, window: Option<Duration>) -> Self {
+        self.config.checkout_skip_window = window;
         self
     }
 

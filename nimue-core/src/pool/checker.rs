@@ -13,7 +13,6 @@
 use super::shared::{guarded, Held, Shared, Why, LOG};
 use super::sync::Arc;
 use crate::connection::{Connect, Connection};
-use crate::error::Error;
 use std::io;
 use std::sync::PoisonError;
 use std::thread::{self, JoinHandle};
@@ -106,11 +105,8 @@ fn round<K: Connect>(shared: &Shared<K>) {
         let Some(mut idle) = shared.lock().take_unchecked() else {
             return;
         };
-        let alive = if idle.live.conn.is_broken() {
-            Err(Error::interface("the connection is broken"))
-        } else {
-            guarded("ping", || idle.live.conn.ping())
-        };
+        let level = shared.config.liveness;
+        let alive = guarded("ping", || idle.live.conn.check(level));
         if let Err(e) = alive {
             log::warn!(target: LOG, "pool {:?}: an idle connection is dead and will be replaced: {e}", shared.config.name);
             shared.discard(idle.live, Held::Checking, Why::CheckFailed);

@@ -323,6 +323,7 @@ impl<K: Connect> Shared<K> {
             conn,
             expires,
             born,
+            returned: None,
         })
     }
 
@@ -343,8 +344,13 @@ impl<K: Connect> Shared<K> {
                 self.discard(live, Held::InUse, Why::Broken);
                 return None;
             }
-            if self.config.test_on_checkout {
-                if let Err(e) = guarded("ping", || live.conn.ping()) {
+            let recent = match (self.config.checkout_skip_window, live.returned) {
+                (Some(window), Some(returned)) => returned.elapsed() < window,
+                _ => false,
+            };
+            if self.config.test_on_checkout && !recent {
+                let level = self.config.liveness;
+                if let Err(e) = guarded("ping", || live.conn.check(level)) {
                     log::info!(target: LOG, "pool {:?}: a connection failed its checkout test: {e}", self.config.name);
                     self.discard(live, Held::InUse, Why::CheckFailed);
                     return None;
@@ -381,6 +387,9 @@ impl<K: Connect> Shared<K> {
             log::info!(target: LOG, "pool {:?}: a returned connection failed to reset and is discarded: {e}", self.config.name);
             self.discard(live, Held::InUse, Why::Broken);
             return Err(e);
+        }
+        if self.config.checkout_skip_window.is_some() {
+            live.returned = Some(Instant::now());
         }
         let mut st = self.lock();
         let expired = live.expires.is_some_and(|at| at <= st.tick);

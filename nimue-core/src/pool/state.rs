@@ -48,6 +48,8 @@ pub(crate) struct Live<C> {
     pub expires: Option<Instant>,
     /// When it was opened (connections opened before an eviction are closed).
     pub born: Instant,
+    /// When it was last returned, if `checkout_skip_window` is set (else not measured).
+    pub returned: Option<Instant>,
 }
 
 /// An idle connection.
@@ -763,6 +765,7 @@ mod tests {
             conn: id,
             expires: None,
             born: Instant::now(),
+            returned: None,
         }
     }
 
