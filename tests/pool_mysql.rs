@@ -57,3 +57,9 @@ fn the_liveness_ladder_works() {
     let Some(server) = server() else { return };
     faults::the_liveness_ladder_works(server);
 }
+
+#[test]
+fn drain_and_resize_a_live_pool() {
+    let Some(server) = server() else { return };
+    faults::drain_and_resize_a_live_pool(server);
+}

@@ -252,6 +252,49 @@ pub fn wrong_credentials_are_reported_as_such<K: Connect + Clone>(
     let last = state.last_connect_error.expect("the cause is kept");
     assert!(last.contains(reason), "{last}");
     assert!(!last.contains(password), "{last}");
+    // wait_ready says why the pool is not ready, too.
+    let err = pool.wait_ready(Duration::from_millis(300)).unwrap_err();
+    check_credentials_error(&err, password, reason);
+}
+
+/// A live pool reshaped on a real server: `drain` replaces every session, `wait_ready`
+/// returns once the replacements are open, `resize` shrinks and grows the pool, and
+/// `max_waiting` refuses a caller while the only connection is out.
+pub fn drain_and_resize_a_live_pool<K: Connect + Clone>(server: Server<K>) {
+    let pool = Pool::builder(server.connector.clone())
+        .name("reshape")
+        .min_idle(2)
+        .max_size(3)
+        .max_waiting(Some(0))
+        .check_interval(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let before = sessions(&server, &pool, 2);
+    pool.drain();
+    pool.wait_ready(Duration::from_secs(60)).unwrap();
+    let after: HashSet<i64> = sessions(&server, &pool, 2).into_iter().collect();
+    assert!(
+        before.iter().all(|id| !after.contains(id)),
+        "{before:?} vs {after:?}"
+    );
+    let mut admin = server.connector.connect().unwrap();
+    admin.set_autocommit(true).unwrap();
+    eventually("the drained sessions are gone server-side", || {
+        before.iter().all(|&id| !(server.exists)(&mut admin, id))
+    });
+
+    pool.resize(1, 1).unwrap();
+    eventually("the pool fits its new size", || pool.state().total == 1);
+    let held = pool.get().unwrap();
+    let err = pool.get().map(drop).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PoolExhausted, "{err}");
+    drop(held);
+    // min_idle 0: the checker opens nothing meanwhile that a get would have to wait for.
+    pool.resize(0, 3).unwrap();
+    assert_eq!(sessions(&server, &pool, 3).len(), 3);
+    let state = pool.state();
+    assert!(state.evicted >= 2 && state.rejected == 1, "{state:?}");
+    assert_consistent(&state);
 }
 
 fn check_credentials_error(err: &Error, password: &str, reason: &str) {
