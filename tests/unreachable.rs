@@ -143,6 +143,29 @@ fn fails_with<K: Connect>(connector: K, causes: &[&str]) -> String {
     text
 }
 
+/// The three cases for one driver, given its `connector(addr)`.
+macro_rules! unreachable_tests {
+    () => {
+        #[test]
+        fn refused() {
+            fails_with(connector(closed_port()), &["refused"]);
+        }
+
+        #[test]
+        fn accepted_and_never_answered() {
+            let server = Silent::start();
+            fails_with(connector(server.addr), &["connect_timeout"]);
+            assert!(server.accepted() >= 1, "the driver really connected");
+        }
+
+        #[test]
+        fn black_holed() {
+            let server = Blackhole::start();
+            fails_with(connector(server.addr), &["connect_timeout"]);
+        }
+    };
+}
+
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
@@ -153,23 +176,7 @@ mod postgres {
         PgConnector::from_url(&url).unwrap()
     }
 
-    #[test]
-    fn refused() {
-        fails_with(connector(closed_port()), &["refused"]);
-    }
-
-    #[test]
-    fn accepted_and_never_answered() {
-        let server = Silent::start();
-        fails_with(connector(server.addr), &["connect_timeout"]);
-        assert!(server.accepted() >= 1, "the driver really connected");
-    }
-
-    #[test]
-    fn black_holed() {
-        let server = Blackhole::start();
-        fails_with(connector(server.addr), &["connect_timeout"]);
-    }
+    unreachable_tests!();
 }
 
 #[cfg(feature = "mysql")]
@@ -182,21 +189,5 @@ mod mysql {
         MySqlConnector::from_url(&url).unwrap()
     }
 
-    #[test]
-    fn refused() {
-        fails_with(connector(closed_port()), &["refused"]);
-    }
-
-    #[test]
-    fn accepted_and_never_answered() {
-        let server = Silent::start();
-        fails_with(connector(server.addr), &["connect_timeout"]);
-        assert!(server.accepted() >= 1, "the driver really connected");
-    }
-
-    #[test]
-    fn black_holed() {
-        let server = Blackhole::start();
-        fails_with(connector(server.addr), &["connect_timeout"]);
-    }
+    unreachable_tests!();
 }
