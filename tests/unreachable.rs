@@ -1,14 +1,17 @@
 //! Servers that cannot be reached, simulated on 127.0.0.1 only: a closed port (connection
 //! refused), a listener that accepts and never says a word (a hung server or proxy), and a
 //! listener whose accept queue is full, so the kernel drops new SYNs (a black-holed host).
-//! With the real PostgreSQL and MySQL drivers, `get()` fails with a typed error naming the
+//! With the real PostgreSQL and MySQL drivers (and the PostgreSQL ODBC driver for the silent
+//! server), `get()` fails with a typed error naming the
 //! cause, within the pool's `connect_timeout` rather than the driver's much longer (or
 //! missing) one, and the pool's books stay balanced.
 //!
 //! No duration is asserted beyond "returned at all before a minute": what is checked is the
 //! error and the pool's state.
 
-#![cfg(any(feature = "postgres", feature = "mysql"))]
+#![cfg(any(feature = "postgres", feature = "mysql", feature = "odbc"))]
+
+mod common;
 
 use nimue::{Connect, ErrorKind, Pool};
 use socket2::{Domain, Socket, Type};
@@ -190,4 +193,35 @@ mod mysql {
     }
 
     unreachable_tests!();
+}
+
+#[cfg(feature = "odbc")]
+mod odbc {
+    use super::*;
+    use nimue::odbc::OdbcConnector;
+
+    /// The PostgreSQL ODBC driver, pointed at a server that accepts and never answers, with
+    /// no login timeout of its own: only the pool's connect_timeout ends the wait.
+    #[test]
+    fn accepted_and_never_answered() {
+        let Some(conn_str) = common::server_env("NIMUE_TEST_ODBC_POSTGRES") else {
+            return;
+        };
+        let server = Silent::start();
+        let port = format!("Port={};", server.addr.port());
+        let conn_str: String = conn_str
+            .split_inclusive(';')
+            .map(|part| {
+                if part.starts_with("Port=") {
+                    port.as_str()
+                } else {
+                    part
+                }
+            })
+            .collect();
+        assert!(conn_str.contains(&port), "{conn_str}");
+        let connector = OdbcConnector::new(conn_str).login_timeout(None);
+        fails_with(connector, &["connect_timeout"]);
+        assert!(server.accepted() >= 1, "the driver really connected");
+    }
 }
