@@ -4,6 +4,7 @@
 #![cfg(feature = "mysql")]
 
 mod common;
+#[macro_use]
 mod faults;
 
 use faults::Server;
@@ -12,24 +13,6 @@ use nimue::mysql::MySqlConnector;
 fn server() -> Option<Server<MySqlConnector>> {
     let url = common::server_env("NIMUE_TEST_MYSQL_URL")?;
     Some(faults::mysql(&url))
-}
-
-#[test]
-fn checker_replaces_killed_connections() {
-    let Some(server) = server() else { return };
-    faults::checker_replaces_killed_connections(server);
-}
-
-#[test]
-fn test_on_checkout_never_hands_out_a_killed_connection() {
-    let Some(server) = server() else { return };
-    faults::test_on_checkout_never_hands_out_a_dead_connection(server);
-}
-
-#[test]
-fn a_connection_killed_while_held_is_discarded() {
-    let Some(server) = server() else { return };
-    faults::a_connection_killed_while_held_is_discarded(server);
 }
 
 #[test]
@@ -46,20 +29,11 @@ fn wrong_password_is_reported_as_such() {
     );
 }
 
-#[test]
-fn one_disconnect_evicts_the_older_connections() {
-    let Some(server) = server() else { return };
-    faults::one_disconnect_evicts_the_older_connections(server);
-}
-
-#[test]
-fn the_liveness_ladder_works() {
-    let Some(server) = server() else { return };
-    faults::the_liveness_ladder_works(server);
-}
-
-#[test]
-fn drain_and_resize_a_live_pool() {
-    let Some(server) = server() else { return };
-    faults::drain_and_resize_a_live_pool(server);
+server_tests! {
+    checker_replaces_killed_connections => checker_replaces_killed_connections,
+    test_on_checkout_never_hands_out_a_killed_connection => test_on_checkout_never_hands_out_a_dead_connection,
+    a_connection_killed_while_held_is_discarded => a_connection_killed_while_held_is_discarded,
+    one_disconnect_evicts_the_older_connections => one_disconnect_evicts_the_older_connections,
+    the_liveness_ladder_works => the_liveness_ladder_works,
+    drain_and_resize_a_live_pool => drain_and_resize_a_live_pool,
 }

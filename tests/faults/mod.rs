@@ -11,6 +11,21 @@ use nimue::{Connect, Connection, Error, ErrorKind, Liveness, Pool, PoolState};
 use std::collections::HashSet;
 use std::time::Duration;
 
+/// `#[test]`s that run fault tests on the `server()` of the including file (skipped, or failed
+/// under CI=true, when its server is not configured): `test_name => fault_function`.
+#[allow(unused_macros)] // pool_restart.rs uses the functions, not this
+macro_rules! server_tests {
+    ($($name:ident => $fault:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let Some(server) = server() else { return };
+                faults::$fault(server);
+            }
+        )*
+    };
+}
+
 /// How to reach into one server from the outside.
 pub struct Server<K: Connect> {
     /// Opens the pool's connections (and the admin connection).

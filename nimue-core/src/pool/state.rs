@@ -745,7 +745,8 @@ pub struct PoolState {
     /// Connections closed after `max_lifetime`.
     pub retired_lifetime: u64,
     /// Connections closed because they were opened before a [`drain`](crate::Pool::drain) or,
-    /// with `evict_on_disconnect`, before another connection saw the database go away.
+    /// with `evict_on_disconnect`, before another connection saw the database go away, or
+    /// because a [`resize`](crate::Pool::resize) left the pool above its new `max_size`.
     pub evicted: u64,
     /// Gets refused at once because `max_waiting` callers were already waiting.
     pub rejected: u64,
