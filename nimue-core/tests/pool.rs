@@ -530,31 +530,3 @@ fn abandoned_connect_attempts_are_capped() {
     assert!(err.contains("still running"), "{err}");
     assert_consistent(&pool.state());
 }
-
-#[test]
-fn a_get_whose_time_runs_out_while_connecting_returns_and_gives_the_slot_back() {
-    let connector = TestConnector::new();
-    connector.set_connect_delay(Duration::from_secs(2));
-    let pool = builder(&connector, 0, 1)
-        .connect_timeout(Some(Duration::from_secs(30)))
-        .build()
-        .unwrap();
-    let started = std::time::Instant::now();
-    let err = pool.get_timeout(Duration::from_millis(100)).unwrap_err();
-    // Its own timeout bounds the get, not connect_timeout nor the 2 s connect.
-    assert!(started.elapsed() < Duration::from_secs(2), "{err}");
-    assert_eq!(err.kind(), ErrorKind::PoolTimeout, "{err}");
-    let state = pool.state();
-    assert_eq!((state.total, state.timeouts), (0, 1), "{state:?}");
-    assert_eq!(
-        state.connect_failures, 0,
-        "a slow server is not a failed one"
-    );
-    // Not backing off: the next caller connects at once.
-    connector.set_connect_delay(Duration::ZERO);
-    let conn = pool.try_get().unwrap().expect("connects without waiting");
-    drop(conn);
-    // The abandoned attempt finishes and closes what it opened.
-    assert!(eventually(|| connector.stats().live == 1));
-    assert_consistent(&pool.state());
-}

@@ -157,10 +157,8 @@ impl<K: Connect> PoolBuilder<K> {
     /// 30 s; separate from [`connection_timeout`](Self::connection_timeout), the wait in
     /// `get`). A server that accepts the connection and then never answers would otherwise
     /// block a driver without an overall timeout forever. The attempt runs on a thread of its
-    /// own, which is left to finish when it overruns (see the README's guarantees). A
-    /// caller that opens a connection itself in `get` waits for it at most this long, and
-    /// never past its own timeout: then it gets [`Error::Timeout`] and its slot is given back
-    /// (a slow connect is not counted as a failed one).
+    /// own, which is left to finish when it overruns (see the README's guarantees); a
+    /// caller that opens a connection itself in `get` waits for it at most this long.
     /// `None` connects on the calling thread, bounded only by the driver's own timeouts.
     ///
     /// ```

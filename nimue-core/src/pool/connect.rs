@@ -49,21 +49,11 @@ impl<K: Connect> Connector<K> {
         }
     }
 
-    /// Open a connection, waiting at most the connect timeout for it, or `caller_left` if
-    /// that is shorter: `Ok(None)` then means the caller's own time ran out first (the attempt
-    /// is abandoned, but it did not fail).
-    pub(crate) fn connect(
-        &self,
-        pool: &str,
-        caller_left: Option<Duration>,
-    ) -> Result<Option<K::Connection>> {
+    /// Open a connection, waiting at most the connect timeout for it.
+    pub(crate) fn connect(&self, pool: &str) -> Result<K::Connection> {
         let Some(timeout) = self.timeout else {
-            return guarded("the connector", || self.connector.connect()).map(Some);
+            return guarded("the connector", || self.connector.connect());
         };
-        let caller_first = caller_left.filter(|&left| left < timeout);
-        if caller_first.is_some_and(|left| left.is_zero()) {
-            return Ok(None);
-        }
         // Relaxed: see `Running`; an occasional extra thread past the bound is harmless.
         let running = self.running.fetch_add(1, Ordering::Relaxed);
         let slot = Running(Arc::clone(&self.running));
@@ -91,15 +81,11 @@ impl<K: Connect> Connector<K> {
                 }
             })
             .map_err(|e| Error::interface_from("starting a connect thread", e))?;
-        match rx.recv_timeout(caller_first.unwrap_or(timeout)) {
+        match rx.recv_timeout(timeout) {
             Ok(result) => {
                 // It has sent its result: the join only waits for it to end.
                 let _ = thread.join();
-                result.map(Some)
-            }
-            Err(RecvTimeoutError::Timeout) if caller_first.is_some() => {
-                log::debug!(target: LOG, "pool {pool:?}: a caller's wait ended while it was connecting; attempt abandoned");
-                Ok(None)
+                result
             }
             Err(RecvTimeoutError::Timeout) => {
                 log::warn!(target: LOG, "pool {pool:?}: connecting took longer than connect_timeout {timeout:?}; abandoned");

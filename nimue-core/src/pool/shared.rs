@@ -58,16 +58,6 @@ enum Got<C> {
     WouldWait,
 }
 
-/// What opening a connection for a caller came to.
-enum Opened<C> {
-    /// The connection, in use by the caller.
-    Conn(Live<C>),
-    /// The pool closed meanwhile (the connection was closed).
-    Closed,
-    /// The caller's wait ran out while connecting (the slot was given back).
-    GaveUp,
-}
-
 /// A caller's progress through `get`.
 struct Wait {
     /// When it first had to wait (the timeout counts from there).
@@ -136,15 +126,9 @@ impl<K: Connect> Shared<K> {
             let (live, fresh) = match this.acquire(timeout, &mut wait)? {
                 Got::Conn(live) => (live, false),
                 Got::WouldWait => return Ok(None),
-                Got::Open(attempt) => match this.open_for_caller(attempt, left(timeout, &wait)) {
-                    Ok(Opened::Conn(live)) => (live, true),
-                    Ok(Opened::Closed) => continue, // the next acquire says so
-                    Ok(Opened::GaveUp) => {
-                        let mut st = this.lock();
-                        st.stats.timeouts += 1;
-                        let waited = timeout.unwrap_or_default();
-                        return Err(this.timeout_error(&st, waited));
-                    }
+                Got::Open(attempt) => match this.open_for_caller(attempt) {
+                    Ok(Some(live)) => (live, true),
+                    Ok(None) => continue, // closed meanwhile: the next acquire says so
                     Err(e) if timeout.is_none() => return Err(this.connect_error(e)),
                     Err(_) => {
                         wait.front = true;
@@ -252,16 +236,13 @@ impl<K: Connect> Shared<K> {
         }
     }
 
-    /// Open a connection for a caller, in the slot it reserved, waiting at most `caller_left`
-    /// (and `connect_timeout`) for it.
+    /// Open a connection on the caller's thread, in the slot it reserved. `Ok(None)`: the
+    /// pool closed meanwhile (the connection was closed).
     fn open_for_caller(
         &self,
         attempt: Attempt,
-        caller_left: Option<Duration>,
-    ) -> std::result::Result<Opened<K::Connection>, std::sync::Arc<Error>> {
-        let Some(live) = self.open_in(attempt, caller_left)? else {
-            return Ok(Opened::GaveUp);
-        };
+    ) -> std::result::Result<Option<Live<K::Connection>>, std::sync::Arc<Error>> {
+        let live = self.open_in(attempt)?;
         let mut st = self.lock();
         let wakes = if st.opened() {
             st.grant_slots()
@@ -274,9 +255,9 @@ impl<K: Connect> Shared<K> {
         wakes.into_iter().for_each(Wake::wake);
         if closed {
             self.discard(live, Held::InUse, Why::Closed);
-            return Ok(Opened::Closed);
+            return Ok(None);
         }
-        Ok(Opened::Conn(live))
+        Ok(Some(live))
     }
 
     /// Open a connection for the pool (by `build` or the checker), in a reserved slot, and
@@ -285,9 +266,7 @@ impl<K: Connect> Shared<K> {
         &self,
         attempt: Attempt,
     ) -> std::result::Result<(), std::sync::Arc<Error>> {
-        let Some(live) = self.open_in(attempt, None)? else {
-            return Ok(()); // not without a caller's limit
-        };
+        let live = self.open_in(attempt)?;
         let mut st = self.lock();
         let recovered = st.opened();
         if st.closed {
@@ -318,41 +297,20 @@ impl<K: Connect> Shared<K> {
 
     /// [`open`](Self::open) in the slot `attempt` reserved; a failure frees the slot and
     /// backs off.
-    /// `None`: the caller's time ran out first; the slot was given back, no failure counted.
     fn open_in(
         &self,
         attempt: Attempt,
-        caller_left: Option<Duration>,
-    ) -> std::result::Result<Option<Live<K::Connection>>, std::sync::Arc<Error>> {
-        match self.open(caller_left) {
-            Ok(Some(live)) => Ok(Some(live)),
-            Ok(None) => {
-                let wake = {
-                    let mut st = self.lock();
-                    let wake = st.abandon(attempt);
-                    st.check();
-                    wake
-                };
-                if let Some(wake) = wake {
-                    wake.wake();
-                }
-                // An abandoned retry: the checker schedules the next.
-                self.checker_wake.notify_one();
-                Ok(None)
-            }
-            Err(e) => {
-                let e = std::sync::Arc::new(e);
-                self.open_failed(attempt, &e);
-                Err(e)
-            }
-        }
+    ) -> std::result::Result<Live<K::Connection>, std::sync::Arc<Error>> {
+        self.open().map_err(|e| {
+            let e = std::sync::Arc::new(e);
+            self.open_failed(attempt, &e);
+            e
+        })
     }
 
-    /// Connect and run `on_connect` (no lock held); `None`: the caller's time ran out first.
-    fn open(&self, caller_left: Option<Duration>) -> Result<Option<Live<K::Connection>>> {
-        let Some(mut conn) = self.connector.connect(&self.config.name, caller_left)? else {
-            return Ok(None);
-        };
+    /// Connect and run `on_connect` (no lock held).
+    fn open(&self) -> Result<Live<K::Connection>> {
+        let mut conn = self.connector.connect(&self.config.name)?;
         if let Some(hook) = &self.config.on_connect {
             if let Err(e) = guarded("the on_connect hook", || hook(&mut conn)) {
                 close_quietly(&self.config.name, conn);
@@ -361,12 +319,12 @@ impl<K: Connect> Shared<K> {
         }
         let born = Instant::now();
         let expires = self.config.max_lifetime.and_then(|l| lifetime_end(born, l));
-        Ok(Some(Live {
+        Ok(Live {
             conn,
             expires,
             born,
             returned: None,
-        }))
+        })
     }
 
     fn open_failed(&self, attempt: Attempt, e: &std::sync::Arc<Error>) {
@@ -630,15 +588,6 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
     } else {
         "(no message)"
     }
-}
-
-/// How much of a `get`'s `timeout` is left (it counts from when the caller first waited, or
-/// now if it has not).
-fn left(timeout: Option<Duration>, wait: &Wait) -> Option<Duration> {
-    let waited = wait
-        .started
-        .map_or(Duration::ZERO, |started| started.elapsed());
-    timeout.map(|timeout| timeout.saturating_sub(waited))
 }
 
 /// When a connection opened at `born` reaches `max_lifetime`: up to 2.5% sooner, at random,

@@ -373,16 +373,6 @@ impl<C> State<C> {
         wakes
     }
 
-    /// A caller gave up its reserved slot before its connection was open (its wait ran out):
-    /// free the slot, or give it to the next waiter, without counting a failure.
-    pub(crate) fn abandon(&mut self, attempt: Attempt) -> Option<Wake> {
-        self.opening -= 1;
-        if attempt.probe {
-            self.backoff.probing = false;
-        }
-        self.release_slot()
-    }
-
     /// Opening a connection in a reserved slot failed: back off and free the slot.
     pub(crate) fn open_failed(
         &mut self,
