@@ -7,8 +7,8 @@ use super::builder::{Config, Reuse};
 use super::connect::Connector;
 use super::guard::PooledConnection;
 use super::leak::Leaks;
-use super::state::{Attempt, Grant, Live, Retire, State, Wake};
-use super::sync::{Arc, AtomicUsize, Condvar, Mutex, MutexGuard};
+use super::state::{Attempt, Grant, Idle, Live, Retire, State, Wake};
+use super::sync::{Arc, AtomicUsize, Condvar, Mutex, MutexGuard, SharedError};
 use crate::connection::{Connect, Connection};
 use crate::error::{Error, PoolTimeout, Result};
 use crossbeam::utils::Backoff;
@@ -241,7 +241,7 @@ impl<K: Connect> Shared<K> {
     fn open_for_caller(
         &self,
         attempt: Attempt,
-    ) -> std::result::Result<Option<Live<K::Connection>>, std::sync::Arc<Error>> {
+    ) -> std::result::Result<Option<Live<K::Connection>>, SharedError> {
         let live = self.open_in(attempt)?;
         let mut st = self.lock();
         let wakes = if st.opened() {
@@ -262,10 +262,7 @@ impl<K: Connect> Shared<K> {
 
     /// Open a connection for the pool (by `build` or the checker), in a reserved slot, and
     /// give it to the first waiter or make it idle.
-    pub(crate) fn open_for_pool(
-        &self,
-        attempt: Attempt,
-    ) -> std::result::Result<(), std::sync::Arc<Error>> {
+    pub(crate) fn open_for_pool(&self, attempt: Attempt) -> std::result::Result<(), SharedError> {
         let live = self.open_in(attempt)?;
         let mut st = self.lock();
         let recovered = st.opened();
@@ -297,12 +294,9 @@ impl<K: Connect> Shared<K> {
 
     /// [`open`](Self::open) in the slot `attempt` reserved; a failure frees the slot and
     /// backs off.
-    fn open_in(
-        &self,
-        attempt: Attempt,
-    ) -> std::result::Result<Live<K::Connection>, std::sync::Arc<Error>> {
+    fn open_in(&self, attempt: Attempt) -> std::result::Result<Live<K::Connection>, SharedError> {
         self.open().map_err(|e| {
-            let e = std::sync::Arc::new(e);
+            let e = SharedError::new(e);
             self.open_failed(attempt, &e);
             e
         })
@@ -327,10 +321,10 @@ impl<K: Connect> Shared<K> {
         })
     }
 
-    fn open_failed(&self, attempt: Attempt, e: &std::sync::Arc<Error>) {
+    fn open_failed(&self, attempt: Attempt, e: &SharedError) {
         log::warn!(target: LOG, "pool {:?}: connect failed: {e}", self.config.name);
         let mut st = self.lock();
-        st.open_failed(attempt, std::sync::Arc::clone(e), Instant::now());
+        st.open_failed(attempt, SharedError::clone(e), Instant::now());
         st.check();
         drop(st);
         // The checker schedules the retry.
@@ -503,9 +497,7 @@ impl<K: Connect> Shared<K> {
         if !idle.is_empty() {
             log::info!(target: LOG, "pool {:?}: closing {} idle connection(s) opened before an eviction", self.config.name, idle.len());
         }
-        for idle in idle {
-            self.discard(idle.live, Held::Checking, Why::Retired(Retire::Evicted));
-        }
+        self.close_evicted(idle);
         self.checker_wake.notify_one();
     }
 
@@ -523,13 +515,18 @@ impl<K: Connect> Shared<K> {
         }
     }
 
+    /// Close idle connections taken out (counted in `checking`) by an eviction or a resize.
+    fn close_evicted(&self, idle: Vec<Idle<K::Connection>>) {
+        for idle in idle {
+            self.discard(idle.live, Held::Checking, Why::Retired(Retire::Evicted));
+        }
+    }
+
     /// Change `min_idle` and `max_size` of the live pool.
     pub(crate) fn resize(&self, min_idle: usize, max_size: usize) {
         let (excess, wakes) = self.lock().resize(min_idle, max_size);
         wakes.into_iter().for_each(Wake::wake);
-        for idle in excess {
-            self.discard(idle.live, Held::Checking, Why::Retired(Retire::Evicted));
-        }
+        self.close_evicted(excess);
         self.checker_wake.notify_one();
     }
 
@@ -539,7 +536,7 @@ impl<K: Connect> Shared<K> {
         }
     }
 
-    pub(crate) fn connect_error(&self, source: std::sync::Arc<Error>) -> Error {
+    pub(crate) fn connect_error(&self, source: SharedError) -> Error {
         Error::Connect {
             pool: self.config.name.clone(),
             source,
@@ -554,7 +551,7 @@ impl<K: Connect> Shared<K> {
         match &st.last_connect_error {
             Some(source) => Error::Connect {
                 pool: self.config.name.clone(),
-                source: std::sync::Arc::clone(source),
+                source: SharedError::clone(source),
                 timeout: Some(numbers),
             },
             None => Error::Timeout(numbers),

@@ -35,8 +35,7 @@
 //! letting running callers take it keeps every connection busy, and [`FAIR_AFTER`] bounds how
 //! long the first waiter can be passed over. Waiters are still served in arrival order.
 
-use super::sync::{Arc, AtomicBool, Condvar};
-use crate::Error;
+use super::sync::{Arc, AtomicBool, Condvar, SharedError};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -233,7 +232,7 @@ pub(crate) struct State<C> {
     pub closed: bool,
     pub backoff: Backoff,
     /// Why the latest connect attempt failed; cleared by a successful one.
-    pub last_connect_error: Option<std::sync::Arc<Error>>,
+    pub last_connect_error: Option<SharedError>,
     /// The checker's round number.
     pub round: u64,
     /// When the current round started: a cheap, slightly late clock for the hot path.
@@ -374,12 +373,7 @@ impl<C> State<C> {
     }
 
     /// Opening a connection in a reserved slot failed: back off and free the slot.
-    pub(crate) fn open_failed(
-        &mut self,
-        attempt: Attempt,
-        error: std::sync::Arc<Error>,
-        now: Instant,
-    ) {
+    pub(crate) fn open_failed(&mut self, attempt: Attempt, error: SharedError, now: Instant) {
         self.opening -= 1;
         self.total -= 1;
         self.stats.connect_failures += 1;

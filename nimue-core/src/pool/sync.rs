@@ -14,3 +14,6 @@ pub(crate) use std::sync::{
     atomic::{fence, AtomicBool, AtomicUsize},
     Arc, Condvar, Mutex, MutexGuard,
 };
+
+/// A connect error, shared by every caller it failed: a plain `std::sync::Arc` in both builds.
+pub(crate) type SharedError = std::sync::Arc<crate::Error>;
