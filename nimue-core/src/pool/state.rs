@@ -781,13 +781,20 @@ mod tests {
         (st, waiters)
     }
 
+    /// When a waiter that has "just queued" queued, however slow the machine running the test:
+    /// an instant in the future, whose `elapsed()` stays zero, so it never counts as having
+    /// waited `FAIR_AFTER`.
+    fn just_queued() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
+
     fn woken(wake: &Wake) -> usize {
         wake.0.iter().flatten().count()
     }
 
     #[test]
     fn a_connection_returned_to_sleepers_is_idle_and_the_first_is_nudged() {
-        let (mut st, w) = exhausted(2, Instant::now());
+        let (mut st, w) = exhausted(2, just_queued());
         let wake = st.give(live(1));
         assert_eq!(woken(&wake), 1, "the first waiter is woken");
         assert_eq!((st.idle.len(), st.in_use), (1, 0));
@@ -805,7 +812,7 @@ mod tests {
 
     #[test]
     fn a_running_caller_may_take_it_first_and_the_nudged_waiter_stays_in_place() {
-        let (mut st, w) = exhausted(2, Instant::now());
+        let (mut st, w) = exhausted(2, just_queued());
         let _ = st.give(live(1));
         let taken = st
             .take_idle(true)
@@ -821,7 +828,7 @@ mod tests {
 
     #[test]
     fn a_nudged_waiter_that_gives_up_passes_the_nudge_on() {
-        let (mut st, w) = exhausted(2, Instant::now());
+        let (mut st, w) = exhausted(2, just_queued());
         let _ = st.give(live(1));
         let next = st.dequeue(w[0]);
         assert_eq!((woken(&next), st.nudged), (1, Some(w[1])));
@@ -833,7 +840,7 @@ mod tests {
 
     #[test]
     fn an_awake_or_long_waiting_first_waiter_is_handed_the_connection() {
-        let (mut st, w) = exhausted(1, Instant::now());
+        let (mut st, w) = exhausted(1, just_queued());
         st.set_sleeping(w[0], false);
         let _ = st.give(live(1));
         assert!(
@@ -864,7 +871,7 @@ mod tests {
         }
         let w: Vec<usize> = (0..2)
             .map(|_| {
-                let (index, _) = st.enqueue(false, Instant::now());
+                let (index, _) = st.enqueue(false, just_queued());
                 st.set_sleeping(index, true);
                 index
             })
