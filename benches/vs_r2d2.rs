@@ -305,7 +305,8 @@ fn main() {
         let c = match which.as_str() {
             "nimue" => untimed(&nimue_pool(4, false), 8, run),
             "r2d2" => untimed(&r2d2_pool(4, false), 8, run),
-            other => panic!("--profile nimue|r2d2, not {other}"),
+            "nimue-sqlite" => 1e9 / ns_per_op(run, sqlite_nimue_cycle()),
+            other => panic!("--profile nimue|r2d2|nimue-sqlite, not {other}"),
         };
         println!("{which}: {:.2} M/s", c / 1e6);
         return;
@@ -399,6 +400,19 @@ fn main() {
 
 fn overhead(pooled: f64, bare: f64) -> f64 {
     (pooled / bare - 1.0) * 100.0
+}
+
+/// One checkout + `SELECT 1` + return on a nimue SQLite pool of 4, for `--profile`.
+fn sqlite_nimue_cycle() -> impl FnMut() {
+    let nimue = Pool::builder(SqliteConnector::memory())
+        .min_idle(4)
+        .max_size(4)
+        .build()
+        .expect("nimue sqlite pool");
+    move || {
+        let mut conn = nimue.get().expect("get");
+        black_box(conn.query_row("SELECT 1", &[]).expect("SELECT 1"));
+    }
 }
 
 fn sqlite(rounds: usize, run: Duration) -> Sqlite {

@@ -51,6 +51,7 @@ mod builder;
 mod checker;
 mod connect;
 mod guard;
+mod lane;
 mod leak;
 mod shared;
 mod state;
@@ -281,7 +282,13 @@ impl<K: Connect> Pool<K> {
 
     /// The pool's numbers and counters now.
     pub fn state(&self) -> PoolState {
-        self.shared.lock().snapshot()
+        // Shelved connections are counted as idle, where they are.
+        self.shared.drain_lane();
+        let mut state = self.shared.lock().snapshot();
+        let fast = self.shared.lane.gets();
+        state.gets += fast;
+        state.direct += fast;
+        state
     }
 
     /// The pool's name (in its logs and errors).

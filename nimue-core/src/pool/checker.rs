@@ -92,9 +92,13 @@ fn top_up<K: Connect>(shared: &Shared<K>) {
 
 /// One round: retire expired and idle-timed-out connections, then ping the others.
 fn round<K: Connect>(shared: &Shared<K>) {
+    // Shelved connections are idle too: into the state, to be pinged and retired like any.
+    shared.drain_lane();
     let retired = {
         let mut st = shared.lock();
-        st.start_round(Instant::now(), shared.config.idle_timeout)
+        let now = Instant::now();
+        shared.lane.set_tick(now);
+        st.start_round(now, shared.config.idle_timeout)
     };
     for (idle, why) in retired {
         log::debug!(target: LOG, "pool {:?}: retiring an idle connection ({why:?})", shared.config.name);

@@ -31,7 +31,7 @@ use std::thread;
 pub struct PooledConnection<K: Connect> {
     shared: Arc<Shared<K>>,
     /// `None` only once given back or detached.
-    live: Option<Live<K::Connection>>,
+    live: Option<Box<Live<K::Connection>>>,
     /// This checkout's entry in the leak registry, when `leak_threshold` is set.
     ticket: Option<usize>,
 }
@@ -39,7 +39,7 @@ pub struct PooledConnection<K: Connect> {
 impl<K: Connect> PooledConnection<K> {
     pub(crate) fn new(
         shared: Arc<Shared<K>>,
-        live: Live<K::Connection>,
+        live: Box<Live<K::Connection>>,
         at: &'static Location<'static>,
     ) -> Self {
         let ticket = shared.leaks.as_ref().map(|leaks| leaks.checkout(at));
@@ -80,7 +80,7 @@ impl<K: Connect> PooledConnection<K> {
     }
 
     /// The connection, and its leak registry entry settled.
-    fn take(&mut self) -> Option<Live<K::Connection>> {
+    fn take(&mut self) -> Option<Box<Live<K::Connection>>> {
         if let (Some(ticket), Some(leaks)) = (self.ticket.take(), &self.shared.leaks) {
             leaks.checkin(ticket, &self.shared.config.name);
         }

@@ -6,6 +6,7 @@
 use super::builder::{Config, Reuse};
 use super::connect::Connector;
 use super::guard::PooledConnection;
+use super::lane::Lane;
 use super::leak::Leaks;
 use super::state::{Attempt, Grant, Idle, Live, Retire, State, Wake};
 use super::sync::{Arc, AtomicUsize, Condvar, Mutex, MutexGuard, SharedError};
@@ -22,6 +23,10 @@ use std::time::{Duration, Instant};
 /// How many exponentially growing spins (about 200 pause instructions in all) a lone
 /// waiter looks out for its grant before sleeping.
 const SPINS: usize = if cfg!(loom) { 1 } else { 8 };
+
+/// At most this many shelves in the fast lane (`lane.rs`); more connections than that
+/// are idle in the state.
+const MAX_SHELVES: usize = 64;
 
 /// Log target of the pool.
 pub(crate) const LOG: &str = "nimue::pool";
@@ -74,6 +79,9 @@ pub(crate) struct Shared<K: Connect> {
     /// All the pool's numbers, connections and waiters; held only for short I/O-free updates
     /// (the invariants are listed in `state.rs`).
     state: Mutex<State<K::Connection>>,
+    /// Returned connections waiting for the next checkout outside the lock (`lane.rs`; its
+    /// gate is written under `state`'s lock).
+    pub lane: Lane<Live<K::Connection>>,
     /// Wakes the checker early: a connection was discarded, a connect failed, a waiter
     /// queued while connecting backs off, the pool closed. Waited on with `state`'s lock.
     pub checker_wake: Condvar,
@@ -88,8 +96,18 @@ pub(crate) struct Shared<K: Connect> {
 impl<K: Connect> Shared<K> {
     pub(crate) fn new(connector: K, config: Config<K::Connection>) -> Self {
         let backoff_cap = config.check_interval.min(Duration::from_secs(5));
+        // FIFO reuse must go round every connection: only LIFO pools shelve.
+        let shelves = if config.reuse == Reuse::Lifo {
+            config.max_size.min(MAX_SHELVES)
+        } else {
+            0
+        };
+        let state = State::new(config.min_idle, config.max_size, backoff_cap);
+        let lane = Lane::new(shelves, state.tick);
+        lane.set_gate(shelves > 0);
         Shared {
-            state: Mutex::new(State::new(config.min_idle, config.max_size, backoff_cap)),
+            state: Mutex::new(state),
+            lane,
             leaks: config.leak_threshold.map(Leaks::new),
             connector: Connector::new(connector, config.connect_timeout, config.max_size),
             config,
@@ -110,6 +128,22 @@ impl<K: Connect> Shared<K> {
         self.config.reuse == Reuse::Lifo
     }
 
+    /// Open the lane's gate exactly when returns may be shelved (invariant 3 of `lane.rs`).
+    /// Call it under the lock after any change to who waits, `closed` or `shrinking`.
+    #[inline]
+    fn sync_gate(&self, st: &State<K::Connection>) {
+        self.lane
+            .set_gate(self.lifo() && !st.closed && !st.shrinking && st.waiting() == 0);
+    }
+
+    /// Take every shelved connection back through the slow path (after closing the gate, or
+    /// so that the state's numbers count them as idle).
+    pub(crate) fn drain_lane(&self) {
+        for live in self.lane.drain() {
+            self.put_back(*live);
+        }
+    }
+
     /// `get`, `get_timeout` (`timeout: Some`) and `try_get` (`None`: never wait).
     /// (An associated function, not a method: loom's `Arc` cannot be a `self` type.)
     pub(crate) fn get(
@@ -117,17 +151,30 @@ impl<K: Connect> Shared<K> {
         timeout: Option<Duration>,
         at: &'static Location<'static>,
     ) -> Result<Option<PooledConnection<K>>> {
+        let mut counted = false;
+        if let Some(took) = this.lane.take() {
+            // Counted by the lane: the slow path must not count this get again.
+            counted = true;
+            match took {
+                Ok(live) => {
+                    if let Some(live) = this.prepare(live, false) {
+                        return Ok(Some(PooledConnection::new(Arc::clone(this), live, at)));
+                    }
+                }
+                Err(stale) => this.put_back(*stale),
+            }
+        }
         let mut wait = Wait {
             started: None,
             front: false,
-            counted: false,
+            counted,
         };
         loop {
             let (live, fresh) = match this.acquire(timeout, &mut wait)? {
-                Got::Conn(live) => (live, false),
+                Got::Conn(live) => (Box::new(live), false),
                 Got::WouldWait => return Ok(None),
                 Got::Open(attempt) => match this.open_for_caller(attempt) {
-                    Ok(Some(live)) => (live, true),
+                    Ok(Some(live)) => (Box::new(live), true),
                     Ok(None) => continue, // closed meanwhile: the next acquire says so
                     Err(e) if timeout.is_none() => return Err(this.connect_error(e)),
                     Err(_) => {
@@ -181,12 +228,16 @@ impl<K: Connect> Shared<K> {
             // The checker retries for waiters while connecting backs off.
             self.checker_wake.notify_one();
         }
+        // Shelving stops before this caller sleeps (invariant 4 of `lane.rs`)...
+        self.sync_gate(&st);
         st.check();
         // A connection often comes back within microseconds: a lone waiter looks out for it
         // a little before sleeping, which would make the hand-over cost two system calls.
         // With more waiters than that, spinning would only take CPU from the holders.
         let alone = st.waiting() == 1;
         drop(st);
+        // ...and what is shelved comes to the waiters (maybe this one) through the state.
+        self.drain_lane();
         if alone {
             let backoff = Backoff::new();
             for _ in 0..SPINS {
@@ -200,6 +251,7 @@ impl<K: Connect> Shared<K> {
         loop {
             if let Some(grant) = st.take_grant(index) {
                 st.stats.wait_time += queued.elapsed();
+                self.sync_gate(&st);
                 return match grant {
                     Grant::Conn(live) => Ok(Got::Conn(live)),
                     Grant::Slot => Ok(Got::Open(Attempt { probe: false })),
@@ -208,6 +260,7 @@ impl<K: Connect> Shared<K> {
             }
             if let Some((live, next)) = st.take_nudged(index, self.lifo()) {
                 st.stats.wait_time += queued.elapsed();
+                self.sync_gate(&st);
                 st.check();
                 drop(st);
                 next.wake();
@@ -219,6 +272,7 @@ impl<K: Connect> Shared<K> {
                 st.stats.wait_time += now - queued;
                 st.stats.timeouts += 1;
                 let error = self.timeout_error(&st, now - started);
+                self.sync_gate(&st);
                 st.check();
                 drop(st);
                 next.wake();
@@ -318,6 +372,8 @@ impl<K: Connect> Shared<K> {
             expires,
             born,
             returned: None,
+            born_ns: self.lane.stamp(born),
+            expires_ns: expires.map_or(u64::MAX, |at| self.lane.stamp(at)),
         })
     }
 
@@ -332,10 +388,14 @@ impl<K: Connect> Shared<K> {
     }
 
     /// Check a connection before handing it out; `None`: it was discarded.
-    fn prepare(&self, mut live: Live<K::Connection>, fresh: bool) -> Option<Live<K::Connection>> {
+    fn prepare(
+        &self,
+        mut live: Box<Live<K::Connection>>,
+        fresh: bool,
+    ) -> Option<Box<Live<K::Connection>>> {
         if !fresh {
             if live.conn.is_broken() {
-                self.discard(live, Held::InUse, Why::Broken);
+                self.discard(*live, Held::InUse, Why::Broken);
                 return None;
             }
             let recent = match (self.config.checkout_skip_window, live.returned) {
@@ -346,7 +406,7 @@ impl<K: Connect> Shared<K> {
                 let level = self.config.liveness;
                 if let Err(e) = guarded("ping", || live.conn.check(level)) {
                     log::info!(target: LOG, "pool {:?}: a connection failed its checkout test: {e}", self.config.name);
-                    self.discard(live, Held::InUse, Why::CheckFailed);
+                    self.discard(*live, Held::InUse, Why::CheckFailed);
                     return None;
                 }
             }
@@ -354,7 +414,7 @@ impl<K: Connect> Shared<K> {
         if let Some(hook) = &self.config.on_checkout {
             if let Err(e) = guarded("the on_checkout hook", || hook(&mut live.conn)) {
                 log::warn!(target: LOG, "pool {:?}: on_checkout failed, connection discarded: {e}", self.config.name);
-                self.discard(live, Held::InUse, Why::Broken);
+                self.discard(*live, Held::InUse, Why::Broken);
                 return None;
             }
         }
@@ -363,14 +423,18 @@ impl<K: Connect> Shared<K> {
 
     /// A guard gives its connection back: reset it and hand it to the first waiter or make it
     /// idle; discard it when it is broken, was held by a panicking thread, or fails to reset.
-    pub(crate) fn checkin(&self, mut live: Live<K::Connection>, panicking: bool) -> Result<()> {
+    pub(crate) fn checkin(
+        &self,
+        mut live: Box<Live<K::Connection>>,
+        panicking: bool,
+    ) -> Result<()> {
         if panicking || live.conn.is_broken() {
             // A connection broken by the driver (not by a panic) usually means the database
             // went away: every connection opened before now is suspect.
             if !panicking {
                 self.disconnect_seen(live.born);
             }
-            self.discard(live, Held::InUse, Why::Broken);
+            self.discard(*live, Held::InUse, Why::Broken);
             return Ok(());
         }
         let mut cleaned = guarded("reset", || live.conn.reset());
@@ -379,12 +443,22 @@ impl<K: Connect> Shared<K> {
         }
         if let Err(e) = cleaned {
             log::info!(target: LOG, "pool {:?}: a returned connection failed to reset and is discarded: {e}", self.config.name);
-            self.discard(live, Held::InUse, Why::Broken);
+            self.discard(*live, Held::InUse, Why::Broken);
             return Err(e);
         }
         if self.config.checkout_skip_window.is_some() {
             live.returned = Some(Instant::now());
         }
+        // Onto a shelf, without the lock, when the lane takes it (usually).
+        for live in self.lane.put(live) {
+            self.put_back(*live);
+        }
+        Ok(())
+    }
+
+    /// Return a connection (counted in `in_use`) through the state: to the first waiter or
+    /// idle, or closed when the pool is closed, it expired or is unwanted.
+    fn put_back(&self, live: Live<K::Connection>) {
         let mut st = self.lock();
         let expired = live.expires.is_some_and(|at| at <= st.tick);
         if st.closed || expired || st.unwanted(live.born) {
@@ -395,15 +469,16 @@ impl<K: Connect> Shared<K> {
             } else {
                 Why::Retired(Retire::Evicted)
             };
+            self.sync_gate(&st);
             drop(st);
             self.discard(live, Held::InUse, why);
-            return Ok(());
+            return;
         }
         let wake = st.give(live);
+        self.sync_gate(&st);
         st.check();
         drop(st);
         wake.wake();
-        Ok(())
     }
 
     /// Close a connection (no lock held), then free its slot.
@@ -450,7 +525,13 @@ impl<K: Connect> Shared<K> {
     /// Close the pool: wake the waiters with `Closed`, close the idle connections, stop the
     /// checker. In-use connections are closed as they come back.
     pub(crate) fn close(&self) {
-        let (idle, wakes) = self.lock().close();
+        let (idle, wakes) = {
+            let mut st = self.lock();
+            let closing = st.close();
+            self.sync_gate(&st);
+            closing
+        };
+        self.drain_lane();
         self.checker_wake.notify_one();
         wakes.into_iter().for_each(Wake::wake);
         for entry in idle {
@@ -492,8 +573,12 @@ impl<K: Connect> Shared<K> {
             if st.closed || st.evict_before.is_some_and(|at| at >= before) {
                 return;
             }
+            // Before the shelves are emptied: a connection shelved after this is not handed
+            // out from there (invariant 5 of `lane.rs`).
+            self.lane.set_evict_before(before);
             st.evict(before)
         };
+        self.drain_lane();
         if !idle.is_empty() {
             log::info!(target: LOG, "pool {:?}: closing {} idle connection(s) opened before an eviction", self.config.name, idle.len());
         }
@@ -524,7 +609,13 @@ impl<K: Connect> Shared<K> {
 
     /// Change `min_idle` and `max_size` of the live pool.
     pub(crate) fn resize(&self, min_idle: usize, max_size: usize) {
-        let (excess, wakes) = self.lock().resize(min_idle, max_size);
+        let (excess, wakes) = {
+            let mut st = self.lock();
+            let resized = st.resize(min_idle, max_size);
+            self.sync_gate(&st);
+            resized
+        };
+        self.drain_lane();
         wakes.into_iter().for_each(Wake::wake);
         self.close_evicted(excess);
         self.checker_wake.notify_one();

@@ -35,6 +35,7 @@
 //! letting running callers take it keeps every connection busy, and [`FAIR_AFTER`] bounds how
 //! long the first waiter can be passed over. Waiters are still served in arrival order.
 
+use super::lane::Stamped;
 use super::sync::{Arc, AtomicBool, Condvar, SharedError};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -49,6 +50,20 @@ pub(crate) struct Live<C> {
     pub born: Instant,
     /// When it was last returned, if `checkout_skip_window` is set (else not measured).
     pub returned: Option<Instant>,
+    /// `born` and `expires` (`u64::MAX`: never) in the fast lane's nanoseconds.
+    pub born_ns: u64,
+    pub expires_ns: u64,
+}
+
+impl<C> Stamped for Live<C> {
+    #[inline]
+    fn expires_ns(&self) -> u64 {
+        self.expires_ns
+    }
+    #[inline]
+    fn born_ns(&self) -> u64 {
+        self.born_ns
+    }
 }
 
 /// An idle connection.
@@ -761,6 +776,8 @@ mod tests {
             expires: None,
             born: Instant::now(),
             returned: None,
+            born_ns: 0,
+            expires_ns: u64::MAX,
         }
     }
 

@@ -6,12 +6,12 @@
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    atomic::{fence, AtomicBool, AtomicUsize},
+    atomic::{fence, AtomicBool, AtomicU64, AtomicUsize},
     Arc, Condvar, Mutex, MutexGuard,
 };
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    atomic::{fence, AtomicBool, AtomicUsize},
+    atomic::{fence, AtomicBool, AtomicU64, AtomicUsize},
     Arc, Condvar, Mutex, MutexGuard,
 };
 

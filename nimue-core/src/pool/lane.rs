@@ -1,0 +1,287 @@
+//! The fast lane: shelves where returned connections wait for the thread that comes back for
+//! them first, so a checkout and return that meet there take no lock and touch no cache line
+//! other threads write (HikariCP's `ConcurrentBag` with its thread-local hint, on a fixed
+//! array of cells).
+//!
+//! # Invariants
+//!
+//! 1. A shelved connection stays counted in the state's `in_use`: the fast path never changes
+//!    the numbers behind the lock, so every invariant in `state.rs` holds as before, and
+//!    whoever takes a connection off a shelf owns it exactly as if the pool had lent it.
+//! 2. A shelf is a single atomic cell swapped whole: a connection is owned by exactly one
+//!    party at any time (a shelf, a guard, or the state).
+//! 3. Connections are shelved only while the *gate* is open: LIFO reuse, pool not closed, no
+//!    caller queued, not shrinking. The gate is written only under the pool's lock (so it
+//!    always reflects the state after the latest change), and closed before a caller queues,
+//!    the pool closes or shrinks.
+//! 4. No caller sleeps, and no closed pool keeps a connection, while one is shelved: whoever
+//!    closes the gate then empties every shelf through the slow path; a returner shelves,
+//!    then reads the gate, and takes back what it shelved if the gate is closed. Both sides
+//!    put a `SeqCst` fence between their write and their read (Dekker's pattern), so at least
+//!    one of them sees the other's write.
+//! 5. A connection past `max_lifetime` or opened before an eviction is never handed out from a
+//!    shelf: both are checked against atomic copies of the state's clock and eviction time,
+//!    on the way onto a shelf and again on the way off.
+
+use super::sync::{fence, AtomicBool, AtomicU64};
+use crossbeam::utils::CachePadded;
+#[cfg(not(loom))]
+use std::cell::Cell;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// One shelf: a connection cell, and how many checkouts it served.
+struct Shelf<T> {
+    cell: Cell_<T>,
+    /// Checkouts served from this shelf (added to the pool's `gets`).
+    gets: AtomicU64,
+    /// A hint that the cell holds something: lets a caller skip empty shelves without
+    /// writing their cache lines. It may be wrong for a moment either way; the cell decides.
+    full: AtomicBool,
+}
+
+/// A swap-only cell: lock-free (one `xchg`) in normal builds.
+#[cfg(not(loom))]
+struct Cell_<T>(crossbeam::atomic::AtomicCell<Option<Box<T>>>);
+
+#[cfg(not(loom))]
+impl<T> Cell_<T> {
+    fn new() -> Self {
+        Cell_(crossbeam::atomic::AtomicCell::new(None))
+    }
+    #[inline]
+    fn swap(&self, item: Option<Box<T>>) -> Option<Box<T>> {
+        self.0.swap(item)
+    }
+}
+
+/// Under loom: the same swap through a modelled mutex (loom cannot see into `AtomicCell`).
+#[cfg(loom)]
+struct Cell_<T>(super::sync::Mutex<Option<Box<T>>>);
+
+#[cfg(loom)]
+impl<T> Cell_<T> {
+    fn new() -> Self {
+        Cell_(super::sync::Mutex::new(None))
+    }
+    fn swap(&self, item: Option<Box<T>>) -> Option<Box<T>> {
+        std::mem::replace(&mut *self.0.lock().unwrap(), item)
+    }
+}
+
+#[cfg(not(loom))]
+thread_local! {
+    /// The shelf this thread used last (any pool's: it is only a hint), or `usize::MAX`.
+    static HINT: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// Spreads threads over the shelves for their first hint.
+#[cfg(not(loom))]
+static NEXT_HINT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Under loom every thread starts at shelf 0: a real thread-local would carry state from
+/// one model run into the next, and loom needs every run to be reproducible.
+#[cfg(loom)]
+fn hint(_: usize) -> usize {
+    0
+}
+
+#[cfg(loom)]
+fn set_hint(_: usize) {}
+
+#[cfg(not(loom))]
+#[inline]
+fn hint(n: usize) -> usize {
+    let h = HINT.with(Cell::get);
+    if h != usize::MAX {
+        return h % n;
+    }
+    // Relaxed: a counter handing out starting points, ordering nothing.
+    let h = NEXT_HINT.fetch_add(1, Ordering::Relaxed);
+    HINT.with(|c| c.set(h));
+    h % n
+}
+
+#[cfg(not(loom))]
+#[inline]
+fn set_hint(k: usize) {
+    HINT.with(|c| c.set(k));
+}
+
+/// What the lane needs to know of a connection: when it expires and when it was born, in
+/// nanoseconds since the lane's epoch.
+pub(crate) trait Stamped {
+    fn expires_ns(&self) -> u64;
+    fn born_ns(&self) -> u64;
+}
+
+pub(crate) struct Lane<T> {
+    shelves: Box<[CachePadded<Shelf<T>>]>,
+    /// Invariant 3: whether returns may be shelved. Written only under the pool's lock.
+    gate: CachePadded<AtomicBool>,
+    /// Read-mostly copies of the state's clock and eviction time (invariant 5), written only
+    /// under the pool's lock.
+    tick: AtomicU64,
+    evict_before: AtomicU64,
+    /// Time zero of the nanosecond stamps.
+    epoch: Instant,
+}
+
+impl<T: Stamped> Lane<T> {
+    /// A lane of `shelves` shelves (none: the lane is never used).
+    pub(crate) fn new(shelves: usize, epoch: Instant) -> Self {
+        Lane {
+            shelves: (0..shelves)
+                .map(|_| {
+                    CachePadded::new(Shelf {
+                        cell: Cell_::new(),
+                        gets: AtomicU64::new(0),
+                        full: AtomicBool::new(false),
+                    })
+                })
+                .collect(),
+            gate: CachePadded::new(AtomicBool::new(false)),
+            tick: AtomicU64::new(0),
+            evict_before: AtomicU64::new(0),
+            epoch,
+        }
+    }
+
+    /// Nanoseconds from the epoch to `at`.
+    pub(crate) fn stamp(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Open or close the gate (call with the pool's lock held).
+    pub(crate) fn set_gate(&self, open: bool) {
+        // Relaxed read: only lock holders write it, and we hold the lock.
+        if self.gate.load(Ordering::Relaxed) != open {
+            // SeqCst: the store half of invariant 4's Dekker pattern.
+            self.gate.store(open, Ordering::SeqCst);
+        }
+    }
+
+    /// Copy the state's clock (call with the pool's lock held).
+    pub(crate) fn set_tick(&self, tick: Instant) {
+        // Relaxed: a clock for a bound that is one check interval coarse anyway.
+        self.tick.store(self.stamp(tick), Ordering::Relaxed);
+    }
+
+    /// Copy the state's eviction time (call with the pool's lock held, before emptying the
+    /// shelves).
+    pub(crate) fn set_evict_before(&self, at: Instant) {
+        // Release: pairs with the Acquire in `usable`, so a caller that takes a connection
+        // shelved before the eviction sees the new time (invariant 5).
+        self.evict_before.store(self.stamp(at), Ordering::Release);
+    }
+
+    /// Whether a connection may stay in circulation (invariant 5).
+    #[inline]
+    fn usable(&self, item: &T) -> bool {
+        // Acquire: see `set_evict_before`; Relaxed tick: see `set_tick`.
+        item.expires_ns() > self.tick.load(Ordering::Relaxed)
+            && item.born_ns() >= self.evict_before.load(Ordering::Acquire)
+    }
+
+    /// Take a connection off a shelf, starting with this thread's; `None`: the gate is closed
+    /// or no shelf has one. `Err`: one that must not be used any more (give it to the slow
+    /// path, which closes it).
+    #[inline]
+    pub(crate) fn take(&self) -> Option<Result<Box<T>, Box<T>>> {
+        let n = self.shelves.len();
+        // Relaxed: a closed gate only sends us to the slow path; an open one that is already
+        // stale is the race invariant 4 settles on the returner's side.
+        if n == 0 || !self.gate.load(Ordering::Relaxed) {
+            return None;
+        }
+        let start = hint(n);
+        for i in 0..n {
+            let k = (start + i) % n;
+            let shelf = &self.shelves[k];
+            // Relaxed: only a hint (see `Shelf::full`).
+            if !shelf.full.load(Ordering::Relaxed) {
+                continue;
+            }
+            if let Some(item) = shelf.cell.swap(None) {
+                shelf.full.store(false, Ordering::Relaxed);
+                // Relaxed: a statistic, read by `state()`.
+                shelf.gets.fetch_add(1, Ordering::Relaxed);
+                set_hint(k);
+                return Some(if self.usable(&item) {
+                    Ok(item)
+                } else {
+                    Err(item)
+                });
+            }
+        }
+        None
+    }
+
+    /// Shelve a returned connection on this thread's shelf (or the next free one). What it
+    /// gives back could not be shelved: the caller returns it through the slow path (empty,
+    /// and not allocated, in the common case).
+    #[inline]
+    pub(crate) fn put(&self, item: Box<T>) -> Vec<Box<T>> {
+        let n = self.shelves.len();
+        // Relaxed: a stale open gate is caught by the fence and second read below.
+        if n == 0 || !self.gate.load(Ordering::Relaxed) || !self.usable(&item) {
+            return vec![item];
+        }
+        let start = hint(n);
+        let mut carry = Some(item);
+        let mut shelved = false;
+        for i in 0..n {
+            let k = (start + i) % n;
+            let shelf = &self.shelves[k];
+            if shelf.full.load(Ordering::Relaxed) {
+                continue;
+            }
+            shelved = true;
+            // The hint may be stale and the shelf full: then carry its connection on instead
+            // (each stays owned by exactly one party, invariant 2).
+            carry = shelf.cell.swap(carry);
+            shelf.full.store(true, Ordering::Relaxed);
+            if carry.is_none() {
+                set_hint(k);
+                break;
+            }
+        }
+        if shelved {
+            // SeqCst fence, then the gate: the load half of invariant 4.
+            fence(Ordering::SeqCst);
+            if !self.gate.load(Ordering::Relaxed) {
+                // The gate closed meanwhile: take everything back (what others shelved too;
+                // whoever closed the gate may be emptying the shelves as well, and each cell
+                // goes to one of us).
+                let mut back = self.drain();
+                back.extend(carry);
+                return back;
+            }
+        }
+        carry.into_iter().collect()
+    }
+
+    /// Empty every shelf (after closing the gate: the other half of invariant 4, with a
+    /// `SeqCst` fence first), for the slow path to take them in.
+    pub(crate) fn drain(&self) -> Vec<Box<T>> {
+        fence(Ordering::SeqCst);
+        let mut out = Vec::new();
+        for shelf in self.shelves.iter() {
+            // Every cell, whatever its hint says.
+            if let Some(item) = shelf.cell.swap(None) {
+                shelf.full.store(false, Ordering::Relaxed);
+                out.push(item);
+            }
+        }
+        out
+    }
+
+    /// Checkouts served from the shelves so far.
+    pub(crate) fn gets(&self) -> u64 {
+        // Relaxed: a statistic.
+        self.shelves
+            .iter()
+            .map(|s| s.gets.load(Ordering::Relaxed))
+            .sum()
+    }
+}
