@@ -13,7 +13,7 @@ const MYSQL: Dialect = Dialect {
     name: "mysql",
     int: "BIGINT",
     float: "DOUBLE",
-    decimal: "DECIMAL(20, 6)",
+    decimal: "DECIMAL(57, 28)",
     text: "LONGTEXT",
     bytes: "LONGBLOB",
     boolean: "BOOLEAN",

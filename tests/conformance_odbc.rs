@@ -41,7 +41,7 @@ mod postgres {
         name: "odbc-postgres",
         int: "BIGINT",
         float: "DOUBLE PRECISION",
-        decimal: "NUMERIC(20, 6)",
+        decimal: "NUMERIC(57, 28)",
         text: "TEXT",
         bytes: "BYTEA",
         boolean: "BOOLEAN",
@@ -85,8 +85,9 @@ mod sqlite {
         // The driver reports INTEGER as a 32-bit SQL_INTEGER; BIGINT as SQL_BIGINT.
         int: "BIGINT",
         float: "DOUBLE",
-        // Reported as VARCHAR, with DECIMAL as its type name: read as Decimal.
-        decimal: "DECIMAL(20, 6)",
+        // TEXT affinity (a plain DECIMAL column rounds to 8-byte floats), reported as
+        // VARCHAR with a type name starting with DECIMAL: read as Decimal.
+        decimal: "DECIMAL TEXT",
         text: "TEXT",
         bytes: "BLOB",
         boolean: "BOOLEAN",

@@ -13,7 +13,7 @@ const POSTGRES: Dialect = Dialect {
     name: "postgres",
     int: "BIGINT",
     float: "DOUBLE PRECISION",
-    decimal: "NUMERIC(20, 6)",
+    decimal: "NUMERIC(57, 28)",
     text: "TEXT",
     bytes: "BYTEA",
     boolean: "BOOLEAN",

@@ -11,7 +11,8 @@ const SQLITE: Dialect = Dialect {
     name: "sqlite",
     int: "INTEGER",
     float: "REAL",
-    decimal: "DECIMAL(20, 6)",
+    // TEXT affinity, read as Decimal (plain DECIMAL rounds to 8-byte floats: nimue-sqlite docs).
+    decimal: "DECIMAL TEXT",
     text: "TEXT",
     bytes: "BLOB",
     boolean: "BOOLEAN",

@@ -22,8 +22,10 @@ use std::str::FromStr;
 pub(crate) const MAX_BOUND_CHARS: usize = 4000;
 /// Longest binary column (in bytes) read through a bound buffer.
 pub(crate) const MAX_BOUND_BYTES: usize = 8000;
-/// Characters reserved for a decimal read as text: any value `rust_decimal` can hold (28
-/// digits, sign, point, a leading zero) fits; a wider value is a `DataError` anyway.
+/// Fewest characters reserved for a decimal read as text: any value `rust_decimal` can hold
+/// written without trailing zeros (29 digits, sign, point, a leading zero) fits. A column of
+/// a larger precision gets room for all of its digits (`NUMERIC(57, 28)` writes
+/// `Decimal::MAX` with 28 zeros after the point).
 const DECIMAL_TEXT_CHARS: usize = 48;
 /// Characters reserved for a time of day read as text (`HH:MM:SS.fffffffff` and then some).
 const TIME_TEXT_CHARS: usize = 32;
@@ -111,9 +113,21 @@ impl Kind {
             Kind::Time => BufferDesc::WText {
                 max_str_len: TIME_TEXT_CHARS,
             },
-            Kind::Decimal if !is_character(data_type) => BufferDesc::WText {
-                max_str_len: DECIMAL_TEXT_CHARS,
-            },
+            Kind::Decimal if !is_character(data_type) => {
+                let precision = match data_type {
+                    DataType::Numeric { precision, .. } | DataType::Decimal { precision, .. } => {
+                        *precision
+                    }
+                    _ => 0,
+                };
+                // Digits, sign, point and a leading zero. A driver whose sizes are not limits
+                // (or a value that outgrew them) is read value by value.
+                let chars = precision.saturating_add(3).max(DECIMAL_TEXT_CHARS);
+                if !trust_sizes || chars > MAX_BOUND_CHARS {
+                    return None;
+                }
+                BufferDesc::WText { max_str_len: chars }
+            }
             Kind::Decimal => return None,
             Kind::Text => match data_type {
                 DataType::Char { length }
@@ -355,6 +369,25 @@ mod tests {
             Kind::Int.buffer_desc(&DataType::BigInt, false),
             Some(BufferDesc::I64 { nullable: true })
         );
+    }
+
+    #[test]
+    fn decimal_buffers_hold_every_digit_of_the_column() {
+        let numeric = |precision| DataType::Numeric {
+            precision,
+            scale: 2,
+        };
+        assert_eq!(
+            Kind::Decimal.buffer_desc(&numeric(10), true),
+            Some(BufferDesc::WText { max_str_len: 48 })
+        );
+        // NUMERIC(57, 28): `-` 29 digits `.` 28 digits.
+        assert_eq!(
+            Kind::Decimal.buffer_desc(&numeric(57), true),
+            Some(BufferDesc::WText { max_str_len: 60 })
+        );
+        assert_eq!(Kind::Decimal.buffer_desc(&numeric(4000), true), None);
+        assert_eq!(Kind::Decimal.buffer_desc(&numeric(10), false), None);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! booleans as 0/1, decimals and dates/times as ISO text. Reading back, the column's declared
 //! type decides (like Python sqlite3's `PARSE_DECLTYPES`): a `BOOLEAN` column reads as `Bool`,
 //! `DATE` as `Date`, `TIME` as `Time`, `TIMESTAMP`/`DATETIME` as `Timestamp`,
-//! `DECIMAL`/`NUMERIC` as `Decimal`.
+//! `DECIMAL`/`NUMERIC` as `Decimal` (how exactly depends on the column's affinity: see the
+//! crate docs, Decimals).
 
 use nimue_core::{Error, FromValue, Result, TypeCode, Value};
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
@@ -111,10 +112,37 @@ mod tests {
         assert_eq!(Hint::from_decltype(Some("DATE")), Hint::Date);
         assert_eq!(Hint::from_decltype(Some("TIME")), Hint::Time);
         assert_eq!(Hint::from_decltype(Some("DECIMAL(10,2)")), Hint::Decimal);
+        // TEXT affinity, read as a decimal: the exact way to store decimals.
+        assert_eq!(Hint::from_decltype(Some("decimal text")), Hint::Decimal);
+        assert_eq!(type_code(Some("DECIMAL TEXT")), Some(TypeCode::Number));
         assert_eq!(type_code(Some("VARCHAR(20)")), Some(TypeCode::String));
         assert_eq!(type_code(Some("BIGINT")), Some(TypeCode::Number));
         assert_eq!(type_code(Some("BLOB")), Some(TypeCode::Binary));
         assert_eq!(type_code(None), None);
+    }
+
+    #[test]
+    fn decimal_columns_read_text_integers_and_reals_as_decimals() {
+        use rust_decimal::Decimal;
+        use std::str::FromStr;
+        let exact = "-1234567890.123456789012345678";
+        assert_eq!(
+            from_sql(ValueRef::Text(exact.as_bytes()), Hint::Decimal).unwrap(),
+            Value::Decimal(Decimal::from_str(exact).unwrap())
+        );
+        assert_eq!(
+            from_sql(ValueRef::Integer(-7), Hint::Decimal).unwrap(),
+            Value::Decimal(Decimal::from(-7))
+        );
+        assert_eq!(
+            from_sql(ValueRef::Real(0.1), Hint::Decimal).unwrap(),
+            Value::Decimal(Decimal::from_str("0.1").unwrap())
+        );
+        // Beyond Decimal's range: the float as stored.
+        assert_eq!(
+            from_sql(ValueRef::Real(1e30), Hint::Decimal).unwrap(),
+            Value::Float(1e30)
+        );
     }
 
     #[test]

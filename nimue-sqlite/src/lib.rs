@@ -6,9 +6,8 @@
 //! - parameters: qmark (`?`), SQLite's own style;
 //! - values: every [`Value`](nimue_core::Value) round-trips; booleans, dates, times and
 //!   decimals are read back by the column's declared type (`BOOLEAN`, `DATE`, `TIME`,
-//!   `TIMESTAMP`/`DATETIME`, `DECIMAL`/`NUMERIC`). SQLite stores a `DECIMAL` column's values as
-//!   integers or 8-byte floats when it can, so decimals beyond 15 significant digits need a
-//!   column without numeric affinity (e.g. `TEXT`);
+//!   `TIMESTAMP`/`DATETIME`, a type containing `DEC` or `NUMERIC`); for decimals see
+//!   [Decimals](#decimals) below;
 //! - errors: constraint violations are `IntegrityError`, SQL errors `ProgrammingError`,
 //!   busy/locked and I/O `OperationalError`, type mismatches and oversized values `DataError`.
 //!
@@ -23,6 +22,50 @@
 //! assert_eq!(dup.unwrap_err().kind(), ErrorKind::Integrity);
 //! let row = conn.query_row("SELECT v FROM kv WHERE k = ?", &params!["a"])?.unwrap();
 //! assert_eq!(row.get::<Vec<u8>>("v")?, vec![1, 2, 3]);
+//! # Ok::<(), nimue_core::Error>(())
+//! ```
+//!
+//! # Decimals
+//!
+//! A [`Value::Decimal`](nimue_core::Value::Decimal) is bound as TEXT, its exact digits. What
+//! SQLite then stores depends on the column's [type
+//! affinity](https://www.sqlite.org/datatype3.html#type_affinity), which SQLite derives from
+//! the declared type:
+//!
+//! - **Exact: declare the column `DECIMAL TEXT`.** The `TEXT` in the declared type gives the
+//!   column TEXT affinity, so the digits are stored as given; the `DECIMAL` makes nimue read
+//!   it back as `Decimal` (type code `NUMBER`). Every `Decimal`, 28 significant digits and
+//!   `Decimal::MAX` included, round-trips exactly. SQLite compares and sorts such values as text, and its arithmetic
+//!   on them (`SUM`, `+`) goes through 8-byte floats.
+//! - **Lossy: a plain `DECIMAL`/`NUMERIC` column** (NUMERIC affinity). SQLite converts
+//!   well-formed numeric text: to an INTEGER when the value is a whole number that fits in 64
+//!   bits, otherwise to a REAL (an 8-byte float), which keeps only about 15 significant
+//!   digits. nimue reads an INTEGER back as that `Decimal`, and a REAL as the `Decimal` of the
+//!   float's shortest exact text, or as a `Float` when it is beyond `Decimal`'s range. So a
+//!   decimal with at most 15 significant digits round-trips (as the same number); a longer
+//!   one comes back rounded to the float nearest to it.
+//!
+//! ```
+//! use nimue_core::{params, Connect, Connection, Value};
+//! use nimue_sqlite::SqliteConnector;
+//! use rust_decimal::Decimal;
+//! use std::str::FromStr;
+//!
+//! let mut conn = SqliteConnector::memory().connect()?;
+//! conn.execute("CREATE TABLE money (exact DECIMAL TEXT, lossy DECIMAL(38, 10))", &[])?;
+//! let big = Decimal::from_str("12345678901234567890.123456").unwrap();
+//! conn.execute("INSERT INTO money VALUES (?, ?)", &params![big, big])?;
+//! conn.execute("INSERT INTO money VALUES (?, ?)", &params![Decimal::MAX, Decimal::MAX])?;
+//! let rows = conn.query("SELECT exact, lossy FROM money", &[])?;
+//! // DECIMAL TEXT: exact.
+//! assert_eq!(rows[0].get::<Decimal>("exact")?, big);
+//! assert_eq!(rows[1].get::<Decimal>("exact")?, Decimal::MAX);
+//! // DECIMAL(38, 10): stored as an 8-byte float.
+//! assert_eq!(rows[0].values()[1], Value::Decimal(Decimal::from_str("12345678901234567000").unwrap()));
+//! assert_eq!(rows[1].values()[1], Value::Float(7.922816251426434e28));
+//! let stored = conn.query_row("SELECT typeof(exact), typeof(lossy) FROM money", &[])?.unwrap();
+//! assert_eq!(stored.get::<String>(0)?, "text");
+//! assert_eq!(stored.get::<String>(1)?, "real");
 //! # Ok::<(), nimue_core::Error>(())
 //! ```
 

@@ -17,6 +17,8 @@ pub struct Dialect {
     pub name: &'static str,
     pub int: &'static str,
     pub float: &'static str,
+    /// An exact decimal column that holds every `rust_decimal::Decimal` exactly: 29 digits
+    /// before the point and 28 after.
     pub decimal: &'static str,
     pub text: &'static str,
     pub bytes: &'static str,
@@ -134,11 +136,22 @@ pub fn value_roundtrip<K: Connect>(t: &Target<K>) {
         (d.float, vec![1.5.into(), (-2.25e10).into(), 0.0.into()]),
         (
             d.decimal,
-            vec![
-                Decimal::from_str("12345.6789").unwrap().into(),
-                Decimal::from_str("-0.01").unwrap().into(),
-                Decimal::ZERO.into(),
-            ],
+            [
+                "12345.6789",
+                "-0.01",
+                "0",
+                // 28 significant digits, negative, with 18 of them fractional.
+                "-1234567890.123456789012345678",
+                // More than an 8-byte float holds (SQLite's NUMERIC affinity would round it).
+                "12345678901234567890.123456",
+                "0.0000000000000000000000000001",
+                "-0.1234567890123456789012345678",
+                "79228162514264337593543950335", // Decimal::MAX
+                "-79228162514264337593543950335",
+            ]
+            .iter()
+            .map(|s| Decimal::from_str(s).unwrap().into())
+            .collect(),
         ),
         (
             d.text,
