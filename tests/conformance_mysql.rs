@@ -6,8 +6,9 @@
 mod common;
 mod conformance;
 
-use conformance::{conformance_tests, Dialect, Target};
+use conformance::{conformance_tests, BadInput, Dialect, Target};
 use nimue::mysql::MySqlConnector;
+use nimue::ErrorKind;
 
 const MYSQL: Dialect = Dialect {
     name: "mysql",
@@ -22,6 +23,15 @@ const MYSQL: Dialect = Dialect {
     timestamp: "DATETIME(6)",
     serial: "BIGINT AUTO_INCREMENT PRIMARY KEY",
     has_lastrowid: true,
+    not_supported: &[],
+    rejects: &[
+        (BadInput::TextForInt, ErrorKind::Data),
+        (BadInput::BytesForInt, ErrorKind::Data),
+        // The driver sends NaN as a double the server cannot store in a text column.
+        (BadInput::NanForText, ErrorKind::Data),
+        // Beyond max_allowed_packet (16 MiB): the server drops the connection.
+        (BadInput::HugeBlob, ErrorKind::Operational),
+    ],
 };
 
 fn mysql() -> Option<Target<MySqlConnector>> {

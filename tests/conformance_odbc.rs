@@ -8,8 +8,9 @@
 mod common;
 mod conformance;
 
-use conformance::{conformance_tests, Dialect, Target};
+use conformance::{conformance_tests, BadInput, Case, Dialect, Target};
 use nimue::odbc::OdbcConnector;
+use nimue::ErrorKind;
 
 /// `connection_string` with the value of `key` (case-insensitive) replaced by `value`, or the
 /// pair appended when the key is absent.
@@ -50,6 +51,13 @@ mod postgres {
         timestamp: "TIMESTAMP",
         serial: "BIGSERIAL PRIMARY KEY",
         has_lastrowid: false,
+        // The driver would cut text at a NUL byte; nimue-odbc refuses it.
+        not_supported: &[Case::NulInText],
+        rejects: &[
+            (BadInput::TextForInt, ErrorKind::Data),
+            // The driver sends the bytes in a message the server rejects as malformed (08P01).
+            (BadInput::BytesForInt, ErrorKind::Operational),
+        ],
     };
 
     /// The suite's tables live in a schema of their own, so this binary never shares a table
@@ -96,6 +104,9 @@ mod sqlite {
         timestamp: "TIMESTAMP",
         serial: "INTEGER PRIMARY KEY",
         has_lastrowid: false,
+        // The driver would cut text at a NUL byte; nimue-odbc refuses it.
+        not_supported: &[Case::NulInText],
+        rejects: &[],
     };
 
     fn sqlite() -> Option<Target<OdbcConnector>> {

@@ -6,8 +6,9 @@
 mod common;
 mod conformance;
 
-use conformance::{conformance_tests, Dialect, Target};
+use conformance::{conformance_tests, BadInput, Case, Dialect, Target};
 use nimue::postgres::PgConnector;
+use nimue::ErrorKind;
 
 const POSTGRES: Dialect = Dialect {
     name: "postgres",
@@ -22,6 +23,12 @@ const POSTGRES: Dialect = Dialect {
     timestamp: "TIMESTAMP",
     serial: "BIGSERIAL PRIMARY KEY",
     has_lastrowid: false,
+    // PostgreSQL's text types cannot hold a NUL byte.
+    not_supported: &[Case::NulInText],
+    rejects: &[
+        (BadInput::TextForInt, ErrorKind::Data),
+        (BadInput::BytesForInt, ErrorKind::Data),
+    ],
 };
 
 fn postgres() -> Option<Target<PgConnector>> {

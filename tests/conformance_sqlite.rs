@@ -21,6 +21,8 @@ const SQLITE: Dialect = Dialect {
     timestamp: "TIMESTAMP",
     serial: "INTEGER PRIMARY KEY",
     has_lastrowid: true,
+    not_supported: &[],
+    rejects: &[],
 };
 
 /// A fresh database file per case, removed with its temp dir.

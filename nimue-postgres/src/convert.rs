@@ -136,6 +136,12 @@ impl ToSql for Param<'_> {
                 v => fail(ErrorKind::Data, format!("cannot bind {} as json", v.type_name())),
             },
             ref t if is_text(t) => match value {
+                // The server would refuse it (22021) after the statement was sent; say what
+                // cannot be done, and what can.
+                Value::Text(s) if s.contains('\0') => fail(
+                    ErrorKind::NotSupported,
+                    format!("PostgreSQL {ty} cannot hold a NUL byte: pass such data as bytes (bytea)"),
+                ),
                 Value::Text(s) => {
                     out.extend_from_slice(s.as_bytes());
                     Ok(IsNull::No)
@@ -249,6 +255,13 @@ mod tests {
         assert!(err.contains("out of range"), "{err}");
         assert!(encode(Value::Text("12".into()), &Type::INT4).is_ok());
         assert!(encode(Value::Text("twelve".into()), &Type::INT4).is_err());
+    }
+
+    #[test]
+    fn nul_in_text_is_not_supported() {
+        let err = encode(Value::Text("a\0b".into()), &Type::TEXT).unwrap_err();
+        assert!(err.contains("cannot hold a NUL byte"), "{err}");
+        assert!(encode(Value::Text("ab".into()), &Type::TEXT).is_ok());
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! - values: `bool`, `int2/4/8`, `float4/8`, `numeric` (as `Decimal`), `text`/`varchar`/
 //!   `char`/`name`/enums, `bytea`, `date`, `time`, `timestamp`, `timestamptz` (as a UTC
 //!   `Timestamp`), `json`/`jsonb`/`uuid`/`xml` (as text), domains as their base type; other
-//!   types are a `NotSupportedError` naming the type (cast them, e.g. `col::text`). A
+//!   types are a `NotSupportedError` naming the type (cast them, e.g. `col::text`), and so is
+//!   text with a NUL byte (PostgreSQL's text types cannot hold one: use `bytea`). A
 //!   parameter takes the type the server infers for it, so `SELECT ?` is text: cast it
 //!   (`?::int8`) to get a number back;
 //! - errors: by SQLSTATE class: 23 → Integrity, 42 → Programming, 08/57 → Operational,

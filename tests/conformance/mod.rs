@@ -30,6 +30,34 @@ pub struct Dialect {
     pub serial: &'static str,
     /// Whether `lastrowid` reports the id of an inserted row.
     pub has_lastrowid: bool,
+    /// The cases of the suite this database (or its driver) cannot do. The adapter must refuse
+    /// each with a `NotSupportedError`, and the suite asserts exactly that; a case not listed
+    /// must work.
+    pub not_supported: &'static [Case],
+    /// The [`bad_input`] this database refuses, with the error class it refuses it with. The
+    /// suite asserts exactly that class; bad input not listed must be accepted.
+    pub rejects: &'static [(BadInput, ErrorKind)],
+}
+
+/// A case of the suite that a database may declare it cannot do (`Dialect::not_supported`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Case {
+    /// Text with a NUL byte is stored and read back exactly ([`nul_in_text`]).
+    NulInText,
+}
+
+/// The bad input [`bad_input`] sends; a database declares which it refuses
+/// (`Dialect::rejects`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadInput {
+    /// `'forty-two'` for an integer column.
+    TextForInt,
+    /// Three bytes for an integer column.
+    BytesForInt,
+    /// A NaN float for a text column.
+    NanForText,
+    /// A 40 MiB blob (larger than MariaDB's default `max_allowed_packet`, 16 MiB).
+    HugeBlob,
 }
 
 /// What a test case runs against.
@@ -556,10 +584,44 @@ pub fn pool_hooks<K: Connect>(t: &Target<K>) {
     conn.close().unwrap();
 }
 
-/// Bad input everywhere it can arrive: NUL bytes in text, values of the wrong type, values
-/// too big for the server. Each either works or is a typed error, and afterwards the
-/// connection is usable again or says it is broken (so a pool discards it): never a panic,
-/// never a connection that passes the pool's return checks but is unusable.
+/// Text with a NUL byte in it is stored and read back exactly, or, where the dialect
+/// declares [`Case::NulInText`] not supported, refused with a NotSupportedError before
+/// anything is stored (never cut at the NUL).
+pub fn nul_in_text<K: Connect>(t: &Target<K>) {
+    let mut conn = connect(t);
+    let d = &t.dialect;
+    let table = "nimue_conf_nul";
+    create(&mut conn, table, &format!("s {}", d.text));
+    let nul = "before\0after";
+    let result = conn.execute(
+        &format!("INSERT INTO {table} (s) VALUES (?)"),
+        &params![nul],
+    );
+    if d.not_supported.contains(&Case::NulInText) {
+        expect_kind(result, ErrorKind::NotSupported);
+        assert!(
+            !conn.is_broken(),
+            "a refused parameter leaves the connection working"
+        );
+        assert_usable(&mut conn);
+        assert_eq!(count(&mut conn, table), 0, "nothing was stored");
+    } else {
+        result.unwrap_or_else(|e| {
+            panic!("{}: storing text with a NUL byte failed ({e}); if the driver cannot, its adapter must say NotSupported and the dialect declare Case::NulInText", d.name)
+        });
+        let row = conn
+            .query_row(&format!("SELECT s FROM {table}"), &[])
+            .unwrap()
+            .expect("the inserted row");
+        assert_eq!(row.get::<String>(0).unwrap(), nul);
+    }
+    conn.rollback().unwrap();
+}
+
+/// Bad input: values of the wrong type, values too big for the server. Each is accepted or
+/// refused exactly as the dialect declares (`Dialect::rejects`), and afterwards the connection
+/// is usable again or says it is broken (so a pool discards it): never a panic, never a
+/// connection that passes the pool's return checks but is unusable.
 pub fn bad_input<K: Connect>(t: &Target<K>) {
     let mut conn = connect(t);
     let d = &t.dialect;
@@ -572,41 +634,41 @@ pub fn bad_input<K: Connect>(t: &Target<K>) {
     let insert_s = format!("INSERT INTO {table} (s) VALUES (?)");
     let insert_i = format!("INSERT INTO {table} (i) VALUES (?)");
     let insert_b = format!("INSERT INTO {table} (b) VALUES (?)");
-    let nul = "before\0after";
-    let cases: Vec<(&str, String, Vec<Value>)> = vec![
+    let cases: Vec<(BadInput, String, Vec<Value>)> = vec![
         (
-            "a NUL byte in text",
-            insert_s.clone(),
-            params![nul].to_vec(),
-        ),
-        (
-            "text for an integer",
+            BadInput::TextForInt,
             insert_i.clone(),
             params!["forty-two"].to_vec(),
         ),
         (
-            "bytes for an integer",
+            BadInput::BytesForInt,
             insert_i,
             params![vec![1u8, 2, 3]].to_vec(),
         ),
+        (BadInput::NanForText, insert_s, params![f64::NAN].to_vec()),
         (
-            "a float for text",
-            insert_s.clone(),
-            params![f64::NAN].to_vec(),
-        ),
-        // Larger than MariaDB's default max_allowed_packet (16 MiB).
-        (
-            "a 40 MiB blob",
+            BadInput::HugeBlob,
             insert_b,
             params![vec![7u8; 40 << 20]].to_vec(),
         ),
     ];
     for (what, sql, params) in cases {
-        match conn.execute(&sql, &params) {
-            Ok(_) => {}
-            Err(e) => assert!(
-                e.kind().is_database() || e.kind() == ErrorKind::Interface,
-                "{what}: an untyped error {e:?}"
+        let refused = d.rejects.iter().find(|(input, _)| *input == what);
+        match (conn.execute(&sql, &params), refused) {
+            (Ok(_), None) => {}
+            (Err(e), Some((_, kind))) => {
+                assert_eq!(e.kind(), *kind, "{}: {what:?} refused with: {e}", d.name)
+            }
+            (Ok(_), Some((_, kind))) => {
+                panic!(
+                    "{}: {what:?} was accepted, the dialect declares a {kind}",
+                    d.name
+                )
+            }
+            (Err(e), None) => panic!(
+                "{}: {what:?} was refused ({:?}: {e}), the dialect declares it accepted",
+                d.name,
+                e.kind()
             ),
         }
         // What the pool does on return: discard if broken, else reset (and discard if that
@@ -615,15 +677,6 @@ pub fn bad_input<K: Connect>(t: &Target<K>) {
             conn = connect(t);
         }
         assert_usable(&mut conn);
-    }
-    // A NUL byte that is stored comes back exactly.
-    conn.execute(&format!("DELETE FROM {table}"), &[]).unwrap();
-    if conn.execute(&insert_s, &params![nul]).is_ok() {
-        let row = conn
-            .query_row(&format!("SELECT s FROM {table}"), &[])
-            .unwrap()
-            .unwrap();
-        assert_eq!(row.get::<String>(0).unwrap(), nul);
     }
     conn.rollback().unwrap();
 }
@@ -635,7 +688,7 @@ macro_rules! conformance_tests {
         $crate::conformance::conformance_tests!(@cases $setup;
             ddl_and_dml, value_roundtrip, typed_rows, large_values, parameter_count_mismatch,
             transactions, fetch_sizes, description, rowcount_and_lastrowid, error_kinds,
-            pool_hooks, bad_input);
+            pool_hooks, nul_in_text, bad_input);
     };
     (@cases $setup:expr; $($case:ident),*) => {$(
         #[test]
