@@ -110,6 +110,52 @@ fn a_get_that_gives_up_while_connecting_fails_reports_the_cause() {
 }
 
 #[test]
+fn a_get_whose_timeout_ends_before_its_connect_gives_up_and_the_pool_keeps_the_connection() {
+    let connector = TestConnector::new();
+    // A login much slower than the caller's patience, well inside connect_timeout.
+    connector.set_connect_delay(Duration::from_millis(400));
+    let pool = builder(&connector, 0, 1)
+        .connect_timeout(Some(Duration::from_secs(60)))
+        .build_lazy()
+        .unwrap();
+    let err = pool.get_timeout(SHORT).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PoolTimeout, "{err}");
+    // It gave up at its own timeout, while the attempt goes on for the pool.
+    let state = pool.state();
+    assert_eq!((state.timeouts, state.total, state.pending), (1, 1, 1));
+    // The connection is kept when it arrives, not closed: the next caller uses it.
+    assert!(support::eventually(|| pool.state().idle == 1));
+    connector.set_connect_delay(Duration::ZERO);
+    let conn = pool.get_timeout(SHORT).unwrap();
+    let state = pool.state();
+    assert_eq!((state.created, state.connect_failures), (1, 0));
+    assert_eq!(connector.stats().opened, 1, "no second connect");
+    drop(conn);
+    assert_consistent(&pool.state());
+}
+
+#[test]
+fn a_connect_that_outlasts_connect_timeout_after_its_caller_gave_up_frees_the_slot() {
+    let connector = TestConnector::new();
+    connector.set_connect_delay(Duration::from_millis(800));
+    let pool = builder(&connector, 0, 1)
+        .connect_timeout(Some(Duration::from_millis(200)))
+        .build_lazy()
+        .unwrap();
+    let err = pool.get_timeout(SHORT).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PoolTimeout, "{err}");
+    // At connect_timeout the attempt is abandoned: a failure, the slot free, nothing kept.
+    assert!(support::eventually(|| pool.state().connect_failures == 1));
+    let state = pool.state();
+    assert_eq!((state.total, state.idle, state.created), (0, 0, 0));
+    let cause = state.last_connect_error.expect("the cause is kept");
+    assert!(cause.contains("connect_timeout"), "{cause}");
+    // The late connection was closed by its thread, not leaked.
+    assert!(support::eventually(|| connector.stats().live == 0));
+    assert_consistent(&pool.state());
+}
+
+#[test]
 fn build_reports_a_connect_failure_and_leaves_nothing_open() {
     let connector = TestConnector::new();
     connector.fail_next_connects(1);

@@ -157,8 +157,10 @@ impl<K: Connect> PoolBuilder<K> {
     /// 30 s; separate from [`connection_timeout`](Self::connection_timeout), the wait in
     /// `get`). A server that accepts the connection and then never answers would otherwise
     /// block a driver without an overall timeout forever. The attempt runs on a thread of its
-    /// own, which is left to finish when it overruns (see the README's guarantees); a
-    /// caller that opens a connection itself in `get` waits for it at most this long.
+    /// own, which is left to finish when it overruns (see the README's guarantees). A caller
+    /// that opens a connection itself in `get` waits for it no longer than its own timeout:
+    /// if that ends first, the attempt goes on (still within this bound) and its connection
+    /// goes to the next caller or is idle.
     /// `None` connects on the calling thread, bounded only by the driver's own timeouts.
     ///
     /// ```

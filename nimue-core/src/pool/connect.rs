@@ -11,11 +11,11 @@
 use super::shared::{close_quietly, guarded, LOG};
 use crate::connection::Connect;
 use crate::error::{Error, Result};
-use crossbeam::channel::{self, RecvTimeoutError};
+use crossbeam::channel::{self, Receiver, RecvTimeoutError};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The connector and the bound on connecting with it.
 pub(crate) struct Connector<K> {
@@ -54,6 +54,52 @@ impl<K: Connect> Connector<K> {
         let Some(timeout) = self.timeout else {
             return guarded("the connector", || self.connector.connect());
         };
+        let rx = self.start(pool, timeout)?;
+        receive(&rx, pool, timeout, timeout)
+    }
+
+    /// Open a connection for a caller that waits at most `wait` (its own `get` timeout) for
+    /// it. `None`: the caller's time ran out first; the attempt goes on, up to the connect
+    /// timeout, and its result goes to `late` (so a slow login still ends in the pool, and a
+    /// lone caller whose timeout is shorter than the login does not retry for ever).
+    pub(crate) fn connect_for(
+        &self,
+        pool: &str,
+        wait: Duration,
+        late: impl FnOnce(Result<K::Connection>) + Send + 'static,
+    ) -> Option<Result<K::Connection>> {
+        let Some(timeout) = self.timeout else {
+            // No connect thread to leave behind: the caller waits for the driver.
+            return Some(guarded("the connector", || self.connector.connect()));
+        };
+        let rx = match self.start(pool, timeout) {
+            Ok(rx) => rx,
+            Err(e) => return Some(Err(e)),
+        };
+        if wait >= timeout {
+            return Some(receive(&rx, pool, timeout, timeout));
+        }
+        let began = Instant::now();
+        match rx.recv_timeout(wait) {
+            Ok(result) => return Some(result),
+            Err(RecvTimeoutError::Disconnected) => return Some(Err(no_result())),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        // The rest of the connect timeout is watched on a thread of its own, which hands the
+        // result on (or the timeout error); the caller goes back with its own timeout.
+        let name = pool.to_owned();
+        let rest = timeout.saturating_sub(began.elapsed());
+        let watch = thread::Builder::new()
+            .name(format!("{pool}-connect-watch"))
+            .spawn(move || late(receive(&rx, &name, rest, timeout)));
+        match watch {
+            Ok(_) => None,
+            Err(e) => Some(Err(Error::interface_from("starting a connect thread", e))),
+        }
+    }
+
+    /// Start a connect thread; its result arrives on the returned channel.
+    fn start(&self, pool: &str, timeout: Duration) -> Result<Receiver<Result<K::Connection>>> {
         // Relaxed: see `Running`; an occasional extra thread past the bound is harmless.
         let running = self.running.fetch_add(1, Ordering::Relaxed);
         let slot = Running(Arc::clone(&self.running));
@@ -66,39 +112,47 @@ impl<K: Connect> Connector<K> {
         let (tx, rx) = channel::bounded(1);
         let connector = Arc::clone(&self.connector);
         let name = pool.to_owned();
-        let thread = thread::Builder::new()
+        thread::Builder::new()
             .name(format!("{pool}-connect"))
             .spawn(move || {
                 let _slot = slot;
                 let result = guarded("the connector", || connector.connect());
-                // Let go of the connector before the caller can see the result, so nothing of
-                // the pool outlives it once the caller has joined this thread.
+                // Let go of the connector before anyone can see the result, so nothing of
+                // the pool outlives it once the result was taken.
                 drop(connector);
-                // The caller gave up waiting: nobody will use this connection.
+                // Whoever waited gave up: nobody will use this connection.
                 if let Err(channel::SendError(Ok(conn))) = tx.send(result) {
                     log::debug!(target: LOG, "pool {name:?}: closing a connection opened after connect_timeout");
                     close_quietly(&name, conn);
                 }
             })
             .map_err(|e| Error::interface_from("starting a connect thread", e))?;
-        match rx.recv_timeout(timeout) {
-            Ok(result) => {
-                // It has sent its result: the join only waits for it to end.
-                let _ = thread.join();
-                result
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                log::warn!(target: LOG, "pool {pool:?}: connecting took longer than connect_timeout {timeout:?}; abandoned");
-                // A result that arrived in between is dropped with `rx`: a connection in it is
-                // closed by its `Drop`.
-                Err(Error::operational(format!(
-                    "connect timed out after {timeout:?} (connect_timeout): the server did not \
-                     complete the connection"
-                )))
-            }
-            Err(RecvTimeoutError::Disconnected) => Err(Error::interface(
-                "the connect thread ended without a result",
-            )),
-        }
+        Ok(rx)
     }
+}
+
+/// Wait at most `wait` (what is left of the connect timeout `timeout`) for a connect
+/// thread's result.
+fn receive<C>(
+    rx: &Receiver<Result<C>>,
+    pool: &str,
+    wait: Duration,
+    timeout: Duration,
+) -> Result<C> {
+    match rx.recv_timeout(wait) {
+        Ok(result) => result,
+        Err(RecvTimeoutError::Timeout) => {
+            log::warn!(target: LOG, "pool {pool:?}: connecting took longer than connect_timeout {timeout:?}; abandoned");
+            // A result that arrives later is dropped with `rx`: a connection in it is closed.
+            Err(Error::operational(format!(
+                "connect timed out after {timeout:?} (connect_timeout): the server did not \
+                 complete the connection"
+            )))
+        }
+        Err(RecvTimeoutError::Disconnected) => Err(no_result()),
+    }
+}
+
+fn no_result() -> Error {
+    Error::interface("the connect thread ended without a result")
 }

@@ -63,6 +63,15 @@ enum Got<C> {
     WouldWait,
 }
 
+/// What a caller's own connect attempt came to.
+enum Opened<C> {
+    Conn(Live<C>),
+    /// The pool closed meanwhile (the connection was closed).
+    Closed,
+    /// The caller's time ran out first: the pool takes the connection when it comes.
+    Late,
+}
+
 /// A caller's progress through `get`.
 struct Wait {
     /// When it first had to wait (the timeout counts from there).
@@ -173,9 +182,10 @@ impl<K: Connect> Shared<K> {
             let (live, fresh) = match this.acquire(timeout, &mut wait)? {
                 Got::Conn(live) => (Box::new(live), false),
                 Got::WouldWait => return Ok(None),
-                Got::Open(attempt) => match this.open_for_caller(attempt) {
-                    Ok(Some(live)) => (Box::new(live), true),
-                    Ok(None) => continue, // closed meanwhile: the next acquire says so
+                Got::Open(attempt) => match Self::open_for_caller(this, attempt, timeout, &wait) {
+                    Ok(Opened::Conn(live)) => (Box::new(live), true),
+                    Ok(Opened::Closed) => continue, // the next acquire says so
+                    Ok(Opened::Late) => return Err(this.gave_up(timeout)),
                     Err(e) if timeout.is_none() => return Err(this.connect_error(e)),
                     Err(_) => {
                         wait.front = true;
@@ -290,14 +300,36 @@ impl<K: Connect> Shared<K> {
         }
     }
 
-    /// Open a connection on the caller's thread, in the slot it reserved. `Ok(None)`: the
-    /// pool closed meanwhile (the connection was closed).
+    /// Open a connection for a caller, in the slot it reserved, waiting no longer than what
+    /// is left of its `timeout` (`None`: `try_get`, which waits for its attempt); when that
+    /// runs out first, the attempt goes on and the pool takes its connection ([`Opened::Late`]).
     fn open_for_caller(
-        &self,
+        this: &Arc<Self>,
         attempt: Attempt,
-    ) -> std::result::Result<Option<Live<K::Connection>>, SharedError> {
-        let live = self.open_in(attempt)?;
-        let mut st = self.lock();
+        timeout: Option<Duration>,
+        wait: &Wait,
+    ) -> std::result::Result<Opened<K::Connection>, SharedError> {
+        let name = &this.config.name;
+        let connected = match timeout {
+            None => this.connector.connect(name),
+            Some(timeout) => {
+                let left = wait
+                    .started
+                    .map_or(timeout, |at| timeout.saturating_sub(at.elapsed()));
+                let shared = Arc::clone(this);
+                let late = move |result| shared.adopt(attempt, result);
+                match this.connector.connect_for(name, left, late) {
+                    Some(result) => result,
+                    None => return Ok(Opened::Late),
+                }
+            }
+        };
+        let live = connected.and_then(|conn| this.live(conn)).map_err(|e| {
+            let e = SharedError::new(e);
+            this.open_failed(attempt, &e);
+            e
+        })?;
+        let mut st = this.lock();
         let wakes = if st.opened() {
             st.grant_slots()
         } else {
@@ -308,22 +340,47 @@ impl<K: Connect> Shared<K> {
         drop(st);
         wakes.into_iter().for_each(Wake::wake);
         if closed {
-            self.discard(live, Held::InUse, Why::Closed);
-            return Ok(None);
+            this.discard(live, Held::InUse, Why::Closed);
+            return Ok(Opened::Closed);
         }
-        Ok(Some(live))
+        Ok(Opened::Conn(live))
+    }
+
+    /// The result of an attempt whose caller stopped waiting: the connection goes to the
+    /// first waiter or is idle, or the failure is recorded and the slot freed.
+    fn adopt(&self, attempt: Attempt, result: Result<K::Connection>) {
+        match result.and_then(|conn| self.live(conn)) {
+            Ok(live) => {
+                log::debug!(target: LOG, "pool {:?}: a connection finished opening after its caller gave up; kept", self.config.name);
+                self.lend_to_pool(live);
+            }
+            Err(e) => self.open_failed(attempt, &SharedError::new(e)),
+        }
+    }
+
+    /// A caller gave up while its connection was still opening.
+    fn gave_up(&self, timeout: Option<Duration>) -> Error {
+        let mut st = self.lock();
+        st.stats.timeouts += 1;
+        self.timeout_error(&st, timeout.unwrap_or_default())
     }
 
     /// Open a connection for the pool (by `build` or the checker), in a reserved slot, and
     /// give it to the first waiter or make it idle.
     pub(crate) fn open_for_pool(&self, attempt: Attempt) -> std::result::Result<(), SharedError> {
         let live = self.open_in(attempt)?;
+        self.lend_to_pool(live);
+        Ok(())
+    }
+
+    /// A connection just opened in a reserved slot goes to the first waiter or is idle.
+    fn lend_to_pool(&self, live: Live<K::Connection>) {
         let mut st = self.lock();
         let recovered = st.opened();
         if st.closed {
             drop(st);
             self.discard(live, Held::InUse, Why::Closed);
-            return Ok(());
+            return;
         }
         let first = st.give(live);
         let wakes = if recovered {
@@ -331,11 +388,11 @@ impl<K: Connect> Shared<K> {
         } else {
             Vec::new()
         };
+        self.sync_gate(&st);
         st.check();
         drop(st);
         first.wake();
         wakes.into_iter().for_each(Wake::wake);
-        Ok(())
     }
 
     /// Open one idle connection now (for `build`).
@@ -358,7 +415,12 @@ impl<K: Connect> Shared<K> {
 
     /// Connect and run `on_connect` (no lock held).
     fn open(&self) -> Result<Live<K::Connection>> {
-        let mut conn = self.connector.connect(&self.config.name)?;
+        let conn = self.connector.connect(&self.config.name)?;
+        self.live(conn)
+    }
+
+    /// Run `on_connect` on a new connection (no lock held).
+    fn live(&self, mut conn: K::Connection) -> Result<Live<K::Connection>> {
         if let Some(hook) = &self.config.on_connect {
             if let Err(e) = guarded("the on_connect hook", || hook(&mut conn)) {
                 close_quietly(&self.config.name, conn);
