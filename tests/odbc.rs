@@ -1,6 +1,7 @@
 //! ODBC-specific behaviour through unixODBC with real drivers (set up by scripts/test.sh,
-//! scripts/lib/odbc.sh): missing drivers and data sources, credentials, the pool hooks after
-//! errors and lost connections, batched and piecewise fetching, column metadata.
+//! scripts/lib/odbc.sh): missing drivers and data sources, a data source by name, credentials,
+//! the pool hooks after errors and lost connections, batched and piecewise fetching, column
+//! metadata.
 
 #![cfg(feature = "odbc")]
 
@@ -99,6 +100,48 @@ fn a_missing_driver_is_an_interface_error_saying_what_to_install() {
     let text = e.to_string();
     assert!(text.contains("IM002"), "{text}");
     assert!(text.contains("no data source or driver"), "{text}");
+}
+
+/// A data source defined in odbc.ini: scripts/lib/odbc.sh writes a user-level one (ODBCINI)
+/// for the PostgreSQL server, credentials included. Reached by `OdbcConnector::dsn` and by an
+/// `odbc:NAME` URL; the credentials of `credentials()` override the data source's.
+#[test]
+fn connects_to_a_data_source_by_name() {
+    let Some(dsn) = common::server_env("NIMUE_TEST_ODBC_DSN") else {
+        return;
+    };
+    let mut conn = OdbcConnector::dsn(&dsn)
+        .connect()
+        .unwrap_or_else(|e| panic!("connect to the data source {dsn:?}: {e}"));
+    assert_eq!(conn.dbms_name(), "PostgreSQL");
+    let row = conn
+        .query_row(
+            "SELECT CAST(? AS INT8) * 2 AS n, current_user AS who",
+            &params![21],
+        )
+        .unwrap()
+        .expect("one row");
+    assert_eq!(row.get::<i64>("n").unwrap(), 42);
+    assert_eq!(row.get::<String>("who").unwrap(), "nimue");
+    conn.rollback().unwrap();
+
+    let mut any = nimue::any::connector(&format!("odbc:{dsn}"))
+        .expect("an odbc: URL")
+        .connect()
+        .expect("connect by odbc:NAME");
+    let row = any.query_row("SELECT 1", &[]).unwrap().expect("one row");
+    assert_eq!(row.get::<i64>(0).unwrap(), 1);
+
+    let e = expect_kind(
+        OdbcConnector::dsn(&dsn)
+            .credentials("nimue", "not-the-password")
+            .connect(),
+        ErrorKind::Operational,
+    );
+    assert!(
+        e.to_string().contains("password authentication failed"),
+        "{e}"
+    );
 }
 
 #[test]

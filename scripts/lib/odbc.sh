@@ -3,11 +3,17 @@
 # odbc_start: install unixODBC (with its headers: odbc-api links -lodbc at build time) and the
 # PostgreSQL and SQLite3 ODBC drivers with apt when missing, write a private odbcinst.ini
 # (exported ODBCSYSINI) that is the system's with the drivers' logging off (the PostgreSQL
-# driver ships with CommLog=1 and would leave a log file in /tmp per connection), and export:
+# driver ships with CommLog=1 and would leave a /tmp/psqlodbc_*.log file per process; only
+# odbcinst.ini turns that off, `CommLog=0` in a connection string does not, so tests run
+# outside scripts/test.sh need ODBCSYSINI too), and export:
 #   NIMUE_TEST_ODBC_SQLITE    a connection string for the SQLite3 driver on a temp database
 #   NIMUE_TEST_ODBC_POSTGRES  a DSN-less connection string for the PostgreSQL Unicode driver to
 #                             the server postgres_start started (from NIMUE_TEST_POSTGRES_URL;
 #                             not set when that server is not running)
+#   NIMUE_TEST_ODBC_DSN       the name of a data source for that server, defined (with its
+#                             credentials) in a user-level odbc.ini in the temp dir, which
+#                             ODBCINI (exported) points unixODBC at; set with
+#                             NIMUE_TEST_ODBC_POSTGRES only
 # odbc_stop: remove the temp files.
 
 NIMUE_ODBC_PACKAGES=(unixodbc unixodbc-dev odbc-postgresql libsqliteodbc)
@@ -55,9 +61,29 @@ odbc_start() {
         local host port db user password
         read -r host port db user password < <(odbc_parse_postgres_url "$NIMUE_TEST_POSTGRES_URL") ||
             { echo "cannot parse NIMUE_TEST_POSTGRES_URL" >&2; return 1; }
-        password=${password//\}/\}\}} # `}` is `}}` inside a braced value
+        local braced=${password//\}/\}\}} # `}` is `}}` inside a braced value
         # BoolsAsChar=0: booleans as SQL_BIT rather than text.
-        export NIMUE_TEST_ODBC_POSTGRES="Driver={PostgreSQL Unicode};Server=$host;Port=$port;Database=$db;Uid=$user;Pwd={$password};BoolsAsChar=0;"
+        export NIMUE_TEST_ODBC_POSTGRES="Driver={PostgreSQL Unicode};Server=$host;Port=$port;Database=$db;Uid=$user;Pwd={$braced};BoolsAsChar=0;"
+        # The same server as a user data source (unixODBC reads the user odbc.ini from ODBCINI).
+        # odbc.ini values are taken verbatim up to the end of the line.
+        export ODBCINI=$base/user-odbc.ini
+        export NIMUE_TEST_ODBC_DSN=nimue_test_postgres
+        (
+            umask 077
+            cat >"$ODBCINI" <<INI
+[$NIMUE_TEST_ODBC_DSN]
+Description=nimue test PostgreSQL server
+Driver=PostgreSQL Unicode
+Servername=$host
+Port=$port
+Database=$db
+Username=$user
+Password=$password
+BoolsAsChar=0
+INI
+        )
+        odbcinst -q -s -n "$NIMUE_TEST_ODBC_DSN" >/dev/null 2>&1 ||
+            { echo "unixODBC does not see the data source in $ODBCINI" >&2; return 1; }
     fi
     echo "unixODBC $(odbcinst --version | awk '{print $2}') with drivers PostgreSQL Unicode, SQLite3 (ODBCSYSINI=$base)"
 }
