@@ -205,6 +205,55 @@ fn wrong_password_is_an_operational_error_naming_the_cause() {
     assert!(!err.to_string().contains("not-the-password"));
 }
 
+/// `MySqlConnector::new` with the driver's own options, built field by field (an
+/// `OptsBuilder`, and the `Opts` made from it) rather than parsed from a URL: the connector
+/// adds its defaults (connect timeout, `autocommit=0` init command) to what they set, and
+/// connects with them.
+#[test]
+fn a_connector_from_built_opts() {
+    use nimue::mysql::mysql::{Opts, OptsBuilder};
+    use std::time::Duration;
+    let Some(url) = url() else { return };
+    let parts = common::UrlParts::parse(&url);
+    let builder = OptsBuilder::new()
+        .ip_or_hostname(Some(parts.host.clone()))
+        .tcp_port(parts.port)
+        .user(Some(parts.user.clone()))
+        .pass(Some(parts.password.clone()))
+        .db_name(Some(parts.db.clone()))
+        .prefer_socket(false)
+        .init(vec!["SET @nimue_built = 'yes'"]);
+    for connector in [
+        MySqlConnector::new(builder.clone()),
+        MySqlConnector::new(Opts::from(builder)),
+    ] {
+        let opts = connector.opts();
+        assert_eq!(
+            opts.get_tcp_connect_timeout(),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            opts.get_init(),
+            ["SET @nimue_built = 'yes'", "SET autocommit=0"],
+            "the given init command first, then the connector's"
+        );
+        let mut conn = connector.connect().unwrap();
+        let row = conn
+            .query_row(
+                "SELECT DATABASE(), CURRENT_USER(), @nimue_built, @@autocommit",
+                &[],
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.get::<String>(0).unwrap(), parts.db);
+        let user = row.get::<String>(1).unwrap();
+        assert!(user.starts_with(&format!("{}@", parts.user)), "{user}");
+        assert_eq!(row.get::<String>(2).unwrap(), "yes");
+        assert_eq!(row.get::<i64>(3).unwrap(), 0, "PEP 249: autocommit off");
+        conn.rollback().unwrap();
+    }
+}
+
 #[test]
 fn malformed_url_is_an_interface_error() {
     let err = MySqlConnector::from_url("mysql://u:p@127.0.0.1:notaport/db").unwrap_err();

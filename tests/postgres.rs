@@ -233,6 +233,43 @@ fn refused_connection_is_an_operational_error() {
     assert!(err.to_string().contains("refused"), "{err}");
 }
 
+/// `PgConnector::new` with a `postgres::Config` built field by field rather than parsed from a
+/// URL: the connector adds its defaults to what the config leaves unset, keeps what it sets,
+/// and connects with it.
+#[test]
+fn a_connector_from_a_built_config() {
+    use nimue::postgres::postgres::Config;
+    use std::time::Duration;
+    let Some(url) = url() else { return };
+    let parts = common::UrlParts::parse(&url);
+    let mut config = Config::new();
+    config
+        .host(&parts.host)
+        .port(parts.port)
+        .user(&parts.user)
+        .password(&parts.password)
+        .dbname(&parts.db)
+        .application_name("nimue-built-config")
+        .keepalives_retries(5);
+    let connector = PgConnector::new(config);
+    let config = connector.config();
+    assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(10)));
+    assert_eq!(config.get_keepalives_idle(), Duration::from_secs(30));
+    assert_eq!(config.get_keepalives_retries(), Some(5), "set: kept");
+    let mut conn = connector.connect().unwrap();
+    let row = conn
+        .query_row(
+            "SELECT current_setting('application_name'), current_database(), current_user",
+            &[],
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<String>(0).unwrap(), "nimue-built-config");
+    assert_eq!(row.get::<String>(1).unwrap(), parts.db);
+    assert_eq!(row.get::<String>(2).unwrap(), parts.user);
+    conn.rollback().unwrap();
+}
+
 #[test]
 fn malformed_urls_are_interface_errors() {
     for url in [

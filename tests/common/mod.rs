@@ -29,3 +29,35 @@ pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// The parts of a test server URL `scheme://user:password@host:port/db` (as scripts/test.sh
+/// writes them: nothing percent-encoded), to build a driver's own configuration from.
+#[derive(Debug, Clone)]
+pub struct UrlParts {
+    pub user: String,
+    pub password: String,
+    pub host: String,
+    pub port: u16,
+    pub db: String,
+}
+
+impl UrlParts {
+    pub fn parse(url: &str) -> UrlParts {
+        fn bad<T>(url: &str) -> T {
+            panic!("not a scheme://user:password@host:port/db URL: {url}")
+        }
+        let (_, rest) = url.split_once("://").unwrap_or_else(|| bad(url));
+        let (credentials, rest) = rest.rsplit_once('@').unwrap_or_else(|| bad(url));
+        let (user, password) = credentials.split_once(':').unwrap_or_else(|| bad(url));
+        let (address, db) = rest.split_once('/').unwrap_or_else(|| bad(url));
+        let db = db.split('?').next().unwrap_or_default();
+        let (host, port) = address.rsplit_once(':').unwrap_or_else(|| bad(url));
+        UrlParts {
+            user: user.to_owned(),
+            password: password.to_owned(),
+            host: host.to_owned(),
+            port: port.parse().unwrap_or_else(|_| bad(url)),
+            db: db.to_owned(),
+        }
+    }
+}
