@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test matrix, on a fresh machine or a developer's: starts the database servers the
 # matrix needs (installing them with apt when missing), runs every test (unit, conformance,
-# pool, fault, doc) against them, checks the docs build cleanly, and stops the servers.
+# pool, fault, doc) against them, runs the examples that check their own results, checks the
+# docs build cleanly, and stops the servers.
 #
 # Servers listen on 127.0.0.1 only, on free ports, with data in temp dirs. Under CI=true a
 # database that cannot be started fails the run instead of being skipped.
@@ -27,6 +28,11 @@ odbc_start || unavailable "unixODBC with the PostgreSQL and SQLite3 ODBC drivers
 
 echo "== cargo test (workspace, all features)"
 cargo test --workspace --all-features
+
+echo "== examples (each checks its own results with assertions)"
+# Same features as above, so the build is reused.
+cargo run --quiet --all-features --example quickstart
+cargo run --quiet --all-features --example custom_driver
 
 echo "== loom model check of the pool hand-off"
 scripts/loom.sh
