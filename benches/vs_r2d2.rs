@@ -275,6 +275,8 @@ struct ContendedRow {
 
 struct Sqlite {
     nimue_pooled: f64,
+    /// The same through `Pool::with` (no guard reference count).
+    nimue_with: f64,
     nimue_bare: f64,
     r2d2_pooled: f64,
     rusqlite_bare: f64,
@@ -378,11 +380,13 @@ fn main() {
     println!("\n(c) checkout + SELECT 1 + return on SQLite (in-memory), pool of 4");
     let sqlite = sqlite(rounds, run);
     println!(
-        "    nimue {:.0} ns (bare {:.0} ns, overhead {:+.1}%)  r2d2 {:.0} ns (bare rusqlite {:.0} ns, \
-         overhead {:+.1}%)  time ratio {:.2}",
+        "    nimue {:.0} ns, with() {:.0} ns (bare {:.0} ns, overhead {:+.1}%, with() {:+.1}%)  \
+         r2d2 {:.0} ns (bare rusqlite {:.0} ns, overhead {:+.1}%)  time ratio {:.2}",
         sqlite.nimue_pooled,
+        sqlite.nimue_with,
         sqlite.nimue_bare,
         overhead(sqlite.nimue_pooled, sqlite.nimue_bare),
+        overhead(sqlite.nimue_with, sqlite.nimue_bare),
         sqlite.r2d2_pooled,
         sqlite.rusqlite_bare,
         overhead(sqlite.r2d2_pooled, sqlite.rusqlite_bare),
@@ -435,8 +439,12 @@ fn sqlite(rounds: usize, run: Duration) -> Sqlite {
             .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
             .expect("SELECT 1")
     };
-    let mut results = [vec![], vec![], vec![], vec![]];
+    let mut results = [vec![], vec![], vec![], vec![], vec![]];
     for _ in 0..rounds {
+        results[4].push(ns_per_op(run, || {
+            let row = nimue.with(|conn| conn.query_row("SELECT 1", &[]));
+            black_box(row.expect("SELECT 1"));
+        }));
         results[0].push(ns_per_op(run, || {
             let mut conn = nimue.get().expect("get");
             black_box(conn.query_row("SELECT 1", &[]).expect("SELECT 1"));
@@ -452,9 +460,10 @@ fn sqlite(rounds: usize, run: Duration) -> Sqlite {
             black_box(select(&raw));
         }));
     }
-    let [a, b, c, d] = results.map(median);
+    let [a, b, c, d, e] = results.map(median);
     Sqlite {
         nimue_pooled: a,
+        nimue_with: e,
         nimue_bare: b,
         r2d2_pooled: c,
         rusqlite_bare: d,
@@ -556,7 +565,8 @@ fn markdown(
         md,
         "\n## (c) Checkout + `SELECT 1` + return on SQLite (in-memory, pool of 4)\n\n\
          | | pooled ns | bare connection ns | pool overhead (target ≤ 5%) |\n|---|---|---|---|\n\
-         | nimue (nimue-sqlite) | {:.0} | {:.0} | **{:+.1}%** |\n\
+         | nimue (nimue-sqlite), `get()` | {:.0} | {:.0} | **{:+.1}%** |\n\
+         | nimue (nimue-sqlite), `Pool::with` | {:.0} | {:.0} | **{:+.1}%** |\n\
          | r2d2 (r2d2_sqlite, rusqlite) | {:.0} | {:.0} | {:+.1}% |\n\n\
          Pooled time ratio nimue/r2d2: **{:.2}** (includes the DB-API layer of nimue-sqlite; \
          the bare columns compare the adapters alone).\n\n\
@@ -564,6 +574,9 @@ fn markdown(
         sqlite.nimue_pooled,
         sqlite.nimue_bare,
         overhead(sqlite.nimue_pooled, sqlite.nimue_bare),
+        sqlite.nimue_with,
+        sqlite.nimue_bare,
+        overhead(sqlite.nimue_with, sqlite.nimue_bare),
         sqlite.r2d2_pooled,
         sqlite.rusqlite_bare,
         overhead(sqlite.r2d2_pooled, sqlite.rusqlite_bare),

@@ -183,6 +183,33 @@ impl<K: Connect> Pool<K> {
         Shared::get(&self.shared, None, Location::caller())
     }
 
+    /// Check a connection out for the length of `f`, then give it back: [`get`](Pool::get)
+    /// and dropping the guard in one call, minus the guard's reference count on the pool
+    /// (two atomic operations shared by every thread), so the cheapest checkout there is.
+    /// The connection is reset on return as usual; a panic in `f` closes it and frees its
+    /// slot. `f`'s error type only needs to convert from [`Error`].
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, Connection, Pool};
+    ///
+    /// let pool = Pool::new(TestConnector::new(), 1, 4)?;
+    /// let id = pool.with(|conn| Ok::<_, nimue_core::Error>(conn.id()))?;
+    /// assert_eq!(pool.state().idle, 1);
+    /// # let _ = id;
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn with<T, E: From<Error>>(
+        &self,
+        f: impl FnOnce(&mut K::Connection) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let timeout = self.shared.config.connection_timeout;
+        let live = Shared::checkout(&self.shared, Some(timeout))?
+            .expect("a checkout with a timeout returns a connection or an error");
+        let mut lease = guard::Lease::new(&self.shared, live, Location::caller());
+        f(lease.conn())
+    }
+
     /// Close the pool: callers waiting in `get` fail with [`Error::Closed`], and so does every
     /// later `get`; idle connections are closed now, lent ones when they come back; the
     /// checker thread is stopped (this waits for it to finish what it is doing).

@@ -156,6 +156,58 @@ fn a_connect_that_outlasts_connect_timeout_after_its_caller_gave_up_frees_the_sl
 }
 
 #[test]
+fn with_lends_a_connection_for_one_call_and_takes_it_back_reset() {
+    let connector = TestConnector::new();
+    let pool = builder(&connector, 1, 2).build().unwrap();
+    let id = pool
+        .with(|conn| {
+            conn.execute("INSERT INTO t VALUES (1)", &[])?;
+            assert!(conn.in_transaction());
+            Ok::<_, Error>(conn.id())
+        })
+        .unwrap();
+    let state = pool.state();
+    assert_eq!((state.idle, state.in_use, state.gets), (1, 0, 1));
+    // Given back rolled back, and reused.
+    let again = pool.get().unwrap();
+    assert_eq!(again.id(), id);
+    assert!(!again.in_transaction());
+    drop(again);
+    // The closure's error comes back as it was, in the closure's own error type.
+    #[derive(Debug, PartialEq)]
+    enum Mine {
+        Pool,
+        Nope,
+    }
+    impl From<Error> for Mine {
+        fn from(_: Error) -> Self {
+            Mine::Pool
+        }
+    }
+    assert_eq!(pool.with(|_| Err::<(), _>(Mine::Nope)), Err(Mine::Nope));
+    // A pool error converts: closed.
+    let closed = builder(&connector, 0, 1).build().unwrap();
+    closed.close();
+    assert_eq!(closed.with(|_| Ok::<_, Mine>(())), Err(Mine::Pool));
+    assert_consistent(&pool.state());
+}
+
+#[test]
+fn a_panic_inside_with_closes_the_connection_and_frees_its_slot() {
+    let connector = TestConnector::new();
+    let pool = builder(&connector, 0, 1).build().unwrap();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pool.with(|_| -> Result<(), Error> { panic!("boom") })
+    }));
+    assert!(panicked.is_err());
+    let state = pool.state();
+    assert_eq!((state.total, state.in_use, state.broken), (0, 0, 1));
+    // The slot is free again.
+    pool.with(|conn| conn.ping()).unwrap();
+    assert_consistent(&pool.state());
+}
+
+#[test]
 fn build_reports_a_connect_failure_and_leaves_nothing_open() {
     let connector = TestConnector::new();
     connector.fail_next_connects(1);

@@ -129,3 +129,47 @@ impl<K: Connect> fmt::Debug for PooledConnection<K> {
             .finish_non_exhaustive()
     }
 }
+
+/// A connection lent for the length of a [`Pool::with`](crate::Pool::with) call: a guard
+/// that borrows the pool instead of counting a reference to it.
+pub(crate) struct Lease<'a, K: Connect> {
+    shared: &'a Shared<K>,
+    /// `None` only once given back.
+    live: Option<Box<Live<K::Connection>>>,
+    ticket: Option<usize>,
+}
+
+impl<'a, K: Connect> Lease<'a, K> {
+    pub(crate) fn new(
+        shared: &'a Shared<K>,
+        live: Box<Live<K::Connection>>,
+        at: &'static Location<'static>,
+    ) -> Self {
+        let ticket = shared.leaks.as_ref().map(|leaks| leaks.checkout(at));
+        Lease {
+            shared,
+            live: Some(live),
+            ticket,
+        }
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut K::Connection {
+        &mut self
+            .live
+            .as_mut()
+            .expect("a lease holds its connection")
+            .conn
+    }
+}
+
+impl<K: Connect> Drop for Lease<'_, K> {
+    fn drop(&mut self) {
+        if let (Some(ticket), Some(leaks)) = (self.ticket.take(), &self.shared.leaks) {
+            leaks.checkin(ticket, &self.shared.config.name);
+        }
+        if let Some(live) = self.live.take() {
+            // As for a dropped guard: the error was logged, and a panic discards it.
+            let _ = self.shared.checkin(live, thread::panicking());
+        }
+    }
+}

@@ -30,14 +30,51 @@ use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-/// One shelf: a connection cell, and how many checkouts it served.
+/// One shelf: a connection cell.
 struct Shelf<T> {
     cell: Cell_<T>,
-    /// Checkouts served from this shelf (added to the pool's `gets`).
-    gets: AtomicU64,
     /// A hint that the cell holds something: lets a caller skip empty shelves without
     /// writing their cache lines. It may be wrong for a moment either way; the cell decides.
     full: AtomicBool,
+}
+
+/// Checkouts served from the shelves (added to the pool's `gets`): a counter per thread, so
+/// counting writes no cache line another thread writes, and needs no atomic read-modify-write.
+#[cfg(not(loom))]
+struct Gets(thread_local::ThreadLocal<std::sync::atomic::AtomicU64>);
+
+#[cfg(not(loom))]
+impl Gets {
+    fn new() -> Self {
+        Gets(thread_local::ThreadLocal::new())
+    }
+    #[inline]
+    fn add_one(&self) {
+        let mine = self.0.get_or_default();
+        // Relaxed load and store, not an RMW: only this thread writes its counter.
+        mine.store(mine.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+    fn sum(&self) -> u64 {
+        // Relaxed: a statistic; a thread joined before this call has its count seen in full.
+        self.0.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// Under loom: one modelled atomic counter (loom's threads would share a thread-local).
+#[cfg(loom)]
+struct Gets(AtomicU64);
+
+#[cfg(loom)]
+impl Gets {
+    fn new() -> Self {
+        Gets(AtomicU64::new(0))
+    }
+    fn add_one(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn sum(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// A swap-only cell: lock-free (one `xchg`) in normal builds.
@@ -117,6 +154,7 @@ pub(crate) trait Stamped {
 
 pub(crate) struct Lane<T> {
     shelves: Box<[CachePadded<Shelf<T>>]>,
+    gets: Gets,
     /// Invariant 3: whether returns may be shelved. Written only under the pool's lock.
     gate: CachePadded<AtomicBool>,
     /// Read-mostly copies of the state's clock and eviction time (invariant 5), written only
@@ -135,11 +173,11 @@ impl<T: Stamped> Lane<T> {
                 .map(|_| {
                     CachePadded::new(Shelf {
                         cell: Cell_::new(),
-                        gets: AtomicU64::new(0),
                         full: AtomicBool::new(false),
                     })
                 })
                 .collect(),
+            gets: Gets::new(),
             gate: CachePadded::new(AtomicBool::new(false)),
             tick: AtomicU64::new(0),
             evict_before: AtomicU64::new(0),
@@ -204,8 +242,7 @@ impl<T: Stamped> Lane<T> {
             }
             if let Some(item) = shelf.cell.swap(None) {
                 shelf.full.store(false, Ordering::Relaxed);
-                // Relaxed: a statistic, read by `state()`.
-                shelf.gets.fetch_add(1, Ordering::Relaxed);
+                self.gets.add_one();
                 set_hint(k);
                 return Some(if self.usable(&item) {
                     Ok(item)
@@ -278,10 +315,6 @@ impl<T: Stamped> Lane<T> {
 
     /// Checkouts served from the shelves so far.
     pub(crate) fn gets(&self) -> u64 {
-        // Relaxed: a statistic.
-        self.shelves
-            .iter()
-            .map(|s| s.gets.load(Ordering::Relaxed))
-            .sum()
+        self.gets.sum()
     }
 }

@@ -160,6 +160,15 @@ impl<K: Connect> Shared<K> {
         timeout: Option<Duration>,
         at: &'static Location<'static>,
     ) -> Result<Option<PooledConnection<K>>> {
+        let got = Self::checkout(this, timeout)?;
+        Ok(got.map(|live| PooledConnection::new(Arc::clone(this), live, at)))
+    }
+
+    /// A connection for `get` or `with` (counted in `in_use`), checked and ready.
+    pub(crate) fn checkout(
+        this: &Arc<Self>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Box<Live<K::Connection>>>> {
         let mut counted = false;
         if let Some(took) = this.lane.take() {
             // Counted by the lane: the slow path must not count this get again.
@@ -167,7 +176,7 @@ impl<K: Connect> Shared<K> {
             match took {
                 Ok(live) => {
                     if let Some(live) = this.prepare(live, false) {
-                        return Ok(Some(PooledConnection::new(Arc::clone(this), live, at)));
+                        return Ok(Some(live));
                     }
                 }
                 Err(stale) => this.put_back(*stale),
@@ -194,7 +203,7 @@ impl<K: Connect> Shared<K> {
                 },
             };
             if let Some(live) = this.prepare(live, fresh) {
-                return Ok(Some(PooledConnection::new(Arc::clone(this), live, at)));
+                return Ok(Some(live));
             }
         }
     }
