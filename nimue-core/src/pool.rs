@@ -20,6 +20,12 @@
 //!   sit behind one mutex that is held only for bookkeeping: a `get` that finds an idle
 //!   connection takes it in one critical section, a return puts it back in one. Connecting,
 //!   pinging, resetting and closing always happen with no lock held.
+//! - **A lock-free fast lane.** While nobody waits, a returned connection is put on a
+//!   *shelf* (one atomic cell each) that the returning thread looks at first on its next
+//!   checkout, so the common get-and-return touches neither the lock nor a cache line other
+//!   threads write. Shelved connections stay counted as lent, so the lock's bookkeeping is
+//!   unchanged; a caller about to wait closes the shelves and takes what is on them
+//!   (`pool/lane.rs` has the protocol and its invariants).
 //! - **Slots are counted before connecting.** A `get` that finds no idle connection while
 //!   fewer than `max_size` are open reserves a slot, then connects on its own thread. A failed
 //!   connect frees the slot. So `max_size` bounds the connections that exist, not only those
