@@ -1,6 +1,6 @@
 //! The web_tables example, served on a free port and asked over real HTTP: in process (its
-//! app module) against SQLite and PostgreSQL, and as the built example binary stopped with
-//! Ctrl-C (SIGINT).
+//! app module) against SQLite, PostgreSQL, MariaDB and both through ODBC, and as the built
+//! example binary stopped with Ctrl-C (SIGINT).
 
 #![cfg(feature = "sqlite")]
 
@@ -119,29 +119,73 @@ fn database_errors_are_json_with_a_status_not_a_panic() {
     running.join();
 }
 
+/// Create `table` through `url` and ask the app served from `url` for the table list: it
+/// must contain `table`.
+fn assert_lists(url: &str, table: &str) {
+    let mut conn = nimue::any::connector(url).unwrap().connect().unwrap();
+    conn.execute(&format!("DROP TABLE IF EXISTS {table}"), &[])
+        .unwrap();
+    conn.execute(&format!("CREATE TABLE {table} (id int)"), &[])
+        .unwrap();
+    conn.commit().unwrap();
+    let pool = pool(url);
+    let (base, running) = start(url, pool);
+    let agent = client();
+    // Twice: the second request uses the query the first one chose.
+    for _ in 0..2 {
+        let (status, body) = request(&agent, "GET", &format!("{base}/"));
+        assert_eq!(status, 200, "{body}");
+        let tables: Vec<&str> = body["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert!(tables.contains(&table), "{tables:?}");
+    }
+    running.shutdown_handle().trigger();
+    running.join();
+    conn.execute(&format!("DROP TABLE {table}"), &[]).unwrap();
+    conn.commit().unwrap();
+}
+
 #[cfg(feature = "postgres")]
 #[test]
 fn lists_postgres_tables() {
     let Some(url) = common::server_env("NIMUE_TEST_POSTGRES_URL") else {
         return;
     };
-    let mut conn = nimue::any::connector(&url).unwrap().connect().unwrap();
-    conn.execute("CREATE TABLE IF NOT EXISTS nimue_web_listed (id int)", &[])
-        .unwrap();
-    conn.commit().unwrap();
-    let pool = pool(&url);
-    let (base, running) = start(&url, pool);
-    let (status, body) = request(&client(), "GET", &format!("{base}/"));
-    assert_eq!(status, 200, "{body}");
-    let tables: Vec<&str> = body["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap())
-        .collect();
-    assert!(tables.contains(&"nimue_web_listed"), "{tables:?}");
-    running.shutdown_handle().trigger();
-    running.join();
+    assert_lists(&url, "nimue_web_listed");
+}
+
+#[cfg(feature = "mysql")]
+#[test]
+fn lists_mariadb_tables() {
+    let Some(url) = common::server_env("NIMUE_TEST_MYSQL_URL") else {
+        return;
+    };
+    assert_lists(&url, "nimue_web_listed_my");
+}
+
+/// Through ODBC the URL does not say which database is behind the driver: the app finds the
+/// query that works on it.
+#[cfg(feature = "odbc")]
+#[test]
+fn lists_tables_through_odbc() {
+    let Some(postgres) = common::server_env("NIMUE_TEST_ODBC_POSTGRES") else {
+        return;
+    };
+    assert_lists(&format!("odbc:{postgres}"), "nimue_web_listed_odbc");
+    let Some(sqlite) = common::server_env("NIMUE_TEST_ODBC_SQLITE") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let driver = sqlite.split(';').next().expect("Driver=... first");
+    let sqlite = format!(
+        "odbc:{driver};Database={};",
+        dir.path().join("web.db").display()
+    );
+    assert_lists(&sqlite, "nimue_web_listed_odbc");
 }
 
 /// Builds the web_tables example binary with this test's features and returns its path.

@@ -1,31 +1,41 @@
 //! The web_tables application: an HTTP server that lists a database's tables, with one pool
 //! for the app's lifetime. Shared by the example's `main.rs` and its integration test.
 
-use nimue::{BoxConnector, Connection, Error, ErrorKind, Pool};
+use nimue::{BoxConnection, BoxConnector, Connection, Error, ErrorKind, Pool, Row};
 use serde_json::{json, Value as Json};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
 
 /// What the app serves from.
 pub struct App {
     pool: Pool<BoxConnector>,
-    tables_sql: &'static str,
+    /// The query that lists the database's tables: known from the URL's scheme, or learnt
+    /// from the database on the first request (ODBC).
+    tables_sql: OnceLock<&'static str>,
 }
 
 impl App {
-    /// An app over `pool`, listing tables with the query that fits `url`'s database.
+    /// An app over `pool`, the pool of `url`'s database.
     pub fn new(pool: Pool<BoxConnector>, url: &str) -> Self {
-        App {
-            pool,
-            tables_sql: tables_query(url),
+        let tables_sql = OnceLock::new();
+        if let Some(sql) = tables_query(url) {
+            let _ = tables_sql.set(sql);
         }
+        App { pool, tables_sql }
     }
 
     /// `GET /`: `{"tables": [...]}`. The connection goes back to the pool when `conn` drops,
     /// on every path out of this function, errors and panics included.
     fn tables(&self) -> Result<Json, Error> {
         let mut conn = self.pool.get()?;
-        let rows = conn.query(self.tables_sql, &[])?;
+        let rows = match self.tables_sql.get() {
+            Some(sql) => conn.query(sql, &[])?,
+            None => {
+                let (sql, rows) = discover_tables_query(&mut conn)?;
+                let _ = self.tables_sql.set(sql);
+                rows
+            }
+        };
         let names = rows
             .iter()
             .map(|row| row.get::<String>(0))
@@ -85,17 +95,42 @@ impl App {
     }
 }
 
-/// The tables of the connected database, by URL scheme.
-fn tables_query(url: &str) -> &'static str {
-    if url.starts_with("sqlite:") || url.to_ascii_lowercase().contains("sqlite") {
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
-    } else if url.starts_with("mysql:") || url.starts_with("mariadb:") {
-        "SELECT table_name AS name FROM information_schema.tables \
-         WHERE table_schema = DATABASE() ORDER BY table_name"
-    } else {
-        "SELECT table_name AS name FROM information_schema.tables \
-         WHERE table_schema = current_schema() ORDER BY table_name"
+const SQLITE_TABLES: &str = "SELECT name FROM sqlite_master \
+     WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name";
+const MYSQL_TABLES: &str = "SELECT table_name AS name FROM information_schema.tables \
+     WHERE table_schema = DATABASE() ORDER BY table_name";
+const POSTGRES_TABLES: &str = "SELECT table_name AS name FROM information_schema.tables \
+     WHERE table_schema = current_schema() ORDER BY table_name";
+
+/// The query listing the tables of the database `url` names by its scheme (the driver
+/// `nimue::any` picks for it); `None` for `odbc:`, where any database may be behind the driver.
+fn tables_query(url: &str) -> Option<&'static str> {
+    match url.split(':').next().unwrap_or("") {
+        "sqlite" => Some(SQLITE_TABLES),
+        "mysql" | "mariadb" => Some(MYSQL_TABLES),
+        "postgres" | "postgresql" => Some(POSTGRES_TABLES),
+        _ => None,
     }
+}
+
+/// For a database the URL does not name (ODBC): each database's query in turn, on `conn`.
+/// Each uses what only its own database has (`current_schema()`, `DATABASE()`,
+/// `sqlite_master`), so the first that runs is the right one. Only a ProgrammingError (no
+/// such function or table) moves on to the next; any other error is the answer.
+fn discover_tables_query(conn: &mut BoxConnection) -> Result<(&'static str, Vec<Row>), Error> {
+    let mut last = None;
+    for sql in [POSTGRES_TABLES, MYSQL_TABLES, SQLITE_TABLES] {
+        match conn.query(sql, &[]) {
+            Ok(rows) => return Ok((sql, rows)),
+            Err(e) if e.kind() == ErrorKind::Programming => {
+                // PostgreSQL refuses every statement after an error until a rollback.
+                conn.rollback()?;
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.expect("at least one query was tried"))
 }
 
 /// 503 when the database or pool is unavailable (worth retrying), 500 otherwise.
