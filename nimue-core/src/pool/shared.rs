@@ -61,6 +61,8 @@ enum Got<C> {
     Open(Attempt),
     /// Nothing without waiting (`try_get`).
     WouldWait,
+    /// What a look at the shelves found before queueing (see [`Lane::take`]).
+    Shelved(std::result::Result<Box<Live<C>>, Box<Live<C>>>),
 }
 
 /// What a caller's own connect attempt came to.
@@ -80,6 +82,8 @@ struct Wait {
     front: bool,
     /// Whether the get was counted.
     counted: bool,
+    /// Whether it looked out for a shelved connection before queueing.
+    spun: bool,
 }
 
 pub(crate) struct Shared<K: Connect> {
@@ -186,11 +190,17 @@ impl<K: Connect> Shared<K> {
             started: None,
             front: false,
             counted,
+            spun: false,
         };
         loop {
             let (live, fresh) = match this.acquire(timeout, &mut wait)? {
                 Got::Conn(live) => (Box::new(live), false),
                 Got::WouldWait => return Ok(None),
+                Got::Shelved(Ok(live)) => (live, false),
+                Got::Shelved(Err(stale)) => {
+                    this.put_back(*stale);
+                    continue;
+                }
                 Got::Open(attempt) => match Self::open_for_caller(this, attempt, timeout, &wait) {
                     Ok(Opened::Conn(live)) => (Box::new(live), true),
                     Ok(Opened::Closed) => continue, // the next acquire says so
@@ -228,6 +238,18 @@ impl<K: Connect> Shared<K> {
         let Some(timeout) = timeout else {
             return Ok(Got::WouldWait);
         };
+        // Nobody queued and returns go to the shelves: a connection usually comes back within
+        // microseconds, often from a thread the scheduler must run first. Look out for it a
+        // little, yielding the CPU, before queueing (sleeping and waking cost system calls,
+        // and closing the shelves sends every later return through this lock).
+        if !wait.spun && wait.started.is_none() && st.waiting() == 0 && self.lane.in_use() {
+            wait.spun = true;
+            drop(st);
+            if let Some(took) = self.lane.look_out() {
+                return Ok(Got::Shelved(took));
+            }
+            return self.acquire(Some(timeout), wait);
+        }
         if wait.started.is_none() {
             if let Some(max) = self.config.max_waiting {
                 if st.waiting() >= max {
