@@ -42,7 +42,7 @@ impl<K: Connect> PooledConnection<K> {
         live: Box<Live<K::Connection>>,
         at: &'static Location<'static>,
     ) -> Self {
-        let ticket = shared.leaks.as_ref().map(|leaks| leaks.checkout(at));
+        let ticket = shared.leak_ticket(at);
         PooledConnection {
             shared,
             live: Some(live),
@@ -81,9 +81,7 @@ impl<K: Connect> PooledConnection<K> {
 
     /// The connection, and its leak registry entry settled.
     fn take(&mut self) -> Option<Box<Live<K::Connection>>> {
-        if let (Some(ticket), Some(leaks)) = (self.ticket.take(), &self.shared.leaks) {
-            leaks.checkin(ticket, &self.shared.config.name);
-        }
+        self.shared.settle_ticket(self.ticket.take());
         self.live.take()
     }
 }
@@ -145,7 +143,7 @@ impl<'a, K: Connect> Lease<'a, K> {
         live: Box<Live<K::Connection>>,
         at: &'static Location<'static>,
     ) -> Self {
-        let ticket = shared.leaks.as_ref().map(|leaks| leaks.checkout(at));
+        let ticket = shared.leak_ticket(at);
         Lease {
             shared,
             live: Some(live),
@@ -164,9 +162,7 @@ impl<'a, K: Connect> Lease<'a, K> {
 
 impl<K: Connect> Drop for Lease<'_, K> {
     fn drop(&mut self) {
-        if let (Some(ticket), Some(leaks)) = (self.ticket.take(), &self.shared.leaks) {
-            leaks.checkin(ticket, &self.shared.config.name);
-        }
+        self.shared.settle_ticket(self.ticket.take());
         if let Some(live) = self.live.take() {
             // As for a dropped guard: the error was logged, and a panic discards it.
             let _ = self.shared.checkin(live, thread::panicking());

@@ -130,7 +130,11 @@ fn set_hint(_: usize) {}
 #[inline]
 fn hint(n: usize) -> usize {
     let h = HINT.with(Cell::get);
+    if h < n {
+        return h;
+    }
     if h != usize::MAX {
+        // A hint from a pool with more shelves (the division is off the common path).
         return h % n;
     }
     // Relaxed: a counter handing out starting points, ordering nothing.
@@ -260,8 +264,7 @@ impl<T: Stamped> Lane<T> {
             return None;
         }
         let start = hint(n);
-        for i in 0..n {
-            let k = (start + i) % n;
+        for k in (start..n).chain(0..start) {
             let shelf = &self.shelves[k];
             // Relaxed: only a hint (see `Shelf::full`).
             if !shelf.full.load(Ordering::Relaxed) {
@@ -286,21 +289,19 @@ impl<T: Stamped> Lane<T> {
         None
     }
 
-    /// Shelve a returned connection on this thread's shelf (or the next free one). What it
-    /// gives back could not be shelved: the caller returns it through the slow path (empty,
-    /// and not allocated, in the common case).
+    /// Shelve a returned connection on this thread's shelf (or the next free one). What
+    /// could not be shelved goes to `back`, for the slow path (nothing, in the common case).
     #[inline]
-    pub(crate) fn put(&self, item: Box<T>) -> Vec<Box<T>> {
+    pub(crate) fn put(&self, item: Box<T>, mut back: impl FnMut(Box<T>)) {
         let n = self.shelves.len();
         // Relaxed: a stale open gate is caught by the fence and second read below.
         if n == 0 || !self.gate.load(Ordering::Relaxed) || !self.usable(&item) {
-            return vec![item];
+            return back(item);
         }
         let start = hint(n);
         let mut carry = Some(item);
         let mut shelved = false;
-        for i in 0..n {
-            let k = (start + i) % n;
+        for k in (start..n).chain(0..start) {
             let shelf = &self.shelves[k];
             if shelf.full.load(Ordering::Relaxed) {
                 continue;
@@ -322,12 +323,13 @@ impl<T: Stamped> Lane<T> {
                 // The gate closed meanwhile: take everything back (what others shelved too;
                 // whoever closed the gate may be emptying the shelves as well, and each cell
                 // goes to one of us).
-                let mut back = self.drain();
-                back.extend(carry);
-                return back;
+                self.drain().into_iter().chain(carry).for_each(back);
+                return;
             }
         }
-        carry.into_iter().collect()
+        if let Some(item) = carry {
+            back(item);
+        }
     }
 
     /// Empty every shelf (after closing the gate: the other half of invariant 4, with a
@@ -384,6 +386,13 @@ mod tests {
         lane
     }
 
+    /// Put, and the ids of what came back.
+    fn put(lane: &Lane<Item>, item: Box<Item>) -> Vec<u32> {
+        let mut back = Vec::new();
+        lane.put(item, |i| back.push(i.id));
+        back
+    }
+
     fn taken(lane: &Lane<Item>) -> Option<u32> {
         lane.take().map(|took| took.map_or_else(|i| i.id, |i| i.id))
     }
@@ -391,7 +400,7 @@ mod tests {
     #[test]
     fn a_returned_item_is_shelved_and_taken_back_counted() {
         let lane = open_lane(2);
-        assert!(lane.put(item(1)).is_empty());
+        assert!(put(&lane, item(1)).is_empty());
         assert_eq!(taken(&lane), Some(1));
         assert_eq!(taken(&lane), None);
         assert_eq!(lane.gets(), 1);
@@ -400,21 +409,19 @@ mod tests {
     #[test]
     fn a_closed_gate_shelves_nothing_and_hands_out_nothing() {
         let lane = open_lane(2);
-        assert!(lane.put(item(1)).is_empty());
+        assert!(put(&lane, item(1)).is_empty());
         lane.set_gate(false);
         assert_eq!(taken(&lane), None);
-        let back = lane.put(item(2));
-        assert_eq!(back.iter().map(|i| i.id).collect::<Vec<_>>(), [2]);
+        assert_eq!(put(&lane, item(2)), [2]);
         assert_eq!(lane.drain().iter().map(|i| i.id).collect::<Vec<_>>(), [1]);
     }
 
     #[test]
     fn full_shelves_send_the_rest_back_and_each_item_has_one_owner() {
         let lane = open_lane(2);
-        assert!(lane.put(item(1)).is_empty());
-        assert!(lane.put(item(2)).is_empty());
-        let back = lane.put(item(3));
-        assert_eq!(back.iter().map(|i| i.id).collect::<Vec<_>>(), [3]);
+        assert!(put(&lane, item(1)).is_empty());
+        assert!(put(&lane, item(2)).is_empty());
+        assert_eq!(put(&lane, item(3)), [3]);
         let mut ids: Vec<u32> = lane.drain().iter().map(|i| i.id).collect();
         ids.sort_unstable();
         assert_eq!(ids, [1, 2]);
@@ -427,7 +434,7 @@ mod tests {
         let lane = open_lane(1);
         lane.shelves[0].full.store(true, Ordering::Relaxed);
         assert_eq!(taken(&lane), None);
-        assert!(lane.put(item(1)).is_empty(), "the shelf is usable again");
+        assert!(put(&lane, item(1)).is_empty(), "the shelf is usable again");
         assert_eq!(taken(&lane), Some(1));
     }
 
@@ -435,18 +442,18 @@ mod tests {
     fn expired_or_evicted_items_are_not_handed_out() {
         let lane = open_lane(2);
         let epoch = lane.epoch;
-        assert!(lane.put(item(1)).is_empty());
+        assert!(put(&lane, item(1)).is_empty());
         // Evicted after it was shelved: it comes off the shelf as unusable.
         lane.set_evict_before(epoch + Duration::from_nanos(11));
         assert!(matches!(lane.take(), Some(Err(_))));
         // And is not shelved again.
-        assert_eq!(lane.put(item(2)).len(), 1);
+        assert_eq!(put(&lane, item(2)), [2]);
         let old = Box::new(Item {
             id: 3,
             born: 20,
             expires: 50,
         });
         lane.set_tick(epoch + Duration::from_nanos(60));
-        assert_eq!(lane.put(old).len(), 1, "past its lifetime");
+        assert_eq!(put(&lane, old), [3], "past its lifetime");
     }
 }

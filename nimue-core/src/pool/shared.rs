@@ -141,6 +141,18 @@ impl<K: Connect> Shared<K> {
         self.config.reuse == Reuse::Lifo
     }
 
+    /// A checkout's entry in the leak registry, when `leak_threshold` is set.
+    pub(crate) fn leak_ticket(&self, at: &'static Location<'static>) -> Option<usize> {
+        self.leaks.as_ref().map(|leaks| leaks.checkout(at))
+    }
+
+    /// Settle a checkout's leak registry entry (the connection is being given back).
+    pub(crate) fn settle_ticket(&self, ticket: Option<usize>) {
+        if let (Some(ticket), Some(leaks)) = (ticket, &self.leaks) {
+            leaks.checkin(ticket, &self.config.name);
+        }
+    }
+
     /// Open the lane's gate exactly when returns may be shelved (invariant 3 of `lane.rs`).
     /// Call it under the lock after any change to who waits, `closed` or `shrinking`.
     #[inline]
@@ -543,9 +555,7 @@ impl<K: Connect> Shared<K> {
             live.returned = Some(Instant::now());
         }
         // Onto a shelf, without the lock, when the lane takes it (usually).
-        for live in self.lane.put(live) {
-            self.put_back(*live);
-        }
+        self.lane.put(live, |live| self.put_back(*live));
         Ok(())
     }
 
