@@ -198,7 +198,7 @@ impl<K: Connect> Pool<K> {
     /// ```
     /// use nimue_core::{testing::TestConnector, Connection, Pool};
     ///
-    /// let pool = Pool::new(TestConnector::new(), 1, 4)?;
+    /// let pool = Pool::new(TestConnector::new(), 1, 1)?;
     /// let id = pool.with(|conn| Ok::<_, nimue_core::Error>(conn.id()))?;
     /// assert_eq!(pool.state().idle, 1);
     /// # let _ = id;

@@ -158,7 +158,8 @@ fn a_connect_that_outlasts_connect_timeout_after_its_caller_gave_up_frees_the_sl
 #[test]
 fn with_lends_a_connection_for_one_call_and_takes_it_back_reset() {
     let connector = TestConnector::new();
-    let pool = builder(&connector, 1, 2).build().unwrap();
+    // max_size 1: no top-up by the checker while it is lent can change the numbers.
+    let pool = builder(&connector, 1, 1).build().unwrap();
     let id = pool
         .with(|conn| {
             conn.execute("INSERT INTO t VALUES (1)", &[])?;
@@ -260,9 +261,12 @@ fn invalid_settings_are_rejected() {
 fn a_closure_is_a_connector() {
     let connector = TestConnector::new();
     let source = connector.clone();
-    let pool = Pool::new(move || source.connect(), 1, 2).unwrap();
+    // min_idle 0: the only connection is the one `get` opens through the closure (with
+    // min_idle 1 the checker may top up while it is lent, and make it two).
+    let pool = Pool::new(move || source.connect(), 0, 2).unwrap();
     pool.get().unwrap().ping().unwrap();
     assert_eq!(connector.stats().live, 1);
+    assert_eq!(pool.state().created, 1);
 }
 
 fn ids(conns: &[PooledConnection<TestConnector>]) -> Vec<u64> {
