@@ -61,7 +61,7 @@ enum Got<C> {
     Open(Attempt),
     /// Nothing without waiting (`try_get`).
     WouldWait,
-    /// What a look at the shelves found before queueing (see [`Lane::take`]).
+    /// What a look at the shelves found (see [`Lane::take`]).
     Shelved(std::result::Result<Box<Live<C>>, Box<Live<C>>>),
 }
 
@@ -185,27 +185,21 @@ impl<K: Connect> Shared<K> {
         this: &Arc<Self>,
         timeout: Option<Duration>,
     ) -> Result<Option<Box<Live<K::Connection>>>> {
-        let mut counted = false;
-        if let Some(took) = this.lane.take() {
-            // Counted by the lane: the slow path must not count this get again.
-            counted = true;
-            match took {
-                Ok(live) => {
-                    if let Some(live) = this.prepare(live, false) {
-                        return Ok(Some(live));
-                    }
-                }
-                Err(stale) => this.put_back(*stale),
-            }
-        }
+        // The fast lane first; what it finds is handled like what the slow path finds there.
+        let mut shelved = this.lane.take().map(Got::Shelved);
         let mut wait = Wait {
             started: None,
             front: false,
-            counted,
+            // Counted by the lane: the slow path must not count this get again.
+            counted: shelved.is_some(),
             spun: false,
         };
         loop {
-            let (live, fresh) = match this.acquire(timeout, &mut wait)? {
+            let got = match shelved.take() {
+                Some(got) => got,
+                None => this.acquire(timeout, &mut wait)?,
+            };
+            let (live, fresh) = match got {
                 Got::Conn(live) => (Box::new(live), false),
                 Got::WouldWait => return Ok(None),
                 Got::Shelved(Ok(live)) => (live, false),
