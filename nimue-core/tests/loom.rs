@@ -150,3 +150,44 @@ fn three_callers_share_two_connections_one_breaking() {
         all_closed(&connector, 2);
     });
 }
+
+/// Issue 16, the fast lane's `full` hint: two callers read it set on the shelf of a returned
+/// connection; one takes the connection, the other finds the cell empty; the first clears the
+/// hint, a third connection comes back onto the now free shelf and sets it; the second
+/// caller's late clear then hides that connection from every later checkout (under loom every
+/// thread's shelf is shelf 0). Two of at most three connections are held at the end, so the
+/// third is idle or may be opened: `try_get` must find one.
+#[test]
+fn a_connection_shelved_while_two_callers_race_for_the_shelf_stays_in_sight() {
+    model(2, || {
+        let (connector, pool) = pool(3);
+        let first = pool.get().expect("get");
+        let second = pool.get().expect("get");
+        // Onto shelf 0, for both callers below to race for.
+        drop(first);
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                let pool = pool.clone();
+                thread::spawn(move || pool.get().expect("get"))
+            })
+            .collect();
+        // Onto shelf 0 again when the winner has emptied it (or shelf 1).
+        drop(second);
+        let held: Vec<_> = callers.into_iter().map(|t| t.join().unwrap()).collect();
+        // No `state()` before this: it empties the shelves, which would bring a hidden
+        // connection back into sight.
+        let third = pool.try_get().expect("try_get");
+        if third.is_none() {
+            // `state()` empties the shelves: the hidden connection shows up as idle.
+            let st = pool.state();
+            panic!(
+                "two of three held, yet nothing for try_get: one was shelved out of sight ({st:?})"
+            );
+        }
+        drop(third);
+        drop(held);
+        settled(&pool);
+        drop(pool);
+        all_closed(&connector, 3);
+    });
+}
