@@ -367,13 +367,14 @@ impl DatabaseError {
 ///     in_use: 4,
 ///     idle: 0,
 ///     waiting: 2,
+///     cause: None,
 /// };
 /// assert_eq!(
 ///     t.to_string(),
 ///     "pool \"main\": no connection within 1.5s (size 4 of max 4, in use 4, idle 0, waiting 2)"
 /// );
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PoolTimeout {
     /// The pool's name.
     pub pool: String,
@@ -389,6 +390,10 @@ pub struct PoolTimeout {
     pub idle: usize,
     /// Other callers still waiting (this one not counted).
     pub waiting: usize,
+    /// Why the connections this caller was given were turned away at checkout (the
+    /// `on_checkout` hook's or `test_on_checkout`'s last error), when that is why it got
+    /// none; its [`source`](std::error::Error::source).
+    pub cause: Option<Arc<Error>>,
 }
 
 impl fmt::Display for PoolTimeout {
@@ -403,7 +408,13 @@ impl fmt::Display for PoolTimeout {
     }
 }
 
-impl std::error::Error for PoolTimeout {}
+impl std::error::Error for PoolTimeout {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl PoolTimeout {
     fn numbers(&self) -> String {

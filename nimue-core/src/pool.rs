@@ -300,7 +300,7 @@ impl<K: Connect> Pool<K> {
                     return Ok(());
                 }
                 if started.elapsed() >= timeout {
-                    return Err(self.shared.timeout_error(&st, started.elapsed()));
+                    return Err(self.shared.timeout_error(&st, started.elapsed(), None));
                 }
             }
             // Polled: readiness is rare and not latency-critical; the checker does the work.

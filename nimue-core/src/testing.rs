@@ -87,6 +87,10 @@ struct Driver {
     reset_failure_ppm: AtomicU32,
     /// How long each connect takes, in microseconds.
     connect_delay_us: AtomicU64,
+    /// How long each ping takes, in microseconds.
+    ping_delay_us: AtomicU64,
+    /// `is_broken()` panics while set (a driver bug the pool must survive).
+    is_broken_panics: AtomicBool,
     /// Connections with a smaller id are dead.
     killed_below: AtomicU64,
     /// Dead connections with a larger id.
@@ -150,6 +154,8 @@ impl TestConnector {
                 ping_failure_ppm: AtomicU32::new(0),
                 reset_failure_ppm: AtomicU32::new(0),
                 connect_delay_us: AtomicU64::new(0),
+                ping_delay_us: AtomicU64::new(0),
+                is_broken_panics: AtomicBool::new(false),
                 killed_below: AtomicU64::new(0),
                 killed: Mutex::new(HashSet::new()),
                 rng: AtomicU64::new(seed),
@@ -187,6 +193,17 @@ impl TestConnector {
     pub fn set_connect_delay(&self, delay: Duration) {
         let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
         self.driver.connect_delay_us.store(micros, Relaxed);
+    }
+
+    /// Every ping takes this long (it sleeps).
+    pub fn set_ping_delay(&self, delay: Duration) {
+        let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.driver.ping_delay_us.store(micros, Relaxed);
+    }
+
+    /// While set, `is_broken()` panics on every connection (a driver bug).
+    pub fn set_is_broken_panics(&self, on: bool) {
+        self.driver.is_broken_panics.store(on, Relaxed);
     }
 
     /// Kill every connection open now: each fails its next ping or statement and is broken
@@ -438,6 +455,10 @@ impl Connection for TestConnection {
             return Ok(());
         }
         self.driver.pings.fetch_add(1, Relaxed);
+        let delay = self.driver.ping_delay_us.load(Relaxed);
+        if delay > 0 {
+            std::thread::sleep(Duration::from_micros(delay));
+        }
         self.alive()?;
         if self.driver.chance(&self.driver.ping_failure_ppm) {
             self.broken = true;
@@ -447,6 +468,9 @@ impl Connection for TestConnection {
     }
 
     fn is_broken(&self) -> bool {
+        if self.driver.is_broken_panics.load(Relaxed) {
+            panic!("is_broken panicked (test driver)");
+        }
         self.broken
     }
 

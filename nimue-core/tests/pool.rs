@@ -377,6 +377,43 @@ fn a_panic_while_holding_a_connection_frees_its_slot() {
 }
 
 #[test]
+fn a_panic_in_is_broken_discards_the_connection_and_frees_its_slot() {
+    let connector = TestConnector::new();
+    let pool = builder(&connector, 0, 1)
+        .check_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    // On the way back.
+    let conn = pool.get().unwrap();
+    connector.set_is_broken_panics(true);
+    drop(conn);
+    let state = pool.state();
+    assert_eq!(
+        (state.total, state.in_use, state.broken),
+        (0, 0, 1),
+        "{state:?}"
+    );
+    assert_eq!(connector.stats().live, 0);
+    // On the way out: the idle connection's check panics; a new one is opened instead.
+    connector.set_is_broken_panics(false);
+    drop(pool.get_timeout(SHORT).unwrap());
+    let idle = pool.get_timeout(SHORT).unwrap().id();
+    connector.set_is_broken_panics(true);
+    let conn = pool.get_timeout(SHORT).unwrap();
+    assert_ne!(
+        conn.id(),
+        idle,
+        "the connection whose check panicked was not handed out"
+    );
+    connector.set_is_broken_panics(false);
+    drop(conn);
+    let state = pool.state();
+    assert_eq!((state.total, state.in_use), (1, 0), "{state:?}");
+    assert_consistent(&state);
+    assert!(pool.get_timeout(SHORT).is_ok());
+}
+
+#[test]
 fn a_failed_reset_discards_and_close_reports_it() {
     let connector = TestConnector::new();
     let pool = builder(&connector, 0, 2).build().unwrap();

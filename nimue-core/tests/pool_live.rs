@@ -222,3 +222,100 @@ fn the_checkout_test_is_skipped_only_within_the_window() {
     conn.execute("SELECT 1", &[]).expect("a live connection");
     assert_eq!(pool.state().checks_failed, 1);
 }
+
+#[test]
+fn resize_up_raises_the_cap_on_connect_attempts() {
+    // Built with max 1 (so at most 2 connect threads), resized to 8: eight callers with slow
+    // logins all connect.
+    let connector = TestConnector::new();
+    let pool = builder(&connector, 0, 1).build().unwrap();
+    pool.resize(0, 8).unwrap();
+    connector.set_connect_delay(Duration::from_millis(300));
+    let callers: Vec<_> = (0..8)
+        .map(|_| {
+            let pool = pool.clone();
+            thread::spawn(move || pool.get().map(|c| c.id()))
+        })
+        .collect();
+    for caller in callers {
+        if let Err(e) = caller.join().unwrap() {
+            panic!("a caller failed: {e}");
+        }
+    }
+    assert_eq!(pool.state().connect_failures, 0, "{:?}", pool.state());
+}
+
+#[test]
+fn drain_replaces_a_connection_the_checker_is_pinging() {
+    let connector = TestConnector::new();
+    let pool = builder(&connector, 1, 1).build().unwrap();
+    let before = pool.get().unwrap().id();
+    connector.set_ping_delay(Duration::from_millis(300));
+    // The checker takes the idle connection out to ping it.
+    assert!(eventually(|| pool.state().pending == 1));
+    pool.drain();
+    connector.set_ping_delay(Duration::ZERO);
+    let after = pool.get().unwrap().id();
+    assert_ne!(
+        after, before,
+        "a connection from before drain() was handed out"
+    );
+    assert_consistent(&pool.state());
+}
+
+#[test]
+fn drain_replaces_a_connection_whose_connect_had_started() {
+    let connector = TestConnector::new();
+    connector.set_connect_delay(Duration::from_millis(300));
+    // The checker is opening the first connection when drain() is called.
+    let pool = builder(&connector, 1, 1).build_lazy().unwrap();
+    assert!(eventually(|| pool.state().pending == 1));
+    pool.drain();
+    let conn = pool.get().unwrap();
+    assert_ne!(
+        conn.id(),
+        1,
+        "the connection opened before drain() was handed out"
+    );
+    assert!(pool.state().evicted >= 1, "{:?}", pool.state());
+    drop(conn);
+    assert_consistent(&pool.state());
+}
+
+#[test]
+fn a_callers_own_connect_started_before_drain_is_not_handed_out() {
+    let connector = TestConnector::new();
+    let pool = builder(&connector, 0, 1).build().unwrap();
+    connector.set_connect_delay(Duration::from_millis(300));
+    let other = pool.clone();
+    let caller = thread::spawn(move || other.get().map(|c| c.id()));
+    assert!(eventually(|| pool.state().pending == 1));
+    pool.drain();
+    let id = caller.join().unwrap().unwrap();
+    assert_ne!(id, 1, "the connection opened before drain() was handed out");
+    assert_consistent(&pool.state());
+}
+
+#[test]
+fn a_connection_adopted_after_resize_down_is_not_kept_above_max_size() {
+    let connector = TestConnector::new();
+    let pool = builder(&connector, 0, 2)
+        .check_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let held = pool.get().unwrap();
+    connector.set_connect_delay(Duration::from_millis(400));
+    // This caller gives up while its connect runs; the pool adopts the connection later.
+    let err = pool.get_timeout(Duration::from_millis(50)).map(drop);
+    assert!(err.is_err());
+    pool.resize(0, 1).unwrap();
+    assert!(
+        eventually(|| pool.state().pending == 0),
+        "{:?}",
+        pool.state()
+    );
+    let state = pool.state();
+    assert!(state.total <= 1, "above max_size after resize: {state:?}");
+    assert_consistent(&state);
+    drop(held);
+}

@@ -39,6 +39,7 @@ pub(crate) struct Config<C> {
     pub test_on_checkout: bool,
     pub leak_threshold: Option<Duration>,
     pub reuse: Reuse,
+    pub autocommit: Option<bool>,
     pub on_connect: Option<Hook<C>>,
     pub on_checkout: Option<Hook<C>>,
     pub on_checkin: Option<Hook<C>>,
@@ -95,6 +96,7 @@ impl<K: Connect> fmt::Debug for PoolBuilder<K> {
             .field("test_on_checkout", &c.test_on_checkout)
             .field("leak_threshold", &c.leak_threshold)
             .field("reuse", &c.reuse)
+            .field("autocommit", &c.autocommit)
             .finish_non_exhaustive()
     }
 }
@@ -119,6 +121,7 @@ impl<K: Connect> PoolBuilder<K> {
                 test_on_checkout: false,
                 leak_threshold: None,
                 reuse: Reuse::Lifo,
+                autocommit: None,
                 on_connect: None,
                 on_checkout: None,
                 on_checkin: None,
@@ -280,7 +283,29 @@ impl<K: Connect> PoolBuilder<K> {
         self
     }
 
+    /// Turn autocommit on (or off) on every new connection, before `on_connect` runs
+    /// (default: leave the driver's default, off as in PEP 249). What a connection's session
+    /// is when `on_connect` has finished (autocommit at least) is what every return to the
+    /// pool restores, so the setting holds on every checkout, not only the first.
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, Connection, Pool};
+    ///
+    /// let pool = Pool::builder(TestConnector::new()).autocommit(true).build()?;
+    /// let mut conn = pool.get()?;
+    /// conn.set_autocommit(false)?; // for this checkout only
+    /// drop(conn);
+    /// assert!(pool.get()?.autocommit());
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    pub fn autocommit(mut self, on: bool) -> Self {
+        self.config.autocommit = Some(on);
+        self
+    }
+
     /// Run on every new connection before the pool uses it; an error fails the connect.
+    /// The session it leaves (autocommit at least) is what [`Connection::reset`](crate::Connection::reset)
+    /// plus the pool restore on every return.
     pub fn on_connect(
         mut self,
         hook: impl Fn(&mut K::Connection) -> Result<()> + Send + Sync + 'static,

@@ -11,12 +11,20 @@
 //! still closes the pool, and `close()` wakes and joins it.
 
 use super::shared::{guarded, Held, Shared, Why, LOG};
+use super::state::Retire;
 use super::sync::Arc;
 use crate::connection::{Connect, Connection};
 use std::io;
 use std::sync::PoisonError;
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// `at + d`, or a century on when that is past the clock's range: a huge `check_interval` or
+/// `leak_threshold` means "never".
+fn later(at: Instant, d: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    at.checked_add(d.min(CENTURY)).unwrap_or(at)
+}
 
 /// Start the checker of `shared`.
 pub(crate) fn spawn<K: Connect>(shared: &Arc<Shared<K>>) -> io::Result<JoinHandle<()>> {
@@ -30,20 +38,20 @@ pub(crate) fn spawn<K: Connect>(shared: &Arc<Shared<K>>) -> io::Result<JoinHandl
 fn run<K: Connect>(shared: &Shared<K>) {
     let interval = shared.config.check_interval;
     let leak_period = shared.leaks.as_ref().map(|leaks| leaks.scan_period());
-    let mut next_round = Instant::now() + interval;
-    let mut next_leak_scan = leak_period.map(|period| Instant::now() + period);
+    let mut next_round = later(Instant::now(), interval);
+    let mut next_leak_scan = leak_period.map(|period| later(Instant::now(), period));
     loop {
         top_up(shared);
         let now = Instant::now();
         if now >= next_round {
             round(shared);
-            next_round = Instant::now() + interval;
+            next_round = later(Instant::now(), interval);
         }
         if let (Some(at), Some(period), Some(leaks)) = (next_leak_scan, leak_period, &shared.leaks)
         {
             if now >= at {
                 leaks.scan(&shared.config.name);
-                next_leak_scan = Some(now + period);
+                next_leak_scan = Some(later(now, period));
             }
         }
         // Sleep until the next thing to do. Whatever changes the state so that there is
@@ -81,7 +89,8 @@ fn top_up<K: Connect>(shared: &Shared<K>) {
             if !st.wants_open(now) {
                 return;
             }
-            st.reserve(|| now)
+            let demand = st.demand();
+            st.reserve(|| now, demand)
         };
         let Some(attempt) = attempt else { return };
         if shared.open_for_pool(attempt).is_err() {
@@ -121,6 +130,12 @@ fn round<K: Connect>(shared: &Shared<K>) {
             drop(st);
             shared.discard(idle.live, Held::Checking, Why::Closed);
             return;
+        }
+        // Drained, or the pool shrank, while it was pinged: not put back.
+        if st.unwanted(idle.live.born) {
+            drop(st);
+            shared.discard(idle.live, Held::Checking, Why::Retired(Retire::Evicted));
+            continue;
         }
         let wake = st.put_checked(idle, lifo);
         st.check();

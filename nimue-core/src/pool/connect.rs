@@ -24,8 +24,9 @@ pub(crate) struct Connector<K> {
     timeout: Option<Duration>,
     /// Connect threads running now, whether a caller still waits for them or not.
     running: Arc<AtomicUsize>,
-    /// The most connect threads at once: `max_size` waited-for plus `max_size` abandoned.
-    max_running: usize,
+    /// The most connect threads at once: `max_size` waited-for plus `max_size` abandoned
+    /// (of the pool's current `max_size`: `resize` changes it).
+    max_running: AtomicUsize,
 }
 
 /// Decrements the running count when a connect thread ends, even by a panic.
@@ -45,8 +46,15 @@ impl<K: Connect> Connector<K> {
             // The loom models check the hand-off between callers, without extra threads.
             timeout: if cfg!(loom) { None } else { timeout },
             running: Arc::new(AtomicUsize::new(0)),
-            max_running: max_size.saturating_mul(2),
+            max_running: AtomicUsize::new(max_size.saturating_mul(2)),
         }
+    }
+
+    /// Follow a new `max_size` (after `resize`).
+    pub(crate) fn set_max_size(&self, max_size: usize) {
+        // Relaxed: like `running`, it only bounds how many threads start.
+        self.max_running
+            .store(max_size.saturating_mul(2), Ordering::Relaxed);
     }
 
     /// Open a connection, waiting at most the connect timeout for it.
@@ -103,7 +111,7 @@ impl<K: Connect> Connector<K> {
         // Relaxed: see `Running`; an occasional extra thread past the bound is harmless.
         let running = self.running.fetch_add(1, Ordering::Relaxed);
         let slot = Running(Arc::clone(&self.running));
-        if running >= self.max_running {
+        if running >= self.max_running.load(Ordering::Relaxed) {
             return Err(Error::operational(format!(
                 "not connecting: {running} earlier connection attempts are still running \
                  (unanswered after connect_timeout {timeout:?})"

@@ -68,22 +68,79 @@ enum Got<C> {
 /// What a caller's own connect attempt came to.
 enum Opened<C> {
     Conn(Live<C>),
-    /// The pool closed meanwhile (the connection was closed).
-    Closed,
+    /// The pool closed, or was drained, meanwhile (the connection was closed): try again.
+    Gone,
     /// The caller's time ran out first: the pool takes the connection when it comes.
     Late,
 }
 
+/// When a checkout stops trying.
+#[derive(Clone, Copy)]
+enum Until {
+    /// `try_get`: never wait for another caller's connection.
+    Now,
+    /// `get_timeout`: the call's start plus its timeout.
+    At(Instant),
+    /// A timeout beyond the clock's range: no end.
+    Never,
+}
+
 /// A caller's progress through `get`.
 struct Wait {
-    /// When it first had to wait (the timeout counts from there).
-    started: Option<Instant>,
+    /// When the call started: its timeout counts from here, whatever it does first.
+    began: Instant,
+    until: Until,
+    /// Whether it queued before (it is counted as a wait once).
+    queued: bool,
     /// Queue at the front next time: its own connect attempt just failed.
     front: bool,
     /// Whether the get was counted.
     counted: bool,
     /// Whether it looked out for a shelved connection before queueing.
     spun: bool,
+    /// Why the last connection it was given was turned away at checkout.
+    rejected: Option<Error>,
+    /// New connections turned away in a row (each retry waits twice as long).
+    rejections: u32,
+}
+
+impl Wait {
+    fn new(timeout: Option<Duration>) -> Self {
+        let began = Instant::now();
+        let until = match timeout {
+            None => Until::Now,
+            Some(timeout) => began.checked_add(timeout).map_or(Until::Never, Until::At),
+        };
+        Wait {
+            began,
+            until,
+            queued: false,
+            front: false,
+            counted: false,
+            spun: false,
+            rejected: None,
+            rejections: 0,
+        }
+    }
+
+    /// When the call ends, if it ever does (`try_get` ends at once).
+    fn deadline(&self) -> Option<Instant> {
+        match self.until {
+            Until::Now => Some(self.began),
+            Until::At(at) => Some(at),
+            Until::Never => None,
+        }
+    }
+
+    /// What is left of the call's time (`None`: no end).
+    fn left(&self) -> Option<Duration> {
+        self.deadline()
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    fn expired(&self) -> bool {
+        self.left().is_some_and(|left| left.is_zero())
+    }
 }
 
 pub(crate) struct Shared<K: Connect> {
@@ -180,24 +237,21 @@ impl<K: Connect> Shared<K> {
         Ok(got.map(|live| PooledConnection::new(Arc::clone(this), live, at)))
     }
 
-    /// A connection for `get` or `with` (counted in `in_use`), checked and ready.
+    /// A connection for `get` or `with` (counted in `in_use`), checked and ready. The
+    /// timeout (`None`: `try_get`) counts from this call's start, through every retry.
     pub(crate) fn checkout(
         this: &Arc<Self>,
         timeout: Option<Duration>,
     ) -> Result<Option<Box<Live<K::Connection>>>> {
         // The fast lane first; what it finds is handled like what the slow path finds there.
         let mut shelved = this.lane.take().map(Got::Shelved);
-        let mut wait = Wait {
-            started: None,
-            front: false,
-            // Counted by the lane: the slow path must not count this get again.
-            counted: shelved.is_some(),
-            spun: false,
-        };
+        let mut wait = Wait::new(timeout);
+        // Counted by the lane: the slow path must not count this get again.
+        wait.counted = shelved.is_some();
         loop {
             let got = match shelved.take() {
                 Some(got) => got,
-                None => this.acquire(timeout, &mut wait)?,
+                None => this.acquire(&mut wait)?,
             };
             let (live, fresh) = match got {
                 Got::Conn(live) => (Box::new(live), false),
@@ -207,26 +261,50 @@ impl<K: Connect> Shared<K> {
                     this.put_back(*stale);
                     continue;
                 }
-                Got::Open(attempt) => match Self::open_for_caller(this, attempt, timeout, &wait) {
+                Got::Open(attempt) => match Self::open_for_caller(this, attempt, &wait) {
                     Ok(Opened::Conn(live)) => (Box::new(live), true),
-                    Ok(Opened::Closed) => continue, // the next acquire says so
-                    Ok(Opened::Late) => return Err(this.gave_up(timeout)),
-                    Err(e) if timeout.is_none() => return Err(this.connect_error(e)),
+                    Ok(Opened::Gone) => continue, // the next acquire says why, or retries
+                    Ok(Opened::Late) => return Err(this.gave_up(&mut wait)),
+                    Err(e) if matches!(wait.until, Until::Now) => return Err(this.connect_error(e)),
+                    Err(_) if wait.expired() => return Err(this.gave_up(&mut wait)),
                     Err(_) => {
                         wait.front = true;
                         continue;
                     }
                 },
             };
-            if let Some(live) = this.prepare(live, fresh) {
-                return Ok(Some(live));
+            match this.prepare(live, fresh) {
+                Ok(live) => return Ok(Some(live)),
+                Err(e) => this.rejected(&mut wait, e, fresh)?,
             }
         }
     }
 
+    /// A connection a caller was given was turned away at checkout (by `on_checkout` or
+    /// `test_on_checkout`, and discarded): carry on, or give up with the reason as the cause
+    /// when the call's time is up. A new connection turned away means new ones may all be:
+    /// `try_get` gives up, `get` retries after a delay doubling from 1 ms (at most 100 ms),
+    /// so a hook that always fails costs a few connects, not a storm of them.
+    fn rejected(&self, wait: &mut Wait, e: Error, fresh: bool) -> Result<()> {
+        wait.rejected = Some(e);
+        if fresh {
+            wait.rejections = wait.rejections.saturating_add(1);
+            if matches!(wait.until, Until::Now) {
+                return Err(self.gave_up(wait));
+            }
+            let pause = Duration::from_millis(1 << (wait.rejections - 1).min(7))
+                .min(Duration::from_millis(100));
+            thread::sleep(wait.left().map_or(pause, |left| left.min(pause)));
+        }
+        if wait.expired() {
+            return Err(self.gave_up(wait));
+        }
+        Ok(())
+    }
+
     /// The hot path: one critical section that takes an idle connection or reserves a slot,
     /// or else queues the caller until it is handed one (or a slot) or times out.
-    fn acquire(&self, timeout: Option<Duration>, wait: &mut Wait) -> Result<Got<K::Connection>> {
+    fn acquire(&self, wait: &mut Wait) -> Result<Got<K::Connection>> {
         let mut st = self.lock();
         if st.closed {
             return Err(self.closed_error());
@@ -238,25 +316,26 @@ impl<K: Connect> Shared<K> {
         if let Some(live) = st.take_idle(self.lifo()) {
             return Ok(Got::Conn(live));
         }
-        if let Some(attempt) = st.reserve(Instant::now) {
+        // A caller is demand: while connecting fails, it may be the retry.
+        if let Some(attempt) = st.reserve(Instant::now, true) {
             return Ok(Got::Open(attempt));
         }
-        let Some(timeout) = timeout else {
+        if matches!(wait.until, Until::Now) {
             return Ok(Got::WouldWait);
-        };
+        }
         // Nobody queued and returns go to the shelves: a connection usually comes back within
         // microseconds, often from a thread the scheduler must run first. Look out for it a
         // little, yielding the CPU, before queueing (sleeping and waking cost system calls,
         // and closing the shelves sends every later return through this lock).
-        if !wait.spun && wait.started.is_none() && st.waiting() == 0 && self.lane.in_use() {
+        if !wait.spun && !wait.queued && st.waiting() == 0 && self.lane.in_use() {
             wait.spun = true;
             drop(st);
             if let Some(took) = self.lane.look_out() {
                 return Ok(Got::Shelved(took));
             }
-            return self.acquire(Some(timeout), wait);
+            return self.acquire(wait);
         }
-        if wait.started.is_none() {
+        if !wait.queued {
             if let Some(max) = self.config.max_waiting {
                 if st.waiting() >= max {
                     st.stats.rejected += 1;
@@ -265,11 +344,11 @@ impl<K: Connect> Shared<K> {
             }
         }
         let queued = Instant::now();
-        if wait.started.is_none() {
+        if !wait.queued {
+            wait.queued = true;
             st.stats.waits += 1;
         }
-        let started = *wait.started.get_or_insert(queued);
-        let deadline = started.checked_add(timeout);
+        let deadline = wait.deadline();
         let (index, signal) = st.enqueue(std::mem::take(&mut wait.front), queued);
         if !st.backoff.healthy() {
             // The checker retries for waiters while connecting backs off.
@@ -318,7 +397,7 @@ impl<K: Connect> Shared<K> {
                 let next = st.dequeue(index);
                 st.stats.wait_time += now - queued;
                 st.stats.timeouts += 1;
-                let error = self.timeout_error(&st, now - started);
+                let error = self.timeout_error(&st, now - wait.began, wait.rejected.take());
                 self.sync_gate(&st);
                 st.check();
                 drop(st);
@@ -338,55 +417,62 @@ impl<K: Connect> Shared<K> {
     }
 
     /// Open a connection for a caller, in the slot it reserved, waiting no longer than what
-    /// is left of its `timeout` (`None`: `try_get`, which waits for its attempt); when that
-    /// runs out first, the attempt goes on and the pool takes its connection ([`Opened::Late`]).
+    /// is left of its time (`try_get` waits for its attempt); when that runs out first, the
+    /// attempt goes on and the pool takes its connection ([`Opened::Late`]).
     fn open_for_caller(
         this: &Arc<Self>,
         attempt: Attempt,
-        timeout: Option<Duration>,
         wait: &Wait,
     ) -> std::result::Result<Opened<K::Connection>, SharedError> {
         let name = &this.config.name;
-        let connected = match timeout {
-            None => this.connector.connect(name),
-            Some(timeout) => {
-                let left = wait
-                    .started
-                    .map_or(timeout, |at| timeout.saturating_sub(at.elapsed()));
+        let born = Instant::now();
+        let connected = match wait.until {
+            Until::Now => this.connector.connect(name),
+            Until::At(_) | Until::Never => {
+                let left = wait.left().unwrap_or(Duration::MAX);
                 let shared = Arc::clone(this);
-                let late = move |result| shared.adopt(attempt, result);
+                let late = move |result| shared.adopt(attempt, born, result);
                 match this.connector.connect_for(name, left, late) {
                     Some(result) => result,
                     None => return Ok(Opened::Late),
                 }
             }
         };
-        let live = connected.and_then(|conn| this.live(conn)).map_err(|e| {
-            let e = SharedError::new(e);
-            this.open_failed(attempt, &e);
-            e
-        })?;
+        let live = connected
+            .and_then(|conn| this.live(conn, born))
+            .map_err(|e| {
+                let e = SharedError::new(e);
+                this.open_failed(attempt, &e);
+                e
+            })?;
         let mut st = this.lock();
         let wakes = if st.opened() {
             st.grant_slots()
         } else {
             Vec::new()
         };
-        let closed = st.closed;
+        // Closed, or drained while connecting: this connection is not handed out.
+        let gone = if st.closed {
+            Some(Why::Closed)
+        } else if st.evicted(live.born) {
+            Some(Why::Retired(Retire::Evicted))
+        } else {
+            None
+        };
         st.check();
         drop(st);
         wakes.into_iter().for_each(Wake::wake);
-        if closed {
-            this.discard(live, Held::InUse, Why::Closed);
-            return Ok(Opened::Closed);
+        if let Some(why) = gone {
+            this.discard(live, Held::InUse, why);
+            return Ok(Opened::Gone);
         }
         Ok(Opened::Conn(live))
     }
 
     /// The result of an attempt whose caller stopped waiting: the connection goes to the
     /// first waiter or is idle, or the failure is recorded and the slot freed.
-    fn adopt(&self, attempt: Attempt, result: Result<K::Connection>) {
-        match result.and_then(|conn| self.live(conn)) {
+    fn adopt(&self, attempt: Attempt, born: Instant, result: Result<K::Connection>) {
+        match result.and_then(|conn| self.live(conn, born)) {
             Ok(live) => {
                 log::debug!(target: LOG, "pool {:?}: a connection finished opening after its caller gave up; kept", self.config.name);
                 self.lend_to_pool(live);
@@ -395,11 +481,11 @@ impl<K: Connect> Shared<K> {
         }
     }
 
-    /// A caller gave up while its connection was still opening.
-    fn gave_up(&self, timeout: Option<Duration>) -> Error {
+    /// A caller's time ran out outside the queue (while connecting, or after a rejection).
+    fn gave_up(&self, wait: &mut Wait) -> Error {
         let mut st = self.lock();
         st.stats.timeouts += 1;
-        self.timeout_error(&st, timeout.unwrap_or_default())
+        self.timeout_error(&st, wait.began.elapsed(), wait.rejected.take())
     }
 
     /// Open a connection for the pool (by `build` or the checker), in a reserved slot, and
@@ -410,31 +496,17 @@ impl<K: Connect> Shared<K> {
         Ok(())
     }
 
-    /// A connection just opened in a reserved slot goes to the first waiter or is idle.
+    /// A connection just opened in a reserved slot goes to the first waiter or is idle
+    /// (or is closed, as a returned one would be).
     fn lend_to_pool(&self, live: Live<K::Connection>) {
         let mut st = self.lock();
         let recovered = st.opened();
-        if st.closed {
-            drop(st);
-            self.discard(live, Held::InUse, Why::Closed);
-            return;
-        }
-        let first = st.give(live);
-        let wakes = if recovered {
-            st.grant_slots()
-        } else {
-            Vec::new()
-        };
-        self.sync_gate(&st);
-        st.check();
-        drop(st);
-        first.wake();
-        wakes.into_iter().for_each(Wake::wake);
+        self.give_back(st, live, recovered);
     }
 
     /// Open one idle connection now (for `build`).
     pub(crate) fn open_idle(&self) -> Result<()> {
-        let attempt = self.lock().reserve(Instant::now);
+        let attempt = self.lock().reserve(Instant::now, true);
         let attempt = attempt.expect("build opens at most max_size connections");
         self.open_for_pool(attempt)
             .map_err(|e| self.connect_error(e))
@@ -443,33 +515,41 @@ impl<K: Connect> Shared<K> {
     /// [`open`](Self::open) in the slot `attempt` reserved; a failure frees the slot and
     /// backs off.
     fn open_in(&self, attempt: Attempt) -> std::result::Result<Live<K::Connection>, SharedError> {
-        self.open().map_err(|e| {
+        let born = Instant::now();
+        let opened = self
+            .connector
+            .connect(&self.config.name)
+            .and_then(|conn| self.live(conn, born));
+        opened.map_err(|e| {
             let e = SharedError::new(e);
             self.open_failed(attempt, &e);
             e
         })
     }
 
-    /// Connect and run `on_connect` (no lock held).
-    fn open(&self) -> Result<Live<K::Connection>> {
-        let conn = self.connector.connect(&self.config.name)?;
-        self.live(conn)
-    }
-
-    /// Run `on_connect` on a new connection (no lock held).
-    fn live(&self, mut conn: K::Connection) -> Result<Live<K::Connection>> {
-        if let Some(hook) = &self.config.on_connect {
-            if let Err(e) = guarded("the on_connect hook", || hook(&mut conn)) {
-                close_quietly(&self.config.name, conn);
-                return Err(e);
+    /// Set up a new connection whose connect started at `born` (no lock held): the pool's
+    /// `autocommit`, then `on_connect`; the session they leave is what returns restore.
+    fn live(&self, mut conn: K::Connection, born: Instant) -> Result<Live<K::Connection>> {
+        let set_up = guarded("the on_connect hook", || {
+            if let Some(on) = self.config.autocommit {
+                conn.set_autocommit(on)?;
             }
+            match &self.config.on_connect {
+                Some(hook) => hook(&mut conn),
+                None => Ok(()),
+            }
+        });
+        if let Err(e) = set_up {
+            close_quietly(&self.config.name, conn);
+            return Err(e);
         }
-        let born = Instant::now();
+        let autocommit = conn.autocommit();
         let expires = self.config.max_lifetime.and_then(|l| lifetime_end(born, l));
         Ok(Live {
             conn,
             expires,
             born,
+            autocommit,
             returned: None,
             born_ns: self.lane.stamp(born),
             expires_ns: expires.map_or(u64::MAX, |at| self.lane.stamp(at)),
@@ -477,8 +557,13 @@ impl<K: Connect> Shared<K> {
     }
 
     fn open_failed(&self, attempt: Attempt, e: &SharedError) {
-        log::warn!(target: LOG, "pool {:?}: connect failed: {e}", self.config.name);
         let mut st = self.lock();
+        // Once per outage at warn: retries for waiting callers come every few tens of ms.
+        if st.backoff.healthy() {
+            log::warn!(target: LOG, "pool {:?}: connect failed: {e}", self.config.name);
+        } else {
+            log::debug!(target: LOG, "pool {:?}: connect failed again: {e}", self.config.name);
+        }
         st.open_failed(attempt, SharedError::clone(e), Instant::now());
         st.check();
         drop(st);
@@ -486,16 +571,16 @@ impl<K: Connect> Shared<K> {
         self.checker_wake.notify_one();
     }
 
-    /// Check a connection before handing it out; `None`: it was discarded.
+    /// Check a connection before handing it out; `Err`: it was discarded, for that reason.
     fn prepare(
         &self,
         mut live: Box<Live<K::Connection>>,
         fresh: bool,
-    ) -> Option<Box<Live<K::Connection>>> {
+    ) -> Result<Box<Live<K::Connection>>> {
         if !fresh {
-            if live.conn.is_broken() {
+            if broken(&live.conn) {
                 self.discard(*live, Held::InUse, Why::Broken);
-                return None;
+                return Err(Error::operational("the connection was broken"));
             }
             let recent = match (self.config.checkout_skip_window, live.returned) {
                 (Some(window), Some(returned)) => returned.elapsed() < window,
@@ -506,7 +591,7 @@ impl<K: Connect> Shared<K> {
                 if let Err(e) = guarded("ping", || live.conn.check(level)) {
                     log::info!(target: LOG, "pool {:?}: a connection failed its checkout test: {e}", self.config.name);
                     self.discard(*live, Held::InUse, Why::CheckFailed);
-                    return None;
+                    return Err(e);
                 }
             }
         }
@@ -514,10 +599,10 @@ impl<K: Connect> Shared<K> {
             if let Err(e) = guarded("the on_checkout hook", || hook(&mut live.conn)) {
                 log::warn!(target: LOG, "pool {:?}: on_checkout failed, connection discarded: {e}", self.config.name);
                 self.discard(*live, Held::InUse, Why::Broken);
-                return None;
+                return Err(e);
             }
         }
-        Some(live)
+        Ok(live)
     }
 
     /// A guard gives its connection back: reset it and hand it to the first waiter or make it
@@ -527,7 +612,7 @@ impl<K: Connect> Shared<K> {
         mut live: Box<Live<K::Connection>>,
         panicking: bool,
     ) -> Result<()> {
-        if panicking || live.conn.is_broken() {
+        if panicking || broken(&live.conn) {
             // A connection broken by the driver (not by a panic) usually means the database
             // went away: every connection opened before now is suspect.
             if !panicking {
@@ -536,7 +621,14 @@ impl<K: Connect> Shared<K> {
             self.discard(*live, Held::InUse, Why::Broken);
             return Ok(());
         }
-        let mut cleaned = guarded("reset", || live.conn.reset());
+        // Back to the session the pool set up: `reset`, then the autocommit it had.
+        let mut cleaned = guarded("reset", || {
+            live.conn.reset()?;
+            if live.conn.autocommit() != live.autocommit {
+                live.conn.set_autocommit(live.autocommit)?;
+            }
+            Ok(())
+        });
         if let (Ok(()), Some(hook)) = (&cleaned, &self.config.on_checkin) {
             cleaned = guarded("the on_checkin hook", || hook(&mut live.conn));
         }
@@ -556,26 +648,44 @@ impl<K: Connect> Shared<K> {
     /// Return a connection (counted in `in_use`) through the state: to the first waiter or
     /// idle, or closed when the pool is closed, it expired or is unwanted.
     fn put_back(&self, live: Live<K::Connection>) {
-        let mut st = self.lock();
+        self.give_back(self.lock(), live, false);
+    }
+
+    /// [`put_back`](Self::put_back) under the lock the caller took; `recovered`: the
+    /// connection ended an outage, so every waiter there is room for gets a slot too.
+    fn give_back(
+        &self,
+        mut st: MutexGuard<'_, State<K::Connection>>,
+        live: Live<K::Connection>,
+        recovered: bool,
+    ) {
         let expired = live.expires.is_some_and(|at| at <= st.tick);
-        if st.closed || expired || st.unwanted(live.born) {
-            let why = if st.closed {
-                Why::Closed
-            } else if expired {
-                Why::Retired(Retire::Lifetime)
-            } else {
-                Why::Retired(Retire::Evicted)
-            };
+        let why = if st.closed {
+            Some(Why::Closed)
+        } else if expired {
+            Some(Why::Retired(Retire::Lifetime))
+        } else if st.unwanted(live.born) {
+            Some(Why::Retired(Retire::Evicted))
+        } else {
+            None
+        };
+        if let Some(why) = why {
             self.sync_gate(&st);
             drop(st);
             self.discard(live, Held::InUse, why);
             return;
         }
-        let wake = st.give(live);
+        let first = st.give(live);
+        let wakes = if recovered {
+            st.grant_slots()
+        } else {
+            Vec::new()
+        };
         self.sync_gate(&st);
         st.check();
         drop(st);
-        wake.wake();
+        first.wake();
+        wakes.into_iter().for_each(Wake::wake);
     }
 
     /// Close a connection (no lock held), then free its slot.
@@ -659,6 +769,7 @@ impl<K: Connect> Shared<K> {
             in_use: st.in_use,
             idle: st.idle.len(),
             waiting: st.waiting(),
+            cause: None,
         })
     }
 
@@ -706,6 +817,7 @@ impl<K: Connect> Shared<K> {
 
     /// Change `min_idle` and `max_size` of the live pool.
     pub(crate) fn resize(&self, min_idle: usize, max_size: usize) {
+        self.connector.set_max_size(max_size);
         let (excess, wakes) = {
             let mut st = self.lock();
             let resized = st.resize(min_idle, max_size);
@@ -732,10 +844,20 @@ impl<K: Connect> Shared<K> {
         }
     }
 
-    /// A `get()` gave up: [`Error::Connect`] with the cause while connecting fails (a wrong
-    /// password is reported as such), else [`Error::Timeout`].
-    pub(crate) fn timeout_error(&self, st: &State<K::Connection>, waited: Duration) -> Error {
-        let numbers = self.numbers(st, waited);
+    /// A `get()` gave up: [`Error::Timeout`] with the cause when connections it was given
+    /// were turned away at checkout (`rejected`); else [`Error::Connect`] with the cause while
+    /// connecting fails (a wrong password is reported as such); else [`Error::Timeout`].
+    pub(crate) fn timeout_error(
+        &self,
+        st: &State<K::Connection>,
+        waited: Duration,
+        rejected: Option<Error>,
+    ) -> Error {
+        let mut numbers = self.numbers(st, waited);
+        if let Some(cause) = rejected {
+            numbers.cause = Some(std::sync::Arc::new(cause));
+            return Error::Timeout(numbers);
+        }
         match &st.last_connect_error {
             Some(source) => Error::Connect {
                 pool: self.config.name.clone(),
@@ -745,6 +867,11 @@ impl<K: Connect> Shared<K> {
             None => Error::Timeout(numbers),
         }
     }
+}
+
+/// Whether a connection is broken; a panic in the driver's `is_broken` says it is.
+fn broken<C: Connection>(conn: &C) -> bool {
+    panic::catch_unwind(AssertUnwindSafe(|| conn.is_broken())).unwrap_or(true)
 }
 
 /// Close a connection, logging (not returning) an error.

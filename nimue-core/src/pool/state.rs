@@ -46,8 +46,11 @@ pub(crate) struct Live<C> {
     pub conn: C,
     /// When `max_lifetime` ends for it.
     pub expires: Option<Instant>,
-    /// When it was opened (connections opened before an eviction are closed).
+    /// When its connect started (connections whose connect started before an eviction are
+    /// closed: one that was under way then may reach the old server or credentials).
     pub born: Instant,
+    /// Its autocommit once `on_connect` finished: what every return restores.
+    pub autocommit: bool,
     /// When it was last returned, if `checkout_skip_window` is set (else not measured).
     pub returned: Option<Instant>,
     /// `born` and `expires` (`u64::MAX`: never) in the fast lane's nanoseconds.
@@ -154,12 +157,17 @@ pub(crate) struct Attempt {
     pub probe: bool,
 }
 
-/// Exponential back-off of connect attempts after failures.
+/// Back-off of connect attempts after failures: exponential for the background refill, short
+/// and jittered while callers want a connection (so the first connect after the database
+/// comes back follows within [`DEMAND_RETRY`]'s jitter, not the exponential delay). One
+/// attempt (the *probe*) at a time while failing.
 pub(crate) struct Backoff {
     /// Failed attempts in a row; 0 means healthy: anyone may connect.
     failures: u32,
-    /// While failing: no attempt before this.
+    /// While failing: no attempt for the background refill before this.
     pub retry_at: Instant,
+    /// While failing: no attempt for a caller before this.
+    demand_at: Instant,
     /// While failing: the one retry (probe) is under way.
     probing: bool,
     /// The longest delay between retries.
@@ -169,11 +177,16 @@ pub(crate) struct Backoff {
 /// The first retry delay; it doubles per failure up to the cap.
 const FIRST_RETRY: Duration = Duration::from_millis(10);
 
+/// While callers want a connection, the next attempt starts this long after a failure, give
+/// or take half of it at random (so many pools do not retry in step).
+const DEMAND_RETRY: Duration = Duration::from_millis(50);
+
 impl Backoff {
     fn new(cap: Duration, now: Instant) -> Self {
         Backoff {
             failures: 0,
             retry_at: now,
+            demand_at: now,
             probing: false,
             cap: cap.max(FIRST_RETRY),
         }
@@ -183,9 +196,19 @@ impl Backoff {
         self.failures == 0
     }
 
-    /// Whether a probe may start at `now` (only meaningful while failing).
-    pub(crate) fn probe_due(&self, now: Instant) -> bool {
-        !self.probing && now >= self.retry_at
+    /// When the next probe may start: for a caller (`demand`) or the background refill.
+    fn due_at(&self, demand: bool) -> Instant {
+        if demand {
+            self.demand_at.min(self.retry_at)
+        } else {
+            self.retry_at
+        }
+    }
+
+    /// Whether a probe may start at `now` (only meaningful while failing), for a caller
+    /// (`demand`) or the background refill.
+    pub(crate) fn probe_due(&self, now: Instant, demand: bool) -> bool {
+        !self.probing && now >= self.due_at(demand)
     }
 
     fn failed(&mut self, attempt: Attempt, now: Instant) {
@@ -195,6 +218,7 @@ impl Backoff {
             self.failures = self.failures.saturating_add(1);
             let doubling = 1u32 << (self.failures - 1).min(16);
             self.retry_at = now + (FIRST_RETRY * doubling).min(self.cap);
+            self.demand_at = now + DEMAND_RETRY.mul_f64(0.5 + fastrand::f64());
         }
         if attempt.probe {
             self.probing = false;
@@ -324,14 +348,20 @@ impl<C> State<C> {
         Some(idle.live)
     }
 
-    /// Reserve a slot to open a connection in, if there is room and connecting is allowed.
-    pub(crate) fn reserve(&mut self, now: impl FnOnce() -> Instant) -> Option<Attempt> {
+    /// Reserve a slot to open a connection in, if there is room and connecting is allowed:
+    /// while connecting fails, only as the one probe, when it is due for a caller (`demand`)
+    /// or for the background refill.
+    pub(crate) fn reserve(
+        &mut self,
+        now: impl FnOnce() -> Instant,
+        demand: bool,
+    ) -> Option<Attempt> {
         if self.closed || self.total >= self.max_size {
             return None;
         }
         let probe = !self.backoff.healthy();
         if probe {
-            if !self.backoff.probe_due(now()) {
+            if !self.backoff.probe_due(now(), demand) {
                 return None;
             }
             self.backoff.probing = true;
@@ -341,22 +371,34 @@ impl<C> State<C> {
         Some(Attempt { probe })
     }
 
+    /// Whether callers wait for a connection: the checker's retries are then on demand.
+    pub(crate) fn demand(&self) -> bool {
+        !self.waiters.is_empty()
+    }
+
     /// Whether the checker should open a connection now: to keep `min_idle` idle connections,
     /// or to retry for waiters while backing off.
     pub(crate) fn wants_open(&self, now: Instant) -> bool {
         !self.closed
             && self.total < self.max_size
-            && (self.idle.len() < self.min_idle || !self.waiters.is_empty())
-            && (self.backoff.healthy() || self.backoff.probe_due(now))
+            && (self.idle.len() < self.min_idle || self.demand())
+            && (self.backoff.healthy() || self.backoff.probe_due(now, self.demand()))
     }
 
     /// While connecting backs off and the pool wants a connection: when the checker should
-    /// retry (unless someone else's retry is under way).
+    /// retry (unless someone else's retry is under way): soon while callers wait, after the
+    /// exponential delay for the background refill.
     pub(crate) fn retry_at(&self) -> Option<Instant> {
-        let wanted = self.idle.len() < self.min_idle || !self.waiters.is_empty();
+        let wanted = self.idle.len() < self.min_idle || self.demand();
         let idle_retry = !self.backoff.healthy() && !self.backoff.probing;
         (!self.closed && wanted && idle_retry && self.total < self.max_size)
-            .then_some(self.backoff.retry_at)
+            .then(|| self.backoff.due_at(self.demand()))
+    }
+
+    /// Whether connections opened at `born` predate an eviction (`drain`, or a disconnect
+    /// with `evict_on_disconnect`).
+    pub(crate) fn evicted(&self, born: Instant) -> bool {
+        self.evict_before.is_some_and(|at| born < at)
     }
 
     /// A connection opened in a reserved slot; it is now in use by whoever opened it.
@@ -485,7 +527,7 @@ impl<C> State<C> {
     /// Whether a connection opened at `born` must not be reused: it predates an eviction, or
     /// the pool holds more than `max_size` after a resize.
     pub(crate) fn unwanted(&self, born: Instant) -> bool {
-        self.total > self.max_size || self.evict_before.is_some_and(|at| born < at)
+        self.total > self.max_size || self.evicted(born)
     }
 
     /// Close every connection opened before `now` instead of reusing it: returns the idle
@@ -544,7 +586,7 @@ impl<C> State<C> {
         let mut spare = idle.len().saturating_sub(self.min_idle);
         for mut entry in idle {
             let expired = entry.live.expires.is_some_and(|at| at <= now);
-            let evicted = self.evict_before.is_some_and(|at| entry.live.born < at);
+            let evicted = self.evicted(entry.live.born);
             let timed_out = match (entry.seen, idle_timeout) {
                 (Some(seen), Some(limit)) => spare > 0 && now.duration_since(seen) >= limit,
                 _ => false,
@@ -775,6 +817,7 @@ mod tests {
             conn: id,
             expires: None,
             born: Instant::now(),
+            autocommit: false,
             returned: None,
             born_ns: 0,
             expires_ns: u64::MAX,
@@ -784,7 +827,7 @@ mod tests {
     /// A pool of one connection, in use, with `n` sleeping waiters queued at `since`.
     fn exhausted(n: usize, since: Instant) -> (State<u32>, Vec<usize>) {
         let mut st = State::new(0, 1, Duration::from_secs(1));
-        let attempt = st.reserve(Instant::now).unwrap();
+        let attempt = st.reserve(Instant::now, true).unwrap();
         assert!(!attempt.probe);
         st.opened();
         let waiters = (0..n)
@@ -883,7 +926,7 @@ mod tests {
         // Two connections in use, two sleeping waiters.
         let mut st = State::new(0, 2, Duration::from_secs(1));
         for _ in 0..2 {
-            st.reserve(Instant::now).unwrap();
+            st.reserve(Instant::now, true).unwrap();
             st.opened();
         }
         let w: Vec<usize> = (0..2)
