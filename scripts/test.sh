@@ -41,6 +41,7 @@ echo "== benchmark smoke run (debug build, numbers not checked; see README, Benc
 bench_out=$(mktemp -d)
 cargo test --all-features --bench vs_r2d2 -- --quick --rounds 1 --out "$bench_out"
 test -s "$bench_out/results.md" && test -s "$bench_out/ratios.svg"
+cargo test --all-features --bench recovery -- --quick --out "$bench_out" # stops and starts each server
 rm -rf "$bench_out"
 
 echo "== cargo doc (no warnings)"
