@@ -151,15 +151,15 @@ fn three_callers_share_two_connections_one_breaking() {
     });
 }
 
-/// Issue 16, the fast lane's `full` hint: two callers read it set on the shelf of a returned
-/// connection; one takes the connection, the other finds the cell empty; the first clears the
-/// hint, a third connection comes back onto the now free shelf and sets it; the second
-/// caller's late clear then hides that connection from every later checkout (under loom every
-/// thread's shelf is shelf 0). Two of at most three connections are held at the end, so the
-/// third is idle or may be opened: `try_get` must find one.
+/// Issue 16: two callers look at the shelf of a returned connection (under loom every
+/// thread's shelf is shelf 0); one takes the connection, the other finds the shelf empty;
+/// meanwhile another connection comes back onto it. With a separate "full" hint beside the
+/// cell (before the fix), the loser's late clear of the hint hid that connection from every
+/// later checkout. Two of at most three connections are held at the end, so the third is idle
+/// or may be opened: `try_get` must find one.
 #[test]
 fn a_connection_shelved_while_two_callers_race_for_the_shelf_stays_in_sight() {
-    model(2, || {
+    model(3, || {
         let (connector, pool) = pool(3);
         let first = pool.get().expect("get");
         let second = pool.get().expect("get");
@@ -189,5 +189,36 @@ fn a_connection_shelved_while_two_callers_race_for_the_shelf_stays_in_sight() {
         settled(&pool);
         drop(pool);
         all_closed(&connector, 3);
+    });
+}
+
+/// Two connections returned at once, both aiming at shelf 0: the one that loses the shelf
+/// goes onto the next (or through the lock), and both are found again without a connect.
+#[test]
+fn two_connections_returned_at_once_are_both_found_again() {
+    model(3, || {
+        let (connector, pool) = pool(3);
+        let held = [pool.get().expect("get"), pool.get().expect("get")];
+        let returners: Vec<_> = held
+            .into_iter()
+            .map(|conn| thread::spawn(move || drop(conn)))
+            .collect();
+        for t in returners {
+            t.join().unwrap();
+        }
+        let again = [
+            pool.try_get().expect("try_get"),
+            pool.try_get().expect("try_get"),
+        ];
+        assert!(again.iter().all(Option::is_some));
+        assert_eq!(
+            connector.stats().opened,
+            2,
+            "a returned connection was not found"
+        );
+        drop(again);
+        settled(&pool);
+        drop(pool);
+        all_closed(&connector, 2);
     });
 }

@@ -8,8 +8,12 @@
 //! 1. A shelved connection stays counted in the state's `in_use`: the fast path never changes
 //!    the numbers behind the lock, so every invariant in `state.rs` holds as before, and
 //!    whoever takes a connection off a shelf owns it exactly as if the pool had lent it.
-//! 2. A shelf is a single atomic cell swapped whole: a connection is owned by exactly one
-//!    party at any time (a shelf, a guard, or the state).
+//! 2. A shelf is a single atomic pointer, and nothing else records what it holds: a connection
+//!    goes onto it only by a compare-and-swap from empty and comes off only by a swap, so it
+//!    is owned by exactly one party at any time (a shelf, a guard, or the state). A look at
+//!    the pointer (a plain load, which writes no cache line) is how callers skip shelves, and
+//!    it is exact when read: no separate "full" flag, whose writes could land out of order
+//!    with the cell's and hide a shelved connection from every taker (issue 16).
 //! 3. Connections are shelved only while the *gate* is open: LIFO reuse, pool not closed, no
 //!    caller queued, not shrinking. The gate is written only under the pool's lock (so it
 //!    always reflects the state after the latest change), and closed before a caller queues,
@@ -25,17 +29,76 @@
 
 use super::sync::{fence, AtomicBool, AtomicU64};
 use crossbeam::utils::CachePadded;
+#[cfg(loom)]
+use loom::sync::atomic::AtomicPtr;
 #[cfg(not(loom))]
 use std::cell::Cell;
+use std::marker::PhantomData;
+use std::ptr;
+#[cfg(not(loom))]
+use std::sync::atomic::AtomicPtr;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-/// One shelf: a connection cell.
+/// One shelf: a cell for one boxed connection, null when empty (invariant 2). Under loom the
+/// same code runs on loom's model of the pointer, which checks the orderings below.
 struct Shelf<T> {
-    cell: Cell_<T>,
-    /// A hint that the cell holds something: lets a caller skip empty shelves without
-    /// writing their cache lines. It may be wrong for a moment either way; the cell decides.
-    full: AtomicBool,
+    /// What `Box::into_raw` gave for the connection on the shelf, or null; the shelf owns it.
+    cell: AtomicPtr<T>,
+    /// The auto traits of an owned box that moves between threads: `Send` and `Sync` exactly
+    /// when `T: Send`, like `Mutex<Box<T>>` (a bare `AtomicPtr` would be both for any `T`).
+    owns: PhantomData<std::sync::Mutex<Box<T>>>,
+}
+
+impl<T> Shelf<T> {
+    fn new() -> Self {
+        Shelf {
+            cell: AtomicPtr::new(ptr::null_mut()),
+            owns: PhantomData,
+        }
+    }
+
+    /// Whether the shelf holds a connection now: a look before a write, so that skipping a
+    /// shelf costs no write to its cache line.
+    #[inline]
+    fn is_full(&self) -> bool {
+        // Relaxed: only a look; the swap or compare-and-swap after it decides.
+        !self.cell.load(Ordering::Relaxed).is_null()
+    }
+
+    /// Shelve `item` if the shelf is empty; if not, `item` comes back.
+    #[inline]
+    fn offer(&self, item: Box<T>) -> Result<(), Box<T>> {
+        let raw = Box::into_raw(item);
+        // Release on success: publishes the connection to the `Acquire` swap that takes it.
+        // Relaxed on failure: nothing read is used.
+        match self
+            .cell
+            .compare_exchange(ptr::null_mut(), raw, Ordering::Release, Ordering::Relaxed)
+        {
+            Ok(_) => Ok(()),
+            // SAFETY: `raw` came from `Box::into_raw` just above and did not go onto the
+            // shelf, so it is still ours alone.
+            Err(_) => Err(unsafe { Box::from_raw(raw) }),
+        }
+    }
+
+    /// Take what the shelf holds, if anything.
+    #[inline]
+    fn take(&self) -> Option<Box<T>> {
+        // Acquire: pairs with the `Release` in `offer`, so the connection is seen as shelved.
+        let raw = self.cell.swap(ptr::null_mut(), Ordering::Acquire);
+        // SAFETY: a non-null pointer in the cell came from `Box::into_raw` in `offer`, and
+        // the swap took it out of the cell, so nobody else can take it again.
+        (!raw.is_null()).then(|| unsafe { Box::from_raw(raw) })
+    }
+}
+
+impl<T> Drop for Shelf<T> {
+    fn drop(&mut self) {
+        // A connection still shelved goes with the lane, as any owned box would.
+        drop(self.take());
+    }
 }
 
 /// Checkouts served from the shelves (added to the pool's `gets`): a counter per thread, so
@@ -74,35 +137,6 @@ impl Gets {
     }
     fn sum(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// A swap-only cell: lock-free (one `xchg`) in normal builds.
-#[cfg(not(loom))]
-struct Cell_<T>(crossbeam::atomic::AtomicCell<Option<Box<T>>>);
-
-#[cfg(not(loom))]
-impl<T> Cell_<T> {
-    fn new() -> Self {
-        Cell_(crossbeam::atomic::AtomicCell::new(None))
-    }
-    #[inline]
-    fn swap(&self, item: Option<Box<T>>) -> Option<Box<T>> {
-        self.0.swap(item)
-    }
-}
-
-/// Under loom: the same swap through a modelled mutex (loom cannot see into `AtomicCell`).
-#[cfg(loom)]
-struct Cell_<T>(super::sync::Mutex<Option<Box<T>>>);
-
-#[cfg(loom)]
-impl<T> Cell_<T> {
-    fn new() -> Self {
-        Cell_(super::sync::Mutex::new(None))
-    }
-    fn swap(&self, item: Option<Box<T>>) -> Option<Box<T>> {
-        std::mem::replace(&mut *self.0.lock().unwrap(), item)
     }
 }
 
@@ -174,12 +208,7 @@ impl<T: Stamped> Lane<T> {
     pub(crate) fn new(shelves: usize, epoch: Instant) -> Self {
         Lane {
             shelves: (0..shelves)
-                .map(|_| {
-                    CachePadded::new(Shelf {
-                        cell: Cell_::new(),
-                        full: AtomicBool::new(false),
-                    })
-                })
+                .map(|_| CachePadded::new(Shelf::new()))
                 .collect(),
             gets: Gets::new(),
             gate: CachePadded::new(AtomicBool::new(false)),
@@ -266,15 +295,11 @@ impl<T: Stamped> Lane<T> {
         let start = hint(n);
         for k in (start..n).chain(0..start) {
             let shelf = &self.shelves[k];
-            // Relaxed: only a hint (see `Shelf::full`).
-            if !shelf.full.load(Ordering::Relaxed) {
+            if !shelf.is_full() {
                 continue;
             }
-            let took = shelf.cell.swap(None);
-            // Whatever it held, the shelf is empty now: a hint left `true` on an empty shelf
-            // would keep every returner away from it.
-            shelf.full.store(false, Ordering::Relaxed);
-            if let Some(item) = took {
+            // Another caller may have taken it since the look: then on to the next shelf.
+            if let Some(item) = shelf.take() {
                 if count {
                     self.gets.add_one();
                 }
@@ -292,44 +317,36 @@ impl<T: Stamped> Lane<T> {
     /// Shelve a returned connection on this thread's shelf (or the next free one). What
     /// could not be shelved goes to `back`, for the slow path (nothing, in the common case).
     #[inline]
-    pub(crate) fn put(&self, item: Box<T>, mut back: impl FnMut(Box<T>)) {
+    pub(crate) fn put(&self, mut item: Box<T>, mut back: impl FnMut(Box<T>)) {
         let n = self.shelves.len();
         // Relaxed: a stale open gate is caught by the fence and second read below.
         if n == 0 || !self.gate.load(Ordering::Relaxed) || !self.usable(&item) {
             return back(item);
         }
         let start = hint(n);
-        let mut carry = Some(item);
-        let mut shelved = false;
         for k in (start..n).chain(0..start) {
             let shelf = &self.shelves[k];
-            if shelf.full.load(Ordering::Relaxed) {
+            if shelf.is_full() {
                 continue;
             }
-            shelved = true;
-            // The hint may be stale and the shelf full: then carry its connection on instead
-            // (each stays owned by exactly one party, invariant 2).
-            carry = shelf.cell.swap(carry);
-            shelf.full.store(true, Ordering::Relaxed);
-            if carry.is_none() {
-                set_hint(k);
-                break;
+            match shelf.offer(item) {
+                Ok(()) => {
+                    set_hint(k);
+                    // SeqCst fence, then the gate: the load half of invariant 4.
+                    fence(Ordering::SeqCst);
+                    if !self.gate.load(Ordering::Relaxed) {
+                        // The gate closed meanwhile: take everything back (what others
+                        // shelved too; whoever closed the gate may be emptying the shelves as
+                        // well, and each connection goes to one of us).
+                        self.drain().into_iter().for_each(back);
+                    }
+                    return;
+                }
+                // Shelved by another returner since the look: on to the next shelf.
+                Err(again) => item = again,
             }
         }
-        if shelved {
-            // SeqCst fence, then the gate: the load half of invariant 4.
-            fence(Ordering::SeqCst);
-            if !self.gate.load(Ordering::Relaxed) {
-                // The gate closed meanwhile: take everything back (what others shelved too;
-                // whoever closed the gate may be emptying the shelves as well, and each cell
-                // goes to one of us).
-                self.drain().into_iter().chain(carry).for_each(back);
-                return;
-            }
-        }
-        if let Some(item) = carry {
-            back(item);
-        }
+        back(item);
     }
 
     /// Empty every shelf (after closing the gate: the other half of invariant 4, with a
@@ -338,10 +355,8 @@ impl<T: Stamped> Lane<T> {
         fence(Ordering::SeqCst);
         let mut out = Vec::new();
         for shelf in self.shelves.iter() {
-            // Every cell, whatever its hint says.
-            let took = shelf.cell.swap(None);
-            shelf.full.store(false, Ordering::Relaxed);
-            out.extend(took);
+            // Every shelf, without a look first: this is the slow path.
+            out.extend(shelf.take());
         }
         out
     }
@@ -428,14 +443,49 @@ mod tests {
     }
 
     #[test]
-    fn a_stale_full_hint_on_an_empty_shelf_is_cleared_by_a_take() {
-        // The race a taker and a returner can leave behind: the hint says full, the cell is
-        // empty. Left so, returners would skip the shelf for good.
+    fn a_shelf_is_seen_full_exactly_while_it_holds_a_connection() {
+        // Issue 16: no separate hint that a late write could leave saying "empty" over a
+        // shelved connection (the interleaving is modelled in `tests/loom.rs`).
         let lane = open_lane(1);
-        lane.shelves[0].full.store(true, Ordering::Relaxed);
-        assert_eq!(taken(&lane), None);
-        assert!(put(&lane, item(1)).is_empty(), "the shelf is usable again");
-        assert_eq!(taken(&lane), Some(1));
+        let shelf = &lane.shelves[0];
+        assert!(!shelf.is_full());
+        assert!(shelf.offer(item(1)).is_ok());
+        assert!(shelf.is_full());
+        let again = shelf
+            .offer(item(2))
+            .expect_err("a full shelf takes nothing");
+        assert_eq!(again.id, 2);
+        assert_eq!(shelf.take().map(|i| i.id), Some(1));
+        assert!(!shelf.is_full());
+        assert!(shelf.take().is_none());
+        assert!(put(&lane, item(3)).is_empty(), "the shelf is usable again");
+        assert_eq!(taken(&lane), Some(3));
+    }
+
+    #[test]
+    fn a_connection_left_on_a_shelf_is_dropped_with_the_lane() {
+        struct Counted {
+            /// A count on `alive` while this exists.
+            _alive: std::rc::Rc<()>,
+        }
+        impl Stamped for Counted {
+            fn expires_ns(&self) -> u64 {
+                u64::MAX
+            }
+            fn born_ns(&self) -> u64 {
+                0
+            }
+        }
+        let alive = std::rc::Rc::new(());
+        let lane = Lane::new(2, Instant::now());
+        lane.set_gate(true);
+        let counted = Counted {
+            _alive: alive.clone(),
+        };
+        lane.put(Box::new(counted), |_| panic!("shelved"));
+        assert_eq!(std::rc::Rc::strong_count(&alive), 2);
+        drop(lane);
+        assert_eq!(std::rc::Rc::strong_count(&alive), 1);
     }
 
     #[test]
