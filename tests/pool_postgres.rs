@@ -37,4 +37,5 @@ server_tests! {
     one_disconnect_evicts_the_older_connections => one_disconnect_evicts_the_older_connections,
     the_liveness_ladder_works => the_liveness_ladder_works,
     drain_and_resize_a_live_pool => drain_and_resize_a_live_pool,
+    autocommit_holds_on_every_checkout => autocommit_holds_on_every_checkout,
 }

@@ -187,3 +187,21 @@ fn an_unopenable_database_is_reported() {
     };
     assert!(err.to_string().contains("unable to open"), "{err}");
 }
+
+#[test]
+fn autocommit_set_up_by_the_pool_holds_on_every_checkout() {
+    let (_dir, builder) = pool(1, 1);
+    let pool = builder
+        .on_connect(|conn| conn.set_autocommit(true))
+        .build()
+        .unwrap();
+    create_table(&pool);
+    for n in 0..3 {
+        let mut conn = pool.get().unwrap();
+        assert!(conn.autocommit(), "checkout {n}");
+        conn.execute("INSERT INTO t VALUES (?)", &params![n])
+            .unwrap();
+        // Dropped without commit: with autocommit on, nothing to roll back.
+    }
+    assert_eq!(count(&mut *pool.get().unwrap()), 3);
+}

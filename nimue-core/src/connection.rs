@@ -123,6 +123,14 @@ pub trait Connection: Send {
         Ok(())
     }
 
+    /// Whether the last [`reset`](Self::reset) also cleared the session's settings, as
+    /// MySQL's `COM_RESET_CONNECTION` does (default `false`). The pool then runs its set-up
+    /// again (its `autocommit` setting and `on_connect` hook), so a returned connection is
+    /// always in the session the pool set up.
+    fn reset_cleared_session(&self) -> bool {
+        false
+    }
+
     /// Execute one statement on a fresh cursor and return its `rowcount`.
     ///
     /// ```

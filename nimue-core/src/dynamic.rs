@@ -46,6 +46,8 @@ pub trait DynConnection: Send {
     fn dyn_check(&mut self, level: crate::Liveness) -> Result<()>;
     /// [`Connection::reset`].
     fn dyn_reset(&mut self) -> Result<()>;
+    /// [`Connection::reset_cleared_session`].
+    fn dyn_reset_cleared_session(&self) -> bool;
 }
 
 impl<C: Connection> DynConnection for C {
@@ -81,6 +83,9 @@ impl<C: Connection> DynConnection for C {
     }
     fn dyn_reset(&mut self) -> Result<()> {
         self.reset()
+    }
+    fn dyn_reset_cleared_session(&self) -> bool {
+        self.reset_cleared_session()
     }
 }
 
@@ -122,6 +127,9 @@ impl Connection for BoxConnection {
     }
     fn reset(&mut self) -> Result<()> {
         (**self).dyn_reset()
+    }
+    fn reset_cleared_session(&self) -> bool {
+        (**self).dyn_reset_cleared_session()
     }
 }
 

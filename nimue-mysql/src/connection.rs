@@ -25,6 +25,8 @@ pub struct MySqlConnection {
     used: bool,
     broken: bool,
     reset_session: bool,
+    /// Whether the last `reset` cleared the session (`COM_RESET_CONNECTION`).
+    session_cleared: bool,
 }
 
 impl std::fmt::Debug for MySqlConnection {
@@ -50,6 +52,7 @@ impl MySqlConnection {
             used: false,
             broken: false,
             reset_session,
+            session_cleared: false,
         }
     }
 
@@ -218,8 +221,15 @@ impl Connection for MySqlConnection {
     /// also drops temporary tables, user variables and prepared statements) when the
     /// connection was used and the connector resets sessions, else a `ROLLBACK` when a
     /// transaction is open. Either way the session is back to `autocommit=0`.
+    /// `COM_RESET_CONNECTION` (with `reset_session`, on a used connection) clears session
+    /// variables: the pool runs its `on_connect` set-up again.
+    fn reset_cleared_session(&self) -> bool {
+        self.session_cleared
+    }
+
     fn reset(&mut self) -> Result<()> {
-        if self.reset_session && std::mem::take(&mut self.used) {
+        self.session_cleared = self.reset_session && std::mem::take(&mut self.used);
+        if self.session_cleared {
             let done = self.conn.reset();
             self.watch(done)?;
         } else {

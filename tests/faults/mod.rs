@@ -559,3 +559,48 @@ pub fn mysql(url: &str) -> Server<nimue::mysql::MySqlConnector> {
         },
     }
 }
+
+/// The session `on_connect` set up (autocommit on), or the pool's `autocommit` setting, holds
+/// on every checkout, not only the first: rows written with autocommit on are there after
+/// the guard is dropped, seen from a connection of its own.
+pub fn autocommit_holds_on_every_checkout<K: Connect + Clone>(server: Server<K>) {
+    let table = format!("nimue_autocommit_{}", std::process::id());
+    let mut admin = server.connector.connect().expect("an admin connection");
+    admin.set_autocommit(true).unwrap();
+    admin
+        .execute(&format!("CREATE TABLE {table} (id INT)"), &[])
+        .unwrap();
+    let by_hook = Pool::builder(server.connector.clone())
+        .min_idle(1)
+        .max_size(1)
+        .on_connect(|conn| conn.set_autocommit(true))
+        .build()
+        .unwrap();
+    let by_setting = Pool::builder(server.connector.clone())
+        .min_idle(1)
+        .max_size(1)
+        .autocommit(true)
+        .build()
+        .unwrap();
+    for (pool, first) in [(&by_hook, 0), (&by_setting, 10)] {
+        for id in first..first + 3 {
+            let mut conn = pool.get().unwrap();
+            assert!(conn.autocommit(), "checkout of row {id}");
+            conn.execute(
+                &format!("INSERT INTO {table} (id) VALUES (?)"),
+                &nimue::params![id],
+            )
+            .unwrap();
+            // Dropped without commit: with autocommit on, nothing to roll back.
+        }
+        assert_eq!(pool.state().created, 1, "one connection, reused");
+    }
+    let count = admin
+        .query_row(&format!("SELECT COUNT(*) FROM {table}"), &[])
+        .unwrap()
+        .unwrap()
+        .get::<i64>(0)
+        .unwrap();
+    admin.execute(&format!("DROP TABLE {table}"), &[]).unwrap();
+    assert_eq!(count, 6, "every autocommitted row is there");
+}

@@ -530,16 +530,7 @@ impl<K: Connect> Shared<K> {
     /// Set up a new connection whose connect started at `born` (no lock held): the pool's
     /// `autocommit`, then `on_connect`; the session they leave is what returns restore.
     fn live(&self, mut conn: K::Connection, born: Instant) -> Result<Live<K::Connection>> {
-        let set_up = guarded("the on_connect hook", || {
-            if let Some(on) = self.config.autocommit {
-                conn.set_autocommit(on)?;
-            }
-            match &self.config.on_connect {
-                Some(hook) => hook(&mut conn),
-                None => Ok(()),
-            }
-        });
-        if let Err(e) = set_up {
+        if let Err(e) = guarded("the on_connect hook", || self.set_up(&mut conn)) {
             close_quietly(&self.config.name, conn);
             return Err(e);
         }
@@ -554,6 +545,18 @@ impl<K: Connect> Shared<K> {
             born_ns: self.lane.stamp(born),
             expires_ns: expires.map_or(u64::MAX, |at| self.lane.stamp(at)),
         })
+    }
+
+    /// The session set-up of a new connection (or of one whose reset cleared its session):
+    /// the pool's `autocommit`, then `on_connect`.
+    fn set_up(&self, conn: &mut K::Connection) -> Result<()> {
+        if let Some(on) = self.config.autocommit {
+            conn.set_autocommit(on)?;
+        }
+        match &self.config.on_connect {
+            Some(hook) => hook(conn),
+            None => Ok(()),
+        }
     }
 
     fn open_failed(&self, attempt: Attempt, e: &SharedError) {
@@ -624,6 +627,9 @@ impl<K: Connect> Shared<K> {
         // Back to the session the pool set up: `reset`, then the autocommit it had.
         let mut cleaned = guarded("reset", || {
             live.conn.reset()?;
+            if live.conn.reset_cleared_session() {
+                self.set_up(&mut live.conn)?;
+            }
             if live.conn.autocommit() != live.autocommit {
                 live.conn.set_autocommit(live.autocommit)?;
             }
