@@ -676,8 +676,15 @@ impl<K: Connect> Shared<K> {
             None
         };
         if let Some(why) = why {
+            // Still the end of an outage: the waiters get slots (invariant 4 of `state.rs`).
+            let wakes = if recovered {
+                st.grant_slots()
+            } else {
+                Vec::new()
+            };
             self.sync_gate(&st);
             drop(st);
+            wakes.into_iter().for_each(Wake::wake);
             self.discard(live, Held::InUse, why);
             return;
         }
