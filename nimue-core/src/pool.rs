@@ -55,15 +55,22 @@
 
 mod builder;
 mod checker;
+mod checkin;
+mod checkout;
+mod config;
 mod connect;
+mod control;
 mod guard;
+mod guarded;
 mod lane;
 mod leak;
+mod open;
 mod shared;
 mod state;
 mod sync;
 
-pub use builder::{PoolBuilder, Reuse};
+pub use builder::PoolBuilder;
+pub use config::Reuse;
 pub use guard::PooledConnection;
 pub use state::PoolState;
 
@@ -167,8 +174,9 @@ impl<K: Connect> Pool<K> {
     /// ```
     #[track_caller]
     pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection<K>> {
-        let got = Shared::get(&self.shared, Some(timeout), Location::caller())?;
-        Ok(got.expect("a get with a timeout returns a connection or an error"))
+        let live = Shared::checkout(&self.shared, Some(timeout))?
+            .expect("a checkout with a timeout returns a connection or an error");
+        Ok(self.lend(live, Location::caller()))
     }
 
     /// A connection if one is available without waiting for another user to return one:
@@ -186,7 +194,8 @@ impl<K: Connect> Pool<K> {
     /// ```
     #[track_caller]
     pub fn try_get(&self) -> Result<Option<PooledConnection<K>>> {
-        Shared::get(&self.shared, None, Location::caller())
+        let at = Location::caller();
+        Ok(Shared::checkout(&self.shared, None)?.map(|live| self.lend(live, at)))
     }
 
     /// Check a connection out for the length of `f`, then give it back: [`get`](Pool::get)
@@ -270,7 +279,7 @@ impl<K: Connect> Pool<K> {
     /// # Ok::<(), nimue_core::Error>(())
     /// ```
     pub fn resize(&self, min_idle: usize, max_size: usize) -> Result<()> {
-        builder::check_sizes(min_idle, max_size)?;
+        config::check_sizes(min_idle, max_size)?;
         self.shared.resize(min_idle, max_size);
         Ok(())
     }
@@ -306,6 +315,15 @@ impl<K: Connect> Pool<K> {
             // Polled: readiness is rare and not latency-critical; the checker does the work.
             std::thread::sleep(Duration::from_millis(2).min(timeout));
         }
+    }
+
+    /// A guard for a connection checked out at `at`.
+    fn lend(
+        &self,
+        live: Box<state::Live<K::Connection>>,
+        at: &'static Location<'static>,
+    ) -> PooledConnection<K> {
+        PooledConnection::new(Arc::clone(&self.shared), live, at)
     }
 
     /// Whether the pool was closed.

@@ -1,5 +1,6 @@
-//! [`PoolBuilder`]: a pool's settings and hooks, and building the pool.
+//! [`PoolBuilder`]: setting a pool's options and hooks, and building the pool.
 
+use super::config::{check_sizes, Config, Reuse};
 use super::shared::Shared;
 use super::Pool;
 use crate::connection::{Connect, Liveness};
@@ -7,43 +8,6 @@ use crate::error::{Error, Result};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-
-/// A hook run on a connection; an error discards the connection.
-pub(crate) type Hook<C> = Box<dyn Fn(&mut C) -> Result<()> + Send + Sync>;
-
-/// Which idle connection [`Pool::get`] hands out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Reuse {
-    /// The most recently returned one (the default): a few hot connections do the work and
-    /// the rest can time out and close when the load drops.
-    #[default]
-    Lifo,
-    /// The one idle longest: the load is spread over every connection.
-    Fifo,
-}
-
-/// The settings a pool keeps after it is built.
-pub(crate) struct Config<C> {
-    pub name: String,
-    pub min_idle: usize,
-    pub max_size: usize,
-    pub connection_timeout: Duration,
-    pub connect_timeout: Option<Duration>,
-    pub max_waiting: Option<usize>,
-    pub evict_on_disconnect: bool,
-    pub liveness: Liveness,
-    pub checkout_skip_window: Option<Duration>,
-    pub check_interval: Duration,
-    pub idle_timeout: Option<Duration>,
-    pub max_lifetime: Option<Duration>,
-    pub test_on_checkout: bool,
-    pub leak_threshold: Option<Duration>,
-    pub reuse: Reuse,
-    pub autocommit: Option<bool>,
-    pub on_connect: Option<Hook<C>>,
-    pub on_checkout: Option<Hook<C>>,
-    pub on_checkin: Option<Hook<C>>,
-}
 
 /// Numbers the default pool names: `nimue-1`, `nimue-2`, ...
 static POOLS: AtomicUsize = AtomicUsize::new(1);
@@ -374,17 +338,4 @@ impl<K: Connect> PoolBuilder<K> {
         }
         Ok(Shared::new(self.connector, self.config))
     }
-}
-
-/// `min_idle` and `max_size` make sense together.
-pub(crate) fn check_sizes(min_idle: usize, max_size: usize) -> Result<()> {
-    if max_size == 0 {
-        return Err(Error::interface("pool max_size must be at least 1"));
-    }
-    if min_idle > max_size {
-        return Err(Error::interface(format!(
-            "pool min_idle ({min_idle}) is larger than max_size ({max_size})"
-        )));
-    }
-    Ok(())
 }

@@ -10,7 +10,10 @@
 //! It holds an `Arc` of the shared part, not a `Pool` handle, so the last handle dropped
 //! still closes the pool, and `close()` wakes and joins it.
 
-use super::shared::{guarded, Held, Shared, Why, LOG};
+use super::checkin::{Held, Why};
+use super::config::Reuse;
+use super::guarded::{guarded, LOG};
+use super::shared::Shared;
 use super::state::Retire;
 use super::sync::Arc;
 use crate::connection::{Connect, Connection};
@@ -113,7 +116,7 @@ fn round<K: Connect>(shared: &Shared<K>) {
         log::debug!(target: LOG, "pool {:?}: retiring an idle connection ({why:?})", shared.config.name);
         shared.discard(idle.live, Held::Checking, Why::Retired(why));
     }
-    let lifo = shared.config.reuse == super::Reuse::Lifo;
+    let lifo = shared.config.reuse == Reuse::Lifo;
     loop {
         let Some(mut idle) = shared.lock().take_unchecked() else {
             return;

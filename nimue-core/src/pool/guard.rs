@@ -1,6 +1,7 @@
 //! [`PooledConnection`]: a connection lent by the pool.
 
-use super::shared::{Held, Shared, Why};
+use super::checkin::{Held, Why};
+use super::shared::Shared;
 use super::state::Live;
 use super::sync::Arc;
 use crate::connection::Connect;

@@ -1,6 +1,6 @@
 //! Leak detection: which connections are out, since when, and where they were taken.
 
-use super::shared::LOG;
+use super::guarded::LOG;
 use std::panic::Location;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};

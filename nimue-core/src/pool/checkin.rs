@@ -1,0 +1,168 @@
+//! A connection comes back (reset, then to the first waiter, idle, or a shelf), or is
+//! discarded: closed, with its slot freed and counted by why.
+
+use super::guarded::{broken, close_quietly, guarded, LOG};
+use super::shared::Shared;
+use super::state::{Live, Retire, State, Wake};
+use super::sync::MutexGuard;
+use crate::connection::{Connect, Connection};
+use crate::error::Result;
+use std::time::Instant;
+
+/// Where a connection being discarded was counted.
+#[derive(Clone, Copy)]
+pub(crate) enum Held {
+    InUse,
+    Checking,
+}
+
+/// Why a connection is being discarded (for the counters).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Why {
+    /// Broken: `is_broken()`, a failed reset or hook, a panic while held.
+    Broken,
+    /// A ping failed.
+    CheckFailed,
+    /// Past `idle_timeout` or `max_lifetime`, or opened before an eviction.
+    Retired(Retire),
+    /// The pool is closed.
+    Closed,
+    /// Taken out of the pool by `detach()` (not closed).
+    Detached,
+}
+
+impl<K: Connect> Shared<K> {
+    /// A guard gives its connection back: reset it and hand it to the first waiter or make it
+    /// idle; discard it when it is broken, was held by a panicking thread, or fails to reset.
+    pub(crate) fn checkin(
+        &self,
+        mut live: Box<Live<K::Connection>>,
+        panicking: bool,
+    ) -> Result<()> {
+        if panicking || broken(&live.conn) {
+            // A connection broken by the driver (not by a panic) usually means the database
+            // went away: every connection opened before now is suspect.
+            if !panicking {
+                self.disconnect_seen(live.born);
+            }
+            self.discard(*live, Held::InUse, Why::Broken);
+            return Ok(());
+        }
+        // Back to the session the pool set up: `reset`, then the autocommit it had.
+        let mut cleaned = guarded("reset", || {
+            live.conn.reset()?;
+            if live.conn.reset_cleared_session() {
+                self.set_up(&mut live.conn)?;
+            }
+            if live.conn.autocommit() != live.autocommit {
+                live.conn.set_autocommit(live.autocommit)?;
+            }
+            Ok(())
+        });
+        if let (Ok(()), Some(hook)) = (&cleaned, &self.config.on_checkin) {
+            cleaned = guarded("the on_checkin hook", || hook(&mut live.conn));
+        }
+        if let Err(e) = cleaned {
+            log::info!(target: LOG, "pool {:?}: a returned connection failed to reset and is discarded: {e}", self.config.name);
+            self.discard(*live, Held::InUse, Why::Broken);
+            return Err(e);
+        }
+        if self.config.checkout_skip_window.is_some() {
+            live.returned = Some(Instant::now());
+        }
+        // Onto a shelf, without the lock, when the lane takes it (usually).
+        self.lane.put(live, |live| self.put_back(*live));
+        Ok(())
+    }
+
+    /// Return a connection (counted in `in_use`) through the state: to the first waiter or
+    /// idle, or closed when the pool is closed, it expired or is unwanted.
+    pub(crate) fn put_back(&self, live: Live<K::Connection>) {
+        self.give_back(self.lock(), live, false);
+    }
+
+    /// [`put_back`](Self::put_back) under the lock the caller took; `recovered`: the
+    /// connection ended an outage, so every waiter there is room for gets a slot too.
+    pub(crate) fn give_back(
+        &self,
+        mut st: MutexGuard<'_, State<K::Connection>>,
+        live: Live<K::Connection>,
+        recovered: bool,
+    ) {
+        let expired = live.expires.is_some_and(|at| at <= st.tick);
+        let why = if st.closed {
+            Some(Why::Closed)
+        } else if expired {
+            Some(Why::Retired(Retire::Lifetime))
+        } else if st.unwanted(live.born) {
+            Some(Why::Retired(Retire::Evicted))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            // Still the end of an outage: the waiters get slots (invariant 4 of `state.rs`).
+            let wakes = if recovered {
+                st.grant_slots()
+            } else {
+                Vec::new()
+            };
+            self.sync_gate(&st);
+            drop(st);
+            wakes.into_iter().for_each(Wake::wake);
+            self.discard(live, Held::InUse, why);
+            return;
+        }
+        let first = st.give(live);
+        let wakes = if recovered {
+            st.grant_slots()
+        } else {
+            Vec::new()
+        };
+        self.sync_gate(&st);
+        st.check();
+        drop(st);
+        first.wake();
+        wakes.into_iter().for_each(Wake::wake);
+    }
+
+    /// Close a connection (no lock held), then free its slot.
+    pub(crate) fn discard(&self, live: Live<K::Connection>, from: Held, why: Why) {
+        if why == Why::CheckFailed {
+            self.disconnect_seen(live.born);
+        }
+        close_quietly(&self.config.name, live.conn);
+        self.uncount(from, why);
+    }
+
+    /// Uncount a connection that was closed or detached: its slot goes to the first waiter,
+    /// or is freed (and the checker told if the pool is now short of idle connections).
+    pub(crate) fn uncount(&self, from: Held, why: Why) {
+        let mut st = self.lock();
+        match from {
+            Held::InUse => st.in_use -= 1,
+            Held::Checking => st.checking -= 1,
+        }
+        let stats = &mut st.stats;
+        match why {
+            Why::Broken => stats.broken += 1,
+            Why::CheckFailed => stats.checks_failed += 1,
+            Why::Retired(Retire::Idle) => stats.retired_idle += 1,
+            Why::Retired(Retire::Lifetime) => stats.retired_lifetime += 1,
+            Why::Retired(Retire::Evicted) => stats.evicted += 1,
+            Why::Closed | Why::Detached => {}
+        }
+        if why != Why::Detached {
+            stats.closed += 1;
+        }
+        let wake = st.release_slot();
+        let short = !st.closed && st.idle.len() < st.min_idle;
+        st.check();
+        drop(st);
+        if let Some(wake) = wake {
+            wake.wake();
+        }
+        if short {
+            self.checker_wake.notify_one();
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! A caller gets a connection: `get`, `get_timeout`, `try_get` and `with`. The fast lane
+//! first, then one critical section that takes an idle connection, reserves a slot to connect
+//! in, or queues the caller; then the checks before hand-out. The call's timeout counts from
+//! its start, through every retry.
+
+use super::checkin::{Held, Why};
+use super::guarded::{broken, guarded, LOG};
+use super::shared::Shared;
+use super::state::{Attempt, Grant, Live, Retire, Wake};
+use super::sync::{Arc, SharedError};
+use crate::connection::{Connect, Connection};
+use crate::error::{Error, Result};
+use crossbeam::utils::Backoff;
+use std::sync::atomic::Ordering;
+use std::sync::PoisonError;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How many exponentially growing spins (about 200 pause instructions in all) a lone
+/// waiter looks out for its grant before sleeping.
+const SPINS: usize = if cfg!(loom) { 1 } else { 8 };
+
+/// What `acquire` got for a caller.
+enum Got<C> {
+    /// A connection to hand out (counted in `in_use`).
+    Conn(Live<C>),
+    /// A slot to open a connection in (counted in `opening`).
+    Open(Attempt),
+    /// Nothing without waiting (`try_get`).
+    WouldWait,
+    /// What a look at the shelves found (see [`Lane::take`]).
+    Shelved(std::result::Result<Box<Live<C>>, Box<Live<C>>>),
+}
+
+/// What a caller's own connect attempt came to.
+enum Opened<C> {
+    Conn(Live<C>),
+    /// The pool closed, or was drained, meanwhile (the connection was closed): try again.
+    Gone,
+    /// The caller's time ran out first: the pool takes the connection when it comes.
+    Late,
+}
+
+/// When a checkout stops trying.
+#[derive(Clone, Copy)]
+enum Until {
+    /// `try_get`: never wait for another caller's connection.
+    Now,
+    /// `get_timeout`: the call's start plus its timeout.
+    At(Instant),
+    /// A timeout beyond the clock's range: no end.
+    Never,
+}
+
+/// A caller's progress through `get`.
+struct Wait {
+    /// When the call started: its timeout counts from here, whatever it does first.
+    began: Instant,
+    until: Until,
+    /// Whether it queued before (it is counted as a wait once).
+    queued: bool,
+    /// Queue at the front next time: its own connect attempt just failed.
+    front: bool,
+    /// Whether the get was counted.
+    counted: bool,
+    /// Whether it looked out for a shelved connection before queueing.
+    spun: bool,
+    /// Why the last connection it was given was turned away at checkout.
+    rejected: Option<Error>,
+    /// New connections turned away in a row (each retry waits twice as long).
+    rejections: u32,
+}
+
+impl Wait {
+    fn new(timeout: Option<Duration>) -> Self {
+        let began = Instant::now();
+        let until = match timeout {
+            None => Until::Now,
+            Some(timeout) => began.checked_add(timeout).map_or(Until::Never, Until::At),
+        };
+        Wait {
+            began,
+            until,
+            queued: false,
+            front: false,
+            counted: false,
+            spun: false,
+            rejected: None,
+            rejections: 0,
+        }
+    }
+
+    /// When the call ends, if it ever does (`try_get` ends at once).
+    fn deadline(&self) -> Option<Instant> {
+        match self.until {
+            Until::Now => Some(self.began),
+            Until::At(at) => Some(at),
+            Until::Never => None,
+        }
+    }
+
+    /// What is left of the call's time (`None`: no end).
+    fn left(&self) -> Option<Duration> {
+        self.deadline()
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    fn expired(&self) -> bool {
+        self.left().is_some_and(|left| left.is_zero())
+    }
+}
+
+impl<K: Connect> Shared<K> {
+    /// A connection for `get` or `with` (counted in `in_use`), checked and ready. The
+    /// timeout (`None`: `try_get`) counts from this call's start, through every retry.
+    pub(crate) fn checkout(
+        this: &Arc<Self>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Box<Live<K::Connection>>>> {
+        // The fast lane first; what it finds is handled like what the slow path finds there.
+        let mut shelved = this.lane.take().map(Got::Shelved);
+        let mut wait = Wait::new(timeout);
+        // Counted by the lane: the slow path must not count this get again.
+        wait.counted = shelved.is_some();
+        loop {
+            let got = match shelved.take() {
+                Some(got) => got,
+                None => this.acquire(&mut wait)?,
+            };
+            let (live, fresh) = match got {
+                Got::Conn(live) => (Box::new(live), false),
+                Got::WouldWait => return Ok(None),
+                Got::Shelved(Ok(live)) => (live, false),
+                Got::Shelved(Err(stale)) => {
+                    this.put_back(*stale);
+                    continue;
+                }
+                Got::Open(attempt) => match Self::open_for_caller(this, attempt, &wait) {
+                    Ok(Opened::Conn(live)) => (Box::new(live), true),
+                    Ok(Opened::Gone) => continue, // the next acquire says why, or retries
+                    Ok(Opened::Late) => return Err(this.gave_up(&mut wait)),
+                    Err(e) if matches!(wait.until, Until::Now) => return Err(this.connect_error(e)),
+                    Err(_) if wait.expired() => return Err(this.gave_up(&mut wait)),
+                    Err(_) => {
+                        wait.front = true;
+                        continue;
+                    }
+                },
+            };
+            match this.prepare(live, fresh) {
+                Ok(live) => return Ok(Some(live)),
+                Err(e) => this.rejected(&mut wait, e, fresh)?,
+            }
+        }
+    }
+
+    /// A connection a caller was given was turned away at checkout (by `on_checkout` or
+    /// `test_on_checkout`, and discarded): carry on, or give up with the reason as the cause
+    /// when the call's time is up. A new connection turned away means new ones may all be:
+    /// `try_get` gives up, `get` retries after a delay doubling from 1 ms (at most 100 ms),
+    /// so a hook that always fails costs a few connects, not a storm of them.
+    fn rejected(&self, wait: &mut Wait, e: Error, fresh: bool) -> Result<()> {
+        wait.rejected = Some(e);
+        if fresh {
+            wait.rejections = wait.rejections.saturating_add(1);
+            if matches!(wait.until, Until::Now) {
+                return Err(self.gave_up(wait));
+            }
+            let pause = Duration::from_millis(1 << (wait.rejections - 1).min(7))
+                .min(Duration::from_millis(100));
+            thread::sleep(wait.left().map_or(pause, |left| left.min(pause)));
+        }
+        if wait.expired() {
+            return Err(self.gave_up(wait));
+        }
+        Ok(())
+    }
+
+    /// The hot path: one critical section that takes an idle connection or reserves a slot,
+    /// or else queues the caller until it is handed one (or a slot) or times out.
+    fn acquire(&self, wait: &mut Wait) -> Result<Got<K::Connection>> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(self.closed_error());
+        }
+        if !wait.counted {
+            wait.counted = true;
+            st.stats.gets += 1;
+        }
+        if let Some(live) = st.take_idle(self.lifo()) {
+            return Ok(Got::Conn(live));
+        }
+        // A caller is demand: while connecting fails, it may be the retry.
+        if let Some(attempt) = st.reserve(Instant::now, true) {
+            return Ok(Got::Open(attempt));
+        }
+        if matches!(wait.until, Until::Now) {
+            return Ok(Got::WouldWait);
+        }
+        // Nobody queued and returns go to the shelves: a connection usually comes back within
+        // microseconds, often from a thread the scheduler must run first. Look out for it a
+        // little, yielding the CPU, before queueing (sleeping and waking cost system calls,
+        // and closing the shelves sends every later return through this lock).
+        if !wait.spun && !wait.queued && st.waiting() == 0 && self.lane.in_use() {
+            wait.spun = true;
+            drop(st);
+            if let Some(took) = self.lane.look_out() {
+                return Ok(Got::Shelved(took));
+            }
+            return self.acquire(wait);
+        }
+        if !wait.queued {
+            if let Some(max) = self.config.max_waiting {
+                if st.waiting() >= max {
+                    st.stats.rejected += 1;
+                    return Err(Error::Exhausted(self.numbers(&st, Duration::ZERO)));
+                }
+            }
+        }
+        let queued = Instant::now();
+        if !wait.queued {
+            wait.queued = true;
+            st.stats.waits += 1;
+        }
+        let deadline = wait.deadline();
+        let (index, signal) = st.enqueue(std::mem::take(&mut wait.front), queued);
+        if !st.backoff.healthy() {
+            // The checker retries for waiters while connecting backs off.
+            self.checker_wake.notify_one();
+        }
+        // Shelving stops before this caller sleeps (invariant 4 of `lane.rs`)...
+        self.sync_gate(&st);
+        st.check();
+        // A connection often comes back within microseconds: a lone waiter looks out for it
+        // a little before sleeping, which would make the hand-over cost two system calls.
+        // With more waiters than that, spinning would only take CPU from the holders.
+        let alone = st.waiting() == 1;
+        drop(st);
+        // ...and what is shelved comes to the waiters (maybe this one) through the state.
+        self.drain_lane();
+        if alone {
+            let backoff = Backoff::new();
+            for _ in 0..SPINS {
+                if signal.ready.load(Ordering::Acquire) {
+                    break;
+                }
+                backoff.spin();
+            }
+        }
+        let mut st = self.lock();
+        loop {
+            if let Some(grant) = st.take_grant(index) {
+                st.stats.wait_time += queued.elapsed();
+                self.sync_gate(&st);
+                return match grant {
+                    Grant::Conn(live) => Ok(Got::Conn(live)),
+                    Grant::Slot => Ok(Got::Open(Attempt { probe: false })),
+                    Grant::Closed => Err(self.closed_error()),
+                };
+            }
+            if let Some((live, next)) = st.take_nudged(index, self.lifo()) {
+                st.stats.wait_time += queued.elapsed();
+                self.sync_gate(&st);
+                st.check();
+                drop(st);
+                next.wake();
+                return Ok(Got::Conn(live));
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|deadline| now >= deadline) {
+                let next = st.dequeue(index);
+                st.stats.wait_time += now - queued;
+                st.stats.timeouts += 1;
+                let error = self.timeout_error(&st, now - wait.began, wait.rejected.take());
+                self.sync_gate(&st);
+                st.check();
+                drop(st);
+                next.wake();
+                return Err(error);
+            }
+            st.set_sleeping(index, true);
+            st = match deadline {
+                Some(deadline) => {
+                    let waited = signal.wake.wait_timeout(st, deadline - now);
+                    waited.unwrap_or_else(PoisonError::into_inner).0
+                }
+                None => signal.wake.wait(st).unwrap_or_else(PoisonError::into_inner),
+            };
+            st.set_sleeping(index, false);
+        }
+    }
+
+    /// Open a connection for a caller, in the slot it reserved, waiting no longer than what
+    /// is left of its time (`try_get` waits for its attempt); when that runs out first, the
+    /// attempt goes on and the pool takes its connection ([`Opened::Late`]).
+    fn open_for_caller(
+        this: &Arc<Self>,
+        attempt: Attempt,
+        wait: &Wait,
+    ) -> std::result::Result<Opened<K::Connection>, SharedError> {
+        let name = &this.config.name;
+        let born = Instant::now();
+        let connected = match wait.until {
+            Until::Now => this.connector.connect(name),
+            Until::At(_) | Until::Never => {
+                let left = wait.left().unwrap_or(Duration::MAX);
+                let shared = Arc::clone(this);
+                let late = move |result| shared.adopt(attempt, born, result);
+                match this.connector.connect_for(name, left, late) {
+                    Some(result) => result,
+                    None => return Ok(Opened::Late),
+                }
+            }
+        };
+        let live = connected
+            .and_then(|conn| this.live(conn, born))
+            .map_err(|e| {
+                let e = SharedError::new(e);
+                this.open_failed(attempt, &e);
+                e
+            })?;
+        let mut st = this.lock();
+        let wakes = if st.opened() {
+            st.grant_slots()
+        } else {
+            Vec::new()
+        };
+        // Closed, or drained while connecting: this connection is not handed out.
+        let gone = if st.closed {
+            Some(Why::Closed)
+        } else if st.evicted(live.born) {
+            Some(Why::Retired(Retire::Evicted))
+        } else {
+            None
+        };
+        st.check();
+        drop(st);
+        wakes.into_iter().for_each(Wake::wake);
+        if let Some(why) = gone {
+            this.discard(live, Held::InUse, why);
+            return Ok(Opened::Gone);
+        }
+        Ok(Opened::Conn(live))
+    }
+
+    /// A caller's time ran out outside the queue (while connecting, or after a rejection).
+    fn gave_up(&self, wait: &mut Wait) -> Error {
+        let mut st = self.lock();
+        st.stats.timeouts += 1;
+        self.timeout_error(&st, wait.began.elapsed(), wait.rejected.take())
+    }
+
+    /// Check a connection before handing it out; `Err`: it was discarded, for that reason.
+    fn prepare(
+        &self,
+        mut live: Box<Live<K::Connection>>,
+        fresh: bool,
+    ) -> Result<Box<Live<K::Connection>>> {
+        if !fresh {
+            if broken(&live.conn) {
+                self.discard(*live, Held::InUse, Why::Broken);
+                return Err(Error::operational("the connection was broken"));
+            }
+            let recent = match (self.config.checkout_skip_window, live.returned) {
+                (Some(window), Some(returned)) => returned.elapsed() < window,
+                _ => false,
+            };
+            if self.config.test_on_checkout && !recent {
+                let level = self.config.liveness;
+                if let Err(e) = guarded("ping", || live.conn.check(level)) {
+                    log::info!(target: LOG, "pool {:?}: a connection failed its checkout test: {e}", self.config.name);
+                    self.discard(*live, Held::InUse, Why::CheckFailed);
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(hook) = &self.config.on_checkout {
+            if let Err(e) = guarded("the on_checkout hook", || hook(&mut live.conn)) {
+                log::warn!(target: LOG, "pool {:?}: on_checkout failed, connection discarded: {e}", self.config.name);
+                self.discard(*live, Held::InUse, Why::Broken);
+                return Err(e);
+            }
+        }
+        Ok(live)
+    }
+}

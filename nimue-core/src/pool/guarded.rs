@@ -1,0 +1,44 @@
+//! Calls into driver and hook code, guarded: a panic there becomes an error (or "broken"), so
+//! the pool's counts stay right whatever the code it calls does; a failed close is logged.
+//! Also the log target the pool logs under.
+
+use crate::connection::Connection;
+use crate::error::{Error, Result};
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+
+/// Log target of the pool.
+pub(crate) const LOG: &str = "nimue::pool";
+
+/// Whether a connection is broken; a panic in the driver's `is_broken` says it is.
+pub(crate) fn broken<C: Connection>(conn: &C) -> bool {
+    panic::catch_unwind(AssertUnwindSafe(|| conn.is_broken())).unwrap_or(true)
+}
+
+/// Close a connection, logging (not returning) an error.
+pub(crate) fn close_quietly<C: Connection>(pool: &str, conn: C) {
+    if let Err(e) = guarded("close", || conn.close()) {
+        log::debug!(target: LOG, "pool {pool:?}: closing a connection failed: {e}");
+    }
+}
+
+/// Run driver or hook code, turning a panic into an error so the pool's counts stay right
+/// (the panic message was already printed by the panic hook).
+pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        Err(Error::interface(format!(
+            "{what} panicked: {}",
+            panic_message(payload.as_ref())
+        )))
+    })
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(no message)"
+    }
+}
