@@ -8,7 +8,7 @@
 //! connection) and closes whatever it opened. At most `max_size` such abandoned attempts run
 //! per pool at once; past that, connecting fails at once instead of piling up threads.
 
-use super::shared::{close_quietly, guarded, LOG};
+use super::guarded::{close_quietly, guarded, LOG};
 use crate::connection::Connect;
 use crate::error::{Error, Result};
 use crossbeam::channel::{self, Receiver, RecvTimeoutError};
