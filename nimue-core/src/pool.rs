@@ -154,7 +154,9 @@ impl<K: Connect> Pool<K> {
     ///
     /// Takes an idle connection, or opens one (on this thread) while fewer than `max_size`
     /// exist, or waits for one to be returned. Fails with [`Error::Timeout`] (which carries
-    /// the pool's numbers and the last connect error) or [`Error::Closed`].
+    /// the pool's numbers, and as its source why the connections it was given were turned
+    /// away by `on_checkout` or `test_on_checkout`, if they were), [`Error::Connect`] (the
+    /// timeout ran out while connecting failed: the connect error) or [`Error::Closed`].
     #[track_caller]
     pub fn get(&self) -> Result<PooledConnection<K>> {
         self.get_timeout(self.shared.config.connection_timeout)

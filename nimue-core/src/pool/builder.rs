@@ -113,8 +113,10 @@ impl<K: Connect> PoolBuilder<K> {
         self
     }
 
-    /// How long [`Pool::get`] waits for a connection before failing with
-    /// [`Error::Timeout`] (default 30 s).
+    /// How long [`Pool::get`] may take before failing with [`Error::Timeout`] (default 30 s):
+    /// counted from the call's start, through its own connect attempts and retries, so a
+    /// `get` returns within it (plus scheduling slack) whatever the database does. A huge
+    /// value means no limit.
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
         self.config.connection_timeout = timeout;
         self
