@@ -7,7 +7,7 @@ use std::time::Duration;
 /// A hook run on a connection; an error discards the connection.
 pub(crate) type Hook<C> = Box<dyn Fn(&mut C) -> Result<()> + Send + Sync>;
 
-/// Which idle connection [`Pool::get`] hands out.
+/// Which idle connection [`Pool::get`](crate::Pool::get) hands out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Reuse {
     /// The most recently returned one (the default): a few hot connections do the work and
