@@ -41,22 +41,14 @@ enum Opened<C> {
     Late,
 }
 
-/// When a checkout stops trying.
-#[derive(Clone, Copy)]
-enum Until {
-    /// `try_get`: never wait for another caller's connection.
-    Now,
-    /// `get_timeout`: the call's start plus its timeout.
-    At(Instant),
-    /// A timeout beyond the clock's range: no end.
-    Never,
-}
-
 /// A caller's progress through `get`.
 struct Wait {
-    /// When the call started: its timeout counts from here, whatever it does first.
-    began: Instant,
-    until: Until,
+    /// `None`: `try_get`, which never waits for another caller's connection.
+    timeout: Option<Duration>,
+    /// When the call started: its timeout counts from here. Read from the clock only when
+    /// the call must do more than take a connection that is there (connect, queue, check), so
+    /// the common checkout reads no clock; what comes before that is a few lock-free steps.
+    began: Option<Instant>,
     /// Whether it queued before (it is counted as a wait once).
     queued: bool,
     /// Queue at the front next time: its own connect attempt just failed.
@@ -73,14 +65,9 @@ struct Wait {
 
 impl Wait {
     fn new(timeout: Option<Duration>) -> Self {
-        let began = Instant::now();
-        let until = match timeout {
-            None => Until::Now,
-            Some(timeout) => began.checked_add(timeout).map_or(Until::Never, Until::At),
-        };
         Wait {
-            began,
-            until,
+            timeout,
+            began: None,
             queued: false,
             front: false,
             counted: false,
@@ -90,23 +77,38 @@ impl Wait {
         }
     }
 
-    /// When the call ends, if it ever does (`try_get` ends at once).
-    fn deadline(&self) -> Option<Instant> {
-        match self.until {
-            Until::Now => Some(self.began),
-            Until::At(at) => Some(at),
-            Until::Never => None,
+    /// `try_get`: never wait.
+    fn is_try(&self) -> bool {
+        self.timeout.is_none()
+    }
+
+    /// Start the clock (once), before anything that takes time.
+    fn start(&mut self) -> Instant {
+        *self.began.get_or_insert_with(Instant::now)
+    }
+
+    /// When the call ends (`try_get`: at once), or `None`: a timeout beyond the clock's range.
+    fn deadline(&mut self) -> Option<Instant> {
+        let began = self.start();
+        match self.timeout {
+            None => Some(began),
+            Some(timeout) => began.checked_add(timeout),
         }
     }
 
     /// What is left of the call's time (`None`: no end).
-    fn left(&self) -> Option<Duration> {
+    fn left(&mut self) -> Option<Duration> {
         self.deadline()
             .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
-    fn expired(&self) -> bool {
+    fn expired(&mut self) -> bool {
         self.left().is_some_and(|left| left.is_zero())
+    }
+
+    /// How long the call has taken so far.
+    fn elapsed(&mut self) -> Duration {
+        self.start().elapsed()
     }
 }
 
@@ -135,11 +137,11 @@ impl<K: Connect> Shared<K> {
                     this.put_back(*stale);
                     continue;
                 }
-                Got::Open(attempt) => match Self::open_for_caller(this, attempt, &wait) {
+                Got::Open(attempt) => match Self::open_for_caller(this, attempt, &mut wait) {
                     Ok(Opened::Conn(live)) => (Box::new(live), true),
                     Ok(Opened::Gone) => continue, // the next acquire says why, or retries
                     Ok(Opened::Late) => return Err(this.gave_up(&mut wait)),
-                    Err(e) if matches!(wait.until, Until::Now) => return Err(this.connect_error(e)),
+                    Err(e) if wait.is_try() => return Err(this.connect_error(e)),
                     Err(_) if wait.expired() => return Err(this.gave_up(&mut wait)),
                     Err(_) => {
                         wait.front = true;
@@ -147,6 +149,10 @@ impl<K: Connect> Shared<K> {
                     }
                 },
             };
+            // Checks and hooks do I/O: the clock starts before them.
+            if this.config.test_on_checkout || this.config.on_checkout.is_some() {
+                wait.start();
+            }
             match this.prepare(live, fresh) {
                 Ok(live) => return Ok(Some(live)),
                 Err(e) => this.rejected(&mut wait, e, fresh)?,
@@ -163,7 +169,7 @@ impl<K: Connect> Shared<K> {
         wait.rejected = Some(e);
         if fresh {
             wait.rejections = wait.rejections.saturating_add(1);
-            if matches!(wait.until, Until::Now) {
+            if wait.is_try() {
                 return Err(self.gave_up(wait));
             }
             let pause = Duration::from_millis(1 << (wait.rejections - 1).min(7))
@@ -192,9 +198,10 @@ impl<K: Connect> Shared<K> {
         }
         // A caller is demand: while connecting fails, it may be the retry.
         if let Some(attempt) = st.reserve(Instant::now, true) {
+            wait.start();
             return Ok(Got::Open(attempt));
         }
-        if matches!(wait.until, Until::Now) {
+        if wait.is_try() {
             return Ok(Got::WouldWait);
         }
         // Nobody queued and returns go to the shelves: a connection usually comes back within
@@ -218,6 +225,7 @@ impl<K: Connect> Shared<K> {
             }
         }
         let queued = Instant::now();
+        wait.began.get_or_insert(queued);
         if !wait.queued {
             wait.queued = true;
             st.stats.waits += 1;
@@ -271,7 +279,7 @@ impl<K: Connect> Shared<K> {
                 let next = st.dequeue(index);
                 st.stats.wait_time += now - queued;
                 st.stats.timeouts += 1;
-                let error = self.timeout_error(&st, now - wait.began, wait.rejected.take());
+                let error = self.timeout_error(&st, wait.elapsed(), wait.rejected.take());
                 self.sync_gate(&st);
                 st.check();
                 drop(st);
@@ -296,13 +304,13 @@ impl<K: Connect> Shared<K> {
     fn open_for_caller(
         this: &Arc<Self>,
         attempt: Attempt,
-        wait: &Wait,
+        wait: &mut Wait,
     ) -> std::result::Result<Opened<K::Connection>, SharedError> {
         let name = &this.config.name;
         let born = Instant::now();
-        let connected = match wait.until {
-            Until::Now => this.connector.connect(name),
-            Until::At(_) | Until::Never => {
+        let connected = match wait.timeout {
+            None => this.connector.connect(name),
+            Some(_) => {
                 let left = wait.left().unwrap_or(Duration::MAX);
                 let shared = Arc::clone(this);
                 let late = move |result| shared.adopt(attempt, born, result);
@@ -347,7 +355,7 @@ impl<K: Connect> Shared<K> {
     fn gave_up(&self, wait: &mut Wait) -> Error {
         let mut st = self.lock();
         st.stats.timeouts += 1;
-        self.timeout_error(&st, wait.began.elapsed(), wait.rejected.take())
+        self.timeout_error(&st, wait.elapsed(), wait.rejected.take())
     }
 
     /// Check a connection before handing it out; `Err`: it was discarded, for that reason.
