@@ -4,14 +4,22 @@
 //! or a half-dead host) that accepts the connection and never answers blocks the PostgreSQL
 //! and MySQL drivers in a read with no timeout. So the connector runs on a thread of its own
 //! and the pool waits for it at most `connect_timeout`. A blocked driver call cannot be
-//! interrupted: its thread is left to finish (when the peer or a TCP timeout ends the
-//! connection) and closes whatever it opened. At most `max_size` such abandoned attempts run
-//! per pool at once; past that, connecting fails at once instead of piling up threads.
+//! interrupted: its thread is left to finish (when the driver's connect returns: the peer
+//! answers or ends the connection, or a TCP timeout does) and closes whatever it opened. At
+//! most `max_size` such abandoned attempts run per pool at once; past that, connecting fails
+//! at once instead of piling up threads.
+//!
+//! The result goes from the connect thread to its waiter on a rendezvous channel (no buffer),
+//! so at every moment exactly one side owns a connection just opened: the waiter, once its
+//! receive took it, or else the connect thread, which closes it when the waiter is gone. A
+//! channel with a buffer had a third owner, the buffer: a result sent after the waiter's
+//! receive timed out but before it dropped the receiver stayed there and was dropped with the
+//! channel, never `close()`d (issue 16).
 
 use super::guarded::{close_quietly, guarded, LOG};
-use crate::connection::Connect;
+use crate::connection::{Connect, Connection};
 use crate::error::{Error, Result};
-use crossbeam::channel::{self, Receiver, RecvTimeoutError};
+use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -63,7 +71,7 @@ impl<K: Connect> Connector<K> {
             return guarded("the connector", || self.connector.connect());
         };
         let rx = self.start(pool, timeout)?;
-        receive(&rx, pool, timeout, timeout)
+        receive(rx, pool, timeout, timeout)
     }
 
     /// Open a connection for a caller that waits at most `wait` (its own `get` timeout) for
@@ -85,9 +93,12 @@ impl<K: Connect> Connector<K> {
             Err(e) => return Some(Err(e)),
         };
         if wait >= timeout {
-            return Some(receive(&rx, pool, timeout, timeout));
+            return Some(receive(rx, pool, timeout, timeout));
         }
         let began = Instant::now();
+        // Rendezvous (see `handover`): on `Timeout` nothing was handed over, and the connect
+        // thread, if it finishes now, waits in its send until the watch thread receives (or
+        // drops the receiver).
         match rx.recv_timeout(wait) {
             Ok(result) => return Some(result),
             Err(RecvTimeoutError::Disconnected) => return Some(Err(no_result())),
@@ -97,9 +108,12 @@ impl<K: Connect> Connector<K> {
         // result on (or the timeout error); the caller goes back with its own timeout.
         let name = pool.to_owned();
         let rest = timeout.saturating_sub(began.elapsed());
+        // The receiver moves into the watch thread, whose `receive` is over within `rest`.
+        // If the thread cannot start, the closure and the receiver in it are dropped by
+        // `spawn`: the connect thread's send then fails and it closes the connection.
         let watch = thread::Builder::new()
             .name(format!("{pool}-connect-watch"))
-            .spawn(move || late(receive(&rx, &name, rest, timeout)));
+            .spawn(move || late(receive(rx, &name, rest, timeout)));
         match watch {
             Ok(_) => None,
             Err(e) => Some(Err(Error::interface_from("starting a connect thread", e))),
@@ -117,7 +131,7 @@ impl<K: Connect> Connector<K> {
                  (unanswered after connect_timeout {timeout:?})"
             )));
         }
-        let (tx, rx) = channel::bounded(1);
+        let (tx, rx) = handover();
         let connector = Arc::clone(&self.connector);
         let name = pool.to_owned();
         thread::Builder::new()
@@ -128,30 +142,55 @@ impl<K: Connect> Connector<K> {
                 // Let go of the connector before anyone can see the result, so nothing of
                 // the pool outlives it once the result was taken.
                 drop(connector);
-                // Whoever waited gave up: nobody will use this connection.
-                if let Err(channel::SendError(Ok(conn))) = tx.send(result) {
-                    log::debug!(target: LOG, "pool {name:?}: closing a connection opened after connect_timeout");
-                    close_quietly(&name, conn);
-                }
+                hand_over(&tx, result, &name);
             })
             .map_err(|e| Error::interface_from("starting a connect thread", e))?;
         Ok(rx)
     }
 }
 
+/// The channel a connect thread hands its result over on: one sender (the connect thread),
+/// one receiver (the waiter: the caller, then perhaps its watch thread).
+///
+/// Zero capacity (a rendezvous): a send completes only into a receive that takes the message,
+/// and fails once the receiver is dropped. So the result is never left in the channel with
+/// nobody to take it: either the waiter received it (it is the waiter's), or the send failed
+/// and the result came back to the connect thread (it is the thread's, which closes it).
+/// With a buffer, a send landing between the waiter's timeout and its drop of the receiver
+/// succeeded into the buffer, and the connection was dropped with the channel, unclosed.
+fn handover<C>() -> (Sender<Result<C>>, Receiver<Result<C>>) {
+    channel::bounded(0)
+}
+
+/// The connect thread's end of the hand-over: the result goes to whoever waits for it, or,
+/// when nobody does any more, a connection in it is closed here.
+fn hand_over<C: Connection>(tx: &Sender<Result<C>>, result: Result<C>, pool: &str) {
+    // Blocks until the waiter takes the result or drops the receiver, and so always ends:
+    // every receiver is either in a `recv_timeout` or about to be dropped (`receive` drops it
+    // as soon as its wait is over; between the caller's wait and its watch thread's, the
+    // receiver moves to that thread, or is dropped with it if it cannot start).
+    if let Err(channel::SendError(Ok(conn))) = tx.send(result) {
+        // The waiter is gone without having taken it: this thread owns the connection.
+        log::debug!(target: LOG, "pool {pool:?}: closing a connection opened after connect_timeout");
+        close_quietly(pool, conn);
+    }
+}
+
 /// Wait at most `wait` (what is left of the connect timeout `timeout`) for a connect
 /// thread's result.
-fn receive<C>(
-    rx: &Receiver<Result<C>>,
-    pool: &str,
-    wait: Duration,
-    timeout: Duration,
-) -> Result<C> {
-    match rx.recv_timeout(wait) {
+fn receive<C>(rx: Receiver<Result<C>>, pool: &str, wait: Duration, timeout: Duration) -> Result<C> {
+    // Rendezvous (see `handover`): `Ok` means the result is ours; `Timeout` means the connect
+    // thread handed nothing over, and, the channel holding nothing, cannot do so any more once
+    // the receiver is gone.
+    let received = rx.recv_timeout(wait);
+    // Let go of the receiver at once: a connect thread that finishes from now on fails its
+    // send and closes the connection itself, without waiting for this thread to move on.
+    drop(rx);
+    match received {
         Ok(result) => result,
         Err(RecvTimeoutError::Timeout) => {
             log::warn!(target: LOG, "pool {pool:?}: connecting took longer than connect_timeout {timeout:?}; abandoned");
-            // A result that arrives later is dropped with `rx`: a connection in it is closed.
+            // A result that arrives later comes back to its connect thread, which closes it.
             Err(Error::operational(format!(
                 "connect timed out after {timeout:?} (connect_timeout): the server did not \
                  complete the connection"
@@ -163,4 +202,127 @@ fn receive<C>(
 
 fn no_result() -> Error {
     Error::interface("the connect thread ended without a result")
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::testing::TestConnector;
+    use std::sync::mpsc;
+
+    /// Poll `cond` for up to 20 s.
+    fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+        let until = Instant::now() + Duration::from_secs(20);
+        while !cond() {
+            if Instant::now() >= until {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+        true
+    }
+
+    /// Once no connection is alive, every one opened was closed with `close()`, and no
+    /// connect thread runs.
+    fn all_closed(connector: &TestConnector, connecting: &Connector<TestConnector>) -> bool {
+        let stats = connector.stats();
+        stats.live == 0
+            && stats.opened == stats.closed
+            && connecting.running.load(Ordering::Relaxed) == 0
+    }
+
+    #[test]
+    fn a_connect_within_connect_timeout_hands_its_connection_over() {
+        let connector = TestConnector::new();
+        connector.set_connect_delay(Duration::from_millis(20));
+        let connecting = Connector::new(connector.clone(), Some(Duration::from_secs(20)), 1);
+        let conn = connecting.connect("test").unwrap();
+        conn.close().unwrap();
+        assert!(eventually(|| all_closed(&connector, &connecting)));
+        assert_eq!(connector.stats().opened, 1);
+    }
+
+    #[test]
+    fn a_connect_past_connect_timeout_closes_its_connection_when_it_arrives() {
+        let connector = TestConnector::new();
+        connector.set_connect_delay(Duration::from_millis(300));
+        let connecting = Connector::new(connector.clone(), Some(Duration::from_millis(30)), 1);
+        let err = connecting.connect("test").unwrap_err();
+        assert!(err.to_string().contains("connect_timeout"), "{err}");
+        // The thread goes on with the driver's connect, then closes what it opened.
+        assert_eq!(connecting.running.load(Ordering::Relaxed), 1);
+        assert!(eventually(|| all_closed(&connector, &connecting)));
+        assert_eq!(connector.stats().opened, 1);
+    }
+
+    #[test]
+    fn a_caller_that_stops_waiting_leaves_the_connection_to_the_watch_thread() {
+        let connector = TestConnector::new();
+        connector.set_connect_delay(Duration::from_millis(200));
+        let connecting = Connector::new(connector.clone(), Some(Duration::from_secs(20)), 1);
+        let (late_tx, late_rx) = mpsc::channel();
+        let late = move |result| late_tx.send(result).unwrap();
+        let now = connecting.connect_for("test", Duration::from_millis(10), late);
+        assert!(now.is_none(), "the caller's wait ends first");
+        // The connect thread waits in its send until the watch thread receives.
+        let conn = late_rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap()
+            .unwrap();
+        conn.close().unwrap();
+        assert!(eventually(|| all_closed(&connector, &connecting)));
+        assert_eq!(connector.stats().opened, 1);
+    }
+
+    #[test]
+    fn a_watch_thread_gives_up_at_connect_timeout_and_the_connect_thread_closes_its_connection() {
+        let connector = TestConnector::new();
+        connector.set_connect_delay(Duration::from_millis(600));
+        let connecting = Connector::new(connector.clone(), Some(Duration::from_millis(100)), 1);
+        let (late_tx, late_rx) = mpsc::channel();
+        let late = move |result| late_tx.send(result).unwrap();
+        let started = Instant::now();
+        assert!(connecting
+            .connect_for("test", Duration::from_millis(10), late)
+            .is_none());
+        let err = late_rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap()
+            .unwrap_err();
+        assert!(err.to_string().contains("connect_timeout"), "{err}");
+        // The watch gave up at connect_timeout, long before the driver's connect returns.
+        assert!(started.elapsed() < Duration::from_millis(600), "{err}");
+        assert_eq!(connector.stats().opened, 0);
+        assert!(eventually(|| all_closed(&connector, &connecting)));
+        assert_eq!(connector.stats().opened, 1);
+    }
+
+    /// The waiter's time ran out (`recv_timeout` said `Timeout`), and the connection arrives
+    /// before the waiter has let go of the receiver: the narrowest window of issue 16. The
+    /// test holds it open: the send gets every chance to land in it, then the receiver is
+    /// dropped, as `receive` does after a timeout.
+    #[test]
+    fn a_result_sent_between_the_timeout_and_the_drop_of_the_receiver_is_closed() {
+        let connector = TestConnector::new();
+        let (tx, rx) = handover();
+        let waited = rx.recv_timeout(Duration::from_millis(1));
+        assert!(matches!(waited, Err(RecvTimeoutError::Timeout)));
+        let conn = connector.connect().unwrap();
+        let sender = thread::spawn(move || hand_over(&tx, Ok(conn), "test"));
+        // The send completes now if the channel can hold the connection without a receiver
+        // taking it; it cannot if it must wait for one.
+        let until = Instant::now() + Duration::from_millis(300);
+        while !sender.is_finished() && Instant::now() < until {
+            thread::sleep(Duration::from_millis(1));
+        }
+        drop(rx);
+        sender.join().unwrap();
+        let stats = connector.stats();
+        assert_eq!(stats.live, 0);
+        assert_eq!(
+            (stats.opened, stats.closed),
+            (1, 1),
+            "the connection was dropped, not closed: {stats:?}"
+        );
+    }
 }
