@@ -53,6 +53,7 @@
 // The loom build models callers only: the checker and leak scan are compiled but unused.
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
+mod backoff;
 mod builder;
 mod checker;
 mod checkin;
@@ -67,12 +68,13 @@ mod leak;
 mod open;
 mod shared;
 mod state;
+mod stats;
 mod sync;
 
 pub use builder::PoolBuilder;
 pub use config::Reuse;
 pub use guard::PooledConnection;
-pub use state::PoolState;
+pub use stats::PoolState;
 
 use crate::connection::Connect;
 use crate::error::{Error, Result};

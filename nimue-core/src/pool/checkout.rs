@@ -3,10 +3,11 @@
 //! in, or queues the caller; then the checks before hand-out. The call's timeout counts from
 //! its start, through every retry.
 
+use super::backoff::Attempt;
 use super::checkin::{Held, Why};
 use super::guarded::{broken, guarded, LOG};
 use super::shared::Shared;
-use super::state::{Attempt, Grant, Live, Retire, Wake};
+use super::state::{Grant, Live, Retire, Wake};
 use super::sync::{Arc, SharedError};
 use crate::connection::{Connect, Connection};
 use crate::error::{Error, Result};

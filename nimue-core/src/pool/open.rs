@@ -1,9 +1,10 @@
 //! Opening connections for the pool (by `build` and the checker, or an attempt whose caller
 //! gave up), setting up their session, and recording failures for the back-off.
 
+use super::backoff::Attempt;
 use super::guarded::{close_quietly, guarded, LOG};
 use super::shared::Shared;
-use super::state::{Attempt, Live};
+use super::state::Live;
 use super::sync::SharedError;
 use crate::connection::{Connect, Connection};
 use crate::error::Result;

@@ -35,7 +35,9 @@
 //! letting running callers take it keeps every connection busy, and [`FAIR_AFTER`] bounds how
 //! long the first waiter can be passed over. Waiters are still served in arrival order.
 
+use super::backoff::{Attempt, Backoff};
 use super::lane::Stamped;
+use super::stats::{Counters, PoolState};
 use super::sync::{Arc, AtomicBool, Condvar, SharedError};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -148,100 +150,6 @@ pub(crate) enum Retire {
     Lifetime,
     /// Opened before an eviction.
     Evicted,
-}
-
-/// A permission to connect that [`State::reserve`] gave out.
-#[derive(Clone, Copy)]
-pub(crate) struct Attempt {
-    /// Whether this is the one retry allowed while backing off.
-    pub probe: bool,
-}
-
-/// Back-off of connect attempts after failures: exponential for the background refill, short
-/// and jittered while callers want a connection (so the first connect after the database
-/// comes back follows within [`DEMAND_RETRY`]'s jitter, not the exponential delay). One
-/// attempt (the *probe*) at a time while failing.
-pub(crate) struct Backoff {
-    /// Failed attempts in a row; 0 means healthy: anyone may connect.
-    failures: u32,
-    /// While failing: no attempt for the background refill before this.
-    pub retry_at: Instant,
-    /// While failing: no attempt for a caller before this.
-    demand_at: Instant,
-    /// While failing: the one retry (probe) is under way.
-    probing: bool,
-    /// The longest delay between retries.
-    cap: Duration,
-}
-
-/// The first retry delay; it doubles per failure up to the cap.
-const FIRST_RETRY: Duration = Duration::from_millis(10);
-
-/// While callers want a connection, the next attempt starts this long after a failure, give
-/// or take half of it at random (so many pools do not retry in step).
-const DEMAND_RETRY: Duration = Duration::from_millis(50);
-
-impl Backoff {
-    fn new(cap: Duration, now: Instant) -> Self {
-        Backoff {
-            failures: 0,
-            retry_at: now,
-            demand_at: now,
-            probing: false,
-            cap: cap.max(FIRST_RETRY),
-        }
-    }
-
-    pub(crate) fn healthy(&self) -> bool {
-        self.failures == 0
-    }
-
-    /// When the next probe may start: for a caller (`demand`) or the background refill.
-    fn due_at(&self, demand: bool) -> Instant {
-        if demand {
-            self.demand_at.min(self.retry_at)
-        } else {
-            self.retry_at
-        }
-    }
-
-    /// Whether a probe may start at `now` (only meaningful while failing), for a caller
-    /// (`demand`) or the background refill.
-    pub(crate) fn probe_due(&self, now: Instant, demand: bool) -> bool {
-        !self.probing && now >= self.due_at(demand)
-    }
-
-    fn failed(&mut self, attempt: Attempt, now: Instant) {
-        // Failures of attempts started while healthy all belong to the same outage: only the
-        // first and then each probe move the retry time.
-        if attempt.probe || self.failures == 0 {
-            self.failures = self.failures.saturating_add(1);
-            let doubling = 1u32 << (self.failures - 1).min(16);
-            self.retry_at = now + (FIRST_RETRY * doubling).min(self.cap);
-            self.demand_at = now + DEMAND_RETRY.mul_f64(0.5 + fastrand::f64());
-        }
-        if attempt.probe {
-            self.probing = false;
-        }
-    }
-}
-
-/// Counters reported by [`PoolState`].
-#[derive(Default, Clone)]
-pub(crate) struct Counters {
-    pub gets: u64,
-    pub waits: u64,
-    pub wait_time: Duration,
-    pub timeouts: u64,
-    pub created: u64,
-    pub closed: u64,
-    pub broken: u64,
-    pub checks_failed: u64,
-    pub connect_failures: u64,
-    pub retired_idle: u64,
-    pub retired_lifetime: u64,
-    pub evicted: u64,
-    pub rejected: u64,
 }
 
 /// The pool's state, behind its one mutex.
@@ -364,7 +272,7 @@ impl<C> State<C> {
             if !self.backoff.probe_due(now(), demand) {
                 return None;
             }
-            self.backoff.probing = true;
+            self.backoff.start_probe();
         }
         self.total += 1;
         self.opening += 1;
@@ -390,7 +298,7 @@ impl<C> State<C> {
     /// exponential delay for the background refill.
     pub(crate) fn retry_at(&self) -> Option<Instant> {
         let wanted = self.idle.len() < self.min_idle || self.demand();
-        let idle_retry = !self.backoff.healthy() && !self.backoff.probing;
+        let idle_retry = !self.backoff.healthy() && !self.backoff.probing();
         (!self.closed && wanted && idle_retry && self.total < self.max_size)
             .then(|| self.backoff.due_at(self.demand()))
     }
@@ -409,10 +317,7 @@ impl<C> State<C> {
         self.in_use += 1;
         self.stats.created += 1;
         self.last_connect_error = None;
-        let recovered = !self.backoff.healthy();
-        self.backoff.failures = 0;
-        self.backoff.probing = false;
-        recovered
+        self.backoff.succeeded()
     }
 
     /// After an outage: give every waiter there is room for a slot to open its connection in.
@@ -734,77 +639,6 @@ impl<C> State<C> {
             last_connect_error: self.last_connect_error.as_ref().map(|e| e.to_string()),
         }
     }
-}
-
-/// A snapshot of a pool's numbers, from [`Pool::state`](crate::Pool::state).
-///
-/// `total == idle + in_use + pending` always holds, and `total <= max_size`.
-///
-/// ```
-/// # use nimue_core::{testing::TestConnector, Pool};
-/// let pool = Pool::new(TestConnector::new(), 2, 5)?;
-/// let conn = pool.get()?;
-/// let state = pool.state();
-/// assert_eq!((state.in_use, state.idle, state.total), (1, 1, 2));
-/// assert_eq!(state.total, state.idle + state.in_use + state.pending);
-/// assert_eq!(state.gets, 1);
-/// # Ok::<(), nimue_core::Error>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PoolState {
-    /// Idle connections.
-    pub idle: usize,
-    /// Connections handed out.
-    pub in_use: usize,
-    /// Connections being opened, or taken out by the checker to be pinged or closed.
-    pub pending: usize,
-    /// Every connection counted against `max_size`: `idle + in_use + pending`.
-    pub total: usize,
-    /// Callers waiting for a connection.
-    pub waiting: usize,
-    /// The most connections the pool opens.
-    pub max_size: usize,
-    /// How many idle connections the pool keeps ready.
-    pub min_idle: usize,
-    /// Whether the pool was closed.
-    pub is_closed: bool,
-    /// Calls of `get`, `get_timeout` and `try_get`.
-    pub gets: u64,
-    /// Gets that had to wait.
-    pub waits: u64,
-    /// Total time gets spent waiting.
-    pub wait_time: Duration,
-    /// Gets that timed out.
-    pub timeouts: u64,
-    /// Connections opened.
-    pub created: u64,
-    /// Connections closed (for any reason).
-    pub closed: u64,
-    /// Connections discarded as broken: `is_broken()`, failed `reset()`, a panic while held,
-    /// a failed `on_checkout`/`on_checkin` hook.
-    pub broken: u64,
-    /// Pings that failed: the checker's on idle connections and `test_on_checkout`'s.
-    pub checks_failed: u64,
-    /// Connect attempts that failed (connector or `on_connect` hook).
-    pub connect_failures: u64,
-    /// Connections closed for `idle_timeout` or `max_lifetime`
-    /// (`retired_idle + retired_lifetime`).
-    pub retired: u64,
-    /// Connections closed after `idle_timeout`.
-    pub retired_idle: u64,
-    /// Connections closed after `max_lifetime`.
-    pub retired_lifetime: u64,
-    /// Connections closed because they were opened before a [`drain`](crate::Pool::drain) or,
-    /// with `evict_on_disconnect`, before another connection saw the database go away, or
-    /// because a [`resize`](crate::Pool::resize) left the pool above its new `max_size`.
-    pub evicted: u64,
-    /// Gets refused at once because `max_waiting` callers were already waiting.
-    pub rejected: u64,
-    /// Gets served without waiting (`gets - waits`).
-    pub direct: u64,
-    /// Why the latest connect attempt failed, unless one succeeded since.
-    pub last_connect_error: Option<String>,
 }
 
 #[cfg(test)]
