@@ -61,7 +61,13 @@ fn hammer(pool: &Pool<TestConnector>, seed: u64, detach: bool) -> Seen {
                 // that was failing it then (`Error::Connect` with the timeout's numbers).
                 assert!(
                     e.kind() == ErrorKind::PoolTimeout
-                        || matches!(e, Error::Connect { timeout: Some(_), .. }),
+                        || matches!(
+                            e,
+                            Error::Connect {
+                                timeout: Some(_),
+                                ..
+                            }
+                        ),
                     "{e:?}"
                 );
                 seen.timeouts += 1;
