@@ -153,9 +153,10 @@ fn three_callers_share_two_connections_one_breaking() {
 
 /// Issue 16: two callers look at the shelf of a returned connection (under loom every
 /// thread's shelf is shelf 0); one takes the connection, the other finds the shelf empty;
-/// meanwhile another connection comes back onto it. With a separate "full" hint beside the
-/// cell (before the fix), the loser's late clear of the hint hid that connection from every
-/// later checkout. Two of at most three connections are held at the end, so the third is idle
+/// meanwhile another connection comes back onto it. When a take cleared the shelf's "full"
+/// hint after its swap (before the fix), the loser's late clear could land after the
+/// returner's set and hide that connection from every later checkout; a take now clears it
+/// before its swap. Two of at most three connections are held at the end, so the third is idle
 /// or may be opened: `try_get` must find one.
 #[test]
 fn a_connection_shelved_while_two_callers_race_for_the_shelf_stays_in_sight() {

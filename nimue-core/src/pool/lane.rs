@@ -8,12 +8,25 @@
 //! 1. A shelved connection stays counted in the state's `in_use`: the fast path never changes
 //!    the numbers behind the lock, so every invariant in `state.rs` holds as before, and
 //!    whoever takes a connection off a shelf owns it exactly as if the pool had lent it.
-//! 2. A shelf is a single atomic pointer, and nothing else records what it holds: a connection
-//!    goes onto it only by a compare-and-swap from empty and comes off only by a swap, so it
-//!    is owned by exactly one party at any time (a shelf, a guard, or the state). A look at
-//!    the pointer (a plain load, which writes no cache line) is how callers skip shelves, and
-//!    it is exact when read: no separate "full" flag, whose writes could land out of order
-//!    with the cell's and hide a shelved connection from every taker (issue 16).
+//! 2. A shelf is a single atomic cell swapped whole: a connection is owned by exactly one
+//!    party at any time (a shelf, a guard, or the state). Beside the cell, a `full` hint lets
+//!    callers skip empty shelves without writing their cache lines. It may say "full" over an
+//!    empty cell (a put's set landing after the take of what it shelved; the next take that
+//!    looks clears it, at the cost of one swap), but never "empty" over a shelved connection
+//!    once the put that shelved it has returned (issue 16), because a take clears the hint
+//!    *before* its swap and a put sets it *after* its swap. Say a put's swap `S_P` shelves `c`
+//!    and its set `W_P` follows. A clear `C` that comes after `W_P` in the hint's modification
+//!    order belongs to a take whose swap `S_C` comes after `S_P` in the cell's order, so `S_C`
+//!    (or a swap between them) takes `c` off: were `S_C` before `S_P`, `S_P` would read from
+//!    the release sequence `S_C` heads (the cell's swaps are `AcqRel` read-modify-writes:
+//!    crossbeam's `AtomicCell` on the pointer-sized `Option<Box<T>>`; under loom a modelled
+//!    mutex, whose unlock and next lock order them alike), so `C` → `S_C` → `S_P` → `W_P`
+//!    would put `C` before `W_P` in happens-before, hence in the hint's order (coherence). The
+//!    hint's own stores can thus be `Relaxed`. A look that says "empty" over `c` therefore
+//!    only meets a take still between its clear and its swap, which takes `c` (or finds it
+//!    gone). Cleared after the swap instead, a loser's late clear could land after a put's
+//!    set and hide that put's connection from every taker until the next put, drain or
+//!    checker round (the loom model of issue 16 fails so).
 //! 3. Connections are shelved only while the *gate* is open: LIFO reuse, pool not closed, no
 //!    caller queued, not shrinking. The gate is written only under the pool's lock (so it
 //!    always reflects the state after the latest change), and closed before a caller queues,
@@ -29,75 +42,50 @@
 
 use super::sync::{fence, AtomicBool, AtomicU64};
 use crossbeam::utils::CachePadded;
-#[cfg(loom)]
-use loom::sync::atomic::AtomicPtr;
 #[cfg(not(loom))]
 use std::cell::Cell;
-use std::marker::PhantomData;
-use std::ptr;
-#[cfg(not(loom))]
-use std::sync::atomic::AtomicPtr;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-/// One shelf: a cell for one boxed connection, null when empty (invariant 2). Under loom the
-/// same code runs on loom's model of the pointer, which checks the orderings below.
+/// One shelf: a connection cell and its `full` hint (invariant 2).
 struct Shelf<T> {
-    /// What `Box::into_raw` gave for the connection on the shelf, or null; the shelf owns it.
-    cell: AtomicPtr<T>,
-    /// The auto traits of an owned box that moves between threads: `Send` and `Sync` exactly
-    /// when `T: Send`, like `Mutex<Box<T>>` (a bare `AtomicPtr` would be both for any `T`).
-    owns: PhantomData<std::sync::Mutex<Box<T>>>,
+    cell: Cell_<T>,
+    /// Invariant 2: may say full over an empty cell, never empty over a shelved connection.
+    full: AtomicBool,
 }
 
 impl<T> Shelf<T> {
     fn new() -> Self {
         Shelf {
-            cell: AtomicPtr::new(ptr::null_mut()),
-            owns: PhantomData,
+            cell: Cell_::new(),
+            full: AtomicBool::new(false),
         }
     }
 
-    /// Whether the shelf holds a connection now: a look before a write, so that skipping a
+    /// Whether the shelf may hold a connection: a look before a write, so that skipping a
     /// shelf costs no write to its cache line.
     #[inline]
-    fn is_full(&self) -> bool {
-        // Relaxed: only a look; the swap or compare-and-swap after it decides.
-        !self.cell.load(Ordering::Relaxed).is_null()
+    fn looks_full(&self) -> bool {
+        // Relaxed: only a look (invariant 2); the swap after it decides.
+        self.full.load(Ordering::Relaxed)
     }
 
-    /// Shelve `item` if the shelf is empty; if not, `item` comes back.
-    #[inline]
-    fn offer(&self, item: Box<T>) -> Result<(), Box<T>> {
-        let raw = Box::into_raw(item);
-        // Release on success: publishes the connection to the `Acquire` swap that takes it.
-        // Relaxed on failure: nothing read is used.
-        match self
-            .cell
-            .compare_exchange(ptr::null_mut(), raw, Ordering::Release, Ordering::Relaxed)
-        {
-            Ok(_) => Ok(()),
-            // SAFETY: `raw` came from `Box::into_raw` just above and did not go onto the
-            // shelf, so it is still ours alone.
-            Err(_) => Err(unsafe { Box::from_raw(raw) }),
-        }
-    }
-
-    /// Take what the shelf holds, if anything.
+    /// Take what the shelf holds, if anything: the hint is cleared first, then the cell is
+    /// swapped (the order invariant 2 rests on).
     #[inline]
     fn take(&self) -> Option<Box<T>> {
-        // Acquire: pairs with the `Release` in `offer`, so the connection is seen as shelved.
-        let raw = self.cell.swap(ptr::null_mut(), Ordering::Acquire);
-        // SAFETY: a non-null pointer in the cell came from `Box::into_raw` in `offer`, and
-        // the swap took it out of the cell, so nobody else can take it again.
-        (!raw.is_null()).then(|| unsafe { Box::from_raw(raw) })
+        // Relaxed: the cell's swap right after orders it before any later put's set (inv. 2).
+        self.full.store(false, Ordering::Relaxed);
+        self.cell.swap(None)
     }
-}
 
-impl<T> Drop for Shelf<T> {
-    fn drop(&mut self) {
-        // A connection still shelved goes with the lane, as any owned box would.
-        drop(self.take());
+    /// Put `item` on the shelf; what it held (the hint was stale) comes back.
+    #[inline]
+    fn swap_in(&self, item: Box<T>) -> Option<Box<T>> {
+        let out = self.cell.swap(Some(item));
+        // Relaxed: after the swap, so after every clear whose swap came first (invariant 2).
+        self.full.store(true, Ordering::Relaxed);
+        out
     }
 }
 
@@ -137,6 +125,35 @@ impl Gets {
     }
     fn sum(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A swap-only cell: lock-free (one `xchg`, an `AcqRel` swap: invariant 2) in normal builds.
+#[cfg(not(loom))]
+struct Cell_<T>(crossbeam::atomic::AtomicCell<Option<Box<T>>>);
+
+#[cfg(not(loom))]
+impl<T> Cell_<T> {
+    fn new() -> Self {
+        Cell_(crossbeam::atomic::AtomicCell::new(None))
+    }
+    #[inline]
+    fn swap(&self, item: Option<Box<T>>) -> Option<Box<T>> {
+        self.0.swap(item)
+    }
+}
+
+/// Under loom: the same swap through a modelled mutex (loom cannot see into `AtomicCell`).
+#[cfg(loom)]
+struct Cell_<T>(super::sync::Mutex<Option<Box<T>>>);
+
+#[cfg(loom)]
+impl<T> Cell_<T> {
+    fn new() -> Self {
+        Cell_(super::sync::Mutex::new(None))
+    }
+    fn swap(&self, item: Option<Box<T>>) -> Option<Box<T>> {
+        std::mem::replace(&mut *self.0.lock().unwrap(), item)
     }
 }
 
@@ -295,10 +312,11 @@ impl<T: Stamped> Lane<T> {
         let start = hint(n);
         for k in (start..n).chain(0..start) {
             let shelf = &self.shelves[k];
-            if !shelf.is_full() {
+            if !shelf.looks_full() {
                 continue;
             }
-            // Another caller may have taken it since the look: then on to the next shelf.
+            // The hint may be stale, or another caller took it since the look: then on to
+            // the next shelf. Either way the shelf is empty or its hint set again after.
             if let Some(item) = shelf.take() {
                 if count {
                     self.gets.add_one();
@@ -324,29 +342,41 @@ impl<T: Stamped> Lane<T> {
             return back(item);
         }
         let start = hint(n);
-        for k in (start..n).chain(0..start) {
-            let shelf = &self.shelves[k];
-            if shelf.is_full() {
-                continue;
-            }
-            match shelf.offer(item) {
-                Ok(()) => {
-                    set_hint(k);
-                    // SeqCst fence, then the gate: the load half of invariant 4.
-                    fence(Ordering::SeqCst);
-                    if !self.gate.load(Ordering::Relaxed) {
-                        // The gate closed meanwhile: take everything back (what others
-                        // shelved too; whoever closed the gate may be emptying the shelves as
-                        // well, and each connection goes to one of us).
-                        self.drain().into_iter().for_each(back);
-                    }
-                    return;
+        let mut shelved = false;
+        // What is left in our hands: nothing, or a connection no free shelf took.
+        let carry = 'shelve: {
+            for k in (start..n).chain(0..start) {
+                let shelf = &self.shelves[k];
+                if shelf.looks_full() {
+                    continue;
                 }
-                // Shelved by another returner since the look: on to the next shelf.
-                Err(again) => item = again,
+                shelved = true;
+                // The hint may be stale and the shelf full: then carry its connection on
+                // instead (each stays owned by exactly one party, invariant 2).
+                match shelf.swap_in(item) {
+                    None => {
+                        set_hint(k);
+                        break 'shelve None;
+                    }
+                    Some(other) => item = other,
+                }
+            }
+            Some(item)
+        };
+        if shelved {
+            // SeqCst fence, then the gate: the load half of invariant 4.
+            fence(Ordering::SeqCst);
+            if !self.gate.load(Ordering::Relaxed) {
+                // The gate closed meanwhile: take everything back (what others shelved too;
+                // whoever closed the gate may be emptying the shelves as well, and each cell
+                // goes to one of us).
+                self.drain().into_iter().chain(carry).for_each(back);
+                return;
             }
         }
-        back(item);
+        if let Some(item) = carry {
+            back(item);
+        }
     }
 
     /// Empty every shelf (after closing the gate: the other half of invariant 4, with a
@@ -355,7 +385,7 @@ impl<T: Stamped> Lane<T> {
         fence(Ordering::SeqCst);
         let mut out = Vec::new();
         for shelf in self.shelves.iter() {
-            // Every shelf, without a look first: this is the slow path.
+            // Every cell, whatever its hint says (cleared first, as by any take).
             out.extend(shelf.take());
         }
         out
@@ -443,23 +473,52 @@ mod tests {
     }
 
     #[test]
-    fn a_shelf_is_seen_full_exactly_while_it_holds_a_connection() {
-        // Issue 16: no separate hint that a late write could leave saying "empty" over a
-        // shelved connection (the interleaving is modelled in `tests/loom.rs`).
+    fn a_shelf_looks_full_while_it_holds_a_connection() {
         let lane = open_lane(1);
         let shelf = &lane.shelves[0];
-        assert!(!shelf.is_full());
-        assert!(shelf.offer(item(1)).is_ok());
-        assert!(shelf.is_full());
-        let again = shelf
-            .offer(item(2))
-            .expect_err("a full shelf takes nothing");
-        assert_eq!(again.id, 2);
-        assert_eq!(shelf.take().map(|i| i.id), Some(1));
-        assert!(!shelf.is_full());
+        assert!(!shelf.looks_full());
+        assert!(shelf.swap_in(item(1)).is_none());
+        assert!(shelf.looks_full());
+        // Onto a full shelf (a put that saw a stale hint): what it held comes back.
+        assert_eq!(shelf.swap_in(item(2)).map(|i| i.id), Some(1));
+        assert!(shelf.looks_full());
+        assert_eq!(shelf.take().map(|i| i.id), Some(2));
+        assert!(!shelf.looks_full());
         assert!(shelf.take().is_none());
         assert!(put(&lane, item(3)).is_empty(), "the shelf is usable again");
         assert_eq!(taken(&lane), Some(3));
+    }
+
+    #[test]
+    fn the_second_of_two_callers_that_saw_a_shelf_full_takes_what_was_shelved_meanwhile() {
+        // Issue 16, in sequence: two callers saw the hint set; the first took the connection,
+        // another was shelved, then the second caller's take ran. Its clear comes before its
+        // swap, so it takes the new connection instead of hiding it (every interleaving is
+        // modelled in `tests/loom.rs`).
+        let lane = open_lane(1);
+        let shelf = &lane.shelves[0];
+        assert!(put(&lane, item(1)).is_empty());
+        // Both callers look and see it.
+        assert!(shelf.looks_full());
+        assert_eq!(shelf.take().map(|i| i.id), Some(1));
+        assert!(put(&lane, item(2)).is_empty());
+        assert_eq!(shelf.take().map(|i| i.id), Some(2));
+        assert!(!shelf.looks_full());
+        assert!(put(&lane, item(3)).is_empty());
+        assert!(shelf.looks_full(), "the hint shows what is shelved");
+        assert_eq!(taken(&lane), Some(3));
+    }
+
+    #[test]
+    fn a_stale_full_hint_on_an_empty_shelf_is_cleared_by_a_take() {
+        // The race a taker and a returner can leave behind: the hint says full, the cell is
+        // empty. Left so, returners would skip the shelf for good.
+        let lane = open_lane(1);
+        lane.shelves[0].full.store(true, Ordering::Relaxed);
+        assert_eq!(taken(&lane), None);
+        assert!(!lane.shelves[0].looks_full());
+        assert!(put(&lane, item(1)).is_empty(), "the shelf is usable again");
+        assert_eq!(taken(&lane), Some(1));
     }
 
     #[test]
