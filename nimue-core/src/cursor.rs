@@ -76,6 +76,50 @@ pub trait Cursor {
         }
         Ok(rows)
     }
+
+    /// The remaining rows of the last query, one by one, for a `for` loop: each item is a
+    /// row or the error that ended the fetch. A `ProgrammingError` at once when the last
+    /// statement produced no result set.
+    ///
+    /// ```
+    /// use nimue_core::{Connection, Cursor, Result};
+    ///
+    /// fn total<C: Connection>(conn: &mut C) -> Result<i64> {
+    ///     let mut cur = conn.cursor()?;
+    ///     cur.execute("SELECT amount FROM payments", &[])?;
+    ///     let mut sum = 0;
+    ///     for row in cur.rows()? {
+    ///         sum += row?.get::<i64>(0)?;
+    ///     }
+    ///     Ok(sum)
+    /// }
+    /// ```
+    fn rows(&mut self) -> Result<Rows<'_, Self>>
+    where
+        Self: Sized,
+    {
+        if self.description().is_none() {
+            // The same error fetchone gives: no result set, or nothing executed.
+            self.fetchone()?;
+            return Err(Error::programming(
+                "no results to fetch: the last statement returned no rows",
+            ));
+        }
+        Ok(Rows { cursor: self })
+    }
+}
+
+/// The remaining rows of a cursor's last query, from [`Cursor::rows`].
+pub struct Rows<'a, C: Cursor + ?Sized> {
+    cursor: &'a mut C,
+}
+
+impl<C: Cursor + ?Sized> Iterator for Rows<'_, C> {
+    type Item = Result<Row>;
+
+    fn next(&mut self) -> Option<Result<Row>> {
+        self.cursor.fetchone().transpose()
+    }
 }
 
 /// A boxed cursor is a cursor (what [`BoxConnection`](crate::BoxConnection) hands out).

@@ -27,16 +27,18 @@ pub mod error;
 pub mod pool;
 mod row;
 pub mod sql;
+pub mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod value;
 
 pub use connection::{check_param_count, Connect, Connection, Liveness};
-pub use cursor::{BufferedCursor, Cursor, Execute, ResultSet};
+pub use cursor::{BufferedCursor, Cursor, Execute, ResultSet, Rows};
 pub use dynamic::{BoxConnection, BoxConnector, DynConnection};
 pub use error::{BoxError, DatabaseError, Error, ErrorKind, PoolTimeout, Result};
 pub use pool::{Pool, PoolBuilder, PoolState, PooledConnection, Reuse};
 pub use row::{Column, Columns, Row, RowIndex};
+pub use stream::{RowStream, Started, StreamingCursor};
 pub use value::{FromValue, TypeCode, Value};
 
 /// PEP 249's `apilevel`.

@@ -1,13 +1,16 @@
 //! `SqliteConnection`: a PEP 249 connection over one rusqlite connection.
 
-use crate::convert::{from_sql, type_code, Hint, Param};
+use crate::cursor::SqliteStream;
 use crate::error::{is_fatal, map_err};
-use nimue_core::sql::{starts_with_any, DML_KEYWORDS};
-use nimue_core::{
-    check_param_count, BufferedCursor, Column, Columns, Connection, Error, Execute, Result,
-    ResultSet, Row, Value,
-};
-use std::collections::VecDeque;
+use nimue_core::sql::starts_with_any;
+use nimue_core::{Connection, Error, Result, StreamingCursor};
+use std::cell::Cell;
+
+/// The cursor of an [`SqliteConnection`]: rows are stepped from SQLite as they are fetched
+/// (see [`StreamingCursor`] for `rowcount` of long results). While a query's rows are being
+/// read it holds SQLite's read snapshot: fetch to the end, execute another statement, or drop
+/// the cursor to release it.
+pub type SqliteCursor<'c> = StreamingCursor<SqliteStream<'c>>;
 
 /// A connection to an SQLite database.
 ///
@@ -34,7 +37,8 @@ use std::collections::VecDeque;
 pub struct SqliteConnection {
     conn: rusqlite::Connection,
     autocommit: bool,
-    broken: bool,
+    /// A fatal error was seen; set through the shared reference a cursor holds.
+    broken: Cell<bool>,
 }
 
 impl std::fmt::Debug for SqliteConnection {
@@ -42,7 +46,7 @@ impl std::fmt::Debug for SqliteConnection {
         f.debug_struct("SqliteConnection")
             .field("path", &self.conn.path())
             .field("autocommit", &self.autocommit)
-            .field("broken", &self.broken)
+            .field("broken", &self.broken.get())
             .finish()
     }
 }
@@ -53,7 +57,7 @@ impl SqliteConnection {
         SqliteConnection {
             conn,
             autocommit: false,
-            broken: false,
+            broken: Cell::new(false),
         }
     }
 
@@ -63,98 +67,40 @@ impl SqliteConnection {
         &self.conn
     }
 
+    /// The rusqlite connection, for the cursor.
+    pub(crate) fn raw(&self) -> &rusqlite::Connection {
+        &self.conn
+    }
+
     /// Remember a fatal error so the pool discards this connection instead of reusing it.
-    fn watch<T>(&mut self, result: Result<T>) -> Result<T> {
+    pub(crate) fn watch<T>(&self, result: Result<T>) -> Result<T> {
         if let Err(e) = &result {
-            self.broken |= is_fatal(e);
+            if is_fatal(e) {
+                self.broken.set(true);
+            }
         }
         result
     }
 
-    fn run(&self, sql: &str, params: &[Value]) -> Result<ResultSet> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
-        check_param_count(stmt.parameter_count(), params.len())?;
-        if !self.autocommit && self.conn.is_autocommit() && opens_transaction(&stmt, sql) {
-            self.conn.execute_batch("BEGIN").map_err(map_err)?;
-        }
-        for (i, value) in params.iter().enumerate() {
-            stmt.raw_bind_parameter(i + 1, Param(value))
-                .map_err(map_err)?;
-        }
-        let inserts = starts_with_any(sql, &["INSERT", "REPLACE"]);
-        let lastrowid = || inserts.then(|| self.conn.last_insert_rowid());
-        if stmt.column_count() == 0 {
-            stmt.raw_execute().map_err(map_err)?;
-            let writes = starts_with_any(sql, &DML_KEYWORDS);
-            let rowcount = if writes {
-                self.conn.changes() as i64
-            } else {
-                -1
-            };
-            return Ok(ResultSet::no_rows(rowcount, lastrowid()));
-        }
-        // Describe the columns only once the statement has been stepped: SQLite recompiles a
-        // cached statement after a schema change at its first step, and the declared types of
-        // the old compilation would be stale.
-        let mut described: Option<(Columns, Vec<Hint>)> = None;
-        let mut rows = VecDeque::new();
-        let mut raw = stmt.raw_query();
-        while let Some(raw_row) = raw.next().map_err(map_err)? {
-            let (columns, hints) = described.get_or_insert_with(|| describe(raw_row.as_ref()));
-            let values = hints
-                .iter()
-                .enumerate()
-                .map(|(i, hint)| from_sql(raw_row.get_ref(i).map_err(map_err)?, *hint))
-                .collect::<Result<Vec<Value>>>()?;
-            rows.push_back(Row::new(columns.clone(), values));
-        }
-        drop(raw);
-        let columns = match described {
-            Some((columns, _)) => columns,
-            None => describe(&stmt).0,
-        };
-        let mut result = ResultSet::with_rows(columns, rows);
-        result.lastrowid = lastrowid(); // INSERT ... RETURNING
-        Ok(result)
+    /// Whether running `stmt` should first open PEP 249's implicit transaction: autocommit
+    /// is off, none is open, and the statement writes.
+    pub(crate) fn opens_transaction(&self, stmt: &rusqlite::Statement<'_>, sql: &str) -> bool {
+        !self.autocommit && self.conn.is_autocommit() && writes(stmt, sql)
     }
-}
-
-/// The result columns of a (stepped) statement, with how to read each.
-fn describe(stmt: &rusqlite::Statement<'_>) -> (Columns, Vec<Hint>) {
-    let (columns, hints): (Vec<Column>, Vec<Hint>) = stmt
-        .columns()
-        .into_iter()
-        .map(|c| {
-            let column = Column::new(c.name(), type_code(c.decl_type()));
-            let column = match c.decl_type() {
-                Some(t) => column.with_type_name(t),
-                None => column,
-            };
-            (column, Hint::from_decltype(c.decl_type()))
-        })
-        .unzip();
-    (columns.into(), hints)
 }
 
 /// Whether running `stmt` outside a transaction should first open one (PEP 249's implicit
 /// transactions): statements that write, except those SQLite refuses inside a transaction.
-fn opens_transaction(stmt: &rusqlite::Statement<'_>, sql: &str) -> bool {
+fn writes(stmt: &rusqlite::Statement<'_>, sql: &str) -> bool {
     // sqlite3_stmt_readonly is true for SELECT and for BEGIN/COMMIT/ROLLBACK/SAVEPOINT.
     !stmt.readonly() && !starts_with_any(sql, &["PRAGMA", "VACUUM", "ATTACH", "DETACH"])
 }
 
-impl Execute for SqliteConnection {
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet> {
-        let result = self.run(sql, params);
-        self.watch(result)
-    }
-}
-
 impl Connection for SqliteConnection {
-    type Cursor<'c> = BufferedCursor<'c, SqliteConnection>;
+    type Cursor<'c> = SqliteCursor<'c>;
 
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
-        Ok(BufferedCursor::new(self))
+        Ok(StreamingCursor::new(SqliteStream::new(self)))
     }
 
     fn commit(&mut self) -> Result<()> {
@@ -201,6 +147,6 @@ impl Connection for SqliteConnection {
     }
 
     fn is_broken(&self) -> bool {
-        self.broken
+        self.broken.get()
     }
 }

@@ -74,8 +74,10 @@
 mod connection;
 mod connector;
 mod convert;
+mod cursor;
 mod error;
 
-pub use connection::SqliteConnection;
+pub use connection::{SqliteConnection, SqliteCursor};
 pub use connector::SqliteConnector;
+pub use cursor::SqliteStream;
 pub use rusqlite;

@@ -1,0 +1,322 @@
+//! Streaming cursors: rows come from the driver as they are fetched, so a scan of any size
+//! holds a bounded number of rows in memory.
+//!
+//! An adapter implements [`RowStream`] (start a statement, hand out its next row) and uses
+//! [`StreamingCursor`], which provides every PEP 249 cursor method on top of it, with the same
+//! meaning as [`BufferedCursor`](crate::BufferedCursor)'s, but one:
+//!
+//! - **`rowcount` of a query.** The cursor reads up to [`READ_AHEAD`] rows when the statement
+//!   starts. A result that ends within them has its `rowcount` at once, as a buffered cursor's;
+//!   a longer one reports `-1` (PEP 249: "cannot be determined") until its last row has been
+//!   fetched, and then the number of rows it produced.
+//!
+//! While a statement's rows are being read, the database may hold resources for it (a read
+//! snapshot, a server-side portal, the connection's socket): fetch to the end, execute another
+//! statement, or drop the cursor to release them.
+
+use crate::cursor::Cursor;
+use crate::error::{Error, Result};
+use crate::row::{Column, Columns, Row};
+use crate::value::Value;
+use std::collections::VecDeque;
+
+/// How many rows a streaming cursor reads when a query starts: results this small behave
+/// exactly as buffered ones (their `rowcount` is known at once).
+pub const READ_AHEAD: usize = 64;
+
+/// How a statement started.
+#[derive(Debug, Clone)]
+pub enum Started {
+    /// It has a result set with these columns; its rows come from [`RowStream::next_row`].
+    Rows(Columns),
+    /// It has no result set (DML, DDL): what it did.
+    Done {
+        /// PEP 249 `rowcount` (`-1` when unknown).
+        rowcount: i64,
+        /// PEP 249 `lastrowid`.
+        lastrowid: Option<i64>,
+    },
+}
+
+/// The statement side of a streaming cursor: what an adapter implements so that
+/// [`StreamingCursor`] is a complete PEP 249 cursor for it.
+pub trait RowStream {
+    /// Start `sql` with `params`. Rows of the previous statement that were not read are
+    /// discarded first (and whatever it held released).
+    fn start(&mut self, sql: &str, params: &[Value]) -> Result<Started>;
+
+    /// The next row of the running statement, or `None` at its end (the statement is then
+    /// finished and releases what it held).
+    fn next_row(&mut self) -> Result<Option<Row>>;
+
+    /// Run `sql` once per parameter set; the default starts it once per set, reads and drops
+    /// any rows, and sums the row counts.
+    fn start_many(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<Started> {
+        let mut total = 0;
+        let mut last = None;
+        for params in param_sets {
+            match self.start(sql, params)? {
+                Started::Done {
+                    rowcount,
+                    lastrowid,
+                } => {
+                    total += rowcount.max(0);
+                    last = lastrowid.or(last);
+                }
+                Started::Rows(_) => while self.next_row()?.is_some() {},
+            }
+        }
+        Ok(Started::Done {
+            rowcount: total,
+            lastrowid: last,
+        })
+    }
+
+    /// PEP 249 `lastrowid` of a query that has ended (e.g. `INSERT ... RETURNING`); asked
+    /// once, after [`next_row`](Self::next_row) returned `None`. Default `None`.
+    fn lastrowid(&self) -> Option<i64> {
+        None
+    }
+}
+
+/// Where the cursor is with its last statement.
+enum Progress {
+    /// Nothing executed (or the last statement failed).
+    Idle,
+    /// A statement without a result set.
+    Done {
+        rowcount: i64,
+        lastrowid: Option<i64>,
+    },
+    /// A query: rows read ahead, and whether the driver has more.
+    Rows {
+        columns: Columns,
+        ahead: VecDeque<Row>,
+        /// Rows taken from the driver so far.
+        read: i64,
+        /// The driver said there are no more (`read` is then the query's `rowcount`).
+        ended: bool,
+        lastrowid: Option<i64>,
+    },
+}
+
+/// A PEP 249 cursor over any [`RowStream`]: rows come from the driver as they are fetched.
+///
+/// ```
+/// use nimue_core::stream::{RowStream, Started, StreamingCursor};
+/// use nimue_core::{Column, Columns, Cursor, Result, Row, Value};
+///
+/// /// A "driver" whose every query counts from 1 to the number after SELECT.
+/// struct Counter { columns: Columns, next: i64, last: i64 }
+///
+/// impl RowStream for Counter {
+///     fn start(&mut self, sql: &str, _params: &[Value]) -> Result<Started> {
+///         self.last = sql.trim_start_matches("SELECT ").parse().unwrap_or(0);
+///         self.next = 1;
+///         Ok(Started::Rows(self.columns.clone()))
+///     }
+///     fn next_row(&mut self) -> Result<Option<Row>> {
+///         if self.next > self.last {
+///             return Ok(None);
+///         }
+///         self.next += 1;
+///         Ok(Some(Row::new(self.columns.clone(), vec![Value::Int(self.next - 1)])))
+///     }
+/// }
+///
+/// let columns: Columns = vec![Column::new("n", None)].into();
+/// let mut cur = StreamingCursor::new(Counter { columns, next: 0, last: 0 });
+/// cur.execute("SELECT 3", &[])?;
+/// assert_eq!(cur.rowcount(), 3); // a short result: known at once
+/// let mut sum = 0;
+/// for row in cur.rows()? {
+///     sum += row?.get::<i64>(0)?;
+/// }
+/// assert_eq!(sum, 6);
+///
+/// cur.execute("SELECT 1000000", &[])?; // read as fetched, never all in memory
+/// assert_eq!(cur.rowcount(), -1, "not known until the end");
+/// while !cur.fetchmany(1000)?.is_empty() {}
+/// assert_eq!(cur.rowcount(), 1_000_000);
+/// # Ok::<(), nimue_core::Error>(())
+/// ```
+pub struct StreamingCursor<S: RowStream> {
+    stream: S,
+    progress: Progress,
+    arraysize: usize,
+}
+
+impl<S: RowStream> StreamingCursor<S> {
+    /// A cursor on `stream` with nothing executed yet.
+    pub fn new(stream: S) -> Self {
+        StreamingCursor {
+            stream,
+            progress: Progress::Idle,
+            arraysize: 1,
+        }
+    }
+
+    /// The adapter's side of the cursor.
+    pub fn stream(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// Begin reading the result of a statement that started.
+    fn begin(&mut self, started: Started) -> Result<()> {
+        self.progress = match started {
+            Started::Done {
+                rowcount,
+                lastrowid,
+            } => Progress::Done {
+                rowcount,
+                lastrowid,
+            },
+            Started::Rows(columns) => Progress::Rows {
+                columns,
+                ahead: VecDeque::new(),
+                read: 0,
+                ended: false,
+                lastrowid: None,
+            },
+        };
+        self.read_ahead(READ_AHEAD)
+    }
+
+    /// Read up to `n` more rows from the driver into the read-ahead buffer.
+    fn read_ahead(&mut self, n: usize) -> Result<()> {
+        for _ in 0..n {
+            let Some(row) = self.next_from_driver()? else {
+                break;
+            };
+            self.rows_ahead()?.push_back(row);
+        }
+        Ok(())
+    }
+
+    /// The driver's next row of the running query (counted), or `None` at its end.
+    fn next_from_driver(&mut self) -> Result<Option<Row>> {
+        let Progress::Rows {
+            read,
+            ended,
+            lastrowid,
+            ..
+        } = &mut self.progress
+        else {
+            return Ok(None);
+        };
+        if *ended {
+            return Ok(None);
+        }
+        let row = self.stream.next_row()?;
+        match &row {
+            Some(_) => *read += 1,
+            None => {
+                *ended = true;
+                *lastrowid = self.stream.lastrowid();
+            }
+        }
+        Ok(row)
+    }
+
+    /// The query's read-ahead buffer, or the PEP 249 error for a cursor without one.
+    fn rows_ahead(&mut self) -> Result<&mut VecDeque<Row>> {
+        match &mut self.progress {
+            Progress::Rows { ahead, .. } => Ok(ahead),
+            Progress::Done { .. } => Err(Error::programming(
+                "no results to fetch: the last statement returned no rows",
+            )),
+            Progress::Idle => Err(Error::programming(
+                "no results to fetch: nothing was executed",
+            )),
+        }
+    }
+}
+
+impl<S: RowStream> Cursor for StreamingCursor<S> {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<()> {
+        // A failed statement leaves no stale rows or counts behind.
+        self.progress = Progress::Idle;
+        let started = self.stream.start(sql, params)?;
+        self.begin(started)
+    }
+
+    fn executemany(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<()> {
+        self.progress = Progress::Idle;
+        let started = self.stream.start_many(sql, param_sets)?;
+        self.begin(started)
+    }
+
+    fn description(&self) -> Option<&[Column]> {
+        match &self.progress {
+            Progress::Rows { columns, .. } => Some(columns),
+            _ => None,
+        }
+    }
+
+    fn rowcount(&self) -> i64 {
+        match &self.progress {
+            Progress::Idle => -1,
+            Progress::Done { rowcount, .. } => *rowcount,
+            Progress::Rows { read, ended, .. } => {
+                if *ended {
+                    *read
+                } else {
+                    -1
+                }
+            }
+        }
+    }
+
+    fn lastrowid(&self) -> Option<i64> {
+        match &self.progress {
+            Progress::Idle => None,
+            Progress::Done { lastrowid, .. } | Progress::Rows { lastrowid, .. } => *lastrowid,
+        }
+    }
+
+    fn arraysize(&self) -> usize {
+        self.arraysize
+    }
+
+    fn set_arraysize(&mut self, size: usize) {
+        self.arraysize = size.max(1);
+    }
+
+    fn fetchone(&mut self) -> Result<Option<Row>> {
+        match self.rows_ahead()?.pop_front() {
+            Some(row) => Ok(Some(row)),
+            None => self.next_from_driver(),
+        }
+    }
+
+    fn fetchmany(&mut self, size: usize) -> Result<Vec<Row>> {
+        let ahead = self.rows_ahead()?;
+        let n = size.min(ahead.len());
+        let mut rows: Vec<Row> = ahead.drain(..n).collect();
+        while rows.len() < size {
+            match self.next_from_driver()? {
+                Some(row) => rows.push(row),
+                None => break,
+            }
+        }
+        Ok(rows)
+    }
+
+    fn fetchall(&mut self) -> Result<Vec<Row>> {
+        let mut rows: Vec<Row> = self.rows_ahead()?.drain(..).collect();
+        while let Some(row) = self.next_from_driver()? {
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+impl<S: RowStream> Iterator for StreamingCursor<S> {
+    type Item = Row;
+
+    /// The next remaining row; `None` at the end, when there is no result set, or on an error
+    /// (use [`Cursor::rows`] to see errors).
+    fn next(&mut self) -> Option<Row> {
+        self.fetchone().ok().flatten()
+    }
+}

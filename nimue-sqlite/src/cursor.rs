@@ -1,0 +1,163 @@
+//! The statement side of SQLite's streaming cursor: a prepared (cached) statement stepped one
+//! row at a time, so a scan never holds more than the rows read ahead.
+
+use crate::connection::SqliteConnection;
+use crate::convert::{from_sql, type_code, Hint, Param};
+use crate::error::map_err;
+use nimue_core::sql::{starts_with_any, DML_KEYWORDS};
+use nimue_core::{check_param_count, Column, Columns, Result, Row, RowStream, Started, Value};
+
+/// A running query: the statement and the rows stepping through it (which borrow it).
+#[ouroboros::self_referencing]
+struct Running<'c> {
+    stmt: rusqlite::CachedStatement<'c>,
+    #[borrows(mut stmt)]
+    #[not_covariant]
+    rows: rusqlite::Rows<'this>,
+}
+
+/// The rows of the statement a [`SqliteCursor`](crate::SqliteCursor) runs.
+pub struct SqliteStream<'c> {
+    conn: &'c SqliteConnection,
+    /// The query whose rows are being read, until its last row.
+    running: Option<Running<'c>>,
+    /// Its columns and how to read each.
+    columns: Columns,
+    hints: Vec<Hint>,
+    /// Its first row, read when it started (SQLite describes a statement reliably only once
+    /// it has been stepped).
+    first: Option<Row>,
+    /// An `INSERT`/`REPLACE ... RETURNING`: `lastrowid` is read at its end.
+    inserts: bool,
+}
+
+impl<'c> SqliteStream<'c> {
+    pub(crate) fn new(conn: &'c SqliteConnection) -> Self {
+        SqliteStream {
+            conn,
+            running: None,
+            columns: Columns::from(Vec::new()),
+            hints: Vec::new(),
+            first: None,
+            inserts: false,
+        }
+    }
+
+    /// Start `sql`: prepare (cached), check and bind the parameters, open PEP 249's implicit
+    /// transaction when it writes, then run it (no result set) or step to its first row.
+    fn begin(&mut self, sql: &str, params: &[Value]) -> Result<Started> {
+        let conn = self.conn;
+        let mut stmt = conn.raw().prepare_cached(sql).map_err(map_err)?;
+        check_param_count(stmt.parameter_count(), params.len())?;
+        if conn.opens_transaction(&stmt, sql) {
+            conn.raw().execute_batch("BEGIN").map_err(map_err)?;
+        }
+        for (i, value) in params.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 1, Param(value))
+                .map_err(map_err)?;
+        }
+        self.inserts = starts_with_any(sql, &["INSERT", "REPLACE"]);
+        if stmt.column_count() == 0 {
+            stmt.raw_execute().map_err(map_err)?;
+            let writes = starts_with_any(sql, &DML_KEYWORDS);
+            let rowcount = if writes {
+                conn.raw().changes() as i64
+            } else {
+                -1
+            };
+            return Ok(Started::Done {
+                rowcount,
+                lastrowid: self.lastrowid(),
+            });
+        }
+        let mut running = Running::new(stmt, |stmt| stmt.raw_query());
+        // Describe the columns only once the statement has been stepped: SQLite recompiles a
+        // cached statement after a schema change at its first step, and the declared types of
+        // the old compilation would be stale.
+        let first = running.with_rows_mut(|rows| -> Result<Option<_>> {
+            match rows.next().map_err(map_err)? {
+                Some(row) => {
+                    let (columns, hints) = describe(row.as_ref());
+                    let values = read(row, &hints)?;
+                    Ok(Some((columns, hints, values)))
+                }
+                None => Ok(None),
+            }
+        })?;
+        match first {
+            Some((columns, hints, values)) => {
+                self.first = Some(Row::new(columns.clone(), values));
+                self.columns = columns;
+                self.hints = hints;
+                self.running = Some(running);
+            }
+            None => {
+                // No rows: the statement is done (and was stepped, so its description holds).
+                let stmt = running.into_heads().stmt;
+                (self.columns, self.hints) = describe(&stmt);
+            }
+        }
+        Ok(Started::Rows(self.columns.clone()))
+    }
+}
+
+impl RowStream for SqliteStream<'_> {
+    fn start(&mut self, sql: &str, params: &[Value]) -> Result<Started> {
+        // The previous statement ends (and releases its read snapshot) first.
+        self.running = None;
+        self.first = None;
+        let started = self.begin(sql, params);
+        self.conn.watch(started)
+    }
+
+    fn next_row(&mut self) -> Result<Option<Row>> {
+        if let Some(first) = self.first.take() {
+            return Ok(Some(first));
+        }
+        let Some(running) = &mut self.running else {
+            return Ok(None);
+        };
+        let (columns, hints) = (&self.columns, &self.hints);
+        let next = running.with_rows_mut(|rows| -> Result<Option<Row>> {
+            match rows.next().map_err(map_err)? {
+                Some(row) => Ok(Some(Row::new(columns.clone(), read(row, hints)?))),
+                None => Ok(None),
+            }
+        });
+        if !matches!(next, Ok(Some(_))) {
+            // The end, or an error: the statement is finished either way.
+            self.running = None;
+        }
+        self.conn.watch(next)
+    }
+
+    fn lastrowid(&self) -> Option<i64> {
+        self.inserts.then(|| self.conn.raw().last_insert_rowid())
+    }
+}
+
+/// The values of one stepped row.
+fn read(row: &rusqlite::Row<'_>, hints: &[Hint]) -> Result<Vec<Value>> {
+    hints
+        .iter()
+        .enumerate()
+        .map(|(i, hint)| from_sql(row.get_ref(i).map_err(map_err)?, *hint))
+        .collect()
+}
+
+/// The result columns of a (stepped) statement, with how to read each.
+pub(crate) fn describe(stmt: &rusqlite::Statement<'_>) -> (Columns, Vec<Hint>) {
+    let (columns, hints): (Vec<Column>, Vec<Hint>) = stmt
+        .columns()
+        .into_iter()
+        .map(|c| {
+            let column = Column::new(c.name(), type_code(c.decl_type()));
+            let column = match c.decl_type() {
+                Some(t) => column.with_type_name(t),
+                None => column,
+            };
+            (column, Hint::from_decltype(c.decl_type()))
+        })
+        .unzip();
+    (columns.into(), hints)
+}
