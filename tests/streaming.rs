@@ -4,47 +4,11 @@
 
 #![cfg(feature = "sqlite")]
 
+mod counting;
+
+use counting::{peak_since, reset_peak, SERIAL};
 use nimue::sqlite::SqliteConnector;
 use nimue::{Connect, Connection, Cursor};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::Mutex;
-
-/// Live heap bytes now, and the most since the last [`reset_peak`].
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-/// The system allocator, counting (statistics only: Relaxed).
-struct Counting;
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the system allocator.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let live = LIVE.fetch_add(layout.size(), Relaxed) + layout.size();
-            PEAK.fetch_max(live, Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// The tests share the counters: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn reset_peak() -> usize {
-    let live = LIVE.load(Relaxed);
-    PEAK.store(live, Relaxed);
-    live
-}
 
 const ROWS: i64 = 200_000;
 const TEXT: usize = 100;
@@ -90,7 +54,7 @@ fn a_large_sqlite_scan_through_fetchmany_holds_a_few_batches() {
             seen += 1;
         }
     }
-    let peak = PEAK.load(Relaxed) - before;
+    let peak = peak_since(before);
     assert_eq!(seen, ROWS);
     assert_eq!(cur.rowcount(), ROWS, "known once the last row was fetched");
     // The result is over 20 MB of text alone; a few batches of 1000 rows are a few hundred KB.
