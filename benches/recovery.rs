@@ -40,9 +40,10 @@ struct Args {
     /// Rounds per database and pool (medians are reported); default 3, 1 with --quick.
     #[arg(long)]
     rounds: Option<usize>,
-    /// How long the server stays down, in seconds; default 5, 1 with --quick.
-    #[arg(long, value_name = "SECS")]
-    down: Option<f64>,
+    /// How long the server stays down, in seconds; several (`--down 5,7.5`) are measured one
+    /// after the other, a table each. Default 5, 1 with --quick.
+    #[arg(long, value_name = "SECS", value_delimiter = ',')]
+    down: Vec<f64>,
     /// Callers waiting through the outage.
     #[arg(long, default_value_t = 8)]
     callers: usize,
@@ -290,6 +291,9 @@ fn run_ctl(ctl: &str, action: &str) {
 
 /// One outage, seen from one pool.
 struct Round {
+    /// Milliseconds from `start` returning to the probe's first login (negative: the control
+    /// script noticed the server later than the probe did).
+    ready_ms: Option<f64>,
     /// Milliseconds from `start` returning to the first caller served (`None`: nobody was).
     first_ms: Option<f64>,
     /// ... to the last caller served.
@@ -306,7 +310,29 @@ fn ms_between(from: Instant, to: Instant) -> f64 {
     }
 }
 
-fn outage(subject: &dyn Subject, ctl: &str, down: Duration, callers: usize) -> Round {
+/// A fresh connection, opened and closed outside any pool: whether the server takes logins.
+type Probe = Box<dyn Fn() -> bool + Sync>;
+
+fn probe(db: Database, url: &str) -> Probe {
+    match db {
+        Database::Postgres => {
+            let connector = nimue::postgres::PgConnector::from_url(url).expect("PostgreSQL URL");
+            Box::new(move || connector.connect().is_ok())
+        }
+        Database::Mariadb => {
+            let connector = nimue::mysql::MySqlConnector::from_url(url).expect("MariaDB URL");
+            Box::new(move || connector.connect().is_ok())
+        }
+    }
+}
+
+fn outage(
+    subject: &dyn Subject,
+    probe: &Probe,
+    ctl: &str,
+    down: Duration,
+    callers: usize,
+) -> Round {
     let mut server = Down::new(ctl);
     let mut stopped = None;
     subject.lose_every_connection(&mut || {
@@ -319,18 +345,30 @@ fn outage(subject: &dyn Subject, ctl: &str, down: Duration, callers: usize) -> R
     let callers_at = stopped + down.saturating_sub((down / 2).min(Duration::from_secs(20)));
     let start_at = stopped + down;
     thread::sleep(callers_at.saturating_duration_since(Instant::now()));
-    let (started, results) = thread::scope(|s| {
+    let (started, ready, results) = thread::scope(|s| {
         let waiting: Vec<_> = (0..callers)
             .map(|_| s.spawn(|| subject.get_and_select(CALLER_TIMEOUT)))
             .collect();
         thread::sleep(start_at.saturating_duration_since(Instant::now()));
+        // From just before the start: a login every 2 ms until one succeeds, to see when
+        // the server really takes logins again (the control script polls more slowly).
+        let ready = s.spawn(|| {
+            let give_up = Instant::now() + CALLER_TIMEOUT;
+            while Instant::now() < give_up {
+                if probe() {
+                    return Some(Instant::now());
+                }
+                thread::sleep(Duration::from_millis(2));
+            }
+            None
+        });
         server.start();
         let started = Instant::now();
         let results: Vec<_> = waiting
             .into_iter()
             .map(|caller| caller.join().expect("a caller panicked"))
             .collect();
-        (started, results)
+        (started, ready.join().expect("the probe panicked"), results)
     });
     let mut served: Vec<f64> = Vec::new();
     let mut errors = Vec::new();
@@ -342,14 +380,16 @@ fn outage(subject: &dyn Subject, ctl: &str, down: Duration, callers: usize) -> R
     }
     served.sort_by(f64::total_cmp);
     Round {
+        ready_ms: ready.map(|at| ms_between(started, at)),
         first_ms: served.first().copied(),
         last_ms: served.last().copied(),
         errors,
     }
 }
 
-/// Every round of one pool on one database.
+/// Every round of one pool on one database, for one outage length.
 struct Row {
+    down: Duration,
     db: Database,
     which: Which,
     rounds: Vec<Round>,
@@ -361,12 +401,22 @@ fn median(mut xs: Vec<f64>) -> Option<f64> {
 }
 
 fn ms(x: Option<f64>) -> String {
-    x.map_or("—".into(), |x| format!("{x:.0}"))
+    // `+ 0.0` turns the -0 of a small negative number rounded into 0.
+    x.map_or("—".into(), |x| format!("{:.0}", x.round() + 0.0))
 }
 
 impl Row {
     fn first(&self) -> Option<f64> {
         median(self.rounds.iter().filter_map(|r| r.first_ms).collect())
+    }
+
+    /// From the probe's first login to the first caller served.
+    fn first_after_ready(&self) -> Option<f64> {
+        let lags = self
+            .rounds
+            .iter()
+            .filter_map(|r| Some(r.first_ms? - r.ready_ms?));
+        median(lags.collect())
     }
 
     fn last(&self) -> Option<f64> {
@@ -377,8 +427,16 @@ impl Row {
         self.rounds.iter().map(|r| r.errors.len()).sum()
     }
 
+    /// Each round: first served after `start` returned / after the probe's first login.
     fn each_first(&self) -> String {
-        let each: Vec<String> = self.rounds.iter().map(|r| ms(r.first_ms)).collect();
+        let each: Vec<String> = self
+            .rounds
+            .iter()
+            .map(|r| {
+                let lag = r.first_ms.zip(r.ready_ms).map(|(f, r)| f - r);
+                format!("{} / {}", ms(r.first_ms), ms(lag))
+            })
+            .collect();
         each.join(", ")
     }
 }
@@ -387,7 +445,19 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let ci = std::env::var("CI").as_deref() == Ok("true");
     let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 }).max(1);
-    let down = Duration::from_secs_f64(args.down.unwrap_or(if args.quick { 1.0 } else { 5.0 }));
+    let downs: Vec<Duration> = if args.down.is_empty() {
+        vec![Duration::from_secs(if args.quick { 1 } else { 5 })]
+    } else {
+        let valid = |d: &f64| d.is_finite() && *d > 0.0 && *d <= 60.0;
+        if !args.down.iter().all(valid) {
+            eprintln!("recovery: --down takes seconds in (0, 60]");
+            return ExitCode::FAILURE;
+        }
+        args.down
+            .iter()
+            .map(|&d| Duration::from_secs_f64(d))
+            .collect()
+    };
 
     let mut servers = Vec::new();
     for db in [Database::Postgres, Database::Mariadb] {
@@ -422,49 +492,52 @@ fn main() -> ExitCode {
     }
 
     let machine = machine();
+    let lengths: Vec<String> = downs.iter().map(|d| secs(*d)).collect();
     println!(
-        "recovery after an outage on {machine}: {rounds} round(s), {:.1} s down, {} callers\n",
-        down.as_secs_f64(),
+        "recovery after an outage on {machine}: {rounds} round(s), {} s down, {} callers\n",
+        lengths.join(" and "),
         args.callers
     );
     let mut rows: Vec<Row> = Vec::new();
-    for (db, url, ctl) in &servers {
-        for which in [Which::Nimue, Which::R2d2] {
-            rows.push(Row {
+    for &down in &downs {
+        for (db, url, ctl) in &servers {
+            let mut pair = [Which::Nimue, Which::R2d2].map(|which| Row {
+                down,
                 db: *db,
                 which,
                 rounds: Vec::new(),
             });
-        }
-        // Both pools alternately, each outage with a fresh pool.
-        for round in 1..=rounds {
-            for which in [Which::Nimue, Which::R2d2] {
-                let subject = build(*db, which, url);
-                let result = outage(&*subject, ctl, down, args.callers);
-                drop(subject);
-                println!(
-                    "    {:10} {:5} round {round}: first served {:>6} ms, last {:>6} ms after \
-                     start, {} of {} callers errored",
-                    db.name(),
-                    which.name(),
-                    ms(result.first_ms),
-                    ms(result.last_ms),
-                    result.errors.len(),
-                    args.callers
-                );
-                if let Some(e) = result.errors.first() {
-                    println!("        first error: {e}");
+            // Both pools alternately, each outage with a fresh pool.
+            let probe = probe(*db, url);
+            for round in 1..=rounds {
+                for row in &mut pair {
+                    let subject = build(*db, row.which, url);
+                    let result = outage(&*subject, &probe, ctl, down, args.callers);
+                    drop(subject);
+                    println!(
+                        "    {} s down, {:10} {:5} round {round}: first served {:>6} ms, last \
+                         {:>6} ms after start returned (server took a probe's login at {:>5} \
+                         ms), {} of {} callers errored",
+                        secs(down),
+                        db.name(),
+                        row.which.name(),
+                        ms(result.first_ms),
+                        ms(result.last_ms),
+                        ms(result.ready_ms),
+                        result.errors.len(),
+                        args.callers
+                    );
+                    if let Some(e) = result.errors.first() {
+                        println!("        first error: {e}");
+                    }
+                    row.rounds.push(result);
                 }
-                let row = rows
-                    .iter_mut()
-                    .find(|r| r.db == *db && r.which == which)
-                    .expect("its row");
-                row.rounds.push(result);
             }
+            rows.extend(pair);
         }
     }
 
-    let md = markdown(&machine, &args, rounds, down, &rows);
+    let md = markdown(&machine, &args, rounds, &downs, &rows);
     println!("\n{md}");
     std::fs::create_dir_all(&args.out).expect("output directory");
     let path = args.out.join("recovery.md");
@@ -473,7 +546,13 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn markdown(machine: &str, args: &Args, rounds: usize, down: Duration, rows: &[Row]) -> String {
+/// Seconds, as short as they go: `5`, `7.5`.
+fn secs(d: Duration) -> String {
+    let s = format!("{:.3}", d.as_secs_f64());
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn markdown(machine: &str, args: &Args, rounds: usize, downs: &[Duration], rows: &[Row]) -> String {
     let mut md = String::new();
     let date = chrono::Local::now().format("%Y-%m-%d");
     let build = if cfg!(debug_assertions) {
@@ -488,8 +567,9 @@ fn markdown(machine: &str, args: &Args, rounds: usize, down: Duration, rows: &[R
     if let Some(r) = args.rounds {
         flags.push(format!("--rounds {r}"));
     }
-    if let Some(d) = args.down {
-        flags.push(format!("--down {d}"));
+    if !args.down.is_empty() {
+        let lengths: Vec<String> = downs.iter().map(|d| secs(*d)).collect();
+        flags.push(format!("--down {}", lengths.join(",")));
     }
     if args.callers != 8 {
         flags.push(format!("--callers {}", args.callers));
@@ -510,35 +590,68 @@ fn markdown(machine: &str, args: &Args, rounds: usize, down: Duration, rows: &[R
          max_size {MAX_SIZE}, every other setting the library's default): all {MAX_SIZE} \
          connections are checked out and answer `SELECT 1`; the server is stopped \
          (PostgreSQL: `pg_ctl -m immediate stop`; MariaDB: SIGKILL); each held connection is \
-         used once (it fails) and given back; halfway through the {:.1} s outage {} callers \
-         each call `get` with a {} s timeout; then the server is started. Times are from the \
-         moment the start command returns (the server accepts connections then) to the first \
-         caller served with a connection that answers `SELECT 1`, and to the last one. \
-         {rounds} round(s), both pools alternately; times are medians over the rounds.\n\n\
-         | database | pool | first caller served, ms | last caller served, ms | callers errored | first served, each round (ms) |\n\
-         |---|---|---|---|---|---|",
-        down.as_secs_f64(),
+         used once (it fails) and given back; halfway through the outage {} callers each call \
+         `get` with a {} s timeout; then the server is started. Times are from the moment the \
+         start command returns (its script has seen the server accept a login) to the first \
+         caller served with a connection that answers `SELECT 1`, and to the last one. The \
+         start scripts poll (`pg_ctl -w`; `mariadb-admin ping` every 50 ms), so they return a \
+         little after the server is back, and a pool can be faster than that (a negative \
+         time); a probe thread that logs in every 2 ms from just before the start gives a \
+         second reference: the first caller served after the probe's first login (itself \
+         good to a few tens of ms: a pool's login racing the probe's can finish first). \
+         {rounds} round(s), both pools alternately; times are medians over the rounds.",
         args.callers,
         CALLER_TIMEOUT.as_secs(),
     );
-    for row in rows {
+    for &down in downs {
         let _ = writeln!(
             md,
-            "| {} | {} | **{}** | {} | {} of {} | {} |",
-            row.db.name(),
-            row.which.name(),
-            ms(row.first()),
-            ms(row.last()),
-            row.errors(),
-            row.rounds.len() * args.callers,
-            row.each_first()
+            "\n## {} s down\n\n\
+             | database | pool | first caller served, ms after start returned | ms after the probe's first login | last caller served, ms after start returned | callers errored | each round: first served after start / after probe (ms) |\n\
+             |---|---|---|---|---|---|---|",
+            secs(down)
         );
+        for row in rows.iter().filter(|row| row.down == down) {
+            let _ = writeln!(
+                md,
+                "| {} | {} | **{}** | **{}** | {} | {} of {} | {} |",
+                row.db.name(),
+                row.which.name(),
+                ms(row.first()),
+                ms(row.first_after_ready()),
+                ms(row.last()),
+                row.errors(),
+                row.rounds.len() * args.callers,
+                row.each_first()
+            );
+        }
+    }
+    let _ = writeln!(md, "\n## In short\n");
+    for pair in rows.chunks(2) {
+        if let [nimue, r2d2] = pair {
+            let _ = writeln!(
+                md,
+                "- {}, {} s down: the first caller was served {} ms (nimue) and {} ms (r2d2) \
+                 after the server took the probe's login; {} and {} callers errored.",
+                nimue.db.name(),
+                secs(nimue.down),
+                ms(nimue.first_after_ready()),
+                ms(r2d2.first_after_ready()),
+                nimue.errors(),
+                r2d2.errors()
+            );
+        }
     }
     // Each distinct error once, with how often it came.
     let mut errors: Vec<(String, usize)> = Vec::new();
     for row in rows {
         for e in row.rounds.iter().flat_map(|r| &r.errors) {
-            let line = format!("{} {}: {e}", row.db.name(), row.which.name());
+            let line = format!(
+                "{} s down, {} {}: {e}",
+                secs(row.down),
+                row.db.name(),
+                row.which.name()
+            );
             match errors.iter_mut().find(|(seen, _)| *seen == line) {
                 Some((_, n)) => *n += 1,
                 None => errors.push((line, 1)),
