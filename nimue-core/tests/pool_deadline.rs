@@ -169,3 +169,31 @@ fn huge_timeouts_and_lifetimes_are_accepted() {
     drop(b);
     assert_eq!(pool.state().idle, 2);
 }
+
+#[test]
+fn a_database_that_is_down_is_reported_as_the_cause_even_after_a_failed_checkout_test() {
+    // The idle connection is dead (its checkout test fails) and new connects are refused:
+    // the caller learns the database is unreachable, not only that a ping failed.
+    let connector = TestConnector::new();
+    let pool = builder(&connector, 1, 2)
+        .test_on_checkout(true)
+        .build()
+        .unwrap();
+    connector.kill_all();
+    connector.set_down(true);
+    let err = pool
+        .get_timeout(Duration::from_millis(200))
+        .map(drop)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Connect {
+                timeout: Some(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(chain_mentions(&err, "connection refused"), "{err:?}");
+}

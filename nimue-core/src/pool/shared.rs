@@ -135,9 +135,11 @@ impl<K: Connect> Shared<K> {
         }
     }
 
-    /// A `get()` gave up: [`Error::Timeout`] with the cause when connections it was given
-    /// were turned away at checkout (`rejected`); else [`Error::Connect`] with the cause while
-    /// connecting fails (a wrong password is reported as such); else [`Error::Timeout`].
+    /// A `get()` gave up: [`Error::Connect`] with the cause while connecting fails (a wrong
+    /// password or a stopped server is reported as such: the root cause, even when a dead
+    /// idle connection also failed its checkout test); else [`Error::Timeout`], with the
+    /// reason the connections it was given were turned away at checkout (`rejected`) as its
+    /// source, if they were.
     pub(crate) fn timeout_error(
         &self,
         st: &State<K::Connection>,
@@ -145,17 +147,14 @@ impl<K: Connect> Shared<K> {
         rejected: Option<Error>,
     ) -> Error {
         let mut numbers = self.numbers(st, waited);
-        if let Some(cause) = rejected {
-            numbers.cause = Some(std::sync::Arc::new(cause));
-            return Error::Timeout(numbers);
-        }
-        match &st.last_connect_error {
-            Some(source) => Error::Connect {
+        if let Some(source) = &st.last_connect_error {
+            return Error::Connect {
                 pool: self.config.name.clone(),
                 source: SharedError::clone(source),
                 timeout: Some(numbers),
-            },
-            None => Error::Timeout(numbers),
+            };
         }
+        numbers.cause = rejected.map(std::sync::Arc::new);
+        Error::Timeout(numbers)
     }
 }
