@@ -4,6 +4,8 @@
 //! [`MySqlConnector`] opens [`MySqlConnection`]s, which implement nimue's PEP 249
 //! [`Connection`](nimue_core::Connection) and [`Cursor`](nimue_core::Cursor) traits:
 //!
+//! - cursors: [`MySqlCursor`] reads rows from the server as they are fetched (a scan of any
+//!   size holds a few batches); dropping it in the middle of a result reads the rest first;
 //! - parameters: qmark (`?`), MySQL's own style, bound through the binary protocol;
 //! - values: `TINYINT(1)`/`BOOLEAN` as `Bool`, integers as `Int` (an `UNSIGNED BIGINT` above
 //!   `i64::MAX` as `Decimal`), `FLOAT`/`DOUBLE` as `Float`, `DECIMAL` as `Decimal`, `CHAR`/
@@ -30,8 +32,10 @@
 mod connection;
 mod connector;
 mod convert;
+mod cursor;
 mod error;
 
-pub use connection::MySqlConnection;
+pub use connection::{MySqlConnection, MySqlCursor};
 pub use connector::MySqlConnector;
+pub use cursor::MySqlStream;
 pub use mysql;
