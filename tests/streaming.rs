@@ -83,3 +83,17 @@ fn rows_iterates_a_query_and_reports_errors_as_items() {
     let err = cur.rows().map(drop).unwrap_err();
     assert_eq!(err.kind(), nimue::ErrorKind::Programming, "{err}");
 }
+
+#[test]
+fn connection_execute_of_a_long_query_returns_its_row_count() {
+    let _one = SERIAL.lock().unwrap();
+    let mut conn = SqliteConnector::memory().connect().unwrap();
+    let n = conn
+        .execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) \
+             SELECT i FROM n",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(n, 1000);
+}

@@ -131,7 +131,8 @@ pub trait Connection: Send {
         false
     }
 
-    /// Execute one statement on a fresh cursor and return its `rowcount`.
+    /// Execute one statement on a fresh cursor and return its `rowcount` (for a query, the
+    /// number of rows it produced: its rows are read to the end).
     ///
     /// ```
     /// # use nimue_core::{params, Connection, Result};
@@ -142,6 +143,10 @@ pub trait Connection: Send {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<i64> {
         let mut cursor = self.cursor()?;
         cursor.execute(sql, params)?;
+        // A long query's rowcount is known once its rows were read (streaming cursors).
+        if cursor.rowcount() < 0 && cursor.description().is_some() {
+            while !cursor.fetchmany(1024)?.is_empty() {}
+        }
         Ok(cursor.rowcount())
     }
 

@@ -179,7 +179,13 @@ impl<S: RowStream> StreamingCursor<S> {
                 lastrowid: None,
             },
         };
-        self.read_ahead(READ_AHEAD)
+        // One more than READ_AHEAD: a result of exactly READ_AHEAD rows is seen to end.
+        let read = self.read_ahead(READ_AHEAD + 1);
+        if read.is_err() {
+            // A failed execute leaves no partial result behind, as a buffered cursor's.
+            self.progress = Progress::Idle;
+        }
+        read
     }
 
     /// Read up to `n` more rows from the driver into the read-ahead buffer.
@@ -318,5 +324,76 @@ impl<S: RowStream> Iterator for StreamingCursor<S> {
     /// (use [`Cursor::rows`] to see errors).
     fn next(&mut self) -> Option<Row> {
         self.fetchone().ok().flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows 1, 2, ... up to `last`; an error instead of row `fail_at`.
+    struct Numbers {
+        columns: Columns,
+        next: i64,
+        last: i64,
+        fail_at: i64,
+    }
+
+    impl RowStream for Numbers {
+        fn start(&mut self, _sql: &str, _params: &[Value]) -> Result<Started> {
+            self.next = 1;
+            Ok(Started::Rows(self.columns.clone()))
+        }
+        fn next_row(&mut self) -> Result<Option<Row>> {
+            let n = self.next;
+            if n == self.fail_at {
+                return Err(Error::data("row cannot be read"));
+            }
+            if n > self.last {
+                return Ok(None);
+            }
+            self.next += 1;
+            Ok(Some(Row::new(self.columns.clone(), vec![Value::Int(n)])))
+        }
+    }
+
+    fn cursor(last: i64, fail_at: i64) -> StreamingCursor<Numbers> {
+        StreamingCursor::new(Numbers {
+            columns: vec![Column::new("n", None)].into(),
+            next: 1,
+            last,
+            fail_at,
+        })
+    }
+
+    #[test]
+    fn a_short_result_has_its_rowcount_at_once_and_a_long_one_at_its_end() {
+        let mut cur = cursor(READ_AHEAD as i64, 0);
+        cur.execute("q", &[]).unwrap();
+        assert_eq!(cur.rowcount(), READ_AHEAD as i64);
+        let mut cur = cursor(READ_AHEAD as i64 + 1, 0);
+        cur.execute("q", &[]).unwrap();
+        assert_eq!(cur.rowcount(), -1);
+        assert_eq!(cur.fetchall().unwrap().len(), READ_AHEAD + 1);
+        assert_eq!(cur.rowcount(), READ_AHEAD as i64 + 1);
+    }
+
+    #[test]
+    fn an_error_while_reading_ahead_leaves_no_partial_result() {
+        let mut cur = cursor(100, 10);
+        assert!(cur.execute("q", &[]).is_err());
+        assert!(cur.description().is_none());
+        assert_eq!(cur.rowcount(), -1);
+        let err = cur.fetchone().unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Programming, "{err}");
+    }
+
+    #[test]
+    fn an_error_past_the_read_ahead_comes_with_the_fetch_that_reaches_it() {
+        let mut cur = cursor(200, 100);
+        cur.execute("q", &[]).unwrap();
+        let rows = cur.fetchmany(99).unwrap();
+        assert_eq!(rows.len(), 99);
+        assert_eq!(cur.fetchone().unwrap_err().kind(), crate::ErrorKind::Data);
     }
 }
