@@ -42,6 +42,8 @@ bench_out=$(mktemp -d)
 cargo test --all-features --bench vs_r2d2 -- --quick --rounds 1 --out "$bench_out"
 test -s "$bench_out/results.md" && test -s "$bench_out/ratios.svg"
 cargo test --all-features --bench recovery -- --quick --out "$bench_out" # stops and starts each server
+cargo test --all-features --bench e2e -- --quick --out "$bench_out" # scans in child processes
+test -s "$bench_out/e2e.md" && test -s "$bench_out/e2e.svg"
 rm -rf "$bench_out"
 
 echo "== cargo doc (no warnings)"
