@@ -1,20 +1,25 @@
 //! `PgConnection`: a PEP 249 connection over one synchronous `postgres::Client`.
 
-use crate::convert::{type_code, Param, PgValue};
+use crate::convert::type_code;
+use crate::cursor::PgStream;
 use crate::error::map_err;
 use crate::placeholders::rewrite_placeholders;
-use nimue_core::sql::{first_keyword, starts_with_any, DML_KEYWORDS};
-use nimue_core::{
-    check_param_count, BufferedCursor, Column, Columns, Connection, Error, Execute, Result,
-    ResultSet, Row, Value,
-};
-use postgres::types::ToSql;
+use nimue_core::{Column, Columns, Connection, Error, Result, StreamingCursor};
 use postgres::{Client, Statement};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Prepared statements kept per connection before the cache is emptied and refilled.
 const STATEMENT_CACHE_SIZE: usize = 256;
+
+/// The cursor of a [`PgConnection`]: rows are read from the server as they are fetched (see
+/// [`StreamingCursor`] for `rowcount` of long results), never the whole result at once. While
+/// a query's rows are being read the connection is busy with them: fetch to the end, execute
+/// another statement (the rows not read are skipped), or drop the cursor (it reads the rest
+/// first, so the statement is finished when the cursor is gone, as when it was read whole).
+/// An error the server reports after the first rows (e.g. a division by zero in a later row)
+/// comes from the fetch that reaches it rather than from `execute`.
+pub type PgCursor<'c> = StreamingCursor<PgStream<'c>>;
 
 /// A connection to a PostgreSQL server.
 ///
@@ -26,20 +31,32 @@ const STATEMENT_CACHE_SIZE: usize = 256;
 /// `rollback()`, as with every PEP 249 driver.
 pub struct PgConnection {
     client: Client,
-    autocommit: bool,
-    /// Whether this side has opened a transaction that is not yet ended.
-    in_transaction: bool,
-    statements: HashMap<String, Statement>,
+    session: Session,
     ping_timeout: Duration,
+}
+
+/// What a connection tracks besides its client (a cursor borrows both, apart).
+pub(crate) struct Session {
+    pub(crate) autocommit: bool,
+    /// Whether this side has opened a transaction that is not yet ended.
+    pub(crate) in_transaction: bool,
+    statements: HashMap<String, Prepared>,
+}
+
+/// A statement prepared on the connection, with its result columns.
+#[derive(Clone)]
+pub(crate) struct Prepared {
+    pub(crate) stmt: Statement,
+    pub(crate) columns: Columns,
 }
 
 impl std::fmt::Debug for PgConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgConnection")
             .field("closed", &self.client.is_closed())
-            .field("autocommit", &self.autocommit)
-            .field("in_transaction", &self.in_transaction)
-            .field("cached_statements", &self.statements.len())
+            .field("autocommit", &self.session.autocommit)
+            .field("in_transaction", &self.session.in_transaction)
+            .field("cached_statements", &self.session.statements.len())
             .finish()
     }
 }
@@ -50,9 +67,11 @@ impl PgConnection {
     pub fn from_client(client: Client, ping_timeout: Duration) -> Self {
         PgConnection {
             client,
-            autocommit: false,
-            in_transaction: false,
-            statements: HashMap::new(),
+            session: Session {
+                autocommit: false,
+                in_transaction: false,
+                statements: HashMap::new(),
+            },
             ping_timeout,
         }
     }
@@ -72,83 +91,73 @@ impl PgConnection {
         Ok(row.get(0))
     }
 
-    /// The prepared statement for `sql`, from the cache or prepared now.
-    fn statement(&mut self, sql: &str) -> Result<Statement> {
-        if let Some(stmt) = self.statements.get(sql) {
-            return Ok(stmt.clone());
-        }
-        let (rewritten, _) = rewrite_placeholders(sql);
-        let stmt = self.client.prepare(&rewritten).map_err(map_err)?;
-        if self.statements.len() >= STATEMENT_CACHE_SIZE {
-            self.statements.clear();
-        }
-        self.statements.insert(sql.to_owned(), stmt.clone());
-        Ok(stmt)
-    }
-
-    fn run(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet> {
-        let stmt = self.statement(sql)?;
-        check_param_count(stmt.params().len(), params.len())?;
-        let keyword = first_keyword(sql).to_ascii_uppercase();
-        let control = matches!(
-            keyword.as_str(),
-            "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT"
-        );
-        if !self.autocommit && !self.in_transaction && !control {
-            self.client.batch_execute("BEGIN").map_err(map_err)?;
-            self.in_transaction = true;
-        }
-        let args: Vec<Param<'_>> = params.iter().map(Param).collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|p| p as _).collect();
-        let result = if stmt.columns().is_empty() {
-            let changed = self.client.execute(&stmt, &refs).map_err(map_err)?;
-            let rowcount = if starts_with_any(sql, &DML_KEYWORDS) {
-                changed as i64
-            } else {
-                -1
-            };
-            ResultSet::no_rows(rowcount, None)
-        } else {
-            let rows = self.client.query(&stmt, &refs).map_err(map_err)?;
-            let columns: Columns = stmt
-                .columns()
-                .iter()
-                .map(|c| {
-                    Column::new(c.name(), type_code(c.type_())).with_type_name(c.type_().name())
-                })
-                .collect();
-            let rows = rows
-                .iter()
-                .map(|row| {
-                    let values = (0..row.len())
-                        .map(|i| row.try_get::<_, PgValue>(i).map(|v| v.0))
-                        .collect::<Result<Vec<Value>, _>>()
-                        .map_err(map_err)?;
-                    Ok(Row::new(columns.clone(), values))
-                })
-                .collect::<Result<VecDeque<Row>>>()?;
-            ResultSet::with_rows(columns, rows)
-        };
-        match keyword.as_str() {
-            "BEGIN" | "START" => self.in_transaction = true,
-            "ROLLBACK" if is_rollback_to_savepoint(sql) => {}
-            "COMMIT" | "END" | "ROLLBACK" | "ABORT" => self.in_transaction = false,
-            // DDL may change what cached statements return: prepare them again.
-            "CREATE" | "DROP" | "ALTER" => self.statements.clear(),
-            _ => {}
-        }
-        Ok(result)
-    }
-
     fn end_transaction(&mut self, command: &str) -> Result<()> {
-        if !self.in_transaction {
+        if !self.session.in_transaction {
             return Ok(());
         }
         // Whatever the outcome, the server has no transaction of ours afterwards (a failed
         // COMMIT rolls back; a failed send means the connection is gone).
-        self.in_transaction = false;
+        self.session.in_transaction = false;
         self.client.batch_execute(command).map_err(map_err)
     }
+}
+
+impl Session {
+    /// The prepared statement for `sql`, from the cache or prepared now on `client`.
+    pub(crate) fn statement(&mut self, client: &mut Client, sql: &str) -> Result<Prepared> {
+        if let Some(prepared) = self.statements.get(sql) {
+            return Ok(prepared.clone());
+        }
+        let (rewritten, _) = rewrite_placeholders(sql);
+        let stmt = client.prepare(&rewritten).map_err(map_err)?;
+        let columns: Columns = stmt
+            .columns()
+            .iter()
+            .map(|c| Column::new(c.name(), type_code(c.type_())).with_type_name(c.type_().name()))
+            .collect();
+        if self.statements.len() >= STATEMENT_CACHE_SIZE {
+            self.statements.clear();
+        }
+        let prepared = Prepared { stmt, columns };
+        self.statements.insert(sql.to_owned(), prepared.clone());
+        Ok(prepared)
+    }
+
+    /// After `sql` ran: track the transaction it began or ended, and forget cached statements
+    /// after DDL (which may change what they return).
+    pub(crate) fn ran(&mut self, keyword: &str, sql: &str) {
+        match keyword {
+            "BEGIN" | "START" => self.in_transaction = true,
+            "ROLLBACK" if is_rollback_to_savepoint(sql) => {}
+            "COMMIT" | "END" | "ROLLBACK" | "ABORT" => self.in_transaction = false,
+            "CREATE" | "DROP" | "ALTER" => self.statements.clear(),
+            _ => {}
+        }
+    }
+
+    /// After `e` from `sql`: forget its statement when the error says the cached plan is
+    /// stale (a schema changed by another connection) or gone from the server, so that it is
+    /// prepared again next time.
+    pub(crate) fn forget_stale(&mut self, e: &Error, sql: &str) {
+        if is_stale(e) {
+            self.statements.remove(sql);
+        }
+    }
+
+    /// [`forget_stale`](Self::forget_stale) for an error while reading the rows of the
+    /// statement with these `columns` (each prepared statement has its own).
+    pub(crate) fn forget_stale_rows(&mut self, e: &Error, columns: &Columns) {
+        if is_stale(e) {
+            self.statements
+                .retain(|_, p| !std::sync::Arc::ptr_eq(&p.columns, columns));
+        }
+    }
+}
+
+/// Whether `e` says a prepared statement is stale or gone: `cached plan must not change result
+/// type` (0A000) or `prepared statement does not exist` (26000).
+fn is_stale(e: &Error) -> bool {
+    matches!(e.sqlstate(), Some("0A000" | "26000"))
 }
 
 /// `ROLLBACK [WORK|TRANSACTION] TO [SAVEPOINT] name` keeps the transaction open.
@@ -159,24 +168,14 @@ fn is_rollback_to_savepoint(sql: &str) -> bool {
         .any(|word| word.eq_ignore_ascii_case("TO"))
 }
 
-impl Execute for PgConnection {
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet> {
-        let result = self.run(sql, params);
-        if let Err(e) = &result {
-            // A statement cached before another connection changed the schema.
-            if matches!(e.sqlstate(), Some("0A000" | "26000")) {
-                self.statements.remove(sql);
-            }
-        }
-        result
-    }
-}
-
 impl Connection for PgConnection {
-    type Cursor<'c> = BufferedCursor<'c, PgConnection>;
+    type Cursor<'c> = PgCursor<'c>;
 
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
-        Ok(BufferedCursor::new(self))
+        Ok(StreamingCursor::new(PgStream::new(
+            &mut self.client,
+            &mut self.session,
+        )))
     }
 
     fn commit(&mut self) -> Result<()> {
@@ -192,16 +191,16 @@ impl Connection for PgConnection {
     }
 
     fn autocommit(&self) -> bool {
-        self.autocommit
+        self.session.autocommit
     }
 
     fn set_autocommit(&mut self, on: bool) -> Result<()> {
-        if on && self.in_transaction {
+        if on && self.session.in_transaction {
             return Err(Error::programming(
                 "cannot turn autocommit on inside a transaction: commit or roll back first",
             ));
         }
-        self.autocommit = on;
+        self.session.autocommit = on;
         Ok(())
     }
 

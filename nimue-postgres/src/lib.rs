@@ -13,6 +13,8 @@
 //!   text with a NUL byte (PostgreSQL's text types cannot hold one: use `bytea`). A
 //!   parameter takes the type the server infers for it, so `SELECT ?` is text: cast it
 //!   (`?::int8`) to get a number back;
+//! - cursors ([`PgCursor`]) stream: `execute` starts the statement, the fetch methods read its
+//!   rows from the server as they go, so a scan of any size holds a few batches in memory;
 //! - errors: by SQLSTATE class: 23 → Integrity, 42 → Programming, 08/57 → Operational,
 //!   22 → Data, 0A → NotSupported, XX → Internal;
 //! - pool hooks: `ping` is an empty-query round trip, `is_broken` the client's closed state,
@@ -33,10 +35,12 @@
 mod connection;
 mod connector;
 mod convert;
+mod cursor;
 mod error;
 mod placeholders;
 
-pub use connection::PgConnection;
+pub use connection::{PgConnection, PgCursor};
 pub use connector::PgConnector;
+pub use cursor::PgStream;
 pub use placeholders::rewrite_placeholders;
 pub use postgres;
