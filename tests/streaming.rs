@@ -97,3 +97,43 @@ fn connection_execute_of_a_long_query_returns_its_row_count() {
         .unwrap();
     assert_eq!(n, 1000);
 }
+
+#[test]
+fn a_statement_is_described_anew_when_its_table_changes() {
+    // Descriptions are reused while a statement's columns are the same; a table rebuilt with
+    // another declared type must be read with the new one, by cursors and query_row alike.
+    let _one = SERIAL.lock().unwrap();
+    let mut conn = SqliteConnector::memory().connect().unwrap();
+    conn.set_autocommit(true).unwrap();
+    conn.execute("CREATE TABLE s (a INTEGER)", &[]).unwrap();
+    conn.execute("INSERT INTO s VALUES (1)", &[]).unwrap();
+    let read = |conn: &mut nimue::sqlite::SqliteConnection| {
+        let by_row = conn.query_row("SELECT a FROM s", &[]).unwrap().unwrap();
+        let mut cur = conn.cursor().unwrap();
+        cur.execute("SELECT a FROM s", &[]).unwrap();
+        let by_cursor = cur.fetchone().unwrap().unwrap();
+        (by_row[0].clone(), by_cursor[0].clone())
+    };
+    assert_eq!(
+        read(&mut conn),
+        (nimue::Value::Int(1), nimue::Value::Int(1))
+    );
+    conn.execute("DROP TABLE s", &[]).unwrap();
+    conn.execute("CREATE TABLE s (a BOOLEAN)", &[]).unwrap();
+    conn.execute("INSERT INTO s VALUES (1)", &[]).unwrap();
+    assert_eq!(
+        read(&mut conn),
+        (nimue::Value::Bool(true), nimue::Value::Bool(true))
+    );
+    // query_row of a statement without a result set runs it and says so, as before.
+    let err = conn.query_row("INSERT INTO s VALUES (0)", &[]).unwrap_err();
+    assert_eq!(err.kind(), nimue::ErrorKind::Programming);
+    assert_eq!(
+        conn.query_row("SELECT COUNT(*) FROM s", &[])
+            .unwrap()
+            .unwrap()
+            .get::<i64>(0)
+            .unwrap(),
+        2
+    );
+}

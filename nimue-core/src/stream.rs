@@ -213,7 +213,14 @@ impl<S: RowStream> StreamingCursor<S> {
         if *ended {
             return Ok(None);
         }
-        let row = self.stream.next_row()?;
+        let row = match self.stream.next_row() {
+            Ok(row) => row,
+            Err(e) => {
+                // The statement failed midway: no rowcount or further rows pretend it ended.
+                self.progress = Progress::Idle;
+                return Err(e);
+            }
+        };
         match &row {
             Some(_) => *read += 1,
             None => {
@@ -395,5 +402,9 @@ mod tests {
         let rows = cur.fetchmany(99).unwrap();
         assert_eq!(rows.len(), 99);
         assert_eq!(cur.fetchone().unwrap_err().kind(), crate::ErrorKind::Data);
+        // The statement failed: it does not look ended, with a rowcount, afterwards.
+        assert_eq!(cur.rowcount(), -1);
+        assert!(cur.description().is_none());
+        assert!(cur.fetchone().is_err());
     }
 }

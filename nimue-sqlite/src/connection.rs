@@ -1,10 +1,10 @@
 //! `SqliteConnection`: a PEP 249 connection over one rusqlite connection.
 
-use crate::cursor::SqliteStream;
+use crate::cursor::{prepare, read, Descriptions, Hints, SqliteStream};
 use crate::error::{is_fatal, map_err};
 use nimue_core::sql::starts_with_any;
-use nimue_core::{Connection, Error, Result, StreamingCursor};
-use std::cell::Cell;
+use nimue_core::{Columns, Connection, Error, Result, Row, StreamingCursor, Value};
+use std::cell::{Cell, RefCell};
 
 /// The cursor of an [`SqliteConnection`]: rows are stepped from SQLite as they are fetched
 /// (see [`StreamingCursor`] for `rowcount` of long results). While a query's rows are being
@@ -39,6 +39,8 @@ pub struct SqliteConnection {
     autocommit: bool,
     /// A fatal error was seen; set through the shared reference a cursor holds.
     broken: Cell<bool>,
+    /// Descriptions of recent statements (cursors use it through a shared reference).
+    descriptions: RefCell<Descriptions>,
 }
 
 impl std::fmt::Debug for SqliteConnection {
@@ -58,6 +60,7 @@ impl SqliteConnection {
             conn,
             autocommit: false,
             broken: Cell::new(false),
+            descriptions: RefCell::default(),
         }
     }
 
@@ -70,6 +73,11 @@ impl SqliteConnection {
     /// The rusqlite connection, for the cursor.
     pub(crate) fn raw(&self) -> &rusqlite::Connection {
         &self.conn
+    }
+
+    /// The description of a (stepped) statement's result columns, and how to read each.
+    pub(crate) fn describe(&self, stmt: &rusqlite::Statement<'_>) -> (Columns, Hints) {
+        self.descriptions.borrow_mut().get(stmt)
     }
 
     /// Remember a fatal error so the pool discards this connection instead of reusing it.
@@ -148,5 +156,28 @@ impl Connection for SqliteConnection {
 
     fn is_broken(&self) -> bool {
         self.broken.get()
+    }
+
+    /// A point query without a cursor: the first row, stepped straight from the statement
+    /// (the rest of the result is not read).
+    fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+        let first = (|| {
+            let mut stmt = prepare(self, sql, params)?;
+            if stmt.column_count() == 0 {
+                stmt.raw_execute().map_err(map_err)?;
+                return Err(Error::programming(
+                    "no results to fetch: the last statement returned no rows",
+                ));
+            }
+            let mut rows = stmt.raw_query();
+            match rows.next().map_err(map_err)? {
+                Some(row) => {
+                    let (columns, hints) = self.describe(row.as_ref());
+                    Ok(Some(Row::new(columns, read(row, &hints)?)))
+                }
+                None => Ok(None),
+            }
+        })();
+        self.watch(first)
     }
 }

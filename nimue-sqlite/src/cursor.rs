@@ -7,6 +7,9 @@ use crate::error::map_err;
 use nimue_core::sql::{starts_with_any, DML_KEYWORDS};
 use nimue_core::{check_param_count, Column, Columns, Result, Row, RowStream, Started, Value};
 
+/// How to read each column of a result, shared like its [`Columns`].
+pub(crate) type Hints = std::sync::Arc<[Hint]>;
+
 /// A running query: the statement and the rows stepping through it (which borrow it).
 #[ouroboros::self_referencing]
 struct Running<'c> {
@@ -23,7 +26,7 @@ pub struct SqliteStream<'c> {
     running: Option<Running<'c>>,
     /// Its columns and how to read each.
     columns: Columns,
-    hints: Vec<Hint>,
+    hints: Hints,
     /// Its first row, read when it started (SQLite describes a statement reliably only once
     /// it has been stepped).
     first: Option<Row>,
@@ -37,26 +40,18 @@ impl<'c> SqliteStream<'c> {
             conn,
             running: None,
             columns: Columns::from(Vec::new()),
-            hints: Vec::new(),
+            hints: Hints::from(Vec::new()),
             first: None,
             inserts: false,
         }
     }
 
-    /// Start `sql`: prepare (cached), check and bind the parameters, open PEP 249's implicit
-    /// transaction when it writes, then run it (no result set) or step to its first row.
+    /// Start `sql`: prepare it, then run it (no result set) or step to its first row.
     fn begin(&mut self, sql: &str, params: &[Value]) -> Result<Started> {
         let conn = self.conn;
-        let mut stmt = conn.raw().prepare_cached(sql).map_err(map_err)?;
-        check_param_count(stmt.parameter_count(), params.len())?;
-        if conn.opens_transaction(&stmt, sql) {
-            conn.raw().execute_batch("BEGIN").map_err(map_err)?;
-        }
-        for (i, value) in params.iter().enumerate() {
-            stmt.raw_bind_parameter(i + 1, Param(value))
-                .map_err(map_err)?;
-        }
-        self.inserts = starts_with_any(sql, &["INSERT", "REPLACE"]);
+        let mut stmt = prepare(conn, sql, params)?;
+        // Only a statement that writes can be an INSERT (a SELECT is read-only).
+        self.inserts = !stmt.readonly() && starts_with_any(sql, &["INSERT", "REPLACE"]);
         if stmt.column_count() == 0 {
             stmt.raw_execute().map_err(map_err)?;
             let writes = starts_with_any(sql, &DML_KEYWORDS);
@@ -77,7 +72,7 @@ impl<'c> SqliteStream<'c> {
         let first = running.with_rows_mut(|rows| -> Result<Option<_>> {
             match rows.next().map_err(map_err)? {
                 Some(row) => {
-                    let (columns, hints) = describe(row.as_ref());
+                    let (columns, hints) = conn.describe(row.as_ref());
                     let values = read(row, &hints)?;
                     Ok(Some((columns, hints, values)))
                 }
@@ -94,7 +89,7 @@ impl<'c> SqliteStream<'c> {
             None => {
                 // No rows: the statement is done (and was stepped, so its description holds).
                 let stmt = running.into_heads().stmt;
-                (self.columns, self.hints) = describe(&stmt);
+                (self.columns, self.hints) = conn.describe(&stmt);
             }
         }
         Ok(Started::Rows(self.columns.clone()))
@@ -136,8 +131,27 @@ impl RowStream for SqliteStream<'_> {
     }
 }
 
+/// A statement ready to run: prepared (cached), its parameters checked and bound, and PEP
+/// 249's implicit transaction opened when it writes.
+pub(crate) fn prepare<'c>(
+    conn: &'c SqliteConnection,
+    sql: &str,
+    params: &[Value],
+) -> Result<rusqlite::CachedStatement<'c>> {
+    let mut stmt = conn.raw().prepare_cached(sql).map_err(map_err)?;
+    check_param_count(stmt.parameter_count(), params.len())?;
+    if conn.opens_transaction(&stmt, sql) {
+        conn.raw().execute_batch("BEGIN").map_err(map_err)?;
+    }
+    for (i, value) in params.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, Param(value))
+            .map_err(map_err)?;
+    }
+    Ok(stmt)
+}
+
 /// The values of one stepped row.
-fn read(row: &rusqlite::Row<'_>, hints: &[Hint]) -> Result<Vec<Value>> {
+pub(crate) fn read(row: &rusqlite::Row<'_>, hints: &[Hint]) -> Result<Vec<Value>> {
     hints
         .iter()
         .enumerate()
@@ -145,11 +159,47 @@ fn read(row: &rusqlite::Row<'_>, hints: &[Hint]) -> Result<Vec<Value>> {
         .collect()
 }
 
-/// The result columns of a (stepped) statement, with how to read each.
-pub(crate) fn describe(stmt: &rusqlite::Statement<'_>) -> (Columns, Vec<Hint>) {
-    let (columns, hints): (Vec<Column>, Vec<Hint>) = stmt
-        .columns()
-        .into_iter()
+/// The descriptions of recent statements, reused while a statement's columns (names and
+/// declared types, compared on every execution) are the same: describing allocates every
+/// name, which costs more than a point query itself.
+#[derive(Default)]
+pub(crate) struct Descriptions {
+    recent: Vec<(Columns, Hints)>,
+    /// The entry the next new description replaces.
+    next: usize,
+}
+
+/// How many descriptions are kept.
+const KEPT: usize = 8;
+
+impl Descriptions {
+    /// The description of a (stepped) statement, from the kept ones when it matches.
+    pub(crate) fn get(&mut self, stmt: &rusqlite::Statement<'_>) -> (Columns, Hints) {
+        let now = stmt.columns();
+        let same = |columns: &Columns| {
+            columns.len() == now.len()
+                && columns.iter().zip(&now).all(|(kept, c)| {
+                    kept.name == c.name() && kept.type_name.as_deref() == c.decl_type()
+                })
+        };
+        if let Some((columns, hints)) = self.recent.iter().find(|(columns, _)| same(columns)) {
+            return (columns.clone(), hints.clone());
+        }
+        let described = describe(&now);
+        if self.recent.len() < KEPT {
+            self.recent.push(described.clone());
+        } else {
+            self.recent[self.next] = described.clone();
+            self.next = (self.next + 1) % KEPT;
+        }
+        described
+    }
+}
+
+/// Describe result columns, with how to read each.
+fn describe(columns: &[rusqlite::Column<'_>]) -> (Columns, Hints) {
+    let (columns, hints): (Vec<Column>, Vec<Hint>) = columns
+        .iter()
         .map(|c| {
             let column = Column::new(c.name(), type_code(c.decl_type()));
             let column = match c.decl_type() {
@@ -159,5 +209,5 @@ pub(crate) fn describe(stmt: &rusqlite::Statement<'_>) -> (Columns, Vec<Hint>) {
             (column, Hint::from_decltype(c.decl_type()))
         })
         .unzip();
-    (columns.into(), hints)
+    (columns.into(), hints.into())
 }
