@@ -1,14 +1,13 @@
 //! `OdbcConnection`: a PEP 249 connection over one ODBC connection handle.
 
-use crate::convert::to_param;
+use crate::cursor::{OdbcCursor, OdbcStream};
 use crate::error::{is_connection_lost, map_err};
-use crate::fetch::{describe, read_rows, FetchError};
-use nimue_core::sql::{starts_with_any, DML_KEYWORDS};
+use crate::fetch::FetchError;
 use nimue_core::{
-    check_param_count, BufferedCursor, Connection, DatabaseError, Error, ErrorKind, Execute,
-    Liveness, Result, ResultSet, Value,
+    Connection, DatabaseError, Error, ErrorKind, Liveness, Result, RowStream, Started,
+    StreamingCursor,
 };
-use odbc_api::parameter::InputParameter;
+use std::cell::Cell;
 use std::sync::Arc;
 
 /// An open ODBC connection that disconnects on drop without ever panicking.
@@ -66,7 +65,8 @@ fn disconnect(conn: odbc_api::Connection<'static>) -> Result<()> {
 /// opens a transaction with the first statement, and [`commit`](Connection::commit) /
 /// [`rollback`](Connection::rollback) end it with `SQLEndTran`. Every statement is prepared
 /// (`SQLPrepare`), its `?` placeholders counted (`SQLNumParams`) and bound, then executed;
-/// [`executemany`](nimue_core::Cursor::executemany) prepares once.
+/// [`executemany`](nimue_core::Cursor::executemany) prepares once. Its cursor
+/// ([`OdbcCursor`]) fetches rows from the driver as they are asked for.
 ///
 /// The pool hooks: [`is_broken`](Connection::is_broken) is the driver's connection-dead
 /// attribute (`SQL_ATTR_CONNECTION_DEAD`, no I/O) or a connection-level error seen earlier;
@@ -77,15 +77,20 @@ pub struct OdbcConnection {
     conn: Open,
     dbms: String,
     autocommit: bool,
-    /// A statement ran since the last commit/rollback while autocommit was off.
-    in_transaction: bool,
+    /// A statement ran since the last commit/rollback while autocommit was off. (This flag
+    /// and the two below are `Cell`s: a cursor's statement sets them through its shared
+    /// borrow of the connection.)
+    in_transaction: Cell<bool>,
     /// A connection-level error was seen.
-    broken: bool,
+    broken: Cell<bool>,
     /// Whether the driver's sizes of character and binary columns are limits, so that such
     /// columns may be read through bound buffers of that size.
-    trust_sizes: bool,
+    trust_sizes: Cell<bool>,
     /// The driver cuts text parameters at a NUL byte (see [`TEXT_ENDS_AT_NUL`]).
     text_ends_at_nul: bool,
+    /// The driver's `SQLRowCount` after a query is its number of rows, or -1 (see
+    /// [`COUNTS_QUERY_ROWS`]).
+    counts_query_rows: bool,
     ping_query: Arc<str>,
 }
 
@@ -94,8 +99,8 @@ impl std::fmt::Debug for OdbcConnection {
         f.debug_struct("OdbcConnection")
             .field("dbms", &self.dbms)
             .field("autocommit", &self.autocommit)
-            .field("in_transaction", &self.in_transaction)
-            .field("broken", &self.broken)
+            .field("in_transaction", &self.in_transaction.get())
+            .field("broken", &self.broken.get())
             .finish()
     }
 }
@@ -108,6 +113,12 @@ const SIZES_NOT_ENFORCED: [&str; 1] = ["SQLite"];
 /// (seen with the SQLite3 and the PostgreSQL Unicode drivers): such text is refused with a
 /// `NotSupportedError` instead.
 const TEXT_ENDS_AT_NUL: [&str; 2] = ["SQLite", "PostgreSQL"];
+
+/// Database systems whose ODBC driver answers `SQLRowCount` after a query with the number of
+/// rows of its result when it already holds them all (the PostgreSQL driver, unless
+/// `UseDeclareFetch=1`), and with -1 otherwise (seen with psqlODBC 13). ODBC leaves that
+/// answer to the driver (SQLite's is 0), so other drivers' is not used.
+const COUNTS_QUERY_ROWS: [&str; 1] = ["PostgreSQL"];
 
 impl OdbcConnection {
     /// Wrap a connected handle: turn autocommit off and learn the database system's name.
@@ -129,14 +140,18 @@ impl OdbcConnection {
         let text_ends_at_nul = TEXT_ENDS_AT_NUL
             .iter()
             .any(|name| dbms.eq_ignore_ascii_case(name));
+        let counts_query_rows = COUNTS_QUERY_ROWS
+            .iter()
+            .any(|name| dbms.eq_ignore_ascii_case(name));
         Ok(OdbcConnection {
             conn,
             text_ends_at_nul,
+            counts_query_rows,
             dbms,
             autocommit: false,
-            in_transaction: false,
-            broken: false,
-            trust_sizes,
+            in_transaction: Cell::new(false),
+            broken: Cell::new(false),
+            trust_sizes: Cell::new(trust_sizes),
             ping_query,
         })
     }
@@ -157,16 +172,34 @@ impl OdbcConnection {
     /// through bound buffers (off for drivers whose sizes are not limits, such as SQLite's,
     /// and after a value turned out longer than its column's reported size).
     pub fn binds_variable_size_columns(&self) -> bool {
-        self.trust_sizes
+        self.trust_sizes.get()
     }
 
-    /// Run `sql` once per parameter set on one prepared statement.
-    fn run(&mut self, sql: &str, param_sets: &[&[Value]]) -> Result<ResultSet> {
-        let result = self.run_prepared(sql, param_sets);
+    /// Whether the driver's `SQLRowCount` after a query may be used as its `rowcount`.
+    pub(crate) fn counts_query_rows(&self) -> bool {
+        self.counts_query_rows
+    }
+
+    /// Whether the driver cuts text parameters at a NUL byte.
+    pub(crate) fn text_ends_at_nul(&self) -> bool {
+        self.text_ends_at_nul
+    }
+
+    /// Note that a statement runs: with autocommit off, it is in the driver's transaction.
+    pub(crate) fn statement_runs(&self) {
+        if !self.autocommit {
+            self.in_transaction.set(true);
+        }
+    }
+
+    /// The outcome of running or reading a statement, as the cursor reports it: an error
+    /// means the connection is lost when its SQLSTATE or the driver says so; a value longer
+    /// than its column's reported size turns bound buffers off for variable-size columns.
+    pub(crate) fn settle<T>(&self, result: std::result::Result<T, FetchError>) -> Result<T> {
         match result {
-            Ok(result) => Ok(result),
+            Ok(value) => Ok(value),
             Err(FetchError::Truncated(e)) => {
-                self.trust_sizes = false;
+                self.trust_sizes.set(false);
                 Err(e)
             }
             Err(FetchError::Other(e)) => Err(self.after_error(e)),
@@ -175,13 +208,13 @@ impl OdbcConnection {
 
     /// Remember when an error means the connection is gone (by its SQLSTATE, or because the
     /// driver now reports the connection dead), and report that as an `OperationalError`.
-    fn after_error(&mut self, e: Error) -> Error {
+    fn after_error(&self, e: Error) -> Error {
         let lost_by_state = e.sqlstate().is_some_and(is_connection_lost);
         let dead = matches!(self.conn.get().is_dead(), Ok(true));
         if !(lost_by_state || dead) {
             return e;
         }
-        self.broken = true;
+        self.broken.set(true);
         if e.kind() == ErrorKind::Operational {
             return e;
         }
@@ -201,62 +234,17 @@ impl OdbcConnection {
         lost.with_source(e).into()
     }
 
-    fn run_prepared(
-        &mut self,
-        sql: &str,
-        param_sets: &[&[Value]],
-    ) -> std::result::Result<ResultSet, FetchError> {
-        let conn = self.conn.get();
-        let mut prepared = conn.prepare(sql).map_err(map_err)?;
-        let expected = usize::from(prepared.num_params().map_err(map_err)?);
-        for params in param_sets {
-            check_param_count(expected, params.len())?;
+    /// Run `sql` and read any rows it returns to the end.
+    fn run_to_end(&self, sql: &str) -> Result<()> {
+        let mut stream = OdbcStream::new(self);
+        if let Started::Rows(_) = stream.start(sql, &[])? {
+            while stream.next_row()?.is_some() {}
         }
-        let has_nul = |v: &Value| matches!(v, Value::Text(s) if s.contains('\0'));
-        if self.text_ends_at_nul && param_sets.iter().any(|p| p.iter().any(has_nul)) {
-            return Err(Error::not_supported(format!(
-                "the {} ODBC driver cuts text at a NUL byte: pass such data as bytes",
-                self.dbms
-            ))
-            .into());
-        }
-        if !self.autocommit {
-            self.in_transaction = true;
-        }
-        let dml = starts_with_any(sql, &DML_KEYWORDS);
-        let mut changed: Option<i64> = Some(0);
-        let mut rows = None;
-        for params in param_sets {
-            let bound: Vec<Box<dyn InputParameter>> = params.iter().map(to_param).collect();
-            if let Some(mut cursor) = prepared.execute(&bound[..]).map_err(map_err)? {
-                let layout = describe(&mut cursor, self.trust_sizes)?;
-                log::trace!(
-                    "reading {} column(s) {}",
-                    layout.columns.len(),
-                    if layout.is_batched() {
-                        "in batches"
-                    } else {
-                        "row by row"
-                    }
-                );
-                let read = read_rows(cursor, &layout)?;
-                rows = Some(ResultSet::with_rows(layout.columns, read));
-                continue;
-            }
-            let count = prepared.row_count().map_err(map_err)?;
-            changed = match (changed, count.and_then(|n| i64::try_from(n).ok())) {
-                (Some(total), Some(n)) => Some(total + n),
-                _ => None,
-            };
-        }
-        Ok(match rows {
-            Some(rows) => rows,
-            None => ResultSet::no_rows(changed.filter(|_| dml).unwrap_or(-1), None),
-        })
+        Ok(())
     }
 
     /// Map a driver error, remembering when it means the connection is gone.
-    fn watch<T>(&mut self, result: std::result::Result<T, odbc_api::Error>) -> Result<T> {
+    fn watch<T>(&self, result: std::result::Result<T, odbc_api::Error>) -> Result<T> {
         result.map_err(|e| self.after_error(map_err(e)))
     }
 
@@ -266,7 +254,7 @@ impl OdbcConnection {
         }
         // Whatever the outcome, no transaction of ours is open afterwards (a failed commit
         // rolls back; a failure to send means the connection is gone).
-        self.in_transaction = false;
+        self.in_transaction.set(false);
         let conn = self.conn.get();
         let done = if commit {
             conn.commit()
@@ -277,26 +265,11 @@ impl OdbcConnection {
     }
 }
 
-impl Execute for OdbcConnection {
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet> {
-        self.run(sql, &[params])
-    }
-
-    /// Prepares once, then executes once per parameter set.
-    fn execute_many(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<ResultSet> {
-        let sets: Vec<&[Value]> = param_sets.iter().map(Vec::as_slice).collect();
-        if sets.is_empty() {
-            return Ok(ResultSet::no_rows(0, None));
-        }
-        self.run(sql, &sets)
-    }
-}
-
 impl Connection for OdbcConnection {
-    type Cursor<'c> = BufferedCursor<'c, OdbcConnection>;
+    type Cursor<'c> = OdbcCursor<'c>;
 
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
-        Ok(BufferedCursor::new(self))
+        Ok(OdbcCursor::new(StreamingCursor::new(OdbcStream::new(self))))
     }
 
     fn commit(&mut self) -> Result<()> {
@@ -320,7 +293,7 @@ impl Connection for OdbcConnection {
         if on == self.autocommit {
             return Ok(());
         }
-        if on && self.in_transaction {
+        if on && self.in_transaction.get() {
             return Err(Error::programming(
                 "cannot turn autocommit on inside a transaction: commit or roll back first",
             ));
@@ -328,7 +301,7 @@ impl Connection for OdbcConnection {
         let done = self.conn.get().set_autocommit(on);
         self.watch(done)?;
         self.autocommit = on;
-        self.in_transaction = false;
+        self.in_transaction.set(false);
         Ok(())
     }
 
@@ -336,18 +309,19 @@ impl Connection for OdbcConnection {
     /// transaction the query opens is rolled back.
     fn ping(&mut self) -> Result<()> {
         if matches!(self.conn.get().is_dead(), Ok(true)) {
-            self.broken = true;
+            self.broken.set(true);
             return Err(Error::operational(
                 "the ODBC driver reports the connection is dead",
             ));
         }
-        let was_in_transaction = self.in_transaction;
-        let query = Arc::clone(&self.ping_query);
-        let result = match self.run(&query, &[&[]]) {
+        let was_in_transaction = self.in_transaction.get();
+        let result = match self.run_to_end(&self.ping_query) {
             // The server answered, refusing statements until the failed transaction is rolled
             // back (SQLSTATE class 25, e.g. PostgreSQL's 25P02): the connection is alive.
-            Err(e) if !self.broken && e.sqlstate().is_some_and(|s| s.starts_with("25")) => Ok(()),
-            other => other.map(drop),
+            Err(e) if !self.broken.get() && e.sqlstate().is_some_and(|s| s.starts_with("25")) => {
+                Ok(())
+            }
+            other => other,
         };
         if !was_in_transaction && !self.autocommit {
             let ended = self.rollback();
@@ -357,7 +331,7 @@ impl Connection for OdbcConnection {
     }
 
     fn is_broken(&self) -> bool {
-        self.broken || matches!(self.conn.get().is_dead(), Ok(true))
+        self.broken.get() || matches!(self.conn.get().is_dead(), Ok(true))
     }
 
     /// [`Liveness::Flag`]: the driver's dead-connection attribute (no round trip with most

@@ -1,27 +1,30 @@
-//! Reading a result set: its column descriptions, then every row.
+//! Reading a result set: its column descriptions, then its rows as they are asked for.
 //!
 //! When every column has a bounded size (numbers, dates, timestamps, times, decimals, and
 //! character or binary columns of at most [`MAX_BOUND_CHARS`](crate::convert::MAX_BOUND_CHARS)
 //! characters / [`MAX_BOUND_BYTES`](crate::convert::MAX_BOUND_BYTES) bytes whose declared size
-//! the database enforces), a columnar buffer is bound and rows arrive in batches of up to
-//! [`MAX_BATCH_ROWS`] (one `SQLFetch` per batch). Otherwise (a `TEXT`/`BLOB`/`bytea`-like
-//! column, or a driver whose sizes are not limits) rows are fetched one by one and each value
-//! is read with `SQLGetData`, in as many pieces as it takes.
+//! the database enforces), a columnar buffer of at most [`BATCH_BYTES`] is bound and rows
+//! arrive in batches of up to [`MAX_BATCH_ROWS`] (one `SQLFetch` per batch); a batch is
+//! converted when its first row is asked for, and the next one fetched when it is used up.
+//! Otherwise (a `TEXT`/`BLOB`/`bytea`-like column, or a driver whose sizes are not limits)
+//! rows are fetched one by one and each value is read with `SQLGetData`, in as many pieces as
+//! it takes.
 
 use crate::convert::Kind;
 use crate::convert::{from_date, from_text, from_timestamp, odbc_type_name, type_code, utf16_text};
 use crate::error::map_err;
-use nimue_core::{Column, Columns, Error, Result, Row, Value};
+use nimue_core::{Column, Columns, Error, Result, Value};
 use odbc_api::buffers::{AnyColumnBufferSlice, BufferDesc, ColumnarDynBuffer};
-use odbc_api::handles::{AsStatementRef, Statement};
+use odbc_api::handles::{AsStatementRef, Statement, StatementRef};
 use odbc_api::sys::{Date, Desc, SqlReturn, Timestamp};
 use odbc_api::{
-    Bit, ColumnDescription, Cursor, DataType, Nullability, Nullable, ResultSetMetadata,
+    Bit, BlockCursor, ColumnDescription, Cursor, CursorImpl, DataType, Nullability, Nullable,
+    ResultSetMetadata,
 };
 use std::collections::VecDeque;
 
-/// Memory one batch of rows may take.
-const BATCH_BYTES: usize = 1 << 20;
+/// Memory one batch of rows may take in its bound buffer.
+pub(crate) const BATCH_BYTES: usize = 1 << 20;
 /// Most rows fetched at once.
 pub(crate) const MAX_BATCH_ROWS: usize = 1024;
 
@@ -146,170 +149,232 @@ impl From<FetchError> for Error {
     }
 }
 
-/// Every row of the result set `cursor` is on.
-pub(crate) fn read_rows(
-    cursor: impl Cursor,
-    layout: &Layout,
-) -> std::result::Result<VecDeque<Row>, FetchError> {
-    match &layout.buffers {
-        Some(descs) => read_batched(cursor, layout, descs),
-        None => Ok(read_one_by_one(cursor, layout)?),
-    }
+/// The cursor of a result set being read.
+pub(crate) type OdbcCursorImpl<'s> = CursorImpl<StatementRef<'s>>;
+
+/// The rows of a result set, fetched as they are asked for.
+pub(crate) enum Fetcher<'s> {
+    /// Batches through a bound columnar buffer.
+    Batched {
+        block: BlockCursor<OdbcCursorImpl<'s>, ColumnarDynBuffer>,
+        /// The values of the current batch's rows not handed out yet, converted when the
+        /// batch arrived; a row that failed to convert is the last one.
+        ready: VecDeque<Result<Vec<Value>>>,
+    },
+    /// Row by row with `SQLGetData`, through reusable buffers.
+    OneByOne {
+        cursor: OdbcCursorImpl<'s>,
+        wide: Vec<u16>,
+        bytes: Vec<u8>,
+    },
 }
 
-fn read_batched(
-    cursor: impl Cursor,
-    layout: &Layout,
-    descs: &[BufferDesc],
-) -> std::result::Result<VecDeque<Row>, FetchError> {
-    let row_bytes = descs
-        .iter()
-        .map(BufferDesc::bytes_per_row)
-        .sum::<usize>()
-        .max(1);
-    let capacity = (BATCH_BYTES / row_bytes).clamp(1, MAX_BATCH_ROWS);
-    let buffer =
-        ColumnarDynBuffer::try_from_descs(capacity, descs.iter().copied()).map_err(map_err)?;
-    let mut block = cursor.bind_buffer(buffer).map_err(map_err)?;
-    let mut rows = VecDeque::new();
-    loop {
-        let batch = match block.fetch_with_truncation_check(true) {
-            Ok(Some(batch)) => batch,
-            Ok(None) => break,
-            Err(odbc_api::Error::TooLargeValueForBuffer {
-                indicator,
-                buffer_index,
-            }) => {
-                let column = &layout.columns[buffer_index];
-                let size = indicator.map_or_else(|| "unknown".to_owned(), |n| n.to_string());
-                return Err(FetchError::Truncated(Error::data(format!(
-                    "a value of column {buffer_index} ({:?}, {} bytes) is longer than the size \
-                     the driver reported for the column; run the statement again (values of \
-                     variable size are now read one by one on this connection)",
-                    column.name, size
-                ))));
-            }
-            Err(e) => return Err(map_err(e).into()),
+impl<'s> Fetcher<'s> {
+    /// Start reading the result set `cursor` is on, as `layout` says.
+    pub(crate) fn new(cursor: OdbcCursorImpl<'s>, layout: &Layout) -> Result<Self> {
+        let Some(descs) = &layout.buffers else {
+            return Ok(Fetcher::OneByOne {
+                cursor,
+                wide: Vec::new(),
+                bytes: Vec::new(),
+            });
         };
-        let count = batch.num_rows();
-        let mut columns = Vec::with_capacity(layout.kinds.len());
-        for (index, kind) in layout.kinds.iter().enumerate() {
-            columns.push(read_column(batch.column(index), *kind, count)?.into_iter());
-        }
-        for _ in 0..count {
-            let values = columns
-                .iter_mut()
-                .map(|column| column.next().unwrap_or_default())
-                .collect();
-            rows.push_back(Row::new(layout.columns.clone(), values));
+        let row_bytes = descs
+            .iter()
+            .map(BufferDesc::bytes_per_row)
+            .sum::<usize>()
+            .max(1);
+        let capacity = (BATCH_BYTES / row_bytes).clamp(1, MAX_BATCH_ROWS);
+        let buffer =
+            ColumnarDynBuffer::try_from_descs(capacity, descs.iter().copied()).map_err(map_err)?;
+        let block = cursor.bind_buffer(buffer).map_err(map_err)?;
+        Ok(Fetcher::Batched {
+            block,
+            ready: VecDeque::new(),
+        })
+    }
+
+    /// The values of the next row, or `None` at the end of the result set.
+    pub(crate) fn next_values(
+        &mut self,
+        layout: &Layout,
+    ) -> std::result::Result<Option<Vec<Value>>, FetchError> {
+        match self {
+            Fetcher::Batched { block, ready } => loop {
+                if let Some(values) = ready.pop_front() {
+                    return Ok(Some(values?));
+                }
+                if !fetch_batch(block, layout, ready)? {
+                    return Ok(None);
+                }
+            },
+            Fetcher::OneByOne {
+                cursor,
+                wide,
+                bytes,
+            } => match cursor.next_row().map_err(map_err)? {
+                Some(mut row) => Ok(Some(read_row(&mut row, layout, wide, bytes)?)),
+                None => Ok(None),
+            },
         }
     }
-    Ok(rows)
+
+    /// Close the cursor (`SQLCloseCursor`), whether or not every row was read. A driver that
+    /// refuses (a connection lost mid-result) is logged, never a panic: the statement handle
+    /// is freed right after, which closes the cursor anyway.
+    pub(crate) fn close(self) {
+        let cursor = match self {
+            Fetcher::Batched { block, .. } => match block.unbind() {
+                Ok((cursor, _buffer)) => cursor,
+                Err(e) => {
+                    log::debug!("unbinding an ODBC result set buffer: {e}");
+                    return;
+                }
+            },
+            Fetcher::OneByOne { cursor, .. } => cursor,
+        };
+        let mut statement = cursor.into_stmt();
+        if let Err(e) = statement.close_cursor().into_result(&statement) {
+            log::debug!("closing an ODBC cursor: {e}");
+        }
+    }
 }
 
-/// The first `count` values of one bound column.
-fn read_column(slice: AnyColumnBufferSlice<'_>, kind: Kind, count: usize) -> Result<Vec<Value>> {
+/// Fetch the next batch into `ready`, converted; `false` at the end of the result set.
+fn fetch_batch(
+    block: &mut BlockCursor<OdbcCursorImpl<'_>, ColumnarDynBuffer>,
+    layout: &Layout,
+    ready: &mut VecDeque<Result<Vec<Value>>>,
+) -> std::result::Result<bool, FetchError> {
+    let batch = match block.fetch_with_truncation_check(true) {
+        Ok(Some(batch)) => batch,
+        Ok(None) => return Ok(false),
+        Err(odbc_api::Error::TooLargeValueForBuffer {
+            indicator,
+            buffer_index,
+        }) => {
+            let column = &layout.columns[buffer_index];
+            let size = indicator.map_or_else(|| "unknown".to_owned(), |n| n.to_string());
+            return Err(FetchError::Truncated(Error::data(format!(
+                "a value of column {buffer_index} ({:?}, {} bytes) is longer than the size \
+                 the driver reported for the column; run the statement again (values of \
+                 variable size are now read one by one on this connection)",
+                column.name, size
+            ))));
+        }
+        Err(e) => return Err(map_err(e).into()),
+    };
+    for row in 0..batch.num_rows() {
+        let values: Result<Vec<Value>> = layout
+            .kinds
+            .iter()
+            .enumerate()
+            .map(|(index, kind)| read_cell(batch.column(index), *kind, row))
+            .collect();
+        let failed = values.is_err();
+        ready.push_back(values);
+        if failed {
+            break;
+        }
+    }
+    Ok(true)
+}
+
+/// The value in `row` of one bound column.
+fn read_cell(slice: AnyColumnBufferSlice<'_>, kind: Kind, row: usize) -> Result<Value> {
     let mismatch = || Error::internal("a bound column buffer has an unexpected type");
     match kind {
         Kind::Bool => Ok(slice
             .as_nullable_slice::<Bit>()
             .ok_or_else(mismatch)?
-            .map(|v| v.map_or(Value::Null, |b| Value::Bool(b.0 != 0)))
-            .collect()),
+            .get(row)
+            .map_or(Value::Null, |b| Value::Bool(b.0 != 0))),
         Kind::Int => Ok(slice
             .as_nullable_slice::<i64>()
             .ok_or_else(mismatch)?
-            .map(|v| v.map_or(Value::Null, |i| Value::Int(*i)))
-            .collect()),
+            .get(row)
+            .map_or(Value::Null, |i| Value::Int(*i))),
         Kind::Float => Ok(slice
             .as_nullable_slice::<f64>()
             .ok_or_else(mismatch)?
-            .map(|v| v.map_or(Value::Null, |x| Value::Float(*x)))
-            .collect()),
+            .get(row)
+            .map_or(Value::Null, |x| Value::Float(*x))),
         Kind::Date => slice
             .as_nullable_slice::<Date>()
             .ok_or_else(mismatch)?
-            .map(|v| v.map_or(Ok(Value::Null), from_date))
-            .collect(),
+            .get(row)
+            .map_or(Ok(Value::Null), from_date),
         Kind::Timestamp => slice
             .as_nullable_slice::<Timestamp>()
             .ok_or_else(mismatch)?
-            .map(|v| v.map_or(Ok(Value::Null), from_timestamp))
-            .collect(),
-        Kind::Bytes => {
-            let column = slice.as_binary().ok_or_else(mismatch)?;
-            Ok((0..count)
-                .map(|row| {
-                    column
-                        .get(row)
-                        .map_or(Value::Null, |b| Value::Bytes(b.to_vec()))
-                })
-                .collect())
-        }
+            .get(row)
+            .map_or(Ok(Value::Null), from_timestamp),
+        Kind::Bytes => Ok(slice
+            .as_binary()
+            .ok_or_else(mismatch)?
+            .get(row)
+            .map_or(Value::Null, |b| Value::Bytes(b.to_vec()))),
         Kind::Text | Kind::Decimal | Kind::Time => {
-            let column = slice.as_wide_text().ok_or_else(mismatch)?;
-            (0..count)
-                .map(|row| match column.get(row) {
-                    None => Ok(Value::Null),
-                    Some(units) => from_text(kind, utf16_text(units)?),
-                })
-                .collect()
+            match slice.as_wide_text().ok_or_else(mismatch)?.get(row) {
+                None => Ok(Value::Null),
+                Some(units) => from_text(kind, utf16_text(units)?),
+            }
         }
     }
 }
 
-fn read_one_by_one(mut cursor: impl Cursor, layout: &Layout) -> Result<VecDeque<Row>> {
-    let mut rows = VecDeque::new();
-    let mut wide: Vec<u16> = Vec::new();
-    let mut bytes: Vec<u8> = Vec::new();
-    while let Some(mut row) = cursor.next_row().map_err(map_err)? {
-        let mut values = Vec::with_capacity(layout.kinds.len());
-        for (index, kind) in layout.kinds.iter().enumerate() {
-            let number = u16::try_from(index + 1).unwrap_or(u16::MAX);
-            let value = match kind {
-                Kind::Bool => {
-                    let mut v = Nullable::<Bit>::null();
-                    row.get_data(number, &mut v).map_err(map_err)?;
-                    v.into_opt().map_or(Value::Null, |b| Value::Bool(b.0 != 0))
+/// The values of the row the cursor is on, each read with `SQLGetData`.
+fn read_row(
+    row: &mut odbc_api::CursorRow<'_>,
+    layout: &Layout,
+    wide: &mut Vec<u16>,
+    bytes: &mut Vec<u8>,
+) -> Result<Vec<Value>> {
+    let mut values = Vec::with_capacity(layout.kinds.len());
+    for (index, kind) in layout.kinds.iter().enumerate() {
+        let number = u16::try_from(index + 1).unwrap_or(u16::MAX);
+        let value = match kind {
+            Kind::Bool => {
+                let mut v = Nullable::<Bit>::null();
+                row.get_data(number, &mut v).map_err(map_err)?;
+                v.into_opt().map_or(Value::Null, |b| Value::Bool(b.0 != 0))
+            }
+            Kind::Int => {
+                let mut v = Nullable::<i64>::null();
+                row.get_data(number, &mut v).map_err(map_err)?;
+                v.into_opt().map_or(Value::Null, Value::Int)
+            }
+            Kind::Float => {
+                let mut v = Nullable::<f64>::null();
+                row.get_data(number, &mut v).map_err(map_err)?;
+                v.into_opt().map_or(Value::Null, Value::Float)
+            }
+            Kind::Date => {
+                let mut v = Nullable::<Date>::null();
+                row.get_data(number, &mut v).map_err(map_err)?;
+                v.as_opt().map_or(Ok(Value::Null), from_date)?
+            }
+            Kind::Timestamp => {
+                let mut v = Nullable::<Timestamp>::null();
+                row.get_data(number, &mut v).map_err(map_err)?;
+                v.as_opt().map_or(Ok(Value::Null), from_timestamp)?
+            }
+            Kind::Bytes => {
+                if row.get_binary(number, bytes).map_err(map_err)? {
+                    Value::Bytes(bytes.clone())
+                } else {
+                    Value::Null
                 }
-                Kind::Int => {
-                    let mut v = Nullable::<i64>::null();
-                    row.get_data(number, &mut v).map_err(map_err)?;
-                    v.into_opt().map_or(Value::Null, Value::Int)
+            }
+            Kind::Text | Kind::Decimal | Kind::Time => {
+                if row.get_wide_text(number, wide).map_err(map_err)? {
+                    from_text(*kind, utf16_text(wide)?)?
+                } else {
+                    Value::Null
                 }
-                Kind::Float => {
-                    let mut v = Nullable::<f64>::null();
-                    row.get_data(number, &mut v).map_err(map_err)?;
-                    v.into_opt().map_or(Value::Null, Value::Float)
-                }
-                Kind::Date => {
-                    let mut v = Nullable::<Date>::null();
-                    row.get_data(number, &mut v).map_err(map_err)?;
-                    v.as_opt().map_or(Ok(Value::Null), from_date)?
-                }
-                Kind::Timestamp => {
-                    let mut v = Nullable::<Timestamp>::null();
-                    row.get_data(number, &mut v).map_err(map_err)?;
-                    v.as_opt().map_or(Ok(Value::Null), from_timestamp)?
-                }
-                Kind::Bytes => {
-                    if row.get_binary(number, &mut bytes).map_err(map_err)? {
-                        Value::Bytes(bytes.clone())
-                    } else {
-                        Value::Null
-                    }
-                }
-                Kind::Text | Kind::Decimal | Kind::Time => {
-                    if row.get_wide_text(number, &mut wide).map_err(map_err)? {
-                        from_text(*kind, utf16_text(&wide)?)?
-                    } else {
-                        Value::Null
-                    }
-                }
-            };
-            values.push(value);
-        }
-        rows.push_back(Row::new(layout.columns.clone(), values));
+            }
+        };
+        values.push(value);
     }
-    Ok(rows)
+    Ok(values)
 }
