@@ -8,7 +8,8 @@
 //! - **`rowcount` of a query.** The cursor reads up to [`READ_AHEAD`] rows when the statement
 //!   starts. A result that ends within them has its `rowcount` at once, as a buffered cursor's;
 //!   a longer one reports `-1` (PEP 249: "cannot be determined") until its last row has been
-//!   fetched, and then the number of rows it produced.
+//!   fetched, and then the number of rows it produced (before that, the number the driver
+//!   reports, when it knows it: [`RowStream::rowcount`]).
 //!
 //! While a statement's rows are being read, the database may hold resources for it (a read
 //! snapshot, a server-side portal, the connection's socket): fetch to the end, execute another
@@ -70,6 +71,13 @@ pub trait RowStream {
             rowcount: total,
             lastrowid: last,
         })
+    }
+
+    /// The number of rows of the running query, when the driver knows it before its last row
+    /// was read (e.g. a driver that holds the whole result); the cursor's `rowcount` until
+    /// then. Default `None`: `rowcount` is `-1` until the end of a long result.
+    fn rowcount(&self) -> Option<i64> {
+        None
     }
 
     /// PEP 249 `lastrowid` of a query that has ended (e.g. `INSERT ... RETURNING`); asked
@@ -274,7 +282,7 @@ impl<S: RowStream> Cursor for StreamingCursor<S> {
                 if *ended {
                     *read
                 } else {
-                    -1
+                    self.stream.rowcount().unwrap_or(-1)
                 }
             }
         }

@@ -269,7 +269,7 @@ impl Connection for OdbcConnection {
     type Cursor<'c> = OdbcCursor<'c>;
 
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
-        Ok(OdbcCursor::new(StreamingCursor::new(OdbcStream::new(self))))
+        Ok(StreamingCursor::new(OdbcStream::new(self)))
     }
 
     fn commit(&mut self) -> Result<()> {

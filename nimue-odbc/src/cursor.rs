@@ -8,8 +8,7 @@ use crate::error::map_err;
 use crate::fetch::{describe, FetchError, Fetcher, Layout, OdbcCursorImpl};
 use nimue_core::sql::{starts_with_any, DML_KEYWORDS};
 use nimue_core::{
-    check_param_count, Column, Cursor, Error, Result, Row, RowStream, Started, StreamingCursor,
-    Value,
+    check_param_count, Error, Result, Row, RowStream, Started, StreamingCursor, Value,
 };
 use odbc_api::handles::{AsStatementRef, Statement, StatementImpl};
 use odbc_api::parameter::InputParameter;
@@ -32,8 +31,9 @@ pub struct OdbcStream<'c> {
     running: Option<Running<'c>>,
     /// Its columns and how to read them.
     layout: Option<Layout>,
-    /// Its number of rows, when the driver reported it at execute (see
-    /// [`OdbcStream::driver_rowcount`]).
+    /// Its number of rows, when the driver reported it at execute: `SQLRowCount`, used only
+    /// for drivers known to report it only when it is the whole result's (PostgreSQL's, which
+    /// holds every row after executing unless `UseDeclareFetch=1`).
     driver_rows: Option<i64>,
 }
 
@@ -54,13 +54,6 @@ impl<'c> OdbcStream<'c> {
             layout: None,
             driver_rows: None,
         }
-    }
-
-    /// The number of rows of the last query as the driver reported it when the query ran
-    /// (`SQLRowCount`), for drivers known to report it only when it is the whole result's
-    /// (PostgreSQL's, which holds every row after executing unless `UseDeclareFetch=1`).
-    pub fn driver_rowcount(&self) -> Option<i64> {
-        self.driver_rows
     }
 
     /// End the running statement: close its cursor, free its handle.
@@ -211,6 +204,10 @@ impl RowStream for OdbcStream<'_> {
         self.run(sql, &[params])
     }
 
+    fn rowcount(&self) -> Option<i64> {
+        self.driver_rows
+    }
+
     /// Prepares once, then executes once per parameter set.
     fn start_many(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<Started> {
         let sets: Vec<&[Value]> = param_sets.iter().map(Vec::as_slice).collect();
@@ -253,107 +250,13 @@ impl Drop for OdbcStream<'_> {
 }
 
 /// The cursor of an [`OdbcConnection`]: a [`StreamingCursor`] over an [`OdbcStream`], so rows
-/// come from the driver as they are fetched, with one addition: a query's `rowcount` is known
-/// at once when the driver reports it while executing (PostgreSQL's driver, which then holds
-/// every row, see the [crate documentation](crate#streaming)); with other drivers, as with
-/// any [`StreamingCursor`], a result longer than
+/// come from the driver as they are fetched. A query's `rowcount` is known at once when the
+/// driver reports it while executing (PostgreSQL's driver, which then holds every row, see the
+/// [crate documentation](crate#streaming)); with other drivers a result longer than
 /// [`READ_AHEAD`](nimue_core::stream::READ_AHEAD) rows reports `-1` until its last row has
 /// been fetched.
 ///
 /// While a query's rows are being read its ODBC statement stays open (with the driver's
 /// cursor, and on PostgreSQL with `UseDeclareFetch=1` a server-side cursor): fetch to the
 /// end, execute another statement, or drop the cursor to release it.
-pub struct OdbcCursor<'c> {
-    inner: StreamingCursor<OdbcStream<'c>>,
-    /// The driver's row count of the last query, when it reported one.
-    driver_rows: Option<i64>,
-}
-
-impl std::fmt::Debug for OdbcCursor<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OdbcCursor")
-            .field("rowcount", &self.rowcount())
-            .field("arraysize", &self.inner.arraysize())
-            .finish()
-    }
-}
-
-impl<'c> OdbcCursor<'c> {
-    pub(crate) fn new(inner: StreamingCursor<OdbcStream<'c>>) -> Self {
-        OdbcCursor {
-            inner,
-            driver_rows: None,
-        }
-    }
-
-    /// The statement side of the cursor.
-    pub fn stream(&mut self) -> &mut OdbcStream<'c> {
-        self.inner.stream()
-    }
-
-    /// Remember the driver's row count of the query that just started.
-    fn started(&mut self, result: Result<()>) -> Result<()> {
-        self.driver_rows = match result {
-            Ok(()) => self.inner.stream().driver_rowcount(),
-            Err(_) => None,
-        };
-        result
-    }
-}
-
-impl Cursor for OdbcCursor<'_> {
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<()> {
-        let result = self.inner.execute(sql, params);
-        self.started(result)
-    }
-
-    fn executemany(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<()> {
-        let result = self.inner.executemany(sql, param_sets);
-        self.started(result)
-    }
-
-    fn description(&self) -> Option<&[Column]> {
-        self.inner.description()
-    }
-
-    fn rowcount(&self) -> i64 {
-        match self.inner.rowcount() {
-            -1 if self.inner.description().is_some() => self.driver_rows.unwrap_or(-1),
-            counted => counted,
-        }
-    }
-
-    fn lastrowid(&self) -> Option<i64> {
-        self.inner.lastrowid()
-    }
-
-    fn arraysize(&self) -> usize {
-        self.inner.arraysize()
-    }
-
-    fn set_arraysize(&mut self, size: usize) {
-        self.inner.set_arraysize(size);
-    }
-
-    fn fetchone(&mut self) -> Result<Option<Row>> {
-        self.inner.fetchone()
-    }
-
-    fn fetchmany(&mut self, size: usize) -> Result<Vec<Row>> {
-        self.inner.fetchmany(size)
-    }
-
-    fn fetchall(&mut self) -> Result<Vec<Row>> {
-        self.inner.fetchall()
-    }
-}
-
-impl Iterator for OdbcCursor<'_> {
-    type Item = Row;
-
-    /// The next remaining row; `None` at the end, when there is no result set, or on an error
-    /// (use [`Cursor::rows`] to see errors).
-    fn next(&mut self) -> Option<Row> {
-        self.inner.next()
-    }
-}
+pub type OdbcCursor<'c> = StreamingCursor<OdbcStream<'c>>;
