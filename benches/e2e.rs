@@ -12,8 +12,9 @@
 //! - nimue: its `Pool` (min_idle 8, max_size 8, every other setting the default: autocommit
 //!   off) and adapter, through the DB-API (`query_row`, `query`, a cursor's `fetchmany`);
 //!   for the single-thread point query also the same pool with `autocommit(true)`;
-//! - r2d2 (max_size 8, every other setting the default: it tests each connection on
-//!   checkout) with r2d2_sqlite (`prepare_cached`), r2d2_postgres (`query_one(&str, ..)`,
+//! - r2d2 (max_size 8, no test on checkout like nimue, every other setting the default;
+//!   `--r2d2-test-on-checkout` for r2d2's default, which runs `is_valid` on every checkout)
+//!   with r2d2_sqlite (`prepare_cached`), r2d2_postgres (`query_one(&str, ..)`,
 //!   `query(&str, ..)`) or r2d2_mysql (`exec_first`, `query`);
 //! - the bare driver: one connection per thread, its statement prepared once (rusqlite
 //!   `prepare_cached`, postgres `prepare`, mysql `prep`).
@@ -59,6 +60,11 @@ struct Args {
     /// Rows of the streamed scan; default 1000000, 20000 with --quick.
     #[arg(long)]
     scan_rows: Option<usize>,
+    /// Run r2d2 with its default `test_on_check_out(true)` (a `SELECT`-less validity check on
+    /// every checkout: an empty batch on SQLite, an empty query on PostgreSQL, a ping on
+    /// MariaDB) instead of without it, like nimue's default.
+    #[arg(long)]
+    r2d2_test_on_checkout: bool,
     /// Where e2e.md and e2e.svg are written.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/bench"))]
     out: PathBuf,
@@ -256,6 +262,16 @@ fn nimue_pool<K: Connect>(connector: K, autocommit: bool) -> Pool<K> {
     builder.build().expect("nimue pool")
 }
 
+/// r2d2 with `max_size` set and, unless asked for, no test on checkout; everything else
+/// its default.
+fn r2d2_pool<M: r2d2::ManageConnection>(manager: M, test_on_checkout: bool) -> r2d2::Pool<M> {
+    r2d2::Pool::builder()
+        .max_size(POOL as u32)
+        .test_on_check_out(test_on_checkout)
+        .build(manager)
+        .expect("r2d2 pool")
+}
+
 fn nimue_point<K: Connect>(pool: &Pool<K>) -> MakeOp<'_> {
     Box::new(move |_| {
         let mut i = 0i64;
@@ -403,14 +419,14 @@ fn sqlite_r2d2_fetch(pool: &R2d2Sqlite) -> MakeOp<'_> {
     })
 }
 
-fn sqlite_timed(path: &Path, rounds: usize, run: Duration) -> Vec<Sample> {
+fn sqlite_timed(path: &Path, run: &Run) -> Vec<Sample> {
     let bare: Vec<_> = (0..POOL)
         .map(|_| Mutex::new(rusqlite::Connection::open(path).expect("sqlite open")))
         .collect();
-    let r2d2 = r2d2::Pool::builder()
-        .max_size(POOL as u32)
-        .build(r2d2_sqlite::SqliteConnectionManager::file(path))
-        .expect("r2d2 pool");
+    let r2d2 = r2d2_pool(
+        r2d2_sqlite::SqliteConnectionManager::file(path),
+        run.r2d2_test,
+    );
     let nimue = nimue_pool(nimue::sqlite::SqliteConnector::new(path), false);
     let nimue_ac = nimue_pool(nimue::sqlite::SqliteConnector::new(path), true);
     let contenders = vec![
@@ -425,7 +441,7 @@ fn sqlite_timed(path: &Path, rounds: usize, run: Duration) -> Vec<Sample> {
         timed(Workload::Fetch, Side::R2d2, 1, sqlite_r2d2_fetch(&r2d2)),
         timed(Workload::Fetch, Side::Nimue, 1, nimue_fetch(&nimue)),
     ];
-    run_timed(Db::Sqlite, &contenders, rounds, run)
+    run_timed(Db::Sqlite, &contenders, run)
 }
 
 fn sqlite_scan(side: Side, path: &Path) -> (u64, u64) {
@@ -555,16 +571,13 @@ fn pg_r2d2_fetch(pool: &R2d2Pg) -> MakeOp<'_> {
     })
 }
 
-fn pg_timed(url: &str, rounds: usize, run: Duration) -> Vec<Sample> {
+fn pg_timed(url: &str, run: &Run) -> Vec<Sample> {
     let bare: Vec<_> = (0..POOL).map(|_| pg_bare(url)).collect();
     let manager = r2d2_postgres::PostgresConnectionManager::new(
         url.parse().expect("PostgreSQL URL"),
         postgres::NoTls,
     );
-    let r2d2 = r2d2::Pool::builder()
-        .max_size(POOL as u32)
-        .build(manager)
-        .expect("r2d2 pool");
+    let r2d2 = r2d2_pool(manager, run.r2d2_test);
     let connector = || nimue::postgres::PgConnector::from_url(url).expect("PostgreSQL URL");
     let nimue = nimue_pool(connector(), false);
     let nimue_ac = nimue_pool(connector(), true);
@@ -580,7 +593,7 @@ fn pg_timed(url: &str, rounds: usize, run: Duration) -> Vec<Sample> {
         timed(Workload::Fetch, Side::R2d2, 1, pg_r2d2_fetch(&r2d2)),
         timed(Workload::Fetch, Side::Nimue, 1, nimue_fetch(&nimue)),
     ];
-    run_timed(Db::Postgres, &contenders, rounds, run)
+    run_timed(Db::Postgres, &contenders, run)
 }
 
 fn pg_scan(side: Side, url: &str) -> (u64, u64) {
@@ -718,14 +731,11 @@ fn my_r2d2_fetch(pool: &R2d2My) -> MakeOp<'_> {
     })
 }
 
-fn my_timed(url: &str, rounds: usize, run: Duration) -> Vec<Sample> {
+fn my_timed(url: &str, run: &Run) -> Vec<Sample> {
     let bare: Vec<_> = (0..POOL).map(|_| my_bare(url)).collect();
     let opts = mysql::Opts::from_url(url).expect("MariaDB URL");
     let manager = r2d2_mysql::MySqlConnectionManager::new(mysql::OptsBuilder::from_opts(opts));
-    let r2d2 = r2d2::Pool::builder()
-        .max_size(POOL as u32)
-        .build(manager)
-        .expect("r2d2 pool");
+    let r2d2 = r2d2_pool(manager, run.r2d2_test);
     let connector = || nimue::mysql::MySqlConnector::from_url(url).expect("MariaDB URL");
     let nimue = nimue_pool(connector(), false);
     let nimue_ac = nimue_pool(connector(), true);
@@ -741,7 +751,7 @@ fn my_timed(url: &str, rounds: usize, run: Duration) -> Vec<Sample> {
         timed(Workload::Fetch, Side::R2d2, 1, my_r2d2_fetch(&r2d2)),
         timed(Workload::Fetch, Side::Nimue, 1, nimue_fetch(&nimue)),
     ];
-    run_timed(Db::Mariadb, &contenders, rounds, run)
+    run_timed(Db::Mariadb, &contenders, run)
 }
 
 fn my_scan(side: Side, url: &str) -> (u64, u64) {
@@ -774,11 +784,18 @@ struct Sample {
     scan: Option<(f64, f64)>,
 }
 
-fn run_timed(db: Db, contenders: &[Timed<'_>], rounds: usize, run: Duration) -> Vec<Sample> {
+/// How the timed workloads run.
+struct Run {
+    rounds: usize,
+    duration: Duration,
+    r2d2_test: bool,
+}
+
+fn run_timed(db: Db, contenders: &[Timed<'_>], run: &Run) -> Vec<Sample> {
     let mut samples = Vec::new();
-    for round in 1..=rounds {
+    for round in 1..=run.rounds {
         for c in contenders {
-            let rate = measure(c.threads, run, &c.make);
+            let rate = measure(c.threads, run.duration, &c.make);
             println!(
                 "    {:10} round {round}: {:17} {:8} {}",
                 db.name(),
@@ -1020,6 +1037,11 @@ fn main() -> ExitCode {
         run.as_millis(),
         count(scan_rows)
     );
+    let timing = Run {
+        rounds,
+        duration: run,
+        r2d2_test: args.r2d2_test_on_checkout,
+    };
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite_path = dir.path().join("e2e.db");
     let mut samples = Vec::new();
@@ -1036,9 +1058,9 @@ fn main() -> ExitCode {
             started.elapsed().as_secs_f64()
         );
         samples.extend(match db {
-            Db::Sqlite => sqlite_timed(&sqlite_path, rounds, run),
-            Db::Postgres => pg_timed(url, rounds, run),
-            Db::Mariadb => my_timed(url, rounds, run),
+            Db::Sqlite => sqlite_timed(&sqlite_path, &timing),
+            Db::Postgres => pg_timed(url, &timing),
+            Db::Mariadb => my_timed(url, &timing),
         });
         samples.extend(run_scans(*db, &sqlite_path, rounds, scan_rows));
         versions.push(version);
@@ -1098,6 +1120,9 @@ fn markdown(
     if let Some(n) = args.scan_rows {
         flags.push(format!("--scan-rows {n}"));
     }
+    if args.r2d2_test_on_checkout {
+        flags.push("--r2d2-test-on-checkout".to_string());
+    }
     let mut command = "cargo bench --bench e2e --all-features".to_string();
     if !flags.is_empty() {
         command = format!("{command} -- {}", flags.join(" "));
@@ -1152,10 +1177,9 @@ fn markdown(
          one, `conn.cursor()`, `set_arraysize({ARRAYSIZE})`, `execute`, then \
          `fetchmany(cur.arraysize())` until empty, `row.get::<String>(0)`. *autocommit on*: \
          the same pool with `.autocommit(true)`.\n\
-         - **r2d2 + driver**: `r2d2::Pool::builder().max_size({POOL})`, every other setting \
-         the default (it runs the manager's `is_valid` on every checkout: nothing on \
-         r2d2_sqlite, an empty simple query on r2d2_postgres, a ping on r2d2_mysql, which also \
-         pings in `has_broken` on every return). r2d2_sqlite: `prepare_cached(\"SELECT ? + \
+         - **r2d2 + driver**: `r2d2::Pool::builder().max_size({POOL}){r2d2_test}, every \
+         other setting the default (r2d2_mysql pings in `has_broken` on every return). \
+         r2d2_sqlite: `prepare_cached(\"SELECT ? + \
          1\")` and `query_row`; r2d2_postgres: `conn.query_one(\"SELECT $1::int8 + 1\", \
          &[&i])` (the driver prepares the `&str` every time) and `conn.query(&str, &[])`; \
          r2d2_mysql: `conn.exec_first(\"SELECT ? + 1\", (i,))` (the driver's statement cache) \
@@ -1167,20 +1191,32 @@ fn markdown(
          rusqlite `Rows`, postgres `query_raw` (a `RowIter`), mysql `query_iter`, each \
          row's text read as a `String`.\n\n\
          Tables: `e2e_fetch (id int8, t text)` with {FETCH_ROWS} rows (`'name-' || id`), \
-         `e2e_scan (t text)` with {} rows of 100 characters. Ratios are throughputs \
+         `e2e_scan (t text)` with {} rows of 100 characters (on MariaDB `BIGINT` and \
+         `VARCHAR(100)`). Ratios are throughputs \
          (for the scan, rows/s from its time).\n\n\
          ![nimue / r2d2 and nimue / bare](e2e.svg)",
-        count(scan_rows)
+        count(scan_rows),
+        r2d2_test = if args.r2d2_test_on_checkout {
+            ".test_on_check_out(true)` (r2d2's default: the manager's `is_valid` on every \
+             checkout, an empty batch on r2d2_sqlite, an empty query on r2d2_postgres, a ping \
+             on r2d2_mysql)"
+        } else {
+            ".test_on_check_out(false)` (like nimue's default; r2d2's own default tests every \
+             checkout: an empty batch on r2d2_sqlite, an empty query on r2d2_postgres, a ping \
+             on r2d2_mysql; `--r2d2-test-on-checkout` measures that)"
+        },
     );
     md
 }
 
-/// One horizontal bar pair per line: nimue / r2d2 and nimue / bare, a rule at 1.
+/// Left: one horizontal bar pair per line, nimue / r2d2 and nimue / bare, a rule at 1.
+/// Right: the scan's peak RSS per database, bare driver and nimue.
 fn plot(path: &Path, lines: &[Line]) -> Result<(), Box<dyn std::error::Error>> {
     let n = lines.len().max(1);
     let height = 120 + 34 * n as u32;
-    let root = SVGBackend::new(path, (960, height)).into_drawing_area();
-    root.fill(&WHITE)?;
+    let whole = SVGBackend::new(path, (1280, height)).into_drawing_area();
+    whole.fill(&WHITE)?;
+    let (root, right) = whole.split_horizontally(940);
     let top = lines
         .iter()
         .flat_map(|l| [l.vs_r2d2(), l.vs_bare()])
@@ -1248,7 +1284,68 @@ fn plot(path: &Path, lines: &[Line]) -> Result<(), Box<dyn std::error::Error>> {
         .border_style(BLACK.mix(0.3))
         .background_style(WHITE.mix(0.9))
         .draw()?;
-    root.present()?;
+    plot_rss(&right, lines)?;
+    whole.present()?;
+    Ok(())
+}
+
+fn plot_rss<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    lines: &[Line],
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    // (database, bare MB, nimue MB)
+    type Scan = (Db, f64, f64);
+    let scans: Vec<Scan> = lines
+        .iter()
+        .filter(|l| l.workload == Workload::Scan)
+        .filter_map(|l| Some((l.db, l.bare?.scan?.1, l.nimue?.scan?.1)))
+        .collect();
+    let n = scans.len().max(1);
+    let top = scans.iter().map(|s| s.1.max(s.2)).fold(16.0f64, f64::max) * 1.25;
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            "scan: peak RSS, MB (grey: bare driver, red: nimue)",
+            ("sans-serif", 14),
+        )
+        .margin(12)
+        .x_label_area_size(35)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..top, -0.5f64..(n as f64 - 0.5))?;
+    chart
+        .configure_mesh()
+        .y_labels(n + 1)
+        .y_label_formatter(&|y| {
+            let i = y.round();
+            if (y - i).abs() > 0.01 || i < 0.0 {
+                return String::new();
+            }
+            scans
+                .get(n - 1 - i as usize)
+                .map_or(String::new(), |s| s.0.name().to_string())
+        })
+        .x_desc("MB")
+        .draw()?;
+    // Grey: the bare driver; red: nimue (named in the caption).
+    for (color, offset, nimue) in [(BLACK, 0.18, false), (RED, -0.18, true)] {
+        let metric = |s: &Scan| if nimue { s.2 } else { s.1 };
+        let y = |i: usize| (n - 1 - i) as f64 + offset;
+        chart.draw_series(scans.iter().enumerate().map(|(i, s)| {
+            Rectangle::new(
+                [(0.0, y(i) - 0.15), (metric(s), y(i) + 0.15)],
+                color.mix(0.6).filled(),
+            )
+        }))?;
+        chart.draw_series(scans.iter().enumerate().map(|(i, s)| {
+            Text::new(
+                format!(" {:.0}", metric(s)),
+                (metric(s), y(i) + 0.1),
+                ("sans-serif", 12),
+            )
+        }))?;
+    }
     Ok(())
 }
 
