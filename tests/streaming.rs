@@ -6,12 +6,9 @@
 
 mod counting;
 
-use counting::{peak_since, reset_peak, SERIAL};
+use counting::{scan, ROWS, SERIAL, TEXT};
 use nimue::sqlite::SqliteConnector;
 use nimue::{Connect, Connection, Cursor};
-
-const ROWS: i64 = 200_000;
-const TEXT: usize = 100;
 
 /// Fill `t (id, body)` with ROWS rows of TEXT bytes each: about 20 MB of text.
 fn fill<C: Connection>(conn: &mut C) {
@@ -37,26 +34,7 @@ fn a_large_sqlite_scan_through_fetchmany_holds_a_few_batches() {
         .unwrap();
     fill(&mut conn);
     let mut cur = conn.cursor().unwrap();
-    let before = reset_peak();
-    cur.execute("SELECT id, body FROM t ORDER BY id", &[])
-        .unwrap();
-    assert_eq!(cur.rowcount(), -1, "a long result: not known until its end");
-    let (mut seen, mut expected) = (0i64, 1i64);
-    loop {
-        let batch = cur.fetchmany(1000).unwrap();
-        if batch.is_empty() {
-            break;
-        }
-        for row in batch {
-            assert_eq!(row.get::<i64>(0).unwrap(), expected);
-            assert_eq!(row.get::<String>(1).unwrap().len(), TEXT);
-            expected += 1;
-            seen += 1;
-        }
-    }
-    let peak = peak_since(before);
-    assert_eq!(seen, ROWS);
-    assert_eq!(cur.rowcount(), ROWS, "known once the last row was fetched");
+    let peak = scan(&mut cur, "SELECT id, body FROM t ORDER BY id", "SQLite");
     // The result is over 20 MB of text alone; a few batches of 1000 rows are a few hundred KB.
     assert!(peak < 4 << 20, "peak heap while scanning: {peak} bytes");
 }

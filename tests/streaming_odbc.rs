@@ -15,12 +15,10 @@
 mod common;
 mod counting;
 
-use counting::{peak_since, reset_peak, SERIAL};
+use counting::{ROWS, SERIAL, TEXT};
 use nimue::odbc::{OdbcConnection, OdbcConnector};
 use nimue::{params, Connect, Connection, Cursor};
 
-const ROWS: i64 = 200_000;
-const TEXT: usize = 100;
 /// Rows fetched from PostgreSQL per round trip with `UseDeclareFetch=1`.
 const PG_FETCH: usize = 1000;
 
@@ -133,42 +131,12 @@ fn scan(conn: &mut OdbcConnection, table: &Table, body_sql: &str) {
     let dbms = conn.dbms_name().to_owned();
     let mut cur = conn.cursor().unwrap();
     let rss_before = reset_rss_peak();
-    let before = reset_peak();
-    cur.execute(
+    let peak = counting::scan(
+        &mut cur,
         &format!("SELECT id, {body_sql} FROM {} ORDER BY id", table.name),
-        &[],
-    )
-    .unwrap();
-    assert_eq!(cur.rowcount(), -1, "{dbms}: not known until the end");
-    assert_eq!(cur.description().unwrap().len(), 2);
-    let (mut seen, mut expected) = (0i64, 1i64);
-    loop {
-        let batch = cur.fetchmany(1000).unwrap();
-        if batch.is_empty() {
-            break;
-        }
-        if seen + (batch.len() as i64) < ROWS {
-            assert_eq!(cur.rowcount(), -1, "{dbms}: not known until the end");
-        }
-        for row in batch {
-            assert_eq!(row.get::<i64>(0).unwrap(), expected, "{dbms}: in order");
-            assert_eq!(
-                row.get::<String>(1).unwrap(),
-                format!("{expected:0TEXT$}"),
-                "{dbms}"
-            );
-            expected += 1;
-            seen += 1;
-        }
-    }
-    let peak = peak_since(before);
-    let rss_peak = rss_before.and_then(rss_peak_since);
-    assert_eq!(seen, ROWS, "{dbms}");
-    assert_eq!(
-        cur.rowcount(),
-        ROWS,
-        "{dbms}: known once the last row was fetched"
+        &dbms,
     );
+    let rss_peak = rss_before.and_then(rss_peak_since);
     eprintln!(
         "{dbms}, {body_sql}: peak heap {peak} bytes, peak resident growth {rss_peak:?} bytes"
     );
