@@ -120,11 +120,26 @@ impl<K: Connect> Shared<K> {
         this: &Arc<Self>,
         timeout: Option<Duration>,
     ) -> Result<Option<Box<Live<K::Connection>>>> {
-        // The fast lane first; what it finds is handled like what the slow path finds there.
-        let mut shelved = this.lane.take().map(Got::Shelved);
         let mut wait = Wait::new(timeout);
-        // Counted by the lane: the slow path must not count this get again.
-        wait.counted = shelved.is_some();
+        // The fast lane first, on a short path of its own: kept small, it stays inlined into
+        // the caller (through the general loop below, contended throughput halved).
+        if let Some(took) = this.lane.take() {
+            // Counted by the lane: the slow path must not count this get again.
+            wait.counted = true;
+            match took {
+                Ok(live) => {
+                    if this.config.test_on_checkout || this.config.on_checkout.is_some() {
+                        wait.start();
+                    }
+                    match this.prepare(live, false) {
+                        Ok(live) => return Ok(Some(live)),
+                        Err(e) => this.rejected(&mut wait, e, false)?,
+                    }
+                }
+                Err(stale) => this.put_back(*stale),
+            }
+        }
+        let mut shelved = None;
         loop {
             let got = match shelved.take() {
                 Some(got) => got,
