@@ -29,7 +29,10 @@
 //! A server whose URL variable is not set is skipped with a message; under CI=true that is
 //! an error.
 
+mod common;
+
 use clap::Parser;
+use common::machine;
 use nimue::{params, Connect, Connection, Cursor, Pool};
 use plotters::prelude::*;
 use r2d2_mysql::mysql;
@@ -1347,28 +1350,4 @@ where
         }))?;
     }
     Ok(())
-}
-
-/// CPU model, cores, kernel, rustc.
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "?".into());
-    let rustc = Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
-        .arg("-V")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    format!("{cpu}, {cores} cores, Linux {kernel}, {rustc}")
 }

@@ -12,7 +12,10 @@
 //! (c) checkout + `SELECT 1` + return on SQLite, and the same query on a bare connection;
 //! (d) latency percentiles of `get()` under the contention of (b).
 
+mod common;
+
 use clap::Parser;
+use common::machine;
 use nimue::sqlite::SqliteConnector;
 use nimue::{Connect, Connection, Pool};
 use nimue_core::testing::{TestConnection, TestConnector};
@@ -468,30 +471,6 @@ fn sqlite(rounds: usize, run: Duration) -> Sqlite {
         r2d2_pooled: c,
         rusqlite_bare: d,
     }
-}
-
-/// CPU model, cores, kernel, rustc.
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "?".into());
-    let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
-        .arg("-V")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    format!("{cpu}, {cores} cores, Linux {kernel}, {rustc}")
 }
 
 fn markdown(
