@@ -128,24 +128,15 @@ impl<K: Connect> Shared<K> {
             wait.counted = true;
             match took {
                 Ok(live) => {
-                    if this.config.test_on_checkout || this.config.on_checkout.is_some() {
-                        wait.start();
-                    }
-                    match this.prepare(live, false) {
-                        Ok(live) => return Ok(Some(live)),
-                        Err(e) => this.rejected(&mut wait, e, false)?,
+                    if let Some(live) = this.hand_out(&mut wait, live, false)? {
+                        return Ok(Some(live));
                     }
                 }
                 Err(stale) => this.put_back(*stale),
             }
         }
-        let mut shelved = None;
         loop {
-            let got = match shelved.take() {
-                Some(got) => got,
-                None => this.acquire(&mut wait)?,
-            };
-            let (live, fresh) = match got {
+            let (live, fresh) = match this.acquire(&mut wait)? {
                 Got::Conn(live) => (Box::new(live), false),
                 Got::WouldWait => return Ok(None),
                 Got::Shelved(Ok(live)) => (live, false),
@@ -165,14 +156,28 @@ impl<K: Connect> Shared<K> {
                     }
                 },
             };
-            // Checks and hooks do I/O: the clock starts before them.
-            if this.config.test_on_checkout || this.config.on_checkout.is_some() {
-                wait.start();
+            if let Some(live) = this.hand_out(&mut wait, live, fresh)? {
+                return Ok(Some(live));
             }
-            match this.prepare(live, fresh) {
-                Ok(live) => return Ok(Some(live)),
-                Err(e) => this.rejected(&mut wait, e, fresh)?,
-            }
+        }
+    }
+
+    /// Check a connection and hand it out: `Ok(None)` when it was turned away and the caller
+    /// should try again (or an error when its time is up).
+    #[inline]
+    fn hand_out(
+        &self,
+        wait: &mut Wait,
+        live: Box<Live<K::Connection>>,
+        fresh: bool,
+    ) -> Result<Option<Box<Live<K::Connection>>>> {
+        // Checks and hooks do I/O: the clock starts before them.
+        if self.config.test_on_checkout || self.config.on_checkout.is_some() {
+            wait.start();
+        }
+        match self.prepare(live, fresh) {
+            Ok(live) => Ok(Some(live)),
+            Err(e) => self.rejected(wait, e, fresh).map(|()| None),
         }
     }
 
