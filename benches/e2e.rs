@@ -32,7 +32,7 @@
 mod common;
 
 use clap::Parser;
-use common::machine;
+use common::{build_kind, machine};
 use nimue::{params, Connect, Connection, Cursor, Pool};
 use plotters::prelude::*;
 use r2d2_mysql::mysql;
@@ -1105,11 +1105,7 @@ fn markdown(
 ) -> String {
     let mut md = String::new();
     let date = chrono::Local::now().format("%Y-%m-%d");
-    let build = if cfg!(debug_assertions) {
-        "a debug build (numbers not representative)"
-    } else {
-        "a release build"
-    };
+    let build = build_kind();
     let mut flags = Vec::new();
     if args.quick {
         flags.push("--quick".to_string());

@@ -25,7 +25,7 @@
 mod common;
 
 use clap::Parser;
-use common::machine;
+use common::{build_kind, machine};
 use nimue::{Connect, Connection, Pool};
 use r2d2_mysql::mysql::prelude::Queryable as _;
 use std::fmt::Write as _;
@@ -558,11 +558,7 @@ fn secs(d: Duration) -> String {
 fn markdown(machine: &str, args: &Args, rounds: usize, downs: &[Duration], rows: &[Row]) -> String {
     let mut md = String::new();
     let date = chrono::Local::now().format("%Y-%m-%d");
-    let build = if cfg!(debug_assertions) {
-        "a debug build (numbers not representative)"
-    } else {
-        "a release build"
-    };
+    let build = build_kind();
     let mut flags = Vec::new();
     if args.quick {
         flags.push("--quick".to_string());

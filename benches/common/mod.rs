@@ -1,4 +1,5 @@
-//! What the benchmarks share: the description of the machine they ran on.
+//! What the benchmarks share: the description of the machine and build they ran on.
+#![allow(dead_code)] // each benchmark uses some of it
 
 use std::process::Command;
 
@@ -24,4 +25,13 @@ pub fn machine() -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
     format!("{cpu}, {cores} cores, Linux {kernel}, {rustc}")
+}
+
+/// What kind of build a result comes from, for its header.
+pub fn build_kind() -> &'static str {
+    if cfg!(debug_assertions) {
+        "a debug build (numbers not representative)"
+    } else {
+        "a release build"
+    }
 }
