@@ -65,3 +65,100 @@ fn session_settings_from_on_connect_survive_the_session_reset() {
     }
     assert_eq!(pool.state().created, 1, "one connection, reused");
 }
+
+/// Whatever a checkout changes in its session, the next checkout of the same connection does
+/// not see it: statements that end without rows (the server reports their changes) and
+/// queries with rows (which the server does not report on).
+#[test]
+fn a_checkout_leaves_nothing_of_its_session_to_the_next() {
+    use nimue::{Connection, Pool, Value};
+    let Some(server) = server() else { return };
+    let pool = Pool::builder(server.connector).max_size(1).build().unwrap();
+    let probe = "SELECT @v, @w, @@session.time_zone, @@session.sql_mode, @@session.tx_isolation, \
+                 IS_USED_LOCK('nimue_reset_lock'), DATABASE(), @@in_transaction";
+    let clean = pool.get().unwrap().query_row(probe, &[]).unwrap().unwrap();
+    assert_eq!(clean[0], Value::Null);
+    let id = {
+        let mut conn = pool.get().unwrap();
+        conn.execute("CREATE TABLE IF NOT EXISTS nimue_reset_t (x INT)", &[])
+            .unwrap();
+        conn.commit().unwrap();
+        conn.connection_id()
+    };
+    let changes: &[&[&str]] = &[
+        &["SET @v = 1"],
+        &["SELECT @w := 2"],
+        &["SET time_zone = '+05:00'"],
+        &["SET SESSION sql_mode = 'ANSI'"],
+        &["SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE"],
+        &["SELECT GET_LOCK('nimue_reset_lock', 0)"],
+        &["USE information_schema"],
+        &["CREATE TEMPORARY TABLE nimue_reset_tmp (x INT)"],
+        &["LOCK TABLES nimue_reset_t READ"],
+        &["SET autocommit = 1", "START TRANSACTION", "SELECT 1"],
+    ];
+    for change in changes {
+        {
+            let mut conn = pool.get().unwrap();
+            for sql in *change {
+                conn.execute(sql, &[])
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+        }
+        let mut conn = pool.get().unwrap();
+        assert_eq!(conn.connection_id(), id, "the same connection, reused");
+        let now = conn.query_row(probe, &[]).unwrap().unwrap();
+        assert_eq!(now.values(), clean.values(), "after {change:?}");
+        conn.execute("CREATE TEMPORARY TABLE nimue_reset_tmp (x INT)", &[])
+            .map(drop)
+            .unwrap_or_else(|e| panic!("after {change:?}: {e}"));
+        conn.execute("DROP TEMPORARY TABLE nimue_reset_tmp", &[])
+            .unwrap();
+        assert!(!conn.autocommit(), "after {change:?}");
+        // Under LOCK TABLES, a table that was not locked cannot be read.
+        let read = conn.query("SELECT COUNT(*) FROM information_schema.tables", &[]);
+        assert!(
+            read.is_ok(),
+            "after {change:?}: tables are unlocked: {read:?}"
+        );
+    }
+}
+
+/// A checkout that only queries leaves the session alone: no `COM_RESET_CONNECTION`, so the
+/// driver's prepared statements (and, here, a variable set behind nimue's back) survive it.
+#[test]
+fn a_checkout_that_only_queries_keeps_the_session() {
+    use mysql::prelude::Queryable;
+    use nimue::mysql::mysql;
+    use nimue::{params, Connection, Pool};
+    let Some(server) = server() else { return };
+    for autocommit in [false, true] {
+        let pool = Pool::builder(server.connector.clone())
+            .max_size(1)
+            .autocommit(autocommit)
+            .build()
+            .unwrap();
+        {
+            let mut conn = pool.get().unwrap();
+            // Through the driver: nimue does not see this.
+            conn.conn().query_drop("SET @behind_the_back = 7").unwrap();
+        }
+        for i in 0..3_i64 {
+            let mut conn = pool.get().unwrap();
+            let row = conn
+                .query_row("SELECT ? + 1", &params![i])
+                .unwrap()
+                .unwrap();
+            assert_eq!(row.get::<i64>(0).unwrap(), i + 1);
+        }
+        let mut conn = pool.get().unwrap();
+        let kept: Option<i64> = conn.conn().query_first("SELECT @behind_the_back").unwrap();
+        assert_eq!(
+            kept,
+            Some(7),
+            "autocommit {autocommit}: the session was not reset"
+        );
+        assert_eq!(conn.autocommit(), autocommit);
+        assert_eq!(pool.state().created, 1);
+    }
+}

@@ -123,6 +123,12 @@ pub trait Connection: Send {
         Ok(())
     }
 
+    /// Called by the pool once its set-up of a session (its `autocommit` setting and
+    /// `on_connect` hook) has run: the session as it is now is what [`reset`](Self::reset)
+    /// returns to. Adapters that make `reset` cheaper by tracking what a checkout changed
+    /// start tracking from here; the default does nothing.
+    fn session_set_up(&mut self) {}
+
     /// Whether the last [`reset`](Self::reset) also cleared the session's settings, as
     /// MySQL's `COM_RESET_CONNECTION` does (default `false`). The pool then runs its set-up
     /// again (its `autocommit` setting and `on_connect` hook), so a returned connection is

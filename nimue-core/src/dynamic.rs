@@ -48,6 +48,8 @@ pub trait DynConnection: Send {
     fn dyn_reset(&mut self) -> Result<()>;
     /// [`Connection::reset_cleared_session`].
     fn dyn_reset_cleared_session(&self) -> bool;
+    /// [`Connection::session_set_up`].
+    fn dyn_session_set_up(&mut self);
 }
 
 impl<C: Connection> DynConnection for C {
@@ -86,6 +88,9 @@ impl<C: Connection> DynConnection for C {
     }
     fn dyn_reset_cleared_session(&self) -> bool {
         self.reset_cleared_session()
+    }
+    fn dyn_session_set_up(&mut self) {
+        self.session_set_up()
     }
 }
 
@@ -130,6 +135,9 @@ impl Connection for BoxConnection {
     }
     fn reset_cleared_session(&self) -> bool {
         (**self).dyn_reset_cleared_session()
+    }
+    fn session_set_up(&mut self) {
+        (**self).dyn_session_set_up()
     }
 }
 

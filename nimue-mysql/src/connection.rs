@@ -1,7 +1,7 @@
 //! `MySqlConnection`: a PEP 249 connection over one `mysql::Conn`.
 
 use crate::cursor::MySqlStream;
-use crate::error::{is_gone, map_err};
+use crate::session::{Session, SessionReset, TRACK_CHANGES};
 use mysql::prelude::Queryable;
 use nimue_core::{Connection, Error, Result, StreamingCursor};
 
@@ -24,7 +24,10 @@ pub type MySqlCursor<'c> = StreamingCursor<MySqlStream<'c>>;
 pub struct MySqlConnection {
     conn: mysql::Conn,
     session: Session,
-    reset_session: bool,
+    /// The autocommit of the session as set up: what `reset` restores.
+    set_up_autocommit: bool,
+    /// The connection's default database, which `COM_RESET_CONNECTION` does not restore.
+    database: Option<String>,
     /// Whether the last `reset` cleared the session (`COM_RESET_CONNECTION`).
     session_cleared: bool,
 }
@@ -35,6 +38,7 @@ impl std::fmt::Debug for MySqlConnection {
             .field("connection_id", &self.conn.connection_id())
             .field("autocommit", &self.session.autocommit)
             .field("in_transaction", &self.session.in_transaction)
+            .field("changed", &self.session.changed)
             .field("broken", &self.session.broken)
             .finish()
     }
@@ -43,12 +47,34 @@ impl std::fmt::Debug for MySqlConnection {
 impl MySqlConnection {
     /// Wrap a driver connection whose session already has `autocommit=0` (the connector's
     /// init command sets it). With `reset_session`, [`reset`](Connection::reset) clears all
-    /// session state with `COM_RESET_CONNECTION`; without, it only rolls back.
+    /// session state with `COM_RESET_CONNECTION` after every used checkout
+    /// ([`SessionReset::Always`]: whether the server reports session changes on this
+    /// connection is not known); without, it only rolls back.
     pub fn from_conn(conn: mysql::Conn, reset_session: bool) -> Self {
+        let reset = if reset_session {
+            SessionReset::Always
+        } else {
+            SessionReset::Rollback
+        };
+        Self::with_reset(conn, reset, None)
+    }
+
+    /// Wrap a driver connection whose session has `autocommit=0` and `database` as its
+    /// default, resetting it as `reset` says (`WhenChanged` only when the server reports
+    /// session changes on it).
+    pub(crate) fn with_reset(
+        conn: mysql::Conn,
+        reset: SessionReset,
+        database: Option<String>,
+    ) -> Self {
         MySqlConnection {
             conn,
-            session: Session::default(),
-            reset_session,
+            session: Session {
+                reset,
+                ..Session::default()
+            },
+            set_up_autocommit: false,
+            database,
             session_cleared: false,
         }
     }
@@ -62,28 +88,6 @@ impl MySqlConnection {
     /// through it bypass nimue's transaction tracking.
     pub fn conn(&mut self) -> &mut mysql::Conn {
         &mut self.conn
-    }
-}
-
-/// PEP 249's bookkeeping of a session, apart from the driver connection: a cursor reading a
-/// result (which borrows the driver connection) still updates it.
-#[derive(Debug, Default)]
-pub(crate) struct Session {
-    pub(crate) autocommit: bool,
-    /// A statement ran since the last commit/rollback (so the session holds a transaction).
-    pub(crate) in_transaction: bool,
-    /// A statement ran since the last reset (so the session may hold state to clear).
-    pub(crate) used: bool,
-    pub(crate) broken: bool,
-}
-
-impl Session {
-    /// Map a driver error, remembering when the connection is gone (the pool discards it).
-    pub(crate) fn watch<T>(&mut self, result: std::result::Result<T, mysql::Error>) -> Result<T> {
-        result.map_err(|e| {
-            self.broken |= is_gone(&e);
-            map_err(e)
-        })
     }
 }
 
@@ -136,7 +140,6 @@ impl Connection for MySqlConnection {
         });
         self.session.watch(done)?;
         self.session.autocommit = on;
-        self.session.used = true;
         Ok(())
     }
 
@@ -150,30 +153,49 @@ impl Connection for MySqlConnection {
         self.session.broken
     }
 
-    /// Roll back and clear the session: with `COM_RESET_CONNECTION` (one round trip that
-    /// also drops temporary tables, user variables and prepared statements) when the
-    /// connection was used and the connector resets sessions, else a `ROLLBACK` when a
-    /// transaction is open. Either way the session is back to `autocommit=0`.
-    /// `COM_RESET_CONNECTION` (with `reset_session`, on a used connection) clears session
-    /// variables: the pool runs its `on_connect` set-up again.
+    /// Back to the session as it was set up: `COM_RESET_CONNECTION` when the checkout may have
+    /// changed more than autocommit and the transaction (see [`SessionReset`]; one round trip
+    /// that rolls back and also drops temporary tables, user variables, locks and prepared
+    /// statements), else a `ROLLBACK` when a transaction may be open and a `SET autocommit`
+    /// when it was changed. A checkout that ran only queries with autocommit on costs no round
+    /// trip at all. After `COM_RESET_CONNECTION` the session has `autocommit=0` and the
+    /// pool runs its `on_connect` set-up again.
+    fn reset(&mut self) -> Result<()> {
+        self.session_cleared = std::mem::take(&mut self.session.changed);
+        if self.session_cleared {
+            let done = self.conn.reset();
+            self.session.watch(done)?;
+            // The reset turned the server's session tracking off, and kept the database.
+            if self.session.reset == SessionReset::WhenChanged {
+                let done = self.conn.query_drop(TRACK_CHANGES);
+                self.session.watch(done)?;
+            }
+            if let Some(db) = self.database.as_deref() {
+                if std::mem::take(&mut self.session.schema_changed) {
+                    let done = self.conn.select_db(db);
+                    self.session.watch(done)?;
+                }
+            }
+            self.session.in_transaction = false;
+            self.session.autocommit = false;
+            self.set_up_autocommit = false;
+            return Ok(());
+        }
+        self.rollback()?;
+        if self.session.autocommit != self.set_up_autocommit {
+            self.set_autocommit(self.set_up_autocommit)?;
+        }
+        Ok(())
+    }
+
     fn reset_cleared_session(&self) -> bool {
         self.session_cleared
     }
 
-    fn reset(&mut self) -> Result<()> {
-        self.session_cleared = self.reset_session && std::mem::take(&mut self.session.used);
-        if self.session_cleared {
-            let done = self.conn.reset();
-            self.session.watch(done)?;
-        } else {
-            self.rollback()?;
-            if self.session.autocommit {
-                let done = self.conn.query_drop("SET autocommit=0");
-                self.session.watch(done)?;
-            }
-        }
-        self.session.in_transaction = false;
-        self.session.autocommit = false;
-        Ok(())
+    /// The session as it is now (after the pool's `autocommit` and `on_connect`) is what
+    /// `reset` returns to.
+    fn session_set_up(&mut self) {
+        self.set_up_autocommit = self.session.autocommit;
+        self.session.changed = false;
     }
 }

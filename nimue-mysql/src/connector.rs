@@ -2,7 +2,9 @@
 
 use crate::connection::MySqlConnection;
 use crate::error::map_err;
+use crate::session::{SessionReset, TRACK_CHANGES};
 use mysql::consts::CapabilityFlags;
+use mysql::prelude::Queryable;
 use mysql::{Opts, OptsBuilder};
 use nimue_core::{Connect, DatabaseError, ErrorKind, Result};
 use std::time::Duration;
@@ -12,8 +14,9 @@ use std::time::Duration;
 /// On top of the given options: a 10 s TCP connect timeout unless one is set, TCP settings
 /// that notice a dead server in about a minute unless set (keepalive probes after 30 s idle,
 /// every 10 s, 3 at most; a 30 s TCP user timeout on Linux),
-/// `CLIENT_FOUND_ROWS` (an `UPDATE` counts the rows it matched, as on other databases) and an
-/// init command setting `autocommit=0` (PEP 249's default, kept across session resets).
+/// `CLIENT_FOUND_ROWS` (an `UPDATE` counts the rows it matched, as on other databases), an
+/// init command setting `autocommit=0` (PEP 249's default, kept across session resets), and
+/// the server's session tracking turned on (`CLIENT_SESSION_TRACK`; see [`SessionReset`]).
 /// `Debug` never shows the password.
 ///
 /// ```
@@ -26,7 +29,7 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct MySqlConnector {
     opts: Opts,
-    reset_session: bool,
+    reset: SessionReset,
 }
 
 impl std::fmt::Debug for MySqlConnector {
@@ -38,7 +41,7 @@ impl std::fmt::Debug for MySqlConnector {
             .field("port", &self.opts.get_tcp_port())
             .field("db_name", &self.opts.get_db_name())
             .field("tls", &self.opts.get_ssl_opts().is_some())
-            .field("reset_session", &self.reset_session)
+            .field("reset", &self.reset)
             .finish()
     }
 }
@@ -52,7 +55,9 @@ impl MySqlConnector {
         let timeout = opts
             .get_tcp_connect_timeout()
             .or(Some(Duration::from_secs(10)));
-        let capabilities = opts.get_additional_capabilities() | CapabilityFlags::CLIENT_FOUND_ROWS;
+        let capabilities = opts.get_additional_capabilities()
+            | CapabilityFlags::CLIENT_FOUND_ROWS
+            | CapabilityFlags::CLIENT_SESSION_TRACK;
         let keepalive_ms = opts.get_tcp_keepalive_time_ms().or(Some(30_000));
         let probe_secs = opts.get_tcp_keepalive_probe_interval_secs().or(Some(10));
         let probes = opts.get_tcp_keepalive_probe_count().or(Some(3));
@@ -67,7 +72,7 @@ impl MySqlConnector {
             .additional_capabilities(capabilities);
         MySqlConnector {
             opts: opts.into(),
-            reset_session: true,
+            reset: SessionReset::default(),
         }
     }
 
@@ -84,11 +89,29 @@ impl MySqlConnector {
         Ok(Self::new(opts))
     }
 
-    /// Whether [`reset`](nimue_core::Connection::reset) clears the whole session with
-    /// `COM_RESET_CONNECTION` (default) or only rolls back (cheaper: keeps prepared
-    /// statements, but also user variables and temporary tables).
-    pub fn reset_session(mut self, on: bool) -> Self {
-        self.reset_session = on;
+    /// Whether [`reset`](nimue_core::Connection::reset) clears what a checkout changed in the
+    /// session with `COM_RESET_CONNECTION` ([`SessionReset::WhenChanged`], the default) or
+    /// only rolls back ([`SessionReset::Rollback`]: keeps user variables, temporary tables
+    /// and locks too).
+    pub fn reset_session(self, on: bool) -> Self {
+        self.session_reset(if on {
+            SessionReset::WhenChanged
+        } else {
+            SessionReset::Rollback
+        })
+    }
+
+    /// How [`reset`](nimue_core::Connection::reset) cleans a used session (default
+    /// [`SessionReset::WhenChanged`]).
+    ///
+    /// ```
+    /// use nimue_mysql::{MySqlConnector, SessionReset};
+    /// let connector = MySqlConnector::from_url("mysql://app@127.0.0.1/appdb")?
+    ///     .session_reset(SessionReset::Always);
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    pub fn session_reset(mut self, reset: SessionReset) -> Self {
+        self.reset = reset;
         self
     }
 
@@ -117,7 +140,7 @@ impl Connect for MySqlConnector {
     type Connection = MySqlConnection;
 
     fn connect(&self) -> Result<MySqlConnection> {
-        let conn = mysql::Conn::new(self.opts.clone()).map_err(|e| match e {
+        let mut conn = mysql::Conn::new(self.opts.clone()).map_err(|e| match e {
             mysql::Error::MySqlError(_) => map_err(e),
             other => {
                 let message = format!("could not connect to MySQL: {other}");
@@ -126,7 +149,17 @@ impl Connect for MySqlConnector {
                     .into()
             }
         })?;
-        Ok(MySqlConnection::from_conn(conn, self.reset_session))
+        let mut reset = self.reset;
+        if reset == SessionReset::WhenChanged {
+            // A server without session tracking reports nothing: reset every used session.
+            match conn.query_drop(TRACK_CHANGES) {
+                Ok(()) => {}
+                Err(mysql::Error::MySqlError(_)) => reset = SessionReset::Always,
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+        let database = self.opts.get_db_name().map(str::to_owned);
+        Ok(MySqlConnection::with_reset(conn, reset, database))
     }
 }
 

@@ -1,9 +1,9 @@
 //! The statement side of MySQL's streaming cursor: a prepared (cached) statement executed with
 //! the binary protocol, its rows read from the socket one at a time as they are fetched.
 
-use crate::connection::Session;
 use crate::convert::{describe, from_mysql, to_mysql};
 use crate::error::is_gone;
+use crate::session::Session;
 use mysql::prelude::Queryable;
 use mysql::{Binary, QueryResult};
 use nimue_core::sql::{starts_with_any, DML_KEYWORDS};
@@ -65,14 +65,15 @@ impl<'c> MySqlStream<'c> {
         if let Some(mut running) = self.running.take() {
             let gone = running.with_result_mut(drain);
             self.session.broken |= gone;
-            self.idle = Some(running.into_heads().conn);
+            let conn = running.into_heads().conn;
+            self.session.ended(conn);
+            self.idle = Some(conn);
         }
     }
 
     /// Start `sql`: prepare (cached), check the parameters, open PEP 249's implicit
     /// transaction, execute, and keep the result when it has rows.
     fn begin(&mut self, sql: &str, params: &[Value]) -> Result<Started> {
-        self.session.used = true;
         let Some(conn) = self.idle.as_deref_mut() else {
             // Only after a panic while a statement was starting.
             return Err(Error::interface(
@@ -86,9 +87,7 @@ impl<'c> MySqlStream<'c> {
             [] => mysql::Params::Empty,
             _ => mysql::Params::Positional(params.iter().map(to_mysql).collect()),
         };
-        if !self.session.autocommit {
-            self.session.in_transaction = true;
-        }
+        self.session.starting(sql);
         let conn = self.idle.take().expect("checked above");
         let running = match Running::try_new_or_recover(conn, |conn| conn.exec_iter(&stmt, args)) {
             Ok(running) => running,

@@ -15,7 +15,10 @@
 //! - errors: by server code, then SQLSTATE: 1062 duplicate → Integrity, 1064 syntax and 1146
 //!   no such table → Programming, 2006/2013 gone away → Operational, 1264 out of range → Data;
 //! - pool hooks: `ping` is `COM_PING`; `reset` is `COM_RESET_CONNECTION` (rollback and a clean
-//!   session in one round trip); `is_broken` turns true after a connection-level failure.
+//!   session in one round trip) when the checkout may have changed the session, else a
+//!   rollback when a transaction may be open, and nothing after a checkout that only queried
+//!   with autocommit on (see [`SessionReset`]); `is_broken` turns true after a
+//!   connection-level failure.
 //!
 //! ```no_run
 //! use nimue_core::{params, Connect, Connection};
@@ -34,8 +37,10 @@ mod connector;
 mod convert;
 mod cursor;
 mod error;
+mod session;
 
 pub use connection::{MySqlConnection, MySqlCursor};
 pub use connector::MySqlConnector;
 pub use cursor::MySqlStream;
 pub use mysql;
+pub use session::SessionReset;

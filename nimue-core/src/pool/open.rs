@@ -92,10 +92,11 @@ impl<K: Connect> Shared<K> {
         if let Some(on) = self.config.autocommit {
             conn.set_autocommit(on)?;
         }
-        match &self.config.on_connect {
-            Some(hook) => hook(conn),
-            None => Ok(()),
+        if let Some(hook) = &self.config.on_connect {
+            hook(conn)?;
         }
+        conn.session_set_up();
+        Ok(())
     }
 
     pub(crate) fn open_failed(&self, attempt: Attempt, e: &SharedError) {

@@ -1,0 +1,141 @@
+//! What a checkout did to a MySQL session: PEP 249's transaction bookkeeping, and whether the
+//! session may differ from its set-up, which decides how much `reset` has to clear.
+
+use crate::error::{is_gone, map_err};
+use mysql::session_state_change::SessionStateChange;
+use nimue_core::sql::starts_with_any;
+use nimue_core::Result;
+
+/// How [`reset`](nimue_core::Connection::reset) cleans a session that a checkout used.
+///
+/// `COM_RESET_CONNECTION` clears everything a session can hold (user variables, temporary
+/// tables, session variables, `GET_LOCK` and `LOCK TABLES` locks, prepared statements), but
+/// it costs a round trip, and since it drops the driver's prepared statements the next
+/// checkout prepares its statements again. A rollback keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionReset {
+    /// Roll back (when a transaction may be open) and restore autocommit; whatever else the
+    /// checkout left in the session stays for the next one.
+    Rollback,
+    /// The default: `COM_RESET_CONNECTION` when the checkout may have changed the session,
+    /// else as `Rollback`. The server reports every change a statement that ends without rows
+    /// makes (MySQL 5.7+ and MariaDB 10.2+ session tracking); a query that returns rows gets
+    /// no such report, so one whose text mentions a variable (`@`) or a lock (`lock`, e.g.
+    /// `GET_LOCK`, `LOCK TABLES`) counts as a change. A query that changes the session only
+    /// inside a stored function it calls (a user variable, `GET_LOCK`) is not seen: use
+    /// `Always` when your functions do that. On a server without session tracking this is
+    /// `Always`.
+    #[default]
+    WhenChanged,
+    /// `COM_RESET_CONNECTION` after every checkout that ran a statement.
+    Always,
+}
+
+/// PEP 249's bookkeeping of a session, apart from the driver connection: a cursor reading a
+/// result (which borrows the driver connection) still updates it.
+#[derive(Debug, Default)]
+pub(crate) struct Session {
+    pub(crate) autocommit: bool,
+    /// A transaction may be open: a statement ran with autocommit off, or the server reported
+    /// one (an explicit `START TRANSACTION`), since the last commit/rollback.
+    pub(crate) in_transaction: bool,
+    /// The session may differ from its set-up in more than autocommit and the transaction:
+    /// what `COM_RESET_CONNECTION` is for.
+    pub(crate) changed: bool,
+    /// The default database may have changed (`USE`), which `COM_RESET_CONNECTION` keeps.
+    pub(crate) schema_changed: bool,
+    /// How changes are found (`WhenChanged` only with the server's session tracking on).
+    pub(crate) reset: SessionReset,
+    pub(crate) broken: bool,
+}
+
+impl Session {
+    /// Map a driver error, remembering when the connection is gone (the pool discards it).
+    pub(crate) fn watch<T>(&mut self, result: std::result::Result<T, mysql::Error>) -> Result<T> {
+        result.map_err(|e| {
+            self.broken |= is_gone(&e);
+            map_err(e)
+        })
+    }
+
+    /// A statement is about to run: it opens PEP 249's implicit transaction, and may change
+    /// the session in ways the server will not report.
+    pub(crate) fn starting(&mut self, sql: &str) {
+        if !self.autocommit {
+            self.in_transaction = true;
+        }
+        match self.reset {
+            SessionReset::Always => {
+                self.changed = true;
+                self.schema_changed |= starts_with_any(sql, &["USE"]);
+            }
+            SessionReset::WhenChanged => self.changed |= may_change_session(sql),
+            SessionReset::Rollback => {}
+        }
+    }
+
+    /// A statement ended: take in what the server's session tracker reported in its final
+    /// status (nothing after a result set's rows). A report that cannot be read counts as a
+    /// change.
+    pub(crate) fn ended(&mut self, conn: &mysql::Conn) {
+        let Ok(reports) = conn.session_state_changes() else {
+            self.changed = true;
+            return;
+        };
+        for report in reports {
+            match report.decode() {
+                // "________" is no transaction; the 8th place is `L` under `LOCK TABLES`,
+                // which a rollback does not release.
+                Ok(SessionStateChange::TransactionState(state)) => {
+                    let state = state.as_bytes();
+                    self.in_transaction |= state.iter().any(|&b| b != b'_');
+                    self.changed |= state.get(7) == Some(&b'L');
+                }
+                Ok(SessionStateChange::Schema(_)) => {
+                    self.changed = true;
+                    self.schema_changed = true;
+                }
+                // Variables, temporary tables, prepared statements: a change.
+                _ => self.changed = true,
+            }
+        }
+    }
+}
+
+/// Whether a statement's text may change the session where the server does not report it
+/// (a query returning rows): it mentions a variable or a lock.
+fn may_change_session(sql: &str) -> bool {
+    sql.contains('@')
+        || sql
+            .as_bytes()
+            .windows(4)
+            .any(|w| w.eq_ignore_ascii_case(b"lock"))
+}
+
+/// The session variables that make the server report session changes in every status:
+/// state changes (variables, temporary tables, ...) and the transaction state
+/// (Every variable: MariaDB reports a change of one it does not track, e.g. `sql_mode`, as
+/// no change at all.)
+pub(crate) const TRACK_CHANGES: &str = "SET SESSION session_track_state_change = 1, \
+     session_track_system_variables = '*', session_track_transaction_info = 'STATE'";
+
+#[cfg(test)]
+mod tests {
+    use super::may_change_session;
+
+    #[test]
+    fn queries_that_name_a_variable_or_a_lock_may_change_the_session() {
+        for sql in [
+            "SELECT @x := 1",
+            "SELECT GET_LOCK('a', 1)",
+            "select get_lock('a', 1)",
+            "SELECT a INTO @b FROM t",
+            "LOCK TABLES t READ",
+        ] {
+            assert!(may_change_session(sql), "{sql}");
+        }
+        for sql in ["SELECT ? + 1", "SELECT id, t FROM e2e_fetch", "SELECT 'lo'"] {
+            assert!(!may_change_session(sql), "{sql}");
+        }
+    }
+}
