@@ -39,3 +39,58 @@ server_tests! {
     drain_and_resize_a_live_pool => drain_and_resize_a_live_pool,
     autocommit_holds_on_every_checkout => autocommit_holds_on_every_checkout,
 }
+
+/// The `ROLLBACK` of a returned connection is sent without waiting for its reply: it still
+/// reaches the server at once (another session can take the lock the checkout held while the
+/// pooled connection sits idle), and the next user of the connection never sees the old
+/// transaction.
+#[test]
+fn a_returned_transaction_ends_at_once_and_is_not_seen_again() {
+    use nimue::{params, Connect, Connection, Pool};
+    let Some(server) = server() else { return };
+    let mut other = server.connector.connect().unwrap();
+    other
+        .execute("DROP TABLE IF EXISTS nimue_pg_return", &[])
+        .unwrap();
+    other
+        .execute("CREATE TABLE nimue_pg_return (v int4)", &[])
+        .unwrap();
+    other.commit().unwrap();
+    let pool = Pool::builder(server.connector.clone())
+        .max_size(1)
+        .build()
+        .unwrap();
+    for round in 0..3 {
+        {
+            let mut conn = pool.get().unwrap();
+            conn.execute("INSERT INTO nimue_pg_return VALUES (?)", &params![round])
+                .unwrap();
+            conn.execute("LOCK TABLE nimue_pg_return IN ACCESS EXCLUSIVE MODE", &[])
+                .unwrap();
+        }
+        // The pooled connection is idle now: only the rollback sent on return frees the lock.
+        other.execute("SET lock_timeout = '5s'", &[]).unwrap();
+        let seen = other
+            .query_row("SELECT count(*) FROM nimue_pg_return", &[])
+            .unwrap_or_else(|e| panic!("round {round}: the lock is still held: {e}"))
+            .unwrap();
+        assert_eq!(seen.get::<i64>(0).unwrap(), 0, "round {round}");
+        other.rollback().unwrap();
+        let mut conn = pool.get().unwrap();
+        let row = conn
+            .query_row(
+                "SELECT count(*), txid_current_if_assigned() IS NULL FROM nimue_pg_return",
+                &[],
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.get::<i64>(0).unwrap(), 0, "round {round}: rolled back");
+        assert!(
+            row.get::<bool>(1).unwrap(),
+            "round {round}: a new transaction"
+        );
+    }
+    assert_eq!(pool.state().created, 1);
+    other.execute("DROP TABLE nimue_pg_return", &[]).unwrap();
+    other.commit().unwrap();
+}

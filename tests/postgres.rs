@@ -233,12 +233,12 @@ fn refused_connection_is_an_operational_error() {
     assert!(err.to_string().contains("refused"), "{err}");
 }
 
-/// `PgConnector::new` with a `postgres::Config` built field by field rather than parsed from a
+/// `PgConnector::new` with a `tokio_postgres::Config` built field by field rather than parsed from a
 /// URL: the connector adds its defaults to what the config leaves unset, keeps what it sets,
 /// and connects with it.
 #[test]
 fn a_connector_from_a_built_config() {
-    use nimue::postgres::postgres::Config;
+    use nimue::postgres::tokio_postgres::Config;
     use std::time::Duration;
     let Some(url) = url() else { return };
     let parts = common::UrlParts::parse(&url);

@@ -1,12 +1,15 @@
-//! `PgConnection`: a PEP 249 connection over one synchronous `postgres::Client`.
+//! `PgConnection`: a PEP 249 connection over one blocking client.
 
+use crate::client::Client;
 use crate::convert::type_code;
 use crate::cursor::PgStream;
 use crate::error::map_err;
 use crate::placeholders::rewrite_placeholders;
 use nimue_core::{Column, Columns, Connection, Error, Result, StreamingCursor};
-use postgres::{Client, Statement};
+use postgres::Statement;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 /// Prepared statements kept per connection before the cache is emptied and refilled.
@@ -26,13 +29,18 @@ pub type PgCursor<'c> = StreamingCursor<PgStream<'c>>;
 /// Statements use `?` placeholders (rewritten to `$n`, see
 /// [`rewrite_placeholders`](crate::rewrite_placeholders)) and are prepared once per
 /// connection, so a repeated statement costs one round trip. With autocommit off (PEP 249's
-/// default) the first statement sends `BEGIN`; `commit()`/`rollback()` end the transaction.
+/// default) the first statement of a transaction sends `BEGIN` with it, in the same round
+/// trip; `commit()`/`rollback()` end the transaction. The pool's
+/// [`reset`](Connection::reset) sends its `ROLLBACK` without waiting for the reply (the
+/// server handles it before anything the next user sends).
 /// After an error inside a transaction PostgreSQL refuses further statements until
 /// `rollback()`, as with every PEP 249 driver.
 pub struct PgConnection {
     client: Client,
     session: Session,
     ping_timeout: Duration,
+    /// The autocommit of the session as set up: what `reset` restores.
+    set_up_autocommit: bool,
 }
 
 /// What a connection tracks besides its client (a cursor borrows both, apart).
@@ -42,6 +50,10 @@ pub(crate) struct Session {
     pub(crate) in_transaction: bool,
     statements: HashMap<String, Prepared>,
 }
+
+/// What [`PgConnection::run`] runs: a future of the async client.
+pub type ClientFuture<'a, T> =
+    Pin<Box<dyn Future<Output = std::result::Result<T, tokio_postgres::Error>> + 'a>>;
 
 /// A statement prepared on the connection, with its result columns.
 #[derive(Clone)]
@@ -64,7 +76,7 @@ impl std::fmt::Debug for PgConnection {
 impl PgConnection {
     /// Wrap a connected client (autocommit off, as PEP 249 wants). `ping_timeout` bounds
     /// [`ping`](Connection::ping).
-    pub fn from_client(client: Client, ping_timeout: Duration) -> Self {
+    pub(crate) fn from_client(client: Client, ping_timeout: Duration) -> Self {
         PgConnection {
             client,
             session: Session {
@@ -73,21 +85,36 @@ impl PgConnection {
                 statements: HashMap::new(),
             },
             ping_timeout,
+            set_up_autocommit: false,
         }
     }
 
-    /// The underlying client, for what nimue does not cover (COPY, notifications, ...).
-    /// Statements run through it bypass nimue's transaction tracking.
-    pub fn client(&mut self) -> &mut Client {
-        &mut self.client
+    /// Run `f` with the async `tokio_postgres` client, for what nimue does not cover (COPY,
+    /// notifications, ...): the future it returns runs to its end on this thread. Statements
+    /// run through it bypass nimue's transaction tracking.
+    ///
+    /// ```no_run
+    /// # use nimue_core::Connect;
+    /// # let mut conn = nimue_postgres::PgConnector::from_url("postgres://127.0.0.1/db")?.connect()?;
+    /// let n: i64 = conn.run(|client| {
+    ///     Box::pin(async move {
+    ///         Ok(client.query_one("SELECT count(*) FROM pg_class", &[]).await?.get(0))
+    ///     })
+    /// })?;
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    pub fn run<T>(
+        &mut self,
+        f: impl for<'a> FnOnce(&'a tokio_postgres::Client) -> ClientFuture<'a, T>,
+    ) -> Result<T> {
+        let (client, driver) = self.client.parts();
+        driver.block_on(f(client))
     }
 
     /// The backend's process id, for `pg_terminate_backend` or `pg_cancel_backend`.
     pub fn backend_pid(&mut self) -> Result<i32> {
-        let row = self
-            .client
-            .query_one("SELECT pg_backend_pid()", &[])
-            .map_err(map_err)?;
+        let (client, driver) = self.client.parts();
+        let row = driver.block_on(client.query_one("SELECT pg_backend_pid()", &[]))?;
         Ok(row.get(0))
     }
 
@@ -98,7 +125,8 @@ impl PgConnection {
         // Whatever the outcome, the server has no transaction of ours afterwards (a failed
         // COMMIT rolls back; a failed send means the connection is gone).
         self.session.in_transaction = false;
-        self.client.batch_execute(command).map_err(map_err)
+        let (client, driver) = self.client.parts();
+        driver.block_on(client.batch_execute(command))
     }
 }
 
@@ -109,7 +137,8 @@ impl Session {
             return Ok(prepared.clone());
         }
         let (rewritten, _) = rewrite_placeholders(sql);
-        let stmt = client.prepare(&rewritten).map_err(map_err)?;
+        let (client, driver) = client.parts();
+        let stmt = driver.block_on(client.prepare(&rewritten))?;
         let columns: Columns = stmt
             .columns()
             .iter()
@@ -186,8 +215,10 @@ impl Connection for PgConnection {
         self.end_transaction("ROLLBACK")
     }
 
+    /// Sends `Terminate` and closes the socket.
     fn close(self) -> Result<()> {
-        self.client.close().map_err(map_err)
+        drop(self.client);
+        Ok(())
     }
 
     fn autocommit(&self) -> bool {
@@ -206,11 +237,41 @@ impl Connection for PgConnection {
 
     /// An empty query round trip, bounded by the connector's ping timeout.
     fn ping(&mut self) -> Result<()> {
-        self.client.is_valid(self.ping_timeout).map_err(map_err)
+        let timeout = self.ping_timeout;
+        let (client, driver) = self.client.parts();
+        let answer = driver
+            .block_on(async { Ok(tokio::time::timeout(timeout, client.simple_query("")).await) })?;
+        match answer {
+            Ok(done) => done.map(drop).map_err(map_err),
+            Err(_) => Err(Error::operational(format!(
+                "the server did not answer a ping within {timeout:?}"
+            ))),
+        }
     }
 
     fn is_broken(&self) -> bool {
         self.client.is_closed()
+    }
+
+    /// Back to the session as set up: an open transaction is rolled back with a `ROLLBACK`
+    /// that is sent without waiting for its reply (the server handles it before whatever the
+    /// next user sends; its reply is read then), and autocommit is restored (no round trip:
+    /// autocommit is this side's choice to send `BEGIN`). A checkout that opened no
+    /// transaction costs nothing.
+    fn reset(&mut self) -> Result<()> {
+        if std::mem::take(&mut self.session.in_transaction) {
+            let (client, driver) = self.client.parts();
+            driver.send(client.batch_execute("ROLLBACK"));
+        }
+        if self.client.is_closed() {
+            return Err(Error::operational("the connection to the server was lost"));
+        }
+        self.session.autocommit = self.set_up_autocommit;
+        Ok(())
+    }
+
+    fn session_set_up(&mut self) {
+        self.set_up_autocommit = self.session.autocommit;
     }
 }
 

@@ -1,5 +1,6 @@
 //! `PgConnector`: opens PostgreSQL connections for the pool.
 
+use crate::client::Client;
 use crate::connection::PgConnection;
 use crate::error::map_err;
 use nimue_core::{Connect, Result};
@@ -25,7 +26,7 @@ const DRIVER_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
 /// ```
 #[derive(Clone)]
 pub struct PgConnector {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     ping_timeout: Duration,
     #[cfg(feature = "tls")]
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
@@ -34,7 +35,7 @@ pub struct PgConnector {
 impl std::fmt::Debug for PgConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut s = f.debug_struct("PgConnector");
-        // postgres::Config's Debug redacts the password.
+        // tokio_postgres::Config's Debug redacts the password.
         s.field("config", &self.config)
             .field("ping_timeout", &self.ping_timeout);
         #[cfg(feature = "tls")]
@@ -44,8 +45,10 @@ impl std::fmt::Debug for PgConnector {
 }
 
 impl PgConnector {
-    /// Connections configured by a `postgres::Config`.
-    pub fn new(mut config: postgres::Config) -> Self {
+    /// Connections configured by a [`tokio_postgres::Config`] (the same settings as a
+    /// `postgres::Config`: nimue drives `tokio_postgres` on the calling thread, as the
+    /// `postgres` crate does, to send a statement's `BEGIN` with it).
+    pub fn new(mut config: tokio_postgres::Config) -> Self {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
@@ -78,17 +81,17 @@ impl PgConnector {
     /// `key=value` connection string, as libpq reads them. A malformed one is an
     /// `InterfaceError`.
     pub fn from_url(url: &str) -> Result<Self> {
-        let config = postgres::Config::from_str(url).map_err(map_err)?;
+        let config = tokio_postgres::Config::from_str(url).map_err(map_err)?;
         Ok(Self::new(config))
     }
 
     /// The configuration, to adjust (e.g. `connect_timeout`, `keepalives_idle`).
-    pub fn config_mut(&mut self) -> &mut postgres::Config {
+    pub fn config_mut(&mut self) -> &mut tokio_postgres::Config {
         &mut self.config
     }
 
     /// The configuration.
-    pub fn config(&self) -> &postgres::Config {
+    pub fn config(&self) -> &tokio_postgres::Config {
         &self.config
     }
 
@@ -128,12 +131,12 @@ impl PgConnector {
         Ok(self.tls(config))
     }
 
-    fn client(&self) -> Result<postgres::Client> {
+    fn client(&self) -> Result<Client> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            return self.config.connect(tls.clone()).map_err(map_err);
+            return Client::connect(&self.config, tls.clone());
         }
-        self.config.connect(postgres::NoTls).map_err(map_err)
+        Client::connect(&self.config, tokio_postgres::NoTls)
     }
 }
 

@@ -1,4 +1,7 @@
-//! The PostgreSQL adapter of nimue, on the synchronous [`postgres`] crate.
+//! The PostgreSQL adapter of nimue, on [`tokio_postgres`] driven on the calling thread (as the
+//! synchronous [`postgres`] crate drives it, whose types it uses), so that requests can be
+//! pipelined: a transaction's `BEGIN` goes out with its first statement, and the pool's
+//! `ROLLBACK` on return does not wait for its reply.
 //!
 //! [`PgConnector`] opens [`PgConnection`]s, which implement nimue's PEP 249
 //! [`Connection`](nimue_core::Connection) and [`Cursor`](nimue_core::Cursor) traits:
@@ -18,7 +21,7 @@
 //! - errors: by SQLSTATE class: 23 → Integrity, 42 → Programming, 08/57 → Operational,
 //!   22 → Data, 0A → NotSupported, XX → Internal;
 //! - pool hooks: `ping` is an empty-query round trip, `is_broken` the client's closed state,
-//!   `reset` a rollback only when a transaction is open.
+//!   `reset` a rollback only when a transaction is open, sent without waiting for the reply.
 //!
 //! ```no_run
 //! use nimue_core::{params, Connect, Connection};
@@ -32,6 +35,7 @@
 
 #![warn(missing_docs)]
 
+mod client;
 mod connection;
 mod connector;
 mod convert;
@@ -39,8 +43,9 @@ mod cursor;
 mod error;
 mod placeholders;
 
-pub use connection::{PgConnection, PgCursor};
+pub use connection::{ClientFuture, PgConnection, PgCursor};
 pub use connector::PgConnector;
 pub use cursor::PgStream;
 pub use placeholders::rewrite_placeholders;
 pub use postgres;
+pub use tokio_postgres;
