@@ -12,7 +12,7 @@ use nimue_core::{check_param_count, Columns, Result, Row, RowStream, Started, Va
 use postgres::types::ToSql;
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
-use std::task::Poll;
+use std::task::{Context, Poll};
 use tokio_postgres::RowStream as Rows;
 
 /// The rows of the statement a [`PgCursor`](crate::PgCursor) runs.
@@ -79,6 +79,11 @@ impl<'c> PgStream<'c> {
         let Some(rows) = &mut self.rows else {
             return Ok(None);
         };
+        // A row the connection already handed over needs no trip through the runtime.
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        if let Poll::Ready(next) = rows.as_mut().poll_next(&mut cx) {
+            return next.transpose().map_err(map_err);
+        }
         let (_, driver) = self.client.parts();
         driver.block_on(poll_fn(|cx| {
             rows.as_mut().poll_next(cx).map(Option::transpose)
