@@ -157,15 +157,21 @@ enum Workload {
     Point1,
     Point8,
     Fetch,
+    /// The fetch, nimue reading typed cells in place (`query_map`).
+    FetchTyped,
     Scan,
+    /// The scan, nimue reading typed cells in place (`map_rows`).
+    ScanTyped,
 }
 
 impl Workload {
-    const ALL: [Workload; 4] = [
+    const ALL: [Workload; 6] = [
         Workload::Point1,
         Workload::Point8,
         Workload::Fetch,
+        Workload::FetchTyped,
         Workload::Scan,
+        Workload::ScanTyped,
     ];
 
     fn name(self, scan_rows: usize) -> String {
@@ -173,7 +179,11 @@ impl Workload {
             Workload::Point1 => "point query, 1 thread".into(),
             Workload::Point8 => format!("point query, {POOL} threads, pool {POOL}"),
             Workload::Fetch => format!("fetch {}k rows (int8, text)", FETCH_ROWS / 1000),
+            Workload::FetchTyped => {
+                format!("fetch {}k rows, nimue: `query_map`", FETCH_ROWS / 1000)
+            }
             Workload::Scan => format!("scan {} rows × 100-byte text", count(scan_rows)),
+            Workload::ScanTyped => format!("scan {} rows, nimue: `map_rows`", count(scan_rows)),
         }
     }
 
@@ -182,7 +192,9 @@ impl Workload {
             Workload::Point1 => "point, 1 thread",
             Workload::Point8 => "point, 8 threads",
             Workload::Fetch => "fetch 10k rows",
+            Workload::FetchTyped => "fetch 10k, typed",
             Workload::Scan => "scan (time)",
+            Workload::ScanTyped => "scan, typed",
         }
     }
 }
@@ -308,9 +320,27 @@ fn nimue_fetch<K: Connect>(pool: &Pool<K>) -> MakeOp<'_> {
     })
 }
 
-/// nimue's side of the scan: a cursor, `fetchmany(arraysize)` until empty. Rows and text
-/// bytes read.
-fn nimue_scan<K: Connect>(connector: K) -> (u64, u64) {
+fn nimue_fetch_typed<K: Connect>(pool: &Pool<K>) -> MakeOp<'_> {
+    Box::new(move |_| {
+        Box::new(move || {
+            let mut conn = pool.get().expect("nimue get");
+            let rows = conn
+                .query_map(FETCH_SQL, &[], |row| {
+                    Ok((row.get::<i64>(0)?, row.get::<String>(1)?))
+                })
+                .expect("nimue fetch");
+            for row in &rows {
+                black_box(row);
+            }
+            assert_eq!(rows.len(), FETCH_ROWS);
+            rows.len() as u64
+        })
+    })
+}
+
+/// nimue's side of the scan: a cursor, `fetchmany(arraysize)` until empty, or with `typed`
+/// `map_rows` reading each text in place. Rows and text bytes read.
+fn nimue_scan<K: Connect>(connector: K, typed: bool) -> (u64, u64) {
     let pool = Pool::builder(connector)
         .name("e2e-scan")
         .min_idle(1)
@@ -322,6 +352,16 @@ fn nimue_scan<K: Connect>(connector: K) -> (u64, u64) {
     cur.set_arraysize(ARRAYSIZE);
     cur.execute(SCAN_SQL, &[]).expect("nimue scan");
     let (mut rows, mut bytes) = (0u64, 0u64);
+    if typed {
+        let texts = cur
+            .map_rows(|row| row.get::<String>(0))
+            .expect("nimue rows");
+        for t in texts {
+            bytes += t.expect("nimue: t").len() as u64;
+            rows += 1;
+        }
+        return (rows, bytes);
+    }
     loop {
         let batch = cur.fetchmany(cur.arraysize()).expect("nimue fetchmany");
         if batch.is_empty() {
@@ -443,11 +483,29 @@ fn sqlite_timed(path: &Path, run: &Run) -> Vec<Sample> {
         timed(Workload::Fetch, Side::Bare, 1, sqlite_bare_fetch(&bare)),
         timed(Workload::Fetch, Side::R2d2, 1, sqlite_r2d2_fetch(&r2d2)),
         timed(Workload::Fetch, Side::Nimue, 1, nimue_fetch(&nimue)),
+        timed(
+            Workload::FetchTyped,
+            Side::Bare,
+            1,
+            sqlite_bare_fetch(&bare),
+        ),
+        timed(
+            Workload::FetchTyped,
+            Side::R2d2,
+            1,
+            sqlite_r2d2_fetch(&r2d2),
+        ),
+        timed(
+            Workload::FetchTyped,
+            Side::Nimue,
+            1,
+            nimue_fetch_typed(&nimue),
+        ),
     ];
     run_timed(Db::Sqlite, &contenders, run)
 }
 
-fn sqlite_scan(side: Side, path: &Path) -> (u64, u64) {
+fn sqlite_scan(side: Side, path: &Path, typed: bool) -> (u64, u64) {
     match side {
         Side::Bare => {
             let conn = rusqlite::Connection::open(path).expect("sqlite open");
@@ -461,7 +519,7 @@ fn sqlite_scan(side: Side, path: &Path) -> (u64, u64) {
             }
             (n, bytes)
         }
-        _ => nimue_scan(nimue::sqlite::SqliteConnector::new(path)),
+        _ => nimue_scan(nimue::sqlite::SqliteConnector::new(path), typed),
     }
 }
 
@@ -595,11 +653,19 @@ fn pg_timed(url: &str, run: &Run) -> Vec<Sample> {
         timed(Workload::Fetch, Side::Bare, 1, pg_bare_fetch(&bare)),
         timed(Workload::Fetch, Side::R2d2, 1, pg_r2d2_fetch(&r2d2)),
         timed(Workload::Fetch, Side::Nimue, 1, nimue_fetch(&nimue)),
+        timed(Workload::FetchTyped, Side::Bare, 1, pg_bare_fetch(&bare)),
+        timed(Workload::FetchTyped, Side::R2d2, 1, pg_r2d2_fetch(&r2d2)),
+        timed(
+            Workload::FetchTyped,
+            Side::Nimue,
+            1,
+            nimue_fetch_typed(&nimue),
+        ),
     ];
     run_timed(Db::Postgres, &contenders, run)
 }
 
-fn pg_scan(side: Side, url: &str) -> (u64, u64) {
+fn pg_scan(side: Side, url: &str, typed: bool) -> (u64, u64) {
     match side {
         Side::Bare => {
             let mut client = pg_connect(url);
@@ -614,7 +680,10 @@ fn pg_scan(side: Side, url: &str) -> (u64, u64) {
             }
             (n, bytes)
         }
-        _ => nimue_scan(nimue::postgres::PgConnector::from_url(url).expect("PostgreSQL URL")),
+        _ => nimue_scan(
+            nimue::postgres::PgConnector::from_url(url).expect("PostgreSQL URL"),
+            typed,
+        ),
     }
 }
 
@@ -764,11 +833,19 @@ fn my_timed(url: &str, run: &Run) -> Vec<Sample> {
         timed(Workload::Fetch, Side::Bare, 1, my_bare_fetch(&bare)),
         timed(Workload::Fetch, Side::R2d2, 1, my_r2d2_fetch(&r2d2)),
         timed(Workload::Fetch, Side::Nimue, 1, nimue_fetch(&nimue)),
+        timed(Workload::FetchTyped, Side::Bare, 1, my_bare_fetch(&bare)),
+        timed(Workload::FetchTyped, Side::R2d2, 1, my_r2d2_fetch(&r2d2)),
+        timed(
+            Workload::FetchTyped,
+            Side::Nimue,
+            1,
+            nimue_fetch_typed(&nimue),
+        ),
     ];
     run_timed(Db::Mariadb, &contenders, run)
 }
 
-fn my_scan(side: Side, url: &str) -> (u64, u64) {
+fn my_scan(side: Side, url: &str, typed: bool) -> (u64, u64) {
     match side {
         Side::Bare => {
             let mut conn = my_connect(url);
@@ -780,7 +857,10 @@ fn my_scan(side: Side, url: &str) -> (u64, u64) {
             }
             (n, bytes)
         }
-        _ => nimue_scan(nimue::mysql::MySqlConnector::from_url(url).expect("MariaDB URL")),
+        _ => nimue_scan(
+            nimue::mysql::MySqlConnector::from_url(url).expect("MariaDB URL"),
+            typed,
+        ),
     }
 }
 
@@ -834,15 +914,18 @@ const CHILD_TAG: &str = "e2e-scan";
 
 /// In the child: one scan, then its numbers on stdout.
 fn child_scan(spec: &str, sqlite_path: Option<&Path>) -> ExitCode {
-    let Some((db, side)) = spec.split_once(':').and_then(|(db, side)| {
-        let side = match side {
-            "bare" => Side::Bare,
-            "nimue" => Side::Nimue,
+    let Some((db, side, typed)) = spec.split_once(':').and_then(|(db, side)| {
+        let (side, typed) = match side {
+            "bare" => (Side::Bare, false),
+            "nimue" => (Side::Nimue, false),
+            "nimue-typed" => (Side::Nimue, true),
             _ => return None,
         };
-        Some((Db::from_key(db)?, side))
+        Some((Db::from_key(db)?, side, typed))
     }) else {
-        eprintln!("e2e: --child-scan takes sqlite|postgres|mariadb:bare|nimue, not {spec}");
+        eprintln!(
+            "e2e: --child-scan takes sqlite|postgres|mariadb:bare|nimue|nimue-typed, not {spec}"
+        );
         return ExitCode::FAILURE;
     };
     let url = || {
@@ -851,9 +934,9 @@ fn child_scan(spec: &str, sqlite_path: Option<&Path>) -> ExitCode {
     };
     let start = Instant::now();
     let (rows, bytes) = match db {
-        Db::Sqlite => sqlite_scan(side, sqlite_path.expect("--sqlite-path")),
-        Db::Postgres => pg_scan(side, &url()),
-        Db::Mariadb => my_scan(side, &url()),
+        Db::Sqlite => sqlite_scan(side, sqlite_path.expect("--sqlite-path"), typed),
+        Db::Postgres => pg_scan(side, &url(), typed),
+        Db::Mariadb => my_scan(side, &url(), typed),
     };
     let ms = start.elapsed().as_secs_f64() * 1e3;
     let hwm_kb = proc_status_kb("VmHWM:").expect("VmHWM in /proc/self/status");
@@ -873,9 +956,19 @@ fn proc_status_kb(field: &str) -> Option<u64> {
 }
 
 /// In the parent: run one scan in a child process; (milliseconds, peak RSS in MB).
-fn scan_in_child(db: Db, side: Side, sqlite_path: &Path, scan_rows: usize) -> (f64, f64) {
+fn scan_in_child(
+    db: Db,
+    workload: Workload,
+    side: Side,
+    sqlite_path: &Path,
+    scan_rows: usize,
+) -> (f64, f64) {
     let exe = std::env::current_exe().expect("this benchmark's executable");
-    let side_key = if side == Side::Bare { "bare" } else { "nimue" };
+    let side_key = match (side, workload) {
+        (Side::Bare, _) => "bare",
+        (_, Workload::ScanTyped) => "nimue-typed",
+        _ => "nimue",
+    };
     let output = Command::new(exe)
         .arg("--child-scan")
         .arg(format!("{}:{side_key}", db.key()))
@@ -916,17 +1009,20 @@ fn scan_in_child(db: Db, side: Side, sqlite_path: &Path, scan_rows: usize) -> (f
 fn run_scans(db: Db, sqlite_path: &Path, rounds: usize, scan_rows: usize) -> Vec<Sample> {
     let mut samples = Vec::new();
     for round in 1..=rounds {
-        for side in [Side::Bare, Side::Nimue] {
-            let (ms, mb) = scan_in_child(db, side, sqlite_path, scan_rows);
+        let runs = [Workload::Scan, Workload::ScanTyped]
+            .into_iter()
+            .flat_map(|w| [(w, Side::Bare), (w, Side::Nimue)]);
+        for (workload, side) in runs {
+            let (ms, mb) = scan_in_child(db, workload, side, sqlite_path, scan_rows);
             println!(
                 "    {:10} round {round}: {:17} {:8} {ms:.0} ms, peak RSS {mb:.1} MB",
                 db.name(),
-                Workload::Scan.short(),
+                workload.short(),
                 side.name(),
             );
             samples.push(Sample {
                 db,
-                workload: Workload::Scan,
+                workload,
                 side,
                 rate: scan_rows as f64 / (ms / 1e3),
                 scan: Some((ms, mb)),
@@ -982,7 +1078,7 @@ impl Line {
 
 fn rate_text(workload: Workload, rate: f64) -> String {
     let unit = match workload {
-        Workload::Fetch | Workload::Scan => " rows/s",
+        Workload::Fetch | Workload::FetchTyped | Workload::Scan | Workload::ScanTyped => " rows/s",
         _ => "/s",
     };
     if rate >= 1e6 {
@@ -1185,7 +1281,10 @@ fn markdown(
          the guard dropped. Fetch: `pool.get()`, `conn.query(\"SELECT id, t FROM e2e_fetch\", \
          &[])`, `row.get::<i64>(0)` and `row.get::<String>(1)` for every row. Scan: a pool of \
          one, `conn.cursor()`, `set_arraysize({ARRAYSIZE})`, `execute`, then \
-         `fetchmany(cur.arraysize())` until empty, `row.get::<String>(0)`. *autocommit on*: \
+         `fetchmany(cur.arraysize())` until empty, `row.get::<String>(0)`. The *typed* \
+         fetch and scan read each cell in place: `conn.query_map(FETCH_SQL, &[], |row| \
+         Ok((row.get::<i64>(0)?, row.get::<String>(1)?)))` and `cur.map_rows(|row| \
+         row.get::<String>(0))` (bare and r2d2 run their same code again). *autocommit on*: \
          the same pool with `.autocommit(true)`.\n\
          - **r2d2 + driver**: `r2d2::Pool::builder().max_size({POOL}){r2d2_test}, every \
          other setting the default (r2d2_mysql pings in `has_broken` on every return). \

@@ -1,5 +1,6 @@
 //! PEP 249 connections and the connector that opens them.
 
+use crate::cell::RowView;
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::row::Row;
@@ -170,6 +171,31 @@ pub trait Connection: Send {
         let mut cursor = self.cursor()?;
         cursor.execute(sql, params)?;
         cursor.fetchall()
+    }
+
+    /// Execute a query on a fresh cursor and turn every row into a `T` with `f` as it is
+    /// fetched ([`Cursor::map_rows`]): typed reads without a [`Row`](crate::Row) per row.
+    ///
+    /// ```
+    /// # use nimue_core::{params, Connection, Result};
+    /// # fn f<C: Connection>(conn: &mut C) -> Result<()> {
+    /// let users: Vec<(i64, String)> = conn.query_map(
+    ///     "SELECT id, name FROM users WHERE active = ?",
+    ///     &params![true],
+    ///     |row| Ok((row.get(0)?, row.get("name")?)),
+    /// )?;
+    /// # Ok(()) }
+    /// ```
+    fn query_map<T>(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        f: impl FnMut(RowView<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut cursor = self.cursor()?;
+        cursor.execute(sql, params)?;
+        let rows = cursor.map_rows(f)?;
+        rows.collect()
     }
 
     /// Execute a query and return its first row, or `None` when it returned no rows.

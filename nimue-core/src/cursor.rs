@@ -4,6 +4,7 @@
 //! implement [`Execute`] (run one statement, return its whole [`ResultSet`]) and use
 //! [`BufferedCursor`], which provides every PEP 249 cursor method on top of it.
 
+use crate::cell::RowView;
 use crate::error::{Error, Result};
 use crate::row::{Column, Columns, Row};
 use crate::value::Value;
@@ -77,6 +78,43 @@ pub trait Cursor {
         Ok(rows)
     }
 
+    /// Fetch the next row and hand it to `f` as a [`RowView`], read where the driver holds it
+    /// when the cursor can (a streaming cursor's typed reads then skip making a [`Row`]);
+    /// `false` when there are no more rows. The errors of [`fetchone`](Self::fetchone), and
+    /// `f`'s own. [`map_rows`](Self::map_rows) is the friendlier form.
+    fn fetch_with(&mut self, f: &mut dyn FnMut(RowView<'_>) -> Result<()>) -> Result<bool> {
+        match self.fetchone()? {
+            Some(row) => {
+                f(RowView::new(&row, row.columns()))?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// The remaining rows of the last query, each turned into a `T` by `f` as it is fetched,
+    /// for a `for` loop or `collect`: typed reads at the driver's speed, without a [`Row`]
+    /// per row. A `ProgrammingError` at once when the last statement produced no result set.
+    ///
+    /// ```
+    /// use nimue_core::{Connection, Cursor, Result};
+    ///
+    /// fn names<C: Connection>(conn: &mut C) -> Result<Vec<(i64, String)>> {
+    ///     let mut cur = conn.cursor()?;
+    ///     cur.execute("SELECT id, name FROM users", &[])?;
+    ///     let rows = cur.map_rows(|row| Ok((row.get(0)?, row.get("name")?)))?;
+    ///     rows.collect()
+    /// }
+    /// ```
+    fn map_rows<T, F>(&mut self, f: F) -> Result<MapRows<'_, Self, F>>
+    where
+        Self: Sized,
+        F: FnMut(RowView<'_>) -> Result<T>,
+    {
+        self.rows()?;
+        Ok(MapRows { cursor: self, f })
+    }
+
     /// The remaining rows of the last query, one by one, for a `for` loop: each item is a
     /// row or the error that ended the fetch. A `ProgrammingError` at once when the last
     /// statement produced no result set.
@@ -122,6 +160,30 @@ impl<C: Cursor + ?Sized> Iterator for Rows<'_, C> {
     }
 }
 
+/// The remaining rows of a cursor's last query turned into `T`s, from [`Cursor::map_rows`].
+pub struct MapRows<'a, C: Cursor + ?Sized, F> {
+    cursor: &'a mut C,
+    f: F,
+}
+
+impl<T, C: Cursor + ?Sized, F: FnMut(RowView<'_>) -> Result<T>> Iterator for MapRows<'_, C, F> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        let mut item = None;
+        let f = &mut self.f;
+        let got = self.cursor.fetch_with(&mut |row| {
+            item = Some(f(row)?);
+            Ok(())
+        });
+        match got {
+            Ok(true) => item.map(Ok),
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
 /// A boxed cursor is a cursor (what [`BoxConnection`](crate::BoxConnection) hands out).
 impl<C: Cursor + ?Sized> Cursor for Box<C> {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<()> {
@@ -153,6 +215,9 @@ impl<C: Cursor + ?Sized> Cursor for Box<C> {
     }
     fn fetchall(&mut self) -> Result<Vec<Row>> {
         (**self).fetchall()
+    }
+    fn fetch_with(&mut self, f: &mut dyn FnMut(RowView<'_>) -> Result<()>) -> Result<bool> {
+        (**self).fetch_with(f)
     }
 }
 

@@ -108,13 +108,7 @@ impl Row {
     /// `DataError`. Never panics.
     pub fn get<T: FromValue>(&self, index: impl RowIndex) -> Result<T> {
         let i = index.index(self)?;
-        T::from_value(&self.values[i]).map_err(|e| {
-            Error::data(format!(
-                "column {i} ({:?}): {}",
-                self.columns[i].name,
-                e.as_database().map_or("conversion failed", |d| d.message())
-            ))
-        })
+        T::from_value(&self.values[i]).map_err(|e| conversion_error(i, &self.columns, &e))
     }
 
     /// Read a cell by column name (the same as `get` with a `&str`).
@@ -162,20 +156,34 @@ impl Index<usize> for Row {
     }
 }
 
+/// The `DataError` of cell `i` that failed to convert with `e`, naming the column.
+pub(crate) fn conversion_error(i: usize, columns: &[Column], e: &Error) -> Error {
+    Error::data(format!(
+        "column {i} ({:?}): {}",
+        columns[i].name,
+        e.as_database().map_or("conversion failed", |d| d.message())
+    ))
+}
+
 /// A way to name a column: its position (`usize`) or its name (`&str`).
 pub trait RowIndex {
+    /// The position of the column among `columns`, or a `ProgrammingError`.
+    fn position(&self, columns: &[Column]) -> Result<usize>;
+
     /// The position of the column in `row`, or a `ProgrammingError`.
-    fn index(&self, row: &Row) -> Result<usize>;
+    fn index(&self, row: &Row) -> Result<usize> {
+        self.position(row.columns())
+    }
 }
 
 impl RowIndex for usize {
-    fn index(&self, row: &Row) -> Result<usize> {
-        if *self < row.len() {
+    fn position(&self, columns: &[Column]) -> Result<usize> {
+        if *self < columns.len() {
             Ok(*self)
         } else {
             Err(Error::programming(format!(
                 "column index {self} out of range for a row of {} columns",
-                row.len()
+                columns.len()
             )))
         }
     }
@@ -183,8 +191,7 @@ impl RowIndex for usize {
 
 impl RowIndex for &str {
     /// Exact match first, then ASCII case-insensitive (SQL folds unquoted names).
-    fn index(&self, row: &Row) -> Result<usize> {
-        let cols = row.columns();
+    fn position(&self, cols: &[Column]) -> Result<usize> {
         cols.iter()
             .position(|c| c.name == *self)
             .or_else(|| cols.iter().position(|c| c.name.eq_ignore_ascii_case(self)))

@@ -15,6 +15,7 @@
 //! snapshot, a server-side portal, the connection's socket): fetch to the end, execute another
 //! statement, or drop the cursor to release them.
 
+use crate::cell::{RawRow, RowView};
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::row::{Column, Columns, Row};
@@ -49,6 +50,19 @@ pub trait RowStream {
     /// The next row of the running statement, or `None` at its end (the statement is then
     /// finished and releases what it held).
     fn next_row(&mut self) -> Result<Option<Row>>;
+
+    /// The next row of the running statement handed to `f` as the driver holds it (no
+    /// [`Row`] built: see [`RawRow`]); `false` at its end. The default goes through
+    /// [`next_row`](Self::next_row); adapters override it to skip making `Value`s.
+    fn next_raw(&mut self, f: &mut dyn FnMut(&dyn RawRow)) -> Result<bool> {
+        match self.next_row()? {
+            Some(row) => {
+                f(&row);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
 
     /// Run `sql` once per parameter set; the default starts it once per set, reads and drops
     /// any rows, and sums the row counts.
@@ -308,6 +322,46 @@ impl<S: RowStream> Cursor for StreamingCursor<S> {
             Some(row) => Ok(Some(row)),
             None => self.next_from_driver(),
         }
+    }
+
+    /// Rows read ahead first; then straight from the driver's row
+    /// ([`RowStream::next_raw`]), without making a [`Row`].
+    fn fetch_with(&mut self, f: &mut dyn FnMut(RowView<'_>) -> Result<()>) -> Result<bool> {
+        if let Some(row) = self.rows_ahead()?.pop_front() {
+            f(RowView::new(&row, row.columns()))?;
+            return Ok(true);
+        }
+        let Progress::Rows {
+            columns,
+            read,
+            ended,
+            lastrowid,
+            ..
+        } = &mut self.progress
+        else {
+            return Ok(false);
+        };
+        if *ended {
+            return Ok(false);
+        }
+        // The caller's error (a conversion) leaves the statement running; the driver's ends it.
+        let mut outcome = Ok(());
+        let got = self
+            .stream
+            .next_raw(&mut |raw| outcome = f(RowView::new(raw, columns)));
+        match got {
+            Ok(true) => *read += 1,
+            Ok(false) => {
+                *ended = true;
+                *lastrowid = self.stream.lastrowid();
+                return Ok(false);
+            }
+            Err(e) => {
+                self.progress = Progress::Idle;
+                return Err(e);
+            }
+        }
+        outcome.map(|()| true)
     }
 
     fn fetchmany(&mut self, size: usize) -> Result<Vec<Row>> {

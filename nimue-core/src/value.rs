@@ -192,6 +192,37 @@ macro_rules! params {
     ($($p:expr),+ $(,)?) => { [$($crate::Value::from($p)),+] };
 }
 
+/// One cell of a row, as the driver holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellRef<'a> {
+    /// Text, borrowed from the driver's row.
+    Text(&'a str),
+    /// Bytes, borrowed from the driver's row.
+    Bytes(&'a [u8]),
+    /// Any other value (`NULL`, numbers, dates, ...), as the adapter reads it.
+    Value(Value),
+}
+
+impl CellRef<'_> {
+    /// The cell as an owned [`Value`].
+    pub fn into_value(self) -> Value {
+        match self {
+            CellRef::Text(s) => Value::Text(s.to_owned()),
+            CellRef::Bytes(b) => Value::Bytes(b.to_vec()),
+            CellRef::Value(v) => v,
+        }
+    }
+
+    /// The cell of a [`Value`] (text and bytes borrowed from it).
+    pub fn of(value: &Value) -> CellRef<'_> {
+        match value {
+            Value::Text(s) => CellRef::Text(s),
+            Value::Bytes(b) => CellRef::Bytes(b),
+            v => CellRef::Value(v.clone()),
+        }
+    }
+}
+
 /// Conversion from a [`Value`] (a row cell) to a Rust type, as used by
 /// [`Row::get`](crate::Row::get).
 ///
@@ -201,6 +232,14 @@ macro_rules! params {
 pub trait FromValue: Sized {
     /// Convert, or fail with a [`DataError`](crate::ErrorKind::Data) that names both types.
     fn from_value(value: &Value) -> Result<Self>;
+
+    /// Convert a cell read where the driver holds it ([`RowView::get`](crate::RowView::get)),
+    /// with the same result as [`from_value`](Self::from_value) of its value. The default makes
+    /// the value (copying text and bytes) and converts that; `String`, `Vec<u8>` and
+    /// `Option` copy the driver's text or bytes once, straight into the result.
+    fn from_cell(cell: CellRef<'_>) -> Result<Self> {
+        Self::from_value(&cell.into_value())
+    }
 }
 
 fn mismatch<T>(value: &Value, target: &str) -> Result<T> {
@@ -227,6 +266,13 @@ impl<T: FromValue> FromValue for Option<T> {
         match value {
             Value::Null => Ok(None),
             v => T::from_value(v).map(Some),
+        }
+    }
+
+    fn from_cell(cell: CellRef<'_>) -> Result<Self> {
+        match cell {
+            CellRef::Value(Value::Null) => Ok(None),
+            cell => T::from_cell(cell).map(Some),
         }
     }
 }
@@ -312,6 +358,13 @@ impl FromValue for String {
             v => mismatch(v, "String"),
         }
     }
+
+    fn from_cell(cell: CellRef<'_>) -> Result<Self> {
+        match cell {
+            CellRef::Text(s) => Ok(s.to_owned()),
+            cell => Self::from_value(&cell.into_value()),
+        }
+    }
 }
 
 impl FromValue for Vec<u8> {
@@ -319,6 +372,12 @@ impl FromValue for Vec<u8> {
         match value {
             Value::Bytes(b) => Ok(b.clone()),
             v => mismatch(v, "Vec<u8>"),
+        }
+    }
+    fn from_cell(cell: CellRef<'_>) -> Result<Self> {
+        match cell {
+            CellRef::Bytes(b) => Ok(b.to_vec()),
+            cell => Self::from_value(&cell.into_value()),
         }
     }
 }

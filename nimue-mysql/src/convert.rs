@@ -9,7 +9,7 @@
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use mysql::consts::ColumnType;
 use mysql::Value as My;
-use nimue_core::{Error, Result, TypeCode, Value};
+use nimue_core::{CellRef, Error, Result, TypeCode, Value};
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
@@ -99,6 +99,38 @@ fn is_boolean(column: &mysql::Column) -> bool {
 }
 
 /// Read one cell of `column`.
+/// What the bytes of a column hold.
+enum BytesKind {
+    Decimal,
+    Binary,
+    Text,
+}
+
+fn bytes_kind(column: &mysql::Column) -> BytesKind {
+    use ColumnType::*;
+    match column.column_type() {
+        MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL => BytesKind::Decimal,
+        _ if is_binary(column) => BytesKind::Binary,
+        MYSQL_TYPE_BIT | MYSQL_TYPE_GEOMETRY => BytesKind::Binary,
+        _ => BytesKind::Text,
+    }
+}
+
+/// One cell read in place: text and bytes borrowed from the driver's row, anything else as
+/// [`from_mysql`] reads it.
+pub(crate) fn cell_of<'a>(value: &'a My, column: &mysql::Column) -> Result<CellRef<'a>> {
+    match (value, bytes_kind(column)) {
+        (My::Bytes(bytes), BytesKind::Binary) => Ok(CellRef::Bytes(bytes)),
+        (My::Bytes(bytes), BytesKind::Text) => {
+            std::str::from_utf8(bytes).map(CellRef::Text).map_err(|e| {
+                let name = column.name_str();
+                Error::data(format!("column {name:?}: text is not UTF-8: {e}"))
+            })
+        }
+        (value, _) => from_mysql(value.clone(), column).map(CellRef::Value),
+    }
+}
+
 pub(crate) fn from_mysql(value: My, column: &mysql::Column) -> Result<Value> {
     use ColumnType::*;
     let name = column.name_str();
@@ -114,8 +146,8 @@ pub(crate) fn from_mysql(value: My, column: &mysql::Column) -> Result<Value> {
         },
         My::Float(x) => Value::Float(f64::from(x)),
         My::Double(x) => Value::Float(x),
-        My::Bytes(bytes) => match column.column_type() {
-            MYSQL_TYPE_DECIMAL | MYSQL_TYPE_NEWDECIMAL => {
+        My::Bytes(bytes) => match bytes_kind(column) {
+            BytesKind::Decimal => {
                 let text = String::from_utf8_lossy(&bytes);
                 Value::Decimal(Decimal::from_str(&text).map_err(|e| {
                     bad(format!(
@@ -123,9 +155,8 @@ pub(crate) fn from_mysql(value: My, column: &mysql::Column) -> Result<Value> {
                     ))
                 })?)
             }
-            _ if is_binary(column) => Value::Bytes(bytes),
-            MYSQL_TYPE_BIT | MYSQL_TYPE_GEOMETRY => Value::Bytes(bytes),
-            _ => Value::Text(
+            BytesKind::Binary => Value::Bytes(bytes),
+            BytesKind::Text => Value::Text(
                 String::from_utf8(bytes).map_err(|e| bad(format!("text is not UTF-8: {e}")))?,
             ),
         },

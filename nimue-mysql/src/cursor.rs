@@ -1,14 +1,15 @@
 //! The statement side of MySQL's streaming cursor: a prepared (cached) statement executed with
 //! the binary protocol, its rows read from the socket one at a time as they are fetched.
 
-use crate::convert::{describe, from_mysql, to_mysql};
+use crate::convert::{cell_of, describe, from_mysql, to_mysql};
 use crate::error::is_gone;
 use crate::session::Session;
 use mysql::prelude::Queryable;
 use mysql::{Binary, QueryResult};
 use nimue_core::sql::{starts_with_any, DML_KEYWORDS};
 use nimue_core::{
-    check_param_count, Column, Columns, Error, Result, Row, RowStream, Started, Value,
+    check_param_count, CellRef, Column, Columns, Error, RawRow, Result, Row, RowStream, Started,
+    Value,
 };
 
 /// A running statement: the driver connection and the result reading from it (which borrows
@@ -139,6 +140,28 @@ impl RowStream for MySqlStream<'_> {
         self.begin(sql, params)
     }
 
+    /// The cells straight from the driver's row: text and bytes are not copied until read.
+    fn next_raw(&mut self, f: &mut dyn FnMut(&dyn RawRow)) -> Result<bool> {
+        let Some(running) = &mut self.running else {
+            return Ok(false);
+        };
+        let next = running.with_result_mut(|result| result.next());
+        let got = match next {
+            Some(Ok(row)) => {
+                f(&MyRow {
+                    row: &row,
+                    columns: &self.my_columns,
+                });
+                return Ok(true);
+            }
+            Some(Err(e)) => self.session.watch(Err(e)),
+            None => Ok(false),
+        };
+        // The end, or an error: the statement is finished either way.
+        self.finish();
+        got
+    }
+
     fn next_row(&mut self) -> Result<Option<Row>> {
         let Some(running) = &mut self.running else {
             return Ok(None);
@@ -155,6 +178,21 @@ impl RowStream for MySqlStream<'_> {
             self.finish();
         }
         row
+    }
+}
+
+/// A row of the driver's, read in place.
+struct MyRow<'a> {
+    row: &'a mysql::Row,
+    columns: &'a [mysql::Column],
+}
+
+impl RawRow for MyRow<'_> {
+    fn cell(&self, i: usize) -> Result<CellRef<'_>> {
+        match self.row.as_ref(i) {
+            Some(value) => cell_of(value, &self.columns[i]),
+            None => Err(Error::interface(format!("column {i} was already taken"))),
+        }
     }
 }
 

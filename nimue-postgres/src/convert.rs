@@ -6,7 +6,7 @@
 
 use bytes::BytesMut;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use nimue_core::{ErrorKind, FromValue, TypeCode, Value};
+use nimue_core::{CellRef, ErrorKind, FromValue, TypeCode, Value};
 use postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
 use rust_decimal::Decimal;
 use std::error::Error as StdError;
@@ -211,6 +211,39 @@ impl<'a> FromSql<'a> for PgValue {
 
     fn accepts(_: &Type) -> bool {
         true
+    }
+}
+
+/// One cell read in place: text and bytes borrowed from the driver's row, anything else as
+/// [`PgValue`] reads it.
+pub(crate) struct PgCell<'a>(pub(crate) CellRef<'a>);
+
+impl<'a> FromSql<'a> for PgCell<'a> {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> BoxResult<Self> {
+        let base = base_type(ty);
+        let cell = match *base {
+            Type::BYTEA => CellRef::Bytes(raw),
+            Type::JSONB => CellRef::Text(borrowed_text(raw.get(1..).unwrap_or_default())?),
+            Type::JSON | Type::XML => CellRef::Text(borrowed_text(raw)?),
+            ref t if is_text(t) => CellRef::Text(borrowed_text(raw)?),
+            _ => CellRef::Value(PgValue::from_sql(ty, raw)?.0),
+        };
+        Ok(PgCell(cell))
+    }
+
+    fn from_sql_null(_: &Type) -> BoxResult<Self> {
+        Ok(PgCell(CellRef::Value(Value::Null)))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+fn borrowed_text(raw: &[u8]) -> BoxResult<&str> {
+    match std::str::from_utf8(raw) {
+        Ok(s) => Ok(s),
+        Err(e) => fail(ErrorKind::Data, format!("text is not UTF-8: {e}")),
     }
 }
 

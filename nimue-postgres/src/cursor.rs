@@ -4,11 +4,13 @@
 
 use crate::client::{Client, Driver};
 use crate::connection::Session;
-use crate::convert::{Param, PgValue};
+use crate::convert::{Param, PgCell, PgValue};
 use crate::error::map_err;
 use futures_util::Stream;
 use nimue_core::sql::{first_keyword, starts_with_any, DML_KEYWORDS};
-use nimue_core::{check_param_count, Columns, Result, Row, RowStream, Started, Value};
+use nimue_core::{
+    check_param_count, CellRef, Columns, RawRow, Result, Row, RowStream, Started, Value,
+};
 use postgres::types::ToSql;
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
@@ -75,7 +77,7 @@ impl<'c> PgStream<'c> {
     }
 
     /// The next row of the running query, if any.
-    fn next_raw(&mut self) -> Result<Option<tokio_postgres::Row>> {
+    fn next_driver_row(&mut self) -> Result<Option<tokio_postgres::Row>> {
         let Some(rows) = &mut self.rows else {
             return Ok(None);
         };
@@ -116,6 +118,18 @@ fn after_begin<T>(
     })
 }
 
+/// A row of the driver's, read in place.
+struct PgRow<'a>(&'a tokio_postgres::Row);
+
+impl RawRow for PgRow<'_> {
+    fn cell(&self, i: usize) -> Result<CellRef<'_>> {
+        self.0
+            .try_get::<_, PgCell>(i)
+            .map(|cell| cell.0)
+            .map_err(map_err)
+    }
+}
+
 impl Drop for PgStream<'_> {
     /// A query whose rows were not all read is read to its end (its rows dropped as they
     /// come), so that it finishes now, as a buffered cursor's did at `execute`: its writes done
@@ -124,7 +138,7 @@ impl Drop for PgStream<'_> {
     /// error while reading them (the connection lost, the query failing at a later row) is not
     /// reported here: the next statement meets its consequence.
     fn drop(&mut self) {
-        while let Ok(Some(_)) = self.next_raw() {}
+        while let Ok(Some(_)) = self.next_driver_row() {}
     }
 }
 
@@ -140,7 +154,7 @@ impl RowStream for PgStream<'_> {
     }
 
     fn next_row(&mut self) -> Result<Option<Row>> {
-        let next = self.next_raw().and_then(|row| {
+        let next = self.next_driver_row().and_then(|row| {
             let Some(row) = row else { return Ok(None) };
             let values = (0..row.len())
                 .map(|i| row.try_get::<_, PgValue>(i).map(|v| v.0))
@@ -156,6 +170,25 @@ impl RowStream for PgStream<'_> {
             }
         }
         next
+    }
+
+    /// The cells straight from the driver's row: text and bytes are not copied until read.
+    fn next_raw(&mut self, f: &mut dyn FnMut(&dyn RawRow)) -> Result<bool> {
+        match self.next_driver_row() {
+            Ok(Some(row)) => {
+                f(&PgRow(&row));
+                Ok(true)
+            }
+            next => {
+                // The end, or an error: the query is finished either way.
+                self.rows = None;
+                let e = next.err();
+                if let Some(e) = &e {
+                    self.session.forget_stale_rows(e, &self.columns);
+                }
+                e.map_or(Ok(false), Err)
+            }
+        }
     }
 
     /// Once per parameter set, as [`RowStream::start_many`]; a set that returns rows (e.g.

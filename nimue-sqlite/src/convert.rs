@@ -7,7 +7,7 @@
 //! `DECIMAL`/`NUMERIC` as `Decimal` (how exactly depends on the column's affinity: see the
 //! crate docs, Decimals).
 
-use nimue_core::{Error, FromValue, Result, TypeCode, Value};
+use nimue_core::{CellRef, Error, FromValue, Result, TypeCode, Value};
 use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 
 /// A nimue value bound as an SQLite parameter.
@@ -76,17 +76,27 @@ pub(crate) fn type_code(decltype: Option<&str>) -> Option<TypeCode> {
     })
 }
 
+/// One cell where the driver holds it: text of a column without a hint, and bytes, borrowed.
+pub(crate) fn cell_of(cell: ValueRef<'_>, hint: Hint) -> Result<CellRef<'_>> {
+    match (cell, hint) {
+        (ValueRef::Text(bytes), Hint::None) => Ok(CellRef::Text(utf8(bytes)?)),
+        (ValueRef::Blob(b), _) => Ok(CellRef::Bytes(b)),
+        (cell, hint) => from_sql(cell, hint).map(CellRef::Value),
+    }
+}
+
+fn utf8(bytes: &[u8]) -> Result<&str> {
+    std::str::from_utf8(bytes)
+        .map_err(|e| Error::data(format!("SQLite text is not valid UTF-8: {e}")))
+}
+
 /// Read one cell.
 pub(crate) fn from_sql(cell: ValueRef<'_>, hint: Hint) -> Result<Value> {
     let value = match cell {
         ValueRef::Null => return Ok(Value::Null),
         ValueRef::Integer(i) => Value::Int(i),
         ValueRef::Real(x) => Value::Float(x),
-        ValueRef::Text(bytes) => Value::Text(
-            std::str::from_utf8(bytes)
-                .map_err(|e| Error::data(format!("SQLite text is not valid UTF-8: {e}")))?
-                .to_owned(),
-        ),
+        ValueRef::Text(bytes) => Value::Text(utf8(bytes)?.to_owned()),
         ValueRef::Blob(b) => return Ok(Value::Bytes(b.to_vec())),
     };
     // A value the hint cannot read (e.g. 'abc' in a DATE column) stays as stored.

@@ -2,10 +2,12 @@
 //! row at a time, so a scan never holds more than the rows read ahead.
 
 use crate::connection::SqliteConnection;
-use crate::convert::{from_sql, type_code, Hint, Param};
+use crate::convert::{cell_of, from_sql, type_code, Hint, Param};
 use crate::error::map_err;
 use nimue_core::sql::{starts_with_any, DML_KEYWORDS};
-use nimue_core::{check_param_count, Column, Columns, Result, Row, RowStream, Started, Value};
+use nimue_core::{
+    check_param_count, CellRef, Column, Columns, RawRow, Result, Row, RowStream, Started, Value,
+};
 
 /// How to read each column of a result, shared like its [`Columns`].
 pub(crate) type Hints = std::sync::Arc<[Hint]>;
@@ -126,8 +128,46 @@ impl RowStream for SqliteStream<'_> {
         self.conn.watch(next)
     }
 
+    /// The cells straight from SQLite's row: text and blobs are not copied until read.
+    fn next_raw(&mut self, f: &mut dyn FnMut(&dyn RawRow)) -> Result<bool> {
+        if let Some(first) = self.first.take() {
+            f(&first);
+            return Ok(true);
+        }
+        let Some(running) = &mut self.running else {
+            return Ok(false);
+        };
+        let hints = &self.hints;
+        let next = running.with_rows_mut(|rows| -> Result<bool> {
+            match rows.next().map_err(map_err)? {
+                Some(row) => {
+                    f(&SqliteRow { row, hints });
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        });
+        if !matches!(next, Ok(true)) {
+            // The end, or an error: the statement is finished either way.
+            self.running = None;
+        }
+        self.conn.watch(next)
+    }
+
     fn lastrowid(&self) -> Option<i64> {
         self.inserts.then(|| self.conn.raw().last_insert_rowid())
+    }
+}
+
+/// A row of SQLite's, read in place.
+struct SqliteRow<'a, 'r> {
+    row: &'a rusqlite::Row<'r>,
+    hints: &'a [Hint],
+}
+
+impl RawRow for SqliteRow<'_, '_> {
+    fn cell(&self, i: usize) -> Result<CellRef<'_>> {
+        cell_of(self.row.get_ref(i).map_err(map_err)?, self.hints[i])
     }
 }
 

@@ -272,6 +272,119 @@ pub fn typed_rows<K: Connect>(t: &Target<K>) {
     conn.rollback().unwrap();
 }
 
+/// Rows read in place (`map_rows`, `query_map`) give what `fetchall` gives, for every type,
+/// in the rows a streaming cursor reads ahead and in those it takes straight from the driver;
+/// a conversion error is `Row::get`'s, and the rows after it are still read.
+pub fn mapped_rows<K: Connect>(t: &Target<K>) {
+    let d = &t.dialect;
+    let mut conn = connect(t);
+    let table = "nimue_conf_mapped";
+    create(
+        &mut conn,
+        table,
+        &format!(
+            "n {}, t {}, b {}, x {}, f {}, ts {}, ok {}",
+            d.int, d.text, d.bytes, d.decimal, d.float, d.timestamp, d.boolean
+        ),
+    );
+    let ts = NaiveDate::from_ymd_opt(2024, 2, 29)
+        .unwrap()
+        .and_hms_micro_opt(23, 59, 58, 123_456)
+        .unwrap();
+    let total = 150_i64;
+    for i in 0..total {
+        let row: Vec<Value> = if i % 7 == 3 {
+            vec![
+                i.into(),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                Value::Null,
+            ]
+        } else {
+            vec![
+                i.into(),
+                format!("text ✓ {i}").into(),
+                vec![0u8, 255, i as u8].into(),
+                Decimal::new(i * 1001, 2).into(),
+                (i as f64 / 4.0).into(),
+                ts.into(),
+                (i % 2 == 0).into(),
+            ]
+        };
+        conn.execute(
+            &format!("INSERT INTO {table} (n, t, b, x, f, ts, ok) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+            &row,
+        )
+        .unwrap();
+    }
+    let sql = format!("SELECT n, t, b, x, f, ts, ok FROM {table} ORDER BY n");
+    let all = conn.query(&sql, &[]).unwrap();
+    assert_eq!(all.len(), total as usize);
+    let mapped = conn.query_map(&sql, &[], |row| row.to_row()).unwrap();
+    assert_eq!(mapped, all, "every cell as fetchall reads it");
+    type Typed = (
+        i64,
+        Option<String>,
+        Option<Vec<u8>>,
+        Option<Decimal>,
+        Option<f64>,
+    );
+    let typed: Vec<Typed> = conn
+        .query_map(&sql, &[], |row| {
+            Ok((
+                row.get(0)?,
+                row.get("t")?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get("F")?,
+            ))
+        })
+        .unwrap();
+    let expected: Vec<Typed> = all
+        .iter()
+        .map(|r| {
+            let typed: Typed = (
+                r.get(0).unwrap(),
+                r.get(1).unwrap(),
+                r.get(2).unwrap(),
+                r.get(3).unwrap(),
+                r.get(4).unwrap(),
+            );
+            typed
+        })
+        .collect();
+    assert_eq!(typed, expected);
+    let mut cur = conn.cursor().unwrap();
+    cur.execute(&sql, &[]).unwrap();
+    let reads: Vec<Result<i64, Error>> = cur.map_rows(|row| row.get::<i64>("t")).unwrap().collect();
+    assert_eq!(
+        reads.len(),
+        total as usize,
+        "the rows after an error are read"
+    );
+    for read in reads {
+        expect_kind(read, ErrorKind::Data);
+    }
+    assert_eq!(cur.rowcount(), total);
+    cur.execute(&sql, &[]).unwrap();
+    let first = cur
+        .map_rows(|row| row.get::<i64>("missing"))
+        .unwrap()
+        .next();
+    expect_kind(first.unwrap(), ErrorKind::Programming);
+    cur.execute(&format!("DELETE FROM {table} WHERE n < 0"), &[])
+        .unwrap();
+    expect_kind(
+        cur.map_rows(|row| row.get::<i64>(0)).map(drop),
+        ErrorKind::Programming,
+    );
+    drop(cur);
+    conn.commit().unwrap();
+}
+
 /// Large values and NUL-free unicode survive; the connection keeps working.
 pub fn large_values<K: Connect>(t: &Target<K>) {
     let mut conn = connect(t);
@@ -686,7 +799,8 @@ pub fn bad_input<K: Connect>(t: &Target<K>) {
 macro_rules! conformance_tests {
     ($setup:expr) => {
         $crate::conformance::conformance_tests!(@cases $setup;
-            ddl_and_dml, value_roundtrip, typed_rows, large_values, parameter_count_mismatch,
+            ddl_and_dml, value_roundtrip, typed_rows, mapped_rows, large_values,
+            parameter_count_mismatch,
             transactions, fetch_sizes, description, rowcount_and_lastrowid, error_kinds,
             pool_hooks, nul_in_text, bad_input);
     };
