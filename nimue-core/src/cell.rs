@@ -1,7 +1,7 @@
 //! Rows read where the driver holds them: typed reads without building a [`Row`] of
 //! [`Value`]s first.
 //!
-//! An adapter's [`RawRow`] hands out each cell as a [`CellRef`](crate::value::CellRef): text and bytes borrowed
+//! An adapter's [`RawRow`](crate::RawRow) hands out each cell as a [`CellRef`](crate::value::CellRef): text and bytes borrowed
 //! from the driver's row, everything else as a (heap-free) [`Value`]. A [`RowView`] reads
 //! typed cells from it with [`FromValue::from_cell`], so `String` costs one copy of the text
 //! and a number none, as with the driver's own API. [`Cursor::map_rows`](crate::Cursor::map_rows)
@@ -9,19 +9,25 @@
 
 use crate::error::Result;
 use crate::row::{conversion_error, Column, Row, RowIndex};
-use crate::value::{CellRef, FromValue, Value};
-
-/// A row as the driver holds it: what an adapter implements for its driver's row type to
-/// serve [`RowStream::next_raw`](crate::RowStream::next_raw).
-pub trait RawRow {
-    /// Cell `i` (in range: the caller checks it against the columns). A value the adapter
-    /// cannot convert is a `DataError` or `NotSupportedError`, as in its `next_row`.
-    fn cell(&self, i: usize) -> Result<CellRef<'_>>;
-}
+use crate::value::{CellRef, FromValue, RawRow, Value};
 
 impl RawRow for Row {
     fn cell(&self, i: usize) -> Result<CellRef<'_>> {
         Ok(CellRef::of(&self[i]))
+    }
+
+    fn text(&self, i: usize) -> Option<&str> {
+        match &self[i] {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn int(&self, i: usize) -> Option<i64> {
+        match &self[i] {
+            Value::Int(n) => Some(*n),
+            _ => None,
+        }
     }
 }
 
@@ -53,7 +59,7 @@ impl<'r> RowView<'r> {
     /// conversions and errors as [`Row::get`].
     pub fn get<T: FromValue>(&self, index: impl RowIndex) -> Result<T> {
         let i = index.position(self.columns)?;
-        T::from_cell(self.raw.cell(i)?).map_err(|e| conversion_error(i, self.columns, &e))
+        T::from_raw(self.raw, i).map_err(|e| conversion_error(i, self.columns, &e))
     }
 
     /// The columns of the row.

@@ -80,12 +80,12 @@ pub trait Cursor {
 
     /// Fetch the next row and hand it to `f` as a [`RowView`], read where the driver holds it
     /// when the cursor can (a streaming cursor's typed reads then skip making a [`Row`]);
-    /// `false` when there are no more rows. The errors of [`fetchone`](Self::fetchone), and
-    /// `f`'s own. [`map_rows`](Self::map_rows) is the friendlier form.
-    fn fetch_with(&mut self, f: &mut dyn FnMut(RowView<'_>) -> Result<()>) -> Result<bool> {
+    /// `false` when there are no more rows. The errors of [`fetchone`](Self::fetchone); `f`
+    /// keeps its own. [`map_rows`](Self::map_rows) is the friendlier form.
+    fn fetch_with(&mut self, f: &mut dyn FnMut(RowView<'_>)) -> Result<bool> {
         match self.fetchone()? {
             Some(row) => {
-                f(RowView::new(&row, row.columns()))?;
+                f(RowView::new(&row, row.columns()));
                 Ok(true)
             }
             None => Ok(false),
@@ -172,12 +172,8 @@ impl<T, C: Cursor + ?Sized, F: FnMut(RowView<'_>) -> Result<T>> Iterator for Map
     fn next(&mut self) -> Option<Result<T>> {
         let mut item = None;
         let f = &mut self.f;
-        let got = self.cursor.fetch_with(&mut |row| {
-            item = Some(f(row)?);
-            Ok(())
-        });
-        match got {
-            Ok(true) => item.map(Ok),
+        match self.cursor.fetch_with(&mut |row| item = Some(f(row))) {
+            Ok(true) => item,
             Ok(false) => None,
             Err(e) => Some(Err(e)),
         }
@@ -216,7 +212,7 @@ impl<C: Cursor + ?Sized> Cursor for Box<C> {
     fn fetchall(&mut self) -> Result<Vec<Row>> {
         (**self).fetchall()
     }
-    fn fetch_with(&mut self, f: &mut dyn FnMut(RowView<'_>) -> Result<()>) -> Result<bool> {
+    fn fetch_with(&mut self, f: &mut dyn FnMut(RowView<'_>)) -> Result<bool> {
         (**self).fetch_with(f)
     }
 }

@@ -33,7 +33,7 @@ pub mod stream;
 pub mod testing;
 pub mod value;
 
-pub use cell::{RawRow, RowView};
+pub use cell::RowView;
 pub use connection::{check_param_count, Connect, Connection, Liveness};
 pub use cursor::{BufferedCursor, Cursor, Execute, ResultSet, Rows};
 pub use dynamic::{BoxConnection, BoxConnector, DynConnection};
@@ -41,7 +41,7 @@ pub use error::{BoxError, DatabaseError, Error, ErrorKind, PoolTimeout, Result};
 pub use pool::{Pool, PoolBuilder, PoolState, PooledConnection, Reuse};
 pub use row::{Column, Columns, Row, RowIndex};
 pub use stream::{RowStream, Started, StreamingCursor};
-pub use value::{CellRef, FromValue, TypeCode, Value};
+pub use value::{CellRef, FromValue, RawRow, TypeCode, Value};
 
 /// PEP 249's `apilevel`.
 pub const APILEVEL: &str = "2.0";

@@ -15,10 +15,11 @@
 //! snapshot, a server-side portal, the connection's socket): fetch to the end, execute another
 //! statement, or drop the cursor to release them.
 
-use crate::cell::{RawRow, RowView};
+use crate::cell::RowView;
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::row::{Column, Columns, Row};
+use crate::value::RawRow;
 use crate::value::Value;
 use std::collections::VecDeque;
 
@@ -326,9 +327,9 @@ impl<S: RowStream> Cursor for StreamingCursor<S> {
 
     /// Rows read ahead first; then straight from the driver's row
     /// ([`RowStream::next_raw`]), without making a [`Row`].
-    fn fetch_with(&mut self, f: &mut dyn FnMut(RowView<'_>) -> Result<()>) -> Result<bool> {
+    fn fetch_with(&mut self, f: &mut dyn FnMut(RowView<'_>)) -> Result<bool> {
         if let Some(row) = self.rows_ahead()?.pop_front() {
-            f(RowView::new(&row, row.columns()))?;
+            f(RowView::new(&row, row.columns()));
             return Ok(true);
         }
         let Progress::Rows {
@@ -344,24 +345,25 @@ impl<S: RowStream> Cursor for StreamingCursor<S> {
         if *ended {
             return Ok(false);
         }
-        // The caller's error (a conversion) leaves the statement running; the driver's ends it.
-        let mut outcome = Ok(());
-        let got = self
+        match self
             .stream
-            .next_raw(&mut |raw| outcome = f(RowView::new(raw, columns)));
-        match got {
-            Ok(true) => *read += 1,
+            .next_raw(&mut |raw| f(RowView::new(raw, columns)))
+        {
+            Ok(true) => {
+                *read += 1;
+                Ok(true)
+            }
             Ok(false) => {
                 *ended = true;
                 *lastrowid = self.stream.lastrowid();
-                return Ok(false);
+                Ok(false)
             }
             Err(e) => {
+                // The statement failed midway: no rowcount or further rows pretend it ended.
                 self.progress = Progress::Idle;
-                return Err(e);
+                Err(e)
             }
         }
-        outcome.map(|()| true)
     }
 
     fn fetchmany(&mut self, size: usize) -> Result<Vec<Row>> {

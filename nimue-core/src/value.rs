@@ -223,6 +223,28 @@ impl CellRef<'_> {
     }
 }
 
+/// A row as the driver holds it: what an adapter implements for its driver's row type to
+/// serve [`RowStream::next_raw`](crate::RowStream::next_raw).
+pub trait RawRow {
+    /// Cell `i` (in range: the caller checks it against the columns). A value the adapter
+    /// cannot convert is a `DataError` or `NotSupportedError`, as in its `next_row`.
+    fn cell(&self, i: usize) -> Result<CellRef<'_>>;
+
+    /// Cell `i` when it is text as it stands, else `None` (then [`cell`](Self::cell) says what
+    /// it is). A shortcut for `String` reads: a small return value, no `Result` to unpack.
+    /// The default is always `None`.
+    fn text(&self, i: usize) -> Option<&str> {
+        let _ = i;
+        None
+    }
+
+    /// Cell `i` when it is an integer as it stands, else `None`; as [`text`](Self::text).
+    fn int(&self, i: usize) -> Option<i64> {
+        let _ = i;
+        None
+    }
+}
+
 /// Conversion from a [`Value`] (a row cell) to a Rust type, as used by
 /// [`Row::get`](crate::Row::get).
 ///
@@ -239,6 +261,12 @@ pub trait FromValue: Sized {
     /// `Option` copy the driver's text or bytes once, straight into the result.
     fn from_cell(cell: CellRef<'_>) -> Result<Self> {
         Self::from_value(&cell.into_value())
+    }
+
+    /// Convert cell `i` of a driver's row: [`from_cell`](Self::from_cell) of it, after the
+    /// row's shortcuts ([`RawRow::text`], [`RawRow::int`]) for the types that have one.
+    fn from_raw(row: &dyn RawRow, i: usize) -> Result<Self> {
+        Self::from_cell(row.cell(i)?)
     }
 }
 
@@ -275,6 +303,14 @@ impl<T: FromValue> FromValue for Option<T> {
             cell => T::from_cell(cell).map(Some),
         }
     }
+
+    /// A cell the row's shortcuts see as text or an integer is not `NULL`: `T`'s own read.
+    fn from_raw(row: &dyn RawRow, i: usize) -> Result<Self> {
+        if row.text(i).is_some() || row.int(i).is_some() {
+            return T::from_raw(row, i).map(Some);
+        }
+        Self::from_cell(row.cell(i)?)
+    }
 }
 
 impl FromValue for i64 {
@@ -287,6 +323,13 @@ impl FromValue for i64 {
                 None => out_of_range(value, "i64"),
             },
             v => mismatch(v, "i64"),
+        }
+    }
+
+    fn from_raw(row: &dyn RawRow, i: usize) -> Result<Self> {
+        match row.int(i) {
+            Some(n) => Ok(n),
+            None => Self::from_cell(row.cell(i)?),
         }
     }
 }
@@ -363,6 +406,13 @@ impl FromValue for String {
         match cell {
             CellRef::Text(s) => Ok(s.to_owned()),
             cell => Self::from_value(&cell.into_value()),
+        }
+    }
+
+    fn from_raw(row: &dyn RawRow, i: usize) -> Result<Self> {
+        match row.text(i) {
+            Some(s) => Ok(s.to_owned()),
+            None => Self::from_cell(row.cell(i)?),
         }
     }
 }

@@ -194,6 +194,20 @@ impl RawRow for MyRow<'_> {
             None => Err(Error::interface(format!("column {i} was already taken"))),
         }
     }
+
+    fn text(&self, i: usize) -> Option<&str> {
+        match cell_of(self.row.as_ref(i)?, &self.columns[i]) {
+            Ok(CellRef::Text(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn int(&self, i: usize) -> Option<i64> {
+        match cell_of(self.row.as_ref(i)?, &self.columns[i]) {
+            Ok(CellRef::Value(Value::Int(n))) => Some(n),
+            _ => None,
+        }
+    }
 }
 
 impl Drop for MySqlStream<'_> {

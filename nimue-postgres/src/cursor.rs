@@ -128,6 +128,20 @@ impl RawRow for PgRow<'_> {
             .map(|cell| cell.0)
             .map_err(map_err)
     }
+
+    fn text(&self, i: usize) -> Option<&str> {
+        match self.0.try_get::<_, PgCell>(i) {
+            Ok(PgCell(CellRef::Text(s))) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn int(&self, i: usize) -> Option<i64> {
+        match self.0.try_get::<_, PgCell>(i) {
+            Ok(PgCell(CellRef::Value(Value::Int(n)))) => Some(n),
+            _ => None,
+        }
+    }
 }
 
 impl Drop for PgStream<'_> {

@@ -8,6 +8,7 @@ use nimue_core::sql::{starts_with_any, DML_KEYWORDS};
 use nimue_core::{
     check_param_count, CellRef, Column, Columns, RawRow, Result, Row, RowStream, Started, Value,
 };
+use rusqlite::types::ValueRef;
 
 /// How to read each column of a result, shared like its [`Columns`].
 pub(crate) type Hints = std::sync::Arc<[Hint]>;
@@ -168,6 +169,20 @@ struct SqliteRow<'a, 'r> {
 impl RawRow for SqliteRow<'_, '_> {
     fn cell(&self, i: usize) -> Result<CellRef<'_>> {
         cell_of(self.row.get_ref(i).map_err(map_err)?, self.hints[i])
+    }
+
+    fn text(&self, i: usize) -> Option<&str> {
+        match (self.row.get_ref(i), self.hints.get(i)) {
+            (Ok(ValueRef::Text(bytes)), Some(Hint::None)) => std::str::from_utf8(bytes).ok(),
+            _ => None,
+        }
+    }
+
+    fn int(&self, i: usize) -> Option<i64> {
+        match (self.row.get_ref(i), self.hints.get(i)) {
+            (Ok(ValueRef::Integer(n)), Some(Hint::None)) => Some(n),
+            _ => None,
+        }
     }
 }
 
