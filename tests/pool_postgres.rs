@@ -94,3 +94,47 @@ fn a_returned_transaction_ends_at_once_and_is_not_seen_again() {
     other.execute("DROP TABLE nimue_pg_return", &[]).unwrap();
     other.commit().unwrap();
 }
+
+/// A server that stops answering (its backend frozen with SIGSTOP): with a statement timeout
+/// the call fails with an OperationalError instead of hanging, the connection is given up,
+/// and the pool hands out a working one next.
+#[test]
+fn a_hung_server_fails_the_call_and_the_pool_replaces_the_connection() {
+    use nimue::{Connection, ErrorKind, Pool};
+    use std::process::Command;
+    use std::time::Duration;
+    let Some(server) = server() else { return };
+    let pool = Pool::builder(
+        server
+            .connector
+            .clone()
+            .statement_timeout(Duration::from_millis(500)),
+    )
+    .max_size(1)
+    .build()
+    .unwrap();
+    let mut conn = pool.get().unwrap();
+    let pid = conn.backend_pid().unwrap().to_string();
+    let signal = |sig: &str| {
+        let done = Command::new("kill").args([sig, &pid]).status().unwrap();
+        assert!(
+            done.success(),
+            "kill {sig} {pid} (the tests run as root in CI)"
+        );
+    };
+    signal("-STOP");
+    let outcome = conn.query("SELECT 1", &[]);
+    signal("-CONT");
+    let err = outcome.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
+    assert!(err.to_string().contains("no answer"), "{err}");
+    assert!(conn.is_broken());
+    drop(conn);
+    let mut conn = pool.get().unwrap();
+    assert_ne!(
+        conn.backend_pid().unwrap().to_string(),
+        pid,
+        "a new connection"
+    );
+    assert_eq!(pool.state().created, 2);
+}

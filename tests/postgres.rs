@@ -314,3 +314,23 @@ fn tls_connections_verify_the_server() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
 }
+
+/// `statement_timeout`: the server cancels a statement that runs longer, with an
+/// OperationalError that says so; the connection is usable after a rollback.
+#[test]
+fn a_statement_over_its_timeout_is_cancelled() {
+    use std::time::Duration;
+    let Some(url) = url() else { return };
+    let connector = PgConnector::from_url(&url)
+        .unwrap()
+        .statement_timeout(Duration::from_millis(300));
+    let mut conn = connector.connect().unwrap();
+    let err = conn.query("SELECT pg_sleep(30)", &[]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
+    assert_eq!(err.sqlstate(), Some("57014"), "{err}");
+    assert!(err.to_string().contains("statement timeout"), "{err}");
+    assert!(!conn.is_broken());
+    conn.rollback().unwrap();
+    let row = conn.query_row("SELECT 1::int8", &[]).unwrap().unwrap();
+    assert_eq!(row.get::<i64>(0).unwrap(), 1);
+}

@@ -11,13 +11,14 @@ use nimue_core::{Error, Result};
 use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Runtime;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{AsyncMessage, Config, Socket};
 
 /// How long dropping a client waits to write its goodbye.
-const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// One connection to the server: the async client and what drives its socket.
 pub(crate) struct Client {
@@ -33,6 +34,8 @@ pub(crate) struct Driver {
     connection: Box<dyn Drive + Send>,
     /// The connection has ended (closed or failed): it must not be polled again.
     ended: bool,
+    /// How long one wait for the server may last before the connection is given up.
+    patience: Option<Duration>,
 }
 
 /// A `tokio_postgres::Connection` of any stream type.
@@ -76,6 +79,7 @@ impl Client {
                 runtime,
                 connection: Box::new(connection),
                 ended: false,
+                patience: None,
             },
         })
     }
@@ -87,6 +91,13 @@ impl Client {
             .as_ref()
             .expect("the client is there until dropped");
         (inner, &mut self.driver)
+    }
+
+    /// Give up the connection when one wait for the server lasts longer than `patience`
+    /// (a hung server or a silent network): the wait fails with an `OperationalError` and the
+    /// connection is closed.
+    pub(crate) fn set_patience(&mut self, patience: Option<Duration>) {
+        self.driver.patience = patience;
     }
 
     /// Whether the connection is closed (the server went away, or a fatal error).
@@ -103,14 +114,30 @@ impl Driver {
     ) -> Result<T> {
         let mut future = pin!(future);
         let (connection, ended) = (&mut self.connection, &mut self.ended);
-        self.runtime
-            .block_on(poll_fn(|cx| {
-                if let Poll::Ready(Err(e)) = drive(connection.as_mut(), ended, cx) {
-                    return Poll::Ready(Err(e));
-                }
-                future.as_mut().poll(cx)
-            }))
-            .map_err(map_err)
+        let done = poll_fn(|cx| {
+            if let Poll::Ready(Err(e)) = drive(connection.as_mut(), ended, cx) {
+                return Poll::Ready(Err(e));
+            }
+            future.as_mut().poll(cx)
+        });
+        let Some(patience) = self.patience else {
+            return self.runtime.block_on(done).map_err(map_err);
+        };
+        // (The timer is made inside the runtime, which it needs.)
+        match self
+            .runtime
+            .block_on(async { tokio::time::timeout(patience, done).await })
+        {
+            Ok(done) => done.map_err(map_err),
+            Err(_) => {
+                // Mid-request: what the server sends later could not be matched to anything.
+                self.ended = true;
+                Err(Error::operational(format!(
+                    "no answer from the PostgreSQL server within {patience:?} (the statement \
+                     timeout and a second): the connection is given up"
+                )))
+            }
+        }
     }
 
     /// Send the request(s) `future` makes when first polled, and write them to the socket,
@@ -162,6 +189,7 @@ impl Drop for Client {
             runtime,
             connection,
             ended,
+            ..
         } = &mut self.driver;
         let closed = poll_fn(|cx| drive(connection.as_mut(), ended, cx).map(drop));
         // (The timer is made inside the runtime, which it needs.)

@@ -7,6 +7,9 @@ use nimue_core::{Connect, Result};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// How much longer than its statement timeout the client waits for the server's answer.
+const STATEMENT_GRACE: Duration = Duration::from_secs(1);
+
 /// The `postgres` crate's default `keepalives_idle`.
 const DRIVER_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
 
@@ -28,6 +31,7 @@ const DRIVER_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
 pub struct PgConnector {
     config: tokio_postgres::Config,
     ping_timeout: Duration,
+    statement_timeout: Option<Duration>,
     #[cfg(feature = "tls")]
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
@@ -37,7 +41,8 @@ impl std::fmt::Debug for PgConnector {
         let mut s = f.debug_struct("PgConnector");
         // tokio_postgres::Config's Debug redacts the password.
         s.field("config", &self.config)
-            .field("ping_timeout", &self.ping_timeout);
+            .field("ping_timeout", &self.ping_timeout)
+            .field("statement_timeout", &self.statement_timeout);
         #[cfg(feature = "tls")]
         s.field("tls", &self.tls.is_some());
         s.finish()
@@ -72,6 +77,7 @@ impl PgConnector {
         PgConnector {
             config,
             ping_timeout: Duration::from_secs(5),
+            statement_timeout: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -98,6 +104,32 @@ impl PgConnector {
     /// How long [`ping`](nimue_core::Connection::ping) waits for the server (default 5 s).
     pub fn ping_timeout(mut self, timeout: Duration) -> Self {
         self.ping_timeout = timeout;
+        self
+    }
+
+    /// Bound how long a statement may run (default: no bound). The server cancels a statement
+    /// that runs longer (`statement_timeout`, sent at connect in the `options` startup
+    /// parameter): an `OperationalError` (SQLSTATE 57014), the connection stays usable after
+    /// a rollback. And the client waits at most a second more for any answer: a server that
+    /// hangs (stopped, or a network that drops packets silently) fails the call with an
+    /// `OperationalError` too, and the connection is given up (the pool replaces it).
+    ///
+    /// ```
+    /// use nimue_postgres::PgConnector;
+    /// use std::time::Duration;
+    /// let connector = PgConnector::from_url("postgres://app@127.0.0.1/appdb")?
+    ///     .statement_timeout(Duration::from_secs(30));
+    /// assert!(connector.config().get_options().unwrap().contains("statement_timeout=30000"));
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+        let ms = timeout.as_millis().max(1);
+        let options = match self.config.get_options() {
+            Some(given) if !given.is_empty() => format!("{given} -c statement_timeout={ms}"),
+            _ => format!("-c statement_timeout={ms}"),
+        };
+        self.config.options(&options);
+        self.statement_timeout = Some(timeout);
         self
     }
 
@@ -144,7 +176,9 @@ impl Connect for PgConnector {
     type Connection = PgConnection;
 
     fn connect(&self) -> Result<PgConnection> {
-        Ok(PgConnection::from_client(self.client()?, self.ping_timeout))
+        let mut client = self.client()?;
+        client.set_patience(self.statement_timeout.map(|t| t + STATEMENT_GRACE));
+        Ok(PgConnection::from_client(client, self.ping_timeout))
     }
 }
 
