@@ -289,3 +289,29 @@ fn tls_connections_verify_the_server() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
 }
+
+/// `statement_timeout`: the server interrupts a statement that runs longer, with an
+/// OperationalError; the connection is usable afterwards.
+#[test]
+fn a_statement_over_its_timeout_is_interrupted() {
+    use std::time::Duration;
+    let Some(url) = url() else { return };
+    let connector = MySqlConnector::from_url(&url)
+        .unwrap()
+        .statement_timeout(Duration::from_millis(500));
+    let mut conn = connector.connect().unwrap();
+    let slow = "SELECT COUNT(*) FROM information_schema.columns a, information_schema.columns b, \
+                information_schema.columns c";
+    let err = conn.query(slow, &[]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
+    assert!(err.to_string().contains("max_statement_time"), "{err}");
+    assert!(!conn.is_broken());
+    conn.rollback().unwrap();
+    let row = conn.query_row("SELECT 1", &[]).unwrap().unwrap();
+    assert_eq!(row.get::<i64>(0).unwrap(), 1);
+    // The setting survives the session reset.
+    conn.execute("SET @changed = 1", &[]).unwrap();
+    conn.reset().unwrap();
+    let err = conn.query(slow, &[]).unwrap_err();
+    assert!(err.to_string().contains("max_statement_time"), "{err}");
+}

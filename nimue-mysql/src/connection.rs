@@ -1,7 +1,7 @@
 //! `MySqlConnection`: a PEP 249 connection over one `mysql::Conn`.
 
 use crate::cursor::MySqlStream;
-use crate::session::{Session, SessionReset, TRACK_CHANGES};
+use crate::session::{Session, SessionReset};
 use mysql::prelude::Queryable;
 use nimue_core::{Connection, Error, Result, StreamingCursor};
 
@@ -28,6 +28,8 @@ pub struct MySqlConnection {
     set_up_autocommit: bool,
     /// The connection's default database, which `COM_RESET_CONNECTION` does not restore.
     database: Option<String>,
+    /// The connector's session settings, run again after `COM_RESET_CONNECTION`.
+    set_up: Vec<String>,
     /// Whether the last `reset` cleared the session (`COM_RESET_CONNECTION`).
     session_cleared: bool,
 }
@@ -56,16 +58,17 @@ impl MySqlConnection {
         } else {
             SessionReset::Rollback
         };
-        Self::with_reset(conn, reset, None)
+        Self::with_reset(conn, reset, None, Vec::new())
     }
 
-    /// Wrap a driver connection whose session has `autocommit=0` and `database` as its
-    /// default, resetting it as `reset` says (`WhenChanged` only when the server reports
-    /// session changes on it).
+    /// Wrap a driver connection whose session has `autocommit=0`, `database` as its default
+    /// and the settings `set_up` made, resetting it as `reset` says (`WhenChanged` only when
+    /// the server reports session changes on it).
     pub(crate) fn with_reset(
         conn: mysql::Conn,
         reset: SessionReset,
         database: Option<String>,
+        set_up: Vec<String>,
     ) -> Self {
         MySqlConnection {
             conn,
@@ -75,6 +78,7 @@ impl MySqlConnection {
             },
             set_up_autocommit: false,
             database,
+            set_up,
             session_cleared: false,
         }
     }
@@ -165,9 +169,10 @@ impl Connection for MySqlConnection {
         if self.session_cleared {
             let done = self.conn.reset();
             self.session.watch(done)?;
-            // The reset turned the server's session tracking off, and kept the database.
-            if self.session.reset == SessionReset::WhenChanged {
-                let done = self.conn.query_drop(TRACK_CHANGES);
+            // The reset undid the connector's settings (session tracking, the statement
+            // timeout), and kept the database.
+            for sql in &self.set_up {
+                let done = self.conn.query_drop(sql);
                 self.session.watch(done)?;
             }
             if let Some(db) = self.database.as_deref() {

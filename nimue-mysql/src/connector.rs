@@ -30,6 +30,7 @@ use std::time::Duration;
 pub struct MySqlConnector {
     opts: Opts,
     reset: SessionReset,
+    statement_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for MySqlConnector {
@@ -42,6 +43,7 @@ impl std::fmt::Debug for MySqlConnector {
             .field("db_name", &self.opts.get_db_name())
             .field("tls", &self.opts.get_ssl_opts().is_some())
             .field("reset", &self.reset)
+            .field("statement_timeout", &self.statement_timeout)
             .finish()
     }
 }
@@ -73,6 +75,7 @@ impl MySqlConnector {
         MySqlConnector {
             opts: opts.into(),
             reset: SessionReset::default(),
+            statement_timeout: None,
         }
     }
 
@@ -115,6 +118,22 @@ impl MySqlConnector {
         self
     }
 
+    /// Bound how long a statement may run (default: no bound). The server interrupts a
+    /// longer one (MariaDB's `max_statement_time`, else MySQL's `max_execution_time`, which
+    /// covers `SELECT` only): an `OperationalError`, the connection stays usable. And the
+    /// client waits at most a second more for any answer (the socket's read and write
+    /// timeouts): a server that hangs fails the call with an `OperationalError` too, and the
+    /// connection is given up (the pool replaces it).
+    pub fn statement_timeout(mut self, timeout: Duration) -> Self {
+        let patience = Some(timeout + STATEMENT_GRACE);
+        self.opts = OptsBuilder::from_opts(self.opts)
+            .read_timeout(patience)
+            .write_timeout(patience)
+            .into();
+        self.statement_timeout = Some(timeout);
+        self
+    }
+
     /// The driver's options.
     pub fn opts(&self) -> &Opts {
         &self.opts
@@ -136,6 +155,9 @@ impl MySqlConnector {
     }
 }
 
+/// How much longer than its statement timeout the client waits for the server's answer.
+const STATEMENT_GRACE: Duration = Duration::from_secs(1);
+
 impl Connect for MySqlConnector {
     type Connection = MySqlConnection;
 
@@ -149,17 +171,41 @@ impl Connect for MySqlConnector {
                     .into()
             }
         })?;
-        let mut reset = self.reset;
-        if reset == SessionReset::WhenChanged {
-            // A server without session tracking reports nothing: reset every used session.
-            match conn.query_drop(TRACK_CHANGES) {
-                Ok(()) => {}
-                Err(mysql::Error::MySqlError(_)) => reset = SessionReset::Always,
-                Err(e) => return Err(map_err(e)),
+        // The session settings beyond the init commands, also needed after every
+        // COM_RESET_CONNECTION: the first that the server takes, of each list.
+        let mut wanted: Vec<Vec<String>> = Vec::new();
+        if self.reset == SessionReset::WhenChanged {
+            wanted.push(vec![TRACK_CHANGES.to_owned()]);
+        }
+        if let Some(timeout) = self.statement_timeout {
+            wanted.push(vec![
+                format!("SET SESSION max_statement_time = {}", timeout.as_secs_f64()),
+                format!("SET SESSION max_execution_time = {}", timeout.as_millis()),
+            ]);
+        }
+        let mut set_up = Vec::new();
+        let mut tracked = false;
+        for choices in wanted {
+            for sql in choices {
+                match conn.query_drop(&sql) {
+                    Ok(()) => {
+                        tracked |= sql == TRACK_CHANGES;
+                        set_up.push(sql);
+                        break;
+                    }
+                    // Not this server's: the next choice.
+                    Err(mysql::Error::MySqlError(_)) => {}
+                    Err(e) => return Err(map_err(e)),
+                }
             }
         }
+        // A server without session tracking reports nothing: reset every used session.
+        let reset = match self.reset {
+            SessionReset::WhenChanged if !tracked => SessionReset::Always,
+            reset => reset,
+        };
         let database = self.opts.get_db_name().map(str::to_owned);
-        Ok(MySqlConnection::with_reset(conn, reset, database))
+        Ok(MySqlConnection::with_reset(conn, reset, database, set_up))
     }
 }
 

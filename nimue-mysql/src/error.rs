@@ -20,6 +20,9 @@ pub(crate) fn code_kind(code: u16, sqlstate: &str) -> ErrorKind {
         | 1159 | 1160 | 1161 | 1205 | 1213 | 1317 | 1927 | 2002 | 2003 | 2006 | 2013 | 4031 => {
             ErrorKind::Operational
         }
+        // A statement over its time limit: MariaDB's max_statement_time, MySQL's
+        // max_execution_time.
+        1969 | 3024 => ErrorKind::Operational,
         1235 | 1289 => ErrorKind::NotSupported,
         _ => match sqlstate.get(..2).unwrap_or("") {
             "23" => ErrorKind::Integrity,
@@ -42,6 +45,23 @@ pub(crate) fn is_gone(e: &mysql::Error) -> bool {
     }
 }
 
+/// Whether a read or write on the socket ran out of time (the read/write timeouts).
+fn timed_out(e: &mysql::Error) -> bool {
+    let io = match e {
+        mysql::Error::IoError(io) => Some(io),
+        mysql::Error::CodecError(codec) => {
+            std::error::Error::source(codec).and_then(|s| s.downcast_ref::<std::io::Error>())
+        }
+        _ => None,
+    };
+    io.is_some_and(|io| {
+        matches!(
+            io.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
+    })
+}
+
 /// Map a driver error to nimue's hierarchy.
 pub(crate) fn map_err(e: mysql::Error) -> Error {
     use mysql::{DriverError as D, Error as E};
@@ -57,6 +77,13 @@ pub(crate) fn map_err(e: mysql::Error) -> Error {
                 .into();
         }
         E::UrlError(_) => return Error::interface_from(format!("invalid MySQL URL: {e}"), e),
+        _ if timed_out(&e) => {
+            let message = "no answer from the MySQL server within its read/write timeout (the \
+                           statement timeout and a second): the connection is given up";
+            return DatabaseError::new(ErrorKind::Operational, message)
+                .with_source(e)
+                .into();
+        }
         E::DriverError(D::MismatchedStmtParams(..) | D::MixedParams | D::Params(_)) => {
             ErrorKind::Programming
         }
@@ -87,5 +114,6 @@ mod tests {
         assert_eq!(code_kind(1264, "22003"), ErrorKind::Data);
         assert_eq!(code_kind(9999, "23000"), ErrorKind::Integrity);
         assert_eq!(code_kind(9999, "HY000"), ErrorKind::Database);
+        assert_eq!(code_kind(1969, "70100"), ErrorKind::Operational);
     }
 }
