@@ -4,6 +4,7 @@
 # pool, fault, doc) against them, runs the examples that check their own results, checks the
 # docs build cleanly, and stops the servers.
 #
+# PostgreSQL, PgBouncer (transaction pooling, in front of it), MariaDB and unixODBC.
 # Servers listen on 127.0.0.1 only, on free ports, with data in temp dirs. Under CI=true a
 # database that cannot be started fails the run instead of being skipped.
 set -euo pipefail
@@ -12,8 +13,10 @@ source scripts/lib/common.sh
 source scripts/lib/postgres.sh
 source scripts/lib/mariadb.sh
 source scripts/lib/odbc.sh
+source scripts/lib/pgbouncer.sh
 
 cleanup() {
+    pgbouncer_stop
     odbc_stop
     postgres_stop
     mariadb_stop
@@ -22,6 +25,8 @@ trap cleanup EXIT
 
 echo "== starting database servers"
 postgres_start || unavailable PostgreSQL
+# In front of that server, in transaction pooling mode.
+pgbouncer_start || unavailable "PgBouncer"
 mariadb_start || unavailable MariaDB
 # After PostgreSQL: its ODBC connection string points at that server.
 odbc_start || unavailable "unixODBC with the PostgreSQL and SQLite3 ODBC drivers"

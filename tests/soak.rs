@@ -455,6 +455,56 @@ fn soak_postgres() {
     });
 }
 
+/// The soak through PgBouncer in transaction pooling mode (`statements=unnamed`): the pool's
+/// connections share PgBouncer's server connections transaction by transaction, and server
+/// backends are terminated behind PgBouncer's back. (PgBouncer keeps its server connections
+/// after the pool closes: no session census.)
+#[cfg(feature = "postgres")]
+#[test]
+fn soak_pgbouncer() {
+    let Some(url) = common::server_env("NIMUE_TEST_PGBOUNCER_URL") else {
+        return;
+    };
+    let Some(direct) = common::server_env("NIMUE_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let mut connector =
+        nimue::postgres::PgConnector::from_url(&format!("{url}?statements=unnamed")).unwrap();
+    connector.config_mut().application_name("nimue-soak-pgb");
+    let admin = Mutex::new({
+        let mut admin = nimue::postgres::PgConnector::from_url(&direct)
+            .unwrap()
+            .connect()
+            .unwrap();
+        admin.set_autocommit(true).unwrap();
+        admin
+    });
+    soak(Db {
+        connector,
+        create: "CREATE TABLE soak (tx BIGINT NOT NULL, part INT NOT NULL)",
+        killer: Some(Box::new(move |seed| {
+            let mut admin = admin.lock().unwrap();
+            let pids = admin
+                .query(
+                    "SELECT pid FROM pg_stat_activity WHERE application_name = 'nimue-soak-pgb'",
+                    &[],
+                )
+                .unwrap();
+            if !pids.is_empty() {
+                let victim: i32 = pids[next(seed) as usize % pids.len()].get(0).unwrap();
+                admin
+                    .query(
+                        "SELECT pg_terminate_backend(?)",
+                        &[Value::Int(victim.into())],
+                    )
+                    .unwrap();
+            }
+        })),
+        sessions: None,
+        expected: &[ErrorKind::Operational],
+    });
+}
+
 /// Close while threads wait and connections are out: the waiters get `Closed`, the lent
 /// connections work on until returned and are closed then, the checker is joined, and no
 /// connection or thread outlives the pool.

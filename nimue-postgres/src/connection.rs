@@ -48,6 +48,8 @@ pub(crate) struct Session {
     pub(crate) autocommit: bool,
     /// Whether this side has opened a transaction that is not yet ended.
     pub(crate) in_transaction: bool,
+    /// Statements are sent unnamed, never kept on the server (`Statements::Unnamed`).
+    pub(crate) unnamed: bool,
     statements: HashMap<String, Prepared>,
 }
 
@@ -76,12 +78,13 @@ impl std::fmt::Debug for PgConnection {
 impl PgConnection {
     /// Wrap a connected client (autocommit off, as PEP 249 wants). `ping_timeout` bounds
     /// [`ping`](Connection::ping).
-    pub(crate) fn from_client(client: Client, ping_timeout: Duration) -> Self {
+    pub(crate) fn from_client(client: Client, ping_timeout: Duration, unnamed: bool) -> Self {
         PgConnection {
             client,
             session: Session {
                 autocommit: false,
                 in_transaction: false,
+                unnamed,
                 statements: HashMap::new(),
             },
             ping_timeout,

@@ -7,6 +7,67 @@ use nimue_core::{Connect, Result};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// How a connection sends statements to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Statements {
+    /// Prepare each statement once per connection and keep it (named, cached): a repeated
+    /// statement costs one round trip and no parsing. The default; it needs a server session
+    /// of the connection's own: a direct connection, or PgBouncer's `pool_mode=session`.
+    /// Behind a transaction pooler the server may not know a statement prepared in an earlier
+    /// transaction: that error (SQLSTATE 26000) is an `OperationalError` that says to use
+    /// `Unnamed`.
+    #[default]
+    Cached,
+    /// Send each statement unnamed, parsed with every execution and kept nowhere: what
+    /// transaction and statement poolers (PgBouncer's `pool_mode=transaction`) accept. Still
+    /// one round trip per statement. Text and `NULL` parameters are typed by the server from
+    /// their context, as literals are; other values go as their own type (an integer as
+    /// `int8`: cast where that is not what the server should see; bytes for a column of
+    /// another type are a `ProgrammingError`, the server's type mismatch). A query is
+    /// described by its first row; one that returns no rows costs a round trip more to
+    /// describe.
+    Unnamed,
+}
+
+/// `url` without nimue's own parameter `statements`, and its value.
+fn take_statements(url: &str) -> Result<(String, Option<Statements>)> {
+    let parse = |value: &str| match value {
+        "cached" => Ok(Statements::Cached),
+        "unnamed" => Ok(Statements::Unnamed),
+        other => Err(nimue_core::Error::interface(format!(
+            "statements={other}: use statements=cached or statements=unnamed"
+        ))),
+    };
+    let mut found = None;
+    let rest = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let Some((base, query)) = url.split_once('?') else {
+            return Ok((url.to_owned(), None));
+        };
+        let mut kept = Vec::new();
+        for pair in query.split('&') {
+            match pair.strip_prefix("statements=") {
+                Some(value) => found = Some(parse(value)?),
+                None => kept.push(pair),
+            }
+        }
+        if kept.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        }
+    } else {
+        let mut kept = Vec::new();
+        for word in url.split_whitespace() {
+            match word.strip_prefix("statements=") {
+                Some(value) => found = Some(parse(value)?),
+                None => kept.push(word),
+            }
+        }
+        kept.join(" ")
+    };
+    Ok((rest, found))
+}
+
 /// How much longer than its statement timeout the client waits for the server's answer.
 const STATEMENT_GRACE: Duration = Duration::from_secs(1);
 
@@ -32,6 +93,7 @@ pub struct PgConnector {
     config: tokio_postgres::Config,
     ping_timeout: Duration,
     statement_timeout: Option<Duration>,
+    statements: Statements,
     #[cfg(feature = "tls")]
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
@@ -42,7 +104,8 @@ impl std::fmt::Debug for PgConnector {
         // tokio_postgres::Config's Debug redacts the password.
         s.field("config", &self.config)
             .field("ping_timeout", &self.ping_timeout)
-            .field("statement_timeout", &self.statement_timeout);
+            .field("statement_timeout", &self.statement_timeout)
+            .field("statements", &self.statements);
         #[cfg(feature = "tls")]
         s.field("tls", &self.tls.is_some());
         s.finish()
@@ -78,17 +141,39 @@ impl PgConnector {
             config,
             ping_timeout: Duration::from_secs(5),
             statement_timeout: None,
+            statements: Statements::default(),
             #[cfg(feature = "tls")]
             tls: None,
         }
     }
 
     /// Connections from a URL (`postgres://user:pass@host:port/db?param=value`) or a
-    /// `key=value` connection string, as libpq reads them. A malformed one is an
-    /// `InterfaceError`.
+    /// `key=value` connection string, as libpq reads them, plus nimue's own parameter
+    /// `statements=cached|unnamed` ([`Statements`]). A malformed one is an `InterfaceError`.
+    ///
+    /// ```
+    /// use nimue_postgres::{PgConnector, Statements};
+    /// let behind_pgbouncer =
+    ///     PgConnector::from_url("postgres://app@127.0.0.1:6432/appdb?statements=unnamed")?;
+    /// assert_eq!(behind_pgbouncer.get_statements(), Statements::Unnamed);
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
     pub fn from_url(url: &str) -> Result<Self> {
-        let config = tokio_postgres::Config::from_str(url).map_err(map_err)?;
-        Ok(Self::new(config))
+        let (url, statements) = take_statements(url)?;
+        let config = tokio_postgres::Config::from_str(&url).map_err(map_err)?;
+        Ok(Self::new(config).statements(statements.unwrap_or_default()))
+    }
+
+    /// How statements are sent (default [`Statements::Cached`]; `Unnamed` behind a
+    /// transaction pooler such as PgBouncer in `pool_mode=transaction`).
+    pub fn statements(mut self, statements: Statements) -> Self {
+        self.statements = statements;
+        self
+    }
+
+    /// How statements are sent.
+    pub fn get_statements(&self) -> Statements {
+        self.statements
     }
 
     /// The configuration, to adjust (e.g. `connect_timeout`, `keepalives_idle`).
@@ -178,7 +263,12 @@ impl Connect for PgConnector {
     fn connect(&self) -> Result<PgConnection> {
         let mut client = self.client()?;
         client.set_patience(self.statement_timeout.map(|t| t + STATEMENT_GRACE));
-        Ok(PgConnection::from_client(client, self.ping_timeout))
+        let unnamed = self.statements == Statements::Unnamed;
+        Ok(PgConnection::from_client(
+            client,
+            self.ping_timeout,
+            unnamed,
+        ))
     }
 }
 
@@ -202,6 +292,23 @@ mod tests {
             Some(&Duration::from_secs(30))
         );
         assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(10)));
+    }
+
+    #[test]
+    fn the_statements_parameter_is_nimues() {
+        let url = "postgres://u@127.0.0.1/db?connect_timeout=3&statements=unnamed";
+        let c = PgConnector::from_url(url).unwrap();
+        assert_eq!(c.get_statements(), Statements::Unnamed);
+        assert_eq!(
+            c.config().get_connect_timeout(),
+            Some(&Duration::from_secs(3))
+        );
+        let c = PgConnector::from_url("host=127.0.0.1 statements=cached user=u").unwrap();
+        assert_eq!(c.get_statements(), Statements::Cached);
+        assert_eq!(c.config().get_user(), Some("u"));
+        let c = PgConnector::from_url("postgres://u@127.0.0.1/db").unwrap();
+        assert_eq!(c.get_statements(), Statements::Cached);
+        assert!(PgConnector::from_url("postgres://u@h/db?statements=maybe").is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use bytes::BytesMut;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use nimue_core::{CellRef, ErrorKind, FromValue, TypeCode, Value};
-use postgres::types::{FromSql, IsNull, Kind, ToSql, Type};
+use postgres::types::{Format, FromSql, IsNull, Kind, ToSql, Type};
 use rust_decimal::Decimal;
 use std::error::Error as StdError;
 use std::fmt;
@@ -212,6 +212,67 @@ impl<'a> FromSql<'a> for PgValue {
     fn accepts(_: &Type) -> bool {
         true
     }
+}
+
+/// A parameter of an unnamed statement ([`Statements::Unnamed`](crate::Statements)), which
+/// has no server-side description to encode it by: text and `NULL` go with an unspecified
+/// type (text in text format), so the server types them from their context as it types a
+/// literal (`'2024-01-01'` into a date column, `'{}'` into jsonb); every other value goes as
+/// its own type (an integer as `int8`, a float as `float8`, ...).
+pub(crate) struct Unnamed<'a>(pub(crate) &'a Value);
+
+impl Unnamed<'_> {
+    /// The type this parameter is declared with.
+    pub(crate) fn declared(&self) -> Type {
+        match self.0 {
+            Value::Bool(_) => Type::BOOL,
+            Value::Int(_) => Type::INT8,
+            Value::Float(_) => Type::FLOAT8,
+            Value::Decimal(_) => Type::NUMERIC,
+            Value::Bytes(_) => Type::BYTEA,
+            Value::Date(_) => Type::DATE,
+            Value::Time(_) => Type::TIME,
+            Value::Timestamp(_) => Type::TIMESTAMP,
+            // Oid 0: "unspecified", inferred by the server (text, NULL).
+            _ => Type::new("unspecified".into(), 0, Kind::Pseudo, "pg_catalog".into()),
+        }
+    }
+}
+
+impl fmt::Debug for Unnamed<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl ToSql for Unnamed<'_> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> BoxResult<IsNull> {
+        match self.0 {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Text(s) if s.contains('\0') => fail(
+                ErrorKind::NotSupported,
+                "PostgreSQL text cannot hold a NUL byte: pass such data as bytes".into(),
+            ),
+            Value::Text(s) => {
+                out.extend_from_slice(s.as_bytes());
+                Ok(IsNull::No)
+            }
+            value => Param(value).to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _ty: &Type) -> Format {
+        match self.0 {
+            Value::Text(_) => Format::Text,
+            _ => Format::Binary,
+        }
+    }
+
+    postgres::types::to_sql_checked!();
 }
 
 /// One cell read in place: text and bytes borrowed from the driver's row, anything else as

@@ -4,12 +4,14 @@
 
 use crate::client::{Client, Driver};
 use crate::connection::Session;
-use crate::convert::{Param, PgCell, PgValue};
+use crate::convert::{type_code, Param, PgCell, PgValue, Unnamed};
 use crate::error::map_err;
+use crate::placeholders::rewrite_placeholders;
 use futures_util::Stream;
 use nimue_core::sql::{first_keyword, starts_with_any, DML_KEYWORDS};
 use nimue_core::{
-    check_param_count, CellRef, Columns, RawRow, Result, Row, RowStream, Started, Value,
+    check_param_count, CellRef, Column, Columns, DatabaseError, ErrorKind, RawRow, Result, Row,
+    RowStream, Started, Value,
 };
 use postgres::types::ToSql;
 use std::future::{poll_fn, Future};
@@ -23,6 +25,8 @@ pub struct PgStream<'c> {
     session: &'c mut Session,
     /// The running query's rows, until its last one.
     rows: Option<Pin<Box<Rows>>>,
+    /// A row read to learn an unnamed statement's columns, handed out first.
+    first: Option<tokio_postgres::Row>,
     /// The running query's columns (those of its cached statement).
     columns: Columns,
 }
@@ -33,7 +37,85 @@ impl<'c> PgStream<'c> {
             client,
             session,
             rows: None,
+            first: None,
             columns: Columns::from(Vec::new()),
+        }
+    }
+
+    /// Whether `keyword` opens PEP 249's implicit transaction, when autocommit is off and none
+    /// is open (not for the statements that control transactions themselves).
+    fn opens_transaction(&self, keyword: &str) -> bool {
+        let control = matches!(
+            keyword,
+            "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT"
+        );
+        !self.session.autocommit && !self.session.in_transaction && !control
+    }
+
+    /// The columns of a query that returned no rows (so none told them): the server
+    /// describes it as a statement prepared and closed again inside one transaction (the
+    /// running one, else one opened and rolled back around it without waiting), so that a
+    /// transaction pooler keeps it on one server connection and nothing stays behind.
+    fn describe_unnamed(&mut self, rewritten: &str) -> Result<Columns> {
+        let wrap = !self.session.in_transaction;
+        let (client, driver) = self.client.parts();
+        let stmt = after_begin(driver, client, wrap, client.prepare(rewritten))?;
+        let columns = describe(stmt.columns());
+        // Dropping it queues its Close, ahead of what is sent next.
+        drop(stmt);
+        if wrap {
+            driver.send(client.batch_execute("ROLLBACK"));
+        }
+        Ok(columns)
+    }
+
+    /// Start `sql` as an unnamed statement ([`Statements::Unnamed`](crate::Statements)):
+    /// parse, bind and execute in one message, nothing kept on the server. Its columns come
+    /// with its first row; a query without rows is described by the server in one more round
+    /// trip.
+    fn begin_unnamed(&mut self, sql: &str, params: &[Value], keyword: &str) -> Result<Started> {
+        let (rewritten, count) = rewrite_placeholders(sql);
+        check_param_count(count, params.len())?;
+        let open = self.opens_transaction(keyword);
+        self.session.in_transaction |= open;
+        let (client, driver) = self.client.parts();
+        let args: Vec<Unnamed<'_>> = params.iter().map(Unnamed).collect();
+        let typed = args.iter().map(|a| (a, a.declared()));
+        let rows = after_begin(
+            driver,
+            client,
+            open,
+            client.query_typed_raw(&rewritten, typed),
+        )?;
+        self.session.ran(keyword, sql);
+        self.rows = Some(Box::pin(rows));
+        match self.next_driver_row() {
+            Ok(Some(row)) => {
+                self.columns = describe(row.columns());
+                self.first = Some(row);
+                Ok(Started::Rows(self.columns.clone()))
+            }
+            Ok(None) => {
+                let affected = self.rows.take().and_then(|rows| rows.rows_affected());
+                if returns_rows(sql, keyword) {
+                    self.columns = self.describe_unnamed(&rewritten)?;
+                    if !self.columns.is_empty() {
+                        return Ok(Started::Rows(self.columns.clone()));
+                    }
+                }
+                let rowcount = match affected {
+                    Some(n) if starts_with_any(sql, &DML_KEYWORDS) => n as i64,
+                    _ => -1,
+                };
+                Ok(Started::Done {
+                    rowcount,
+                    lastrowid: None,
+                })
+            }
+            Err(e) => {
+                self.rows = None;
+                Err(e)
+            }
         }
     }
 
@@ -41,13 +123,12 @@ impl<'c> PgStream<'c> {
     /// implicit transaction in the same round trip when autocommit is off and none is open.
     fn begin(&mut self, sql: &str, params: &[Value]) -> Result<Started> {
         let keyword = first_keyword(sql).to_ascii_uppercase();
+        if self.session.unnamed {
+            return self.begin_unnamed(sql, params, &keyword);
+        }
         let prepared = self.session.statement(self.client, sql)?;
         check_param_count(prepared.stmt.params().len(), params.len())?;
-        let control = matches!(
-            keyword.as_str(),
-            "BEGIN" | "START" | "COMMIT" | "END" | "ROLLBACK" | "ABORT"
-        );
-        let open = !self.session.autocommit && !self.session.in_transaction && !control;
+        let open = self.opens_transaction(&keyword);
         // Open even when the statement fails (it sits in an aborted transaction then), unless
         // the connection is lost (then nothing is open, and nothing can be sent either).
         self.session.in_transaction |= open;
@@ -78,6 +159,9 @@ impl<'c> PgStream<'c> {
 
     /// The next row of the running query, if any.
     fn next_driver_row(&mut self) -> Result<Option<tokio_postgres::Row>> {
+        if let Some(first) = self.first.take() {
+            return Ok(Some(first));
+        }
         let Some(rows) = &mut self.rows else {
             return Ok(None);
         };
@@ -116,6 +200,42 @@ fn after_begin<T>(
         }
         outcome
     })
+}
+
+/// A cached statement the server does not know (SQLSTATE 26000) is what a transaction pooler
+/// in front of the server makes of nimue's statement cache: an `OperationalError` (the
+/// deployment, not the statement, is wrong) that says what to do. The statement is prepared
+/// again next time.
+fn pooler_hint(e: nimue_core::Error, unnamed: bool) -> nimue_core::Error {
+    if unnamed || e.sqlstate() != Some("26000") {
+        return e;
+    }
+    let message = format!(
+        "{e}: the server does not know this connection's prepared statement, as happens behind \
+         a transaction pooler (PgBouncer's pool_mode=transaction): connect with \
+         statements=unnamed (PgConnector::statements(Statements::Unnamed))"
+    );
+    DatabaseError::new(ErrorKind::Operational, message)
+        .with_sqlstate("26000")
+        .with_source(e)
+        .into()
+}
+
+/// The description of result columns.
+fn describe(columns: &[tokio_postgres::Column]) -> Columns {
+    columns
+        .iter()
+        .map(|c| Column::new(c.name(), type_code(c.type_())).with_type_name(c.type_().name()))
+        .collect()
+}
+
+/// Whether a statement that returned no rows still had a result set (a query, or a change
+/// with `RETURNING`).
+fn returns_rows(sql: &str, keyword: &str) -> bool {
+    matches!(
+        keyword,
+        "SELECT" | "WITH" | "VALUES" | "TABLE" | "SHOW" | "FETCH" | "EXPLAIN"
+    ) || sql.to_ascii_uppercase().contains("RETURNING")
 }
 
 /// A row of the driver's, read in place.
@@ -160,11 +280,12 @@ impl RowStream for PgStream<'_> {
     fn start(&mut self, sql: &str, params: &[Value]) -> Result<Started> {
         // The previous query ends first (its rows not read are skipped as they come).
         self.rows = None;
+        self.first = None;
         let started = self.begin(sql, params);
         if let Err(e) = &started {
             self.session.forget_stale(e, sql);
         }
-        started
+        started.map_err(|e| pooler_hint(e, self.session.unnamed))
     }
 
     fn next_row(&mut self) -> Result<Option<Row>> {

@@ -44,7 +44,7 @@ mod error;
 mod placeholders;
 
 pub use connection::{ClientFuture, PgConnection, PgCursor};
-pub use connector::PgConnector;
+pub use connector::{PgConnector, Statements};
 pub use cursor::PgStream;
 pub use placeholders::rewrite_placeholders;
 pub use postgres;

@@ -1,0 +1,47 @@
+//! The conformance suite through PgBouncer in transaction pooling mode
+//! (`NIMUE_TEST_PGBOUNCER_URL`, in front of the test PostgreSQL server, started by
+//! scripts/test.sh), with `statements=unnamed`: the tests run in parallel, so consecutive
+//! transactions of one client land on different server connections.
+
+#![cfg(feature = "postgres")]
+
+mod common;
+mod conformance;
+
+use conformance::{conformance_tests, BadInput, Case, Dialect, Target};
+use nimue::postgres::PgConnector;
+use nimue::ErrorKind;
+
+const PGBOUNCER: Dialect = Dialect {
+    name: "pgbouncer",
+    int: "BIGINT",
+    float: "DOUBLE PRECISION",
+    decimal: "NUMERIC(57, 28)",
+    text: "TEXT",
+    bytes: "BYTEA",
+    boolean: "BOOLEAN",
+    date: "DATE",
+    time: "TIME",
+    timestamp: "TIMESTAMP",
+    serial: "BIGSERIAL PRIMARY KEY",
+    has_lastrowid: false,
+    // PostgreSQL's text types cannot hold a NUL byte.
+    not_supported: &[Case::NulInText],
+    rejects: &[
+        (BadInput::TextForInt, ErrorKind::Data),
+        // An unnamed statement's bytes parameter is bytea: the server's type mismatch.
+        (BadInput::BytesForInt, ErrorKind::Programming),
+    ],
+};
+
+fn pgbouncer() -> Option<Target<PgConnector>> {
+    let url = common::server_env("NIMUE_TEST_PGBOUNCER_URL")?;
+    Some(Target {
+        connector: PgConnector::from_url(&format!("{url}?statements=unnamed"))
+            .expect("a valid URL"),
+        dialect: PGBOUNCER,
+        _keep: Box::new(()),
+    })
+}
+
+conformance_tests!(pgbouncer());
