@@ -553,3 +553,20 @@ fn sqlite_refuses_text_with_nul_bytes() {
     let Some(cs) = sqlite(&dir) else { return };
     nul_bytes(&cs);
 }
+
+/// `query_timeout`: the driver cancels a statement that runs longer, with an
+/// OperationalError; the connection is usable afterwards (PostgreSQL's ODBC driver).
+#[test]
+fn a_statement_over_its_query_timeout_is_cancelled() {
+    let Some(cs) = postgres() else { return };
+    let mut conn = OdbcConnector::new(cs)
+        .query_timeout(std::time::Duration::from_secs(1))
+        .connect()
+        .unwrap();
+    let err = conn.query("SELECT pg_sleep(30)", &[]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
+    assert!(!conn.is_broken(), "{err}");
+    conn.rollback().unwrap();
+    let row = conn.query_row("SELECT 1", &[]).unwrap().unwrap();
+    assert_eq!(row.get::<i64>(0).unwrap(), 1);
+}

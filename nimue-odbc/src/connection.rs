@@ -88,6 +88,8 @@ pub struct OdbcConnection {
     trust_sizes: Cell<bool>,
     /// The driver cuts text parameters at a NUL byte (see [`TEXT_ENDS_AT_NUL`]).
     text_ends_at_nul: bool,
+    /// `SQL_ATTR_QUERY_TIMEOUT` of every statement, in seconds (0: none).
+    query_timeout_sec: usize,
     /// The driver's `SQLRowCount` after a query is its number of rows, or -1 (see
     /// [`COUNTS_QUERY_ROWS`]).
     counts_query_rows: bool,
@@ -153,7 +155,18 @@ impl OdbcConnection {
             broken: Cell::new(false),
             trust_sizes: Cell::new(trust_sizes),
             ping_query,
+            query_timeout_sec: 0,
         })
+    }
+
+    /// Give every statement this `SQL_ATTR_QUERY_TIMEOUT` (0: none).
+    pub(crate) fn set_query_timeout_sec(&mut self, secs: usize) {
+        self.query_timeout_sec = secs;
+    }
+
+    /// The `SQL_ATTR_QUERY_TIMEOUT` of every statement (0: none).
+    pub(crate) fn query_timeout_sec(&self) -> usize {
+        self.query_timeout_sec
     }
 
     /// The database system's name as the driver reports it (`SQL_DBMS_NAME`), e.g.

@@ -27,6 +27,7 @@ pub struct OdbcConnector {
     connection_string: String,
     login_timeout: Option<Duration>,
     ping_query: Arc<str>,
+    query_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for OdbcConnector {
@@ -38,6 +39,7 @@ impl std::fmt::Debug for OdbcConnector {
             )
             .field("login_timeout", &self.login_timeout)
             .field("ping_query", &self.ping_query)
+            .field("query_timeout", &self.query_timeout)
             .finish()
     }
 }
@@ -50,6 +52,7 @@ impl OdbcConnector {
             connection_string: connection_string.into(),
             login_timeout: Some(Duration::from_secs(10)),
             ping_query: Arc::from("SELECT 1"),
+            query_timeout: None,
         }
     }
 
@@ -112,6 +115,15 @@ impl OdbcConnector {
         self
     }
 
+    /// Bound how long a statement may run (default: no bound), with the statement attribute
+    /// `SQL_ATTR_QUERY_TIMEOUT` (whole seconds, rounded up): the driver cancels a longer one
+    /// with an `OperationalError` (e.g. `HYT00`, or the server's own cancel, as PostgreSQL's
+    /// driver reports it). Drivers that do not support it ignore it.
+    pub fn query_timeout(mut self, timeout: Duration) -> Self {
+        self.query_timeout = Some(timeout);
+        self
+    }
+
     /// The statement [`ping`](nimue_core::Connection::ping) runs after checking the driver's
     /// connection-dead attribute (default `SELECT 1`; e.g. `SELECT 1 FROM DUAL` on Oracle,
     /// `VALUES 1` on DB2).
@@ -138,7 +150,13 @@ impl Connect for OdbcConnector {
         let conn = env
             .connect_with_connection_string(&self.connection_string, self.options())
             .map_err(|e| connect_error(env, e))?;
-        OdbcConnection::open(conn, Arc::clone(&self.ping_query))
+        let mut conn = OdbcConnection::open(conn, Arc::clone(&self.ping_query))?;
+        if let Some(timeout) = self.query_timeout {
+            // Whole seconds, at least one (0 means no timeout).
+            let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
+            conn.set_query_timeout_sec(usize::try_from(secs.max(1)).unwrap_or(usize::MAX));
+        }
+        Ok(conn)
     }
 }
 

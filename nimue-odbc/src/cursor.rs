@@ -87,6 +87,11 @@ impl<'c> OdbcStream<'c> {
     ) -> std::result::Result<Started, FetchError> {
         let conn = self.conn;
         let mut statement = conn.odbc().prepare(sql).map_err(map_err)?;
+        if conn.query_timeout_sec() > 0 {
+            statement
+                .set_query_timeout_sec(conn.query_timeout_sec())
+                .map_err(map_err)?;
+        }
         let expected = usize::from(statement.num_params().map_err(map_err)?);
         for params in param_sets {
             check_param_count(expected, params.len())?;
