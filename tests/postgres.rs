@@ -334,3 +334,50 @@ fn a_statement_over_its_timeout_is_cancelled() {
     let row = conn.query_row("SELECT 1::int8", &[]).unwrap().unwrap();
     assert_eq!(row.get::<i64>(0).unwrap(), 1);
 }
+
+/// TLS chosen by the URL, as libpq reads it (`sslmode`, `sslrootcert`), directly and through
+/// `nimue::any::connector`.
+#[cfg(feature = "postgres-tls")]
+#[test]
+fn tls_by_url() {
+    let Some(url) = url() else { return };
+    let ca = common::server_env("NIMUE_TEST_POSTGRES_CA").unwrap();
+    let encrypted = |url: &str| -> nimue::Result<bool> {
+        let mut conn = nimue::any::connector(url)?.connect()?;
+        let row = conn
+            .query_row(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )?
+            .unwrap();
+        row.get::<bool>(0)
+    };
+    assert!(encrypted(&format!("{url}?sslmode=verify-full&sslrootcert={ca}")).unwrap());
+    assert!(encrypted(&format!("{url}?sslmode=verify-ca&sslrootcert={ca}")).unwrap());
+    assert!(
+        encrypted(&format!("{url}?sslmode=require")).unwrap(),
+        "encryption only"
+    );
+    assert!(!encrypted(&format!("{url}?sslmode=disable")).unwrap());
+
+    // A CA that did not sign the server's certificate: refused, saying why, no password.
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other-ca.pem");
+    std::fs::write(&other, include_bytes!("data/unrelated-ca.pem")).unwrap();
+    let err = encrypted(&format!(
+        "{url}?sslmode=verify-full&sslrootcert={}",
+        other.display()
+    ))
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("certificate") || text.contains("Certificate"),
+        "{text}"
+    );
+    assert!(!text.contains("nimue-test-secret"), "{text}");
+    // Verification without roots to verify against: said at once.
+    let err = encrypted(&format!("{url}?sslmode=verify-full")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Interface, "{err}");
+    assert!(err.to_string().contains("sslrootcert"), "{err}");
+}

@@ -3,6 +3,7 @@
 use crate::client::Client;
 use crate::connection::PgConnection;
 use crate::error::map_err;
+use crate::url::take_params;
 use nimue_core::{Connect, Result};
 use std::str::FromStr;
 use std::time::Duration;
@@ -29,43 +30,16 @@ pub enum Statements {
     Unnamed,
 }
 
-/// `url` without nimue's own parameter `statements`, and its value.
-fn take_statements(url: &str) -> Result<(String, Option<Statements>)> {
-    let parse = |value: &str| match value {
-        "cached" => Ok(Statements::Cached),
-        "unnamed" => Ok(Statements::Unnamed),
-        other => Err(nimue_core::Error::interface(format!(
-            "statements={other}: use statements=cached or statements=unnamed"
-        ))),
-    };
-    let mut found = None;
-    let rest = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let Some((base, query)) = url.split_once('?') else {
-            return Ok((url.to_owned(), None));
-        };
-        let mut kept = Vec::new();
-        for pair in query.split('&') {
-            match pair.strip_prefix("statements=") {
-                Some(value) => found = Some(parse(value)?),
-                None => kept.push(pair),
-            }
+impl Statements {
+    fn from_param(value: &str) -> Result<Self> {
+        match value {
+            "cached" => Ok(Statements::Cached),
+            "unnamed" => Ok(Statements::Unnamed),
+            other => Err(nimue_core::Error::interface(format!(
+                "statements={other}: use statements=cached or statements=unnamed"
+            ))),
         }
-        if kept.is_empty() {
-            base.to_owned()
-        } else {
-            format!("{base}?{}", kept.join("&"))
-        }
-    } else {
-        let mut kept = Vec::new();
-        for word in url.split_whitespace() {
-            match word.strip_prefix("statements=") {
-                Some(value) => found = Some(parse(value)?),
-                None => kept.push(word),
-            }
-        }
-        kept.join(" ")
-    };
-    Ok((rest, found))
+    }
 }
 
 /// How much longer than its statement timeout the client waits for the server's answer.
@@ -159,9 +133,63 @@ impl PgConnector {
     /// # Ok::<(), nimue_core::Error>(())
     /// ```
     pub fn from_url(url: &str) -> Result<Self> {
-        let (url, statements) = take_statements(url)?;
-        let config = tokio_postgres::Config::from_str(&url).map_err(map_err)?;
-        Ok(Self::new(config).statements(statements.unwrap_or_default()))
+        let (rest, mut ours) = take_params(url, &["statements", "sslmode", "sslrootcert"])?;
+        let config = tokio_postgres::Config::from_str(&rest).map_err(map_err)?;
+        let mut connector = Self::new(config);
+        if let Some(value) = ours.remove("statements") {
+            connector = connector.statements(Statements::from_param(&value)?);
+        }
+        connector.ssl_from_url(ours.remove("sslmode"), ours.remove("sslrootcert"))
+    }
+
+    /// libpq's `sslmode` and `sslrootcert` (see the [`tls`](crate) feature's table): without
+    /// `sslmode` nothing changes (no TLS unless [`tls`](Self::tls) is called).
+    fn ssl_from_url(mut self, mode: Option<String>, rootcert: Option<String>) -> Result<Self> {
+        use tokio_postgres::config::SslMode;
+        let Some(mode) = mode else {
+            return Ok(self);
+        };
+        let (ssl_mode, required) = match mode.as_str() {
+            "disable" => (SslMode::Disable, false),
+            "allow" | "prefer" => (SslMode::Prefer, false),
+            "require" | "verify-ca" | "verify-full" => (SslMode::Require, true),
+            other => {
+                return Err(nimue_core::Error::interface(format!(
+                    "sslmode={other}: use disable, prefer, require, verify-ca or verify-full"
+                )))
+            }
+        };
+        self.config.ssl_mode(ssl_mode);
+        if ssl_mode == SslMode::Disable {
+            return Ok(self);
+        }
+        #[cfg(feature = "tls")]
+        {
+            use crate::tls::{config, roots, Check};
+            let roots = match &rootcert {
+                Some(path) => Some(roots(&std::fs::read(path).map_err(|e| {
+                    nimue_core::Error::interface_from(format!("reading sslrootcert {path}"), e)
+                })?)?),
+                None => None,
+            };
+            let check = match (mode.as_str(), roots.is_some()) {
+                ("verify-full", _) => Check::Full,
+                ("verify-ca", _) | (_, true) => Check::Chain,
+                _ => Check::Nothing,
+            };
+            let _ = required;
+            Ok(self.tls(config(check, roots)?))
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = rootcert;
+            if required {
+                return Err(nimue_core::Error::interface(format!(
+                    "sslmode={mode} needs TLS: build nimue with the `postgres-tls` feature"
+                )));
+            }
+            Ok(self)
+        }
     }
 
     /// How statements are sent (default [`Statements::Cached`]; `Unnamed` behind a
@@ -230,22 +258,8 @@ impl PgConnector {
     /// Feature `tls`.
     #[cfg(feature = "tls")]
     pub fn tls_with_ca_pem(self, pem: &[u8]) -> Result<Self> {
-        use nimue_core::Error;
-        use rustls::pki_types::{pem::PemObject, CertificateDer};
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(pem) {
-            let cert = cert.map_err(|e| Error::interface_from("reading CA certificates", e))?;
-            roots
-                .add(cert)
-                .map_err(|e| Error::interface_from("adding a CA certificate", e))?;
-        }
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::interface_from("TLS configuration", e))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(self.tls(config))
+        use crate::tls::{config, roots, Check};
+        Ok(self.tls(config(Check::Full, Some(roots(pem)?))?))
     }
 
     fn client(&self) -> Result<Client> {

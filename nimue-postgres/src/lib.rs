@@ -42,6 +42,9 @@ mod convert;
 mod cursor;
 mod error;
 mod placeholders;
+#[cfg(feature = "tls")]
+mod tls;
+mod url;
 
 pub use connection::{ClientFuture, PgConnection, PgCursor};
 pub use connector::{PgConnector, Statements};
