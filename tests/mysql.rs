@@ -315,3 +315,39 @@ fn a_statement_over_its_timeout_is_interrupted() {
     let err = conn.query(slow, &[]).unwrap_err();
     assert!(err.to_string().contains("max_statement_time"), "{err}");
 }
+
+/// TLS chosen by the URL with MySQL's client option names (`ssl-mode`, `ssl-ca`), through
+/// `nimue::any::connector`.
+#[cfg(feature = "mysql-tls")]
+#[test]
+fn tls_by_url() {
+    let Some(url) = url() else { return };
+    let ca = common::server_env("NIMUE_TEST_MYSQL_CA").unwrap();
+    let encrypted = |url: &str| -> nimue::Result<bool> {
+        let mut conn = nimue::any::connector(url)?.connect()?;
+        let row = conn
+            .query_row("SHOW SESSION STATUS LIKE 'Ssl_cipher'", &[])?
+            .unwrap();
+        Ok(!row.get::<String>(1)?.is_empty())
+    };
+    assert!(encrypted(&format!("{url}?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}")).unwrap());
+    assert!(encrypted(&format!("{url}?ssl-mode=VERIFY_CA&ssl-ca={ca}")).unwrap());
+    assert!(
+        encrypted(&format!("{url}?ssl-mode=REQUIRED")).unwrap(),
+        "encryption only"
+    );
+    assert!(!encrypted(&format!("{url}?ssl-mode=DISABLED")).unwrap());
+
+    let other =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/unrelated-ca.pem");
+    let err = encrypted(&format!(
+        "{url}?ssl-mode=VERIFY_IDENTITY&ssl-ca={}",
+        other.display()
+    ))
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
+    assert!(!err.to_string().contains("nimue-test-secret"), "{err}");
+    let err = encrypted(&format!("{url}?ssl-mode=VERIFY_CA")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Interface, "{err}");
+    assert!(err.to_string().contains("ssl-ca"), "{err}");
+}

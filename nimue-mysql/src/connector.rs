@@ -83,13 +83,54 @@ impl MySqlConnector {
     /// parameters, e.g. `require_ssl=true`). TCP is used even to `localhost` unless the URL
     /// sets `prefer_socket`. A malformed URL is an `InterfaceError`.
     pub fn from_url(url: &str) -> Result<Self> {
-        let opts = Opts::from_url(url).map_err(|e| map_err(e.into()))?;
+        let (url, mode, ca) = take_ssl_params(url);
+        let opts = Opts::from_url(&url).map_err(|e| map_err(e.into()))?;
         let opts = if url.contains("prefer_socket=") {
             opts
         } else {
             OptsBuilder::from_opts(opts).prefer_socket(false).into()
         };
-        Ok(Self::new(opts))
+        Self::new(opts).ssl_from_url(mode, ca)
+    }
+
+    /// MySQL's `ssl-mode` and `ssl-ca` (the client's option names; `ssl_mode`, `ssl_ca` too):
+    /// `DISABLED` and `PREFERRED` (the driver cannot fall back to plain text, so no TLS), or,
+    /// with the `mysql-tls` feature, `REQUIRED` (encryption; the chain is checked when `ssl-ca`
+    /// is given), `VERIFY_CA` (the chain, to `ssl-ca`) and `VERIFY_IDENTITY` (the chain and
+    /// the host name). Without `ssl-mode` nothing changes.
+    fn ssl_from_url(self, mode: Option<String>, ca: Option<String>) -> Result<Self> {
+        let Some(mode) = mode else {
+            return Ok(self);
+        };
+        let mode = mode.to_ascii_uppercase();
+        let verify = match mode.as_str() {
+            "DISABLED" | "PREFERRED" => return Ok(self),
+            "REQUIRED" => false,
+            "VERIFY_CA" | "VERIFY_IDENTITY" => true,
+            other => return Err(nimue_core::Error::interface(format!(
+                "ssl-mode={other}: use DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY"
+            ))),
+        };
+        if verify && ca.is_none() {
+            return Err(nimue_core::Error::interface(format!(
+                "ssl-mode={mode} needs ssl-ca=PATH (the CA certificates, PEM)"
+            )));
+        }
+        #[cfg(feature = "tls")]
+        {
+            let ssl = mysql::SslOpts::default()
+                .with_root_cert_path(ca.as_ref().map(std::path::PathBuf::from))
+                .with_danger_accept_invalid_certs(ca.is_none())
+                .with_danger_skip_domain_validation(mode != "VERIFY_IDENTITY");
+            Ok(self.tls(ssl))
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = (ca, verify);
+            Err(nimue_core::Error::interface(format!(
+                "ssl-mode={mode} needs TLS: build nimue with the `mysql-tls` feature"
+            )))
+        }
     }
 
     /// Whether [`reset`](nimue_core::Connection::reset) clears what a checkout changed in the
@@ -153,6 +194,34 @@ impl MySqlConnector {
         self.opts = OptsBuilder::from_opts(self.opts).ssl_opts(ssl).into();
         self
     }
+}
+
+/// `url` without `ssl-mode` and `ssl-ca` (which the driver does not know), and their values.
+fn take_ssl_params(url: &str) -> (String, Option<String>, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_owned(), None, None);
+    };
+    let (mut mode, mut ca) = (None, None);
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.split_once('=') {
+            Some(("ssl-mode" | "ssl_mode", value)) => {
+                mode = Some(value.to_owned());
+                false
+            }
+            Some(("ssl-ca" | "ssl_ca", value)) => {
+                ca = Some(value.to_owned());
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let rest = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    (rest, mode, ca)
 }
 
 /// How much longer than its statement timeout the client waits for the server's answer.
