@@ -30,6 +30,8 @@ mariadb_start() {
         { cat "$base/install.log" >&2; return 1; }
     make_tls_files "$base/run" mysql || return 1
     port=$(free_port)
+    # Its own tmpdir: a starting server deletes every #sql* file in its tmpdir, another
+    # server's temporary tables included (two matrices on one machine broke that way).
     cat >"$base/ctl" <<CTL
 #!/usr/bin/env bash
 # stop | start the nimue test MariaDB (used by the restart fault tests)
@@ -39,6 +41,7 @@ case "\${1:-}" in
         mariadbd --no-defaults ${user_opt[*]} --datadir="$base/data" --socket="$base/run/mysqld.sock" \\
             --pid-file="$base/run/mysqld.pid" --port=$port --bind-address=127.0.0.1 \\
             --skip-name-resolve --log-error="$base/run/error.log" --innodb-buffer-pool-size=64M \\
+            --tmpdir="$base/run" \\
             --innodb-flush-log-at-trx-commit=0 --max-connections=300 \\
             --ssl-ca="$base/run/ca.crt" --ssl-cert="$base/run/server.crt" --ssl-key="$base/run/server.key" </dev/null >/dev/null 2>&1 &
         for _ in \$(seq 1 200); do
