@@ -107,9 +107,11 @@ impl MySqlConnector {
             "DISABLED" | "PREFERRED" => return Ok(self),
             "REQUIRED" => false,
             "VERIFY_CA" | "VERIFY_IDENTITY" => true,
-            other => return Err(nimue_core::Error::interface(format!(
-                "ssl-mode={other}: use DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY"
-            ))),
+            other => {
+                let modes = "DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY";
+                let message = format!("ssl-mode={other}: use {modes}");
+                return Err(nimue_core::Error::interface(message));
+            }
         };
         if verify && ca.is_none() {
             return Err(nimue_core::Error::interface(format!(
