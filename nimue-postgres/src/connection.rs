@@ -5,7 +5,9 @@ use crate::convert::type_code;
 use crate::cursor::PgStream;
 use crate::error::map_err;
 use crate::placeholders::rewrite_placeholders;
-use nimue_core::{Column, Columns, Connection, Error, Result, StreamingCursor};
+use nimue_core::{
+    Column, Columns, Connection, DatabaseError, Error, ErrorKind, Result, StreamingCursor,
+};
 use postgres::Statement;
 use std::collections::HashMap;
 use std::future::Future;
@@ -50,6 +52,9 @@ pub(crate) struct Session {
     pub(crate) in_transaction: bool,
     /// Statements are sent unnamed, never kept on the server (`Statements::Unnamed`).
     pub(crate) unnamed: bool,
+    /// The server refused a write as read-only (a standby, or a demoted primary): the
+    /// connection is to be replaced.
+    pub(crate) read_only: bool,
     statements: HashMap<String, Prepared>,
 }
 
@@ -85,6 +90,7 @@ impl PgConnection {
                 autocommit: false,
                 in_transaction: false,
                 unnamed,
+                read_only: false,
                 statements: HashMap::new(),
             },
             ping_timeout,
@@ -134,6 +140,24 @@ impl PgConnection {
 }
 
 impl Session {
+    /// An error from the server, seen by the connection: a write refused because the server
+    /// is read-only (SQLSTATE 25006: a standby, or a primary demoted by a failover) is an
+    /// `OperationalError`, and marks the connection for replacement.
+    pub(crate) fn watch(&mut self, e: Error) -> Error {
+        if e.sqlstate() != Some("25006") {
+            return e;
+        }
+        self.read_only = true;
+        let message = format!(
+            "{e}: the server is read-only (a standby, or a primary demoted by a failover); \
+             the connection will be replaced"
+        );
+        DatabaseError::new(ErrorKind::Operational, message)
+            .with_sqlstate("25006")
+            .with_source(e)
+            .into()
+    }
+
     /// The prepared statement for `sql`, from the cache or prepared now on `client`.
     pub(crate) fn statement(&mut self, client: &mut Client, sql: &str) -> Result<Prepared> {
         if let Some(prepared) = self.statements.get(sql) {
@@ -252,8 +276,9 @@ impl Connection for PgConnection {
         }
     }
 
+    /// The client is closed, or the server turned out read-only (writes would fail on it).
     fn is_broken(&self) -> bool {
-        self.client.is_closed()
+        self.client.is_closed() || self.session.read_only
     }
 
     /// Back to the session as set up: an open transaction is rolled back with a `ROLLBACK`

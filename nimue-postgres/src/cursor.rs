@@ -285,7 +285,10 @@ impl RowStream for PgStream<'_> {
         if let Err(e) = &started {
             self.session.forget_stale(e, sql);
         }
-        started.map_err(|e| pooler_hint(e, self.session.unnamed))
+        started.map_err(|e| {
+            let e = pooler_hint(e, self.session.unnamed);
+            self.session.watch(e)
+        })
     }
 
     fn next_row(&mut self) -> Result<Option<Row>> {
