@@ -1,15 +1,16 @@
-//! A network partition between the pool and its PostgreSQL server: the server runs in a
-//! network namespace of the test's own (`scripts/partition`: a veth pair, 10.251.N.0/30),
-//! and the link is cut silently while connections are idle and while one runs a query.
-//! The connector's TCP settings are shortened for the test (keepalive after 1 s idle, every
-//! second, 2 probes; a 3 s TCP user timeout); the README states the defaults.
+//! A network partition between the pool and its server (PostgreSQL, MariaDB): the server
+//! runs in a network namespace of the test's own (`scripts/partition`: a veth pair,
+//! 10.251.N.0/30), and the link is cut silently while connections are idle and while one runs
+//! a query. The connectors' TCP settings are shortened for the test (keepalive after 1 s idle,
+//! every second, 2 probes; a 3 s TCP user timeout); the README states the defaults.
 
-#![cfg(feature = "postgres")]
+#![cfg(all(feature = "postgres", feature = "mysql"))]
 
 mod common;
 
+use nimue::mysql::MySqlConnector;
 use nimue::postgres::PgConnector;
-use nimue::{Connection, ErrorKind, Pool};
+use nimue::{Connect, Connection, ErrorKind, Pool};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,7 +28,7 @@ struct Partitioned {
 }
 
 impl Partitioned {
-    fn start(n: u8) -> Partitioned {
+    fn start(n: u8, database: &str) -> Partitioned {
         let dir = tempfile::Builder::new()
             .prefix("nimue-partition.")
             .tempdir_in("/tmp")
@@ -36,6 +37,7 @@ impl Partitioned {
             .arg("start")
             .arg(dir.path())
             .arg(n.to_string())
+            .arg(database)
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -73,27 +75,27 @@ impl Drop for Partitioned {
     }
 }
 
-/// The backend pids of all the pool's connections, held at once.
-fn pids(pool: &Pool<PgConnector>, n: usize) -> BTreeSet<i32> {
+/// The server's ids of all the pool's connections, held at once.
+fn sessions<K: Connect>(
+    pool: &Pool<K>,
+    n: usize,
+    id: fn(&mut K::Connection) -> i64,
+) -> BTreeSet<i64> {
     let mut held: Vec<_> = (0..n).map(|_| pool.get().unwrap()).collect();
-    held.iter_mut().map(|c| c.backend_pid().unwrap()).collect()
+    held.iter_mut().map(|c| id(c)).collect()
 }
 
-#[test]
-fn a_partition_is_detected_and_the_pool_is_whole_again_after_it() {
-    let Some(matrix) = common::server_env("NIMUE_TEST_POSTGRES_URL") else {
-        return;
-    };
-    let password = common::UrlParts::parse(&matrix).password;
-    let server = Partitioned::start((std::process::id() % 200 + 20) as u8);
-    let url = format!(
-        "postgres://nimue:{password}@{}:5432/nimue?connect_timeout=2&keepalives_idle=1\
-         &keepalives_interval=1&keepalives_retries=2&tcp_user_timeout=3",
-        server.host
-    );
-    let connector = PgConnector::from_url(&url)
-        .unwrap()
-        .ping_timeout(Duration::from_secs(1));
+/// Fill a pool of 3, cut the link while one connection runs `sleep` (a 30 s query) and the
+/// others idle, check that nothing hangs and everything dead is found, heal the link, and
+/// check the pool is whole again with new connections.
+fn partition<K: Connect>(
+    server: Partitioned,
+    connector: K,
+    sleep: &'static str,
+    id: fn(&mut K::Connection) -> i64,
+) where
+    K::Connection: Send + 'static,
+{
     let timeout = Duration::from_secs(2);
     let pool = Pool::builder(connector)
         .min_idle(3)
@@ -103,13 +105,13 @@ fn a_partition_is_detected_and_the_pool_is_whole_again_after_it() {
         .build()
         .unwrap();
     common::eventually("the pool is full", || pool.state().idle == 3);
-    let before = pids(&pool, 3);
+    let before = sessions(&pool, 3, id);
 
     // One connection runs a long query when the link goes.
     let mut running = pool.get().unwrap();
     let query = thread::spawn(move || {
         let started = Instant::now();
-        let outcome = running.query("SELECT pg_sleep(30)", &[]).map(drop);
+        let outcome = running.query(sleep, &[]).map(drop);
         (outcome, started.elapsed(), running.is_broken())
     });
     thread::sleep(Duration::from_millis(300));
@@ -136,7 +138,7 @@ fn a_partition_is_detected_and_the_pool_is_whole_again_after_it() {
     assert!(broken, "its connection is marked broken");
     assert!(took < Duration::from_secs(20), "the query took {took:?}");
     // Every connection of before the cut is found dead and closed (broken in use, or its
-    // idle check failed: the checker's ping timed out).
+    // idle check failed).
     common::eventually("the dead connections are discarded", || {
         let state = pool.state();
         state.idle == 0 && state.closed >= 3
@@ -144,9 +146,53 @@ fn a_partition_is_detected_and_the_pool_is_whole_again_after_it() {
 
     server.link("heal");
     common::eventually("the pool is whole again", || pool.state().idle == 3);
-    let after = pids(&pool, 3);
+    let after = sessions(&pool, 3, id);
     assert!(before.is_disjoint(&after), "all connections are new ones");
     let mut conn = pool.get().unwrap();
-    let row = conn.query_row("SELECT 1::int8", &[]).unwrap().unwrap();
+    let row = conn.query_row("SELECT 1", &[]).unwrap().unwrap();
     assert_eq!(row.get::<i64>(0).unwrap(), 1);
+}
+
+/// The namespace number of this run's `offset`th server (two servers, two namespaces).
+fn net(offset: u32) -> u8 {
+    ((std::process::id() % 100) * 2 + 20 + offset) as u8
+}
+
+#[test]
+fn postgres_partition() {
+    let Some(matrix) = common::server_env("NIMUE_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let password = common::UrlParts::parse(&matrix).password;
+    let server = Partitioned::start(net(0), "postgres");
+    let url = format!(
+        "postgres://nimue:{password}@{}:5432/nimue?connect_timeout=2&keepalives_idle=1\
+         &keepalives_interval=1&keepalives_retries=2&tcp_user_timeout=3",
+        server.host
+    );
+    let connector = PgConnector::from_url(&url)
+        .unwrap()
+        .ping_timeout(Duration::from_secs(1));
+    partition(server, connector, "SELECT pg_sleep(30)", |c| {
+        i64::from(c.backend_pid().unwrap())
+    });
+}
+
+#[test]
+fn mariadb_partition() {
+    let Some(matrix) = common::server_env("NIMUE_TEST_MYSQL_URL") else {
+        return;
+    };
+    let password = common::UrlParts::parse(&matrix).password;
+    let server = Partitioned::start(net(1), "mariadb");
+    let url = format!(
+        "mysql://nimue:{password}@{}:3306/nimue?tcp_connect_timeout_ms=2000\
+         &tcp_keepalive_time_ms=1000&tcp_keepalive_probe_interval_secs=1\
+         &tcp_keepalive_probe_count=2&tcp_user_timeout_ms=3000",
+        server.host
+    );
+    let connector = MySqlConnector::from_url(&url).unwrap();
+    partition(server, connector, "SELECT SLEEP(30)", |c| {
+        i64::from(c.connection_id())
+    });
 }
