@@ -109,6 +109,16 @@ fn a_standby_promoted_under_load_takes_the_writes_and_loses_no_commit() {
     assert!(on_standby.is_broken(), "replaced by the pool");
     drop(on_standby);
 
+    // Replicas by URL: read-only sessions go to the standby.
+    let replicas = url_of(&both, "&target_session_attrs=read-only");
+    let mut replica = PgConnector::from_url(&replicas).unwrap().connect().unwrap();
+    let row = replica
+        .query_row("SELECT pg_is_in_recovery()", &[])
+        .unwrap()
+        .unwrap();
+    assert!(row.get::<bool>(0).unwrap(), "a read-only session is on the standby");
+    drop(replica);
+
     let check = Duration::from_secs(2);
     let pool = Arc::new(
         Pool::builder(PgConnector::from_url(&writable).unwrap())
