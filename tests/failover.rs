@@ -116,7 +116,10 @@ fn a_standby_promoted_under_load_takes_the_writes_and_loses_no_commit() {
         .query_row("SELECT pg_is_in_recovery()", &[])
         .unwrap()
         .unwrap();
-    assert!(row.get::<bool>(0).unwrap(), "a read-only session is on the standby");
+    assert!(
+        row.get::<bool>(0).unwrap(),
+        "a read-only session is on the standby"
+    );
     drop(replica);
 
     let check = Duration::from_secs(2);
