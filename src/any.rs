@@ -13,8 +13,10 @@
 //! let connector = nimue::any::connector("sqlite::memory:")?;
 //! let mut conn = connector.connect()?;
 //! assert_eq!(conn.query("SELECT 1", &[])?.len(), 1);
-//! let err = nimue::any::connector("redis://127.0.0.1").unwrap_err();
+//! assert!(nimue::any::connector("SQLite::memory:").is_ok()); // schemes ignore case
+//! let err = nimue::any::connector("host=db user=app password=s3cret").unwrap_err();
 //! assert_eq!(err.kind(), nimue::ErrorKind::Interface);
+//! assert!(!err.to_string().contains("s3cret")); // never repeated
 //! # }
 //! # Ok::<(), nimue::Error>(())
 //! ```
@@ -23,20 +25,40 @@ use nimue_core::{BoxConnector, Error, Result};
 
 /// A connector for the database `url` names, opening [`BoxConnection`](crate::BoxConnection)s.
 ///
-/// An unknown scheme, or one whose adapter was not compiled in, is an `InterfaceError` that
-/// says which; a malformed URL is the adapter's `InterfaceError`. The URL's password never
+/// The scheme is matched without regard to case. An unknown scheme is an `InterfaceError`
+/// that lists the known ones and repeats nothing of the text given (a connection string may
+/// hold a password anywhere); a scheme whose adapter was not compiled in is one that names
+/// the feature; a malformed URL is the adapter's `InterfaceError`. The URL's password never
 /// appears in errors or in the connector's `Debug`.
 pub fn connector(url: &str) -> Result<BoxConnector> {
-    let scheme = url.split(':').next().unwrap_or("");
-    match scheme {
-        "sqlite" => sqlite(url),
-        "postgres" | "postgresql" => postgres(url),
-        "mysql" | "mariadb" => mysql(url),
-        s if s.eq_ignore_ascii_case("odbc") => odbc(url),
-        _ => Err(Error::interface(format!(
-            "unknown database URL scheme {scheme:?}: expected sqlite:, postgres://, mysql:// or odbc:"
-        ))),
+    // The scheme, matched without regard to case; then the URL with it in lower case, as the
+    // adapters expect it.
+    let scheme = scheme_of(url).unwrap_or_default();
+    let url = match url.get(scheme.len()..) {
+        Some(rest) if !scheme.is_empty() => format!("{scheme}{rest}"),
+        _ => String::new(),
+    };
+    match scheme.as_str() {
+        "sqlite" => sqlite(&url),
+        "postgres" | "postgresql" => postgres(&url),
+        "mysql" | "mariadb" => mysql(&url),
+        "odbc" => odbc(&url),
+        // Nothing of the text is repeated: a connection string may hold a password anywhere.
+        _ => Err(Error::interface(
+            "not a database URL nimue knows: it takes sqlite:, postgres://, postgresql://, \
+             mysql://, mariadb:// and odbc: (the text given is not shown: it may hold a password)",
+        )),
     }
+}
+
+/// The URL's scheme in lower case, when the text before its first `:` is one (a letter, then
+/// letters, digits, `+`, `-` or `.`).
+fn scheme_of(url: &str) -> Option<String> {
+    let (scheme, _) = url.split_once(':')?;
+    let mut chars = scheme.chars();
+    let legal = chars.next()?.is_ascii_alphabetic()
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    legal.then(|| scheme.to_ascii_lowercase())
 }
 
 /// Used by whichever adapters are compiled out.

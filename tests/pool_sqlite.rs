@@ -205,3 +205,39 @@ fn autocommit_set_up_by_the_pool_holds_on_every_checkout() {
     }
     assert_eq!(count(&mut *pool.get().unwrap()), 3);
 }
+
+/// `sqlite:` URL parameters (`mode`, `cache`), as sqlx users write them.
+#[test]
+fn sqlite_url_parameters_are_applied() {
+    use nimue::{Connect, Connection, ErrorKind};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.db");
+    let url = format!("sqlite:{}", path.display());
+    let mut writer = nimue::any::connector(&url).unwrap().connect().unwrap();
+    writer.execute("CREATE TABLE t (x INTEGER)", &[]).unwrap();
+    writer.commit().unwrap();
+    // Read-only: reads work, writes are refused; no stray file named after the parameters.
+    let mut reader = nimue::any::connector(&format!("{url}?mode=ro"))
+        .unwrap()
+        .connect()
+        .unwrap();
+    assert_eq!(reader.query("SELECT x FROM t", &[]).unwrap().len(), 0);
+    let err = reader.execute("INSERT INTO t VALUES (1)", &[]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only app.db"
+    );
+    // A named in-memory database shared by two connections.
+    let shared = nimue::any::connector("sqlite:nimue-shared?mode=memory&cache=shared").unwrap();
+    let (mut a, mut b) = (shared.connect().unwrap(), shared.connect().unwrap());
+    a.execute("CREATE TABLE s (x INTEGER)", &[]).unwrap();
+    a.execute("INSERT INTO s VALUES (7)", &[]).unwrap();
+    a.commit().unwrap();
+    let row = b.query_row("SELECT x FROM s", &[]).unwrap().unwrap();
+    assert_eq!(row.get::<i64>(0).unwrap(), 7);
+    // A parameter SQLite would ignore is refused instead.
+    let err = nimue::any::connector(&format!("{url}?mdoe=ro")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Interface, "{err}");
+}

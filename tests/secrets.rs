@@ -147,3 +147,33 @@ fn any_connectors_never_show_a_password() {
         );
     }
 }
+
+/// Malformed and unknown URLs of every shape: `nimue::any` refuses them without repeating
+/// any of the text (a libpq key=value string has its password anywhere), and every error an
+/// adapter gives for a malformed URL of its scheme hides the password too.
+#[test]
+fn malformed_urls_never_show_a_password() {
+    for url in [
+        format!("host=db.internal user=app password={WRONG} dbname=app"),
+        WRONG.to_string(),
+        format!("user:{WRONG}@db.internal/app"),
+        format!("redis://user:{WRONG}@127.0.0.1:1"),
+        format!("postgres//user:{WRONG}@127.0.0.1/db"),
+        format!(":{WRONG}"),
+        format!("://{WRONG}"),
+        format!("postgres://user:{WRONG}@127.0.0.1:notaport/db"),
+        format!("postgresql://user:{WRONG}@127.0.0.1/db?sslmode=sometimes"),
+        format!("mysql://user:{WRONG}@127.0.0.1:notaport/db"),
+        format!("MariaDB://user:{WRONG}@127.0.0.1:1/db?ssl-mode=maybe"),
+        format!("sqlite:{WRONG}.db?password={WRONG}"),
+        "odbc:".to_string(),
+    ] {
+        let seen = match nimue::any::connector(&url) {
+            Err(err) => format!("{err}\n{err:?}"),
+            // Some adapters only fail when they connect.
+            Ok(connector) => format!("{connector:?}"),
+        };
+        assert!(!seen.is_empty());
+        assert!(!seen.contains(WRONG), "{WRONG:?} leaked in:\n{seen}");
+    }
+}

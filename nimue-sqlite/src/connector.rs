@@ -66,25 +66,60 @@ impl SqliteConnector {
     }
 
     /// A connector from a URL: `sqlite:path/to.db`, `sqlite://path/to.db`,
-    /// `sqlite:///absolute/path.db` or `sqlite::memory:`.
+    /// `sqlite:///absolute/path.db` or `sqlite::memory:`, with the parameters sqlx's users
+    /// write: `mode=ro|rw|rwc|memory` (read-only, read-write, read-write-create (the default),
+    /// a named in-memory database) and `cache=shared|private`. They go to SQLite as a `file:`
+    /// URI; any other parameter is an `InterfaceError`. An error never repeats the URL.
     ///
     /// ```
     /// use nimue_sqlite::SqliteConnector;
     /// assert!(SqliteConnector::from_url("sqlite://data/app.db").is_ok());
     /// assert!(SqliteConnector::from_url("sqlite::memory:").is_ok());
+    /// assert!(SqliteConnector::from_url("sqlite:app.db?mode=ro").is_ok());
+    /// // One in-memory database shared by the pool's connections:
+    /// assert!(SqliteConnector::from_url("sqlite:cache?mode=memory&cache=shared").is_ok());
+    /// let err = SqliteConnector::from_url("sqlite:app.db?mdoe=ro").unwrap_err();
+    /// assert_eq!(err.kind(), nimue_core::ErrorKind::Interface);
     /// let err = SqliteConnector::from_url("postgres://localhost/db").unwrap_err();
     /// assert_eq!(err.kind(), nimue_core::ErrorKind::Interface);
     /// ```
     pub fn from_url(url: &str) -> Result<Self> {
         let rest = url
             .strip_prefix("sqlite:")
-            .ok_or_else(|| Error::interface(format!("not an sqlite: URL: {url:?}")))?;
-        let path = rest.strip_prefix("//").unwrap_or(rest);
-        match path {
-            "" => Err(Error::interface(format!("no database path in {url:?}"))),
-            ":memory:" => Ok(Self::memory()),
-            path => Ok(Self::new(path)),
+            .ok_or_else(|| Error::interface("not an sqlite: URL"))?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let (path, query) = match rest.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (rest, None),
+        };
+        let Some(query) = query else {
+            return match path {
+                "" => Err(Error::interface("no database path in the sqlite: URL")),
+                ":memory:" => Ok(Self::memory()),
+                path => Ok(Self::new(path)),
+            };
+        };
+        for pair in query.split('&') {
+            let known = matches!(
+                pair,
+                "mode=ro"
+                    | "mode=rw"
+                    | "mode=rwc"
+                    | "mode=memory"
+                    | "cache=shared"
+                    | "cache=private"
+            );
+            if !known {
+                return Err(Error::interface(
+                    "an sqlite: URL takes mode=ro|rw|rwc|memory and cache=shared|private only",
+                ));
+            }
         }
+        if path.is_empty() {
+            return Err(Error::interface("no database path in the sqlite: URL"));
+        }
+        // SQLite reads the parameters itself from a `file:` URI (the flags allow URIs).
+        Ok(Self::new(format!("file:{path}?{query}")))
     }
 
     /// Open with these rusqlite flags instead of the default (read-write, create, URI).
