@@ -381,3 +381,51 @@ fn tls_by_url() {
     assert_eq!(err.kind(), ErrorKind::Interface, "{err}");
     assert!(err.to_string().contains("sslrootcert"), "{err}");
 }
+
+/// `transaction_retrying`: an attempt that loses a race (a concurrent update under
+/// REPEATABLE READ: SQLSTATE 40001) is rolled back and run again, and the second one wins.
+#[test]
+fn a_transaction_that_loses_a_race_is_run_again() {
+    let Some(url) = url() else { return };
+    let mut a = connect(&url);
+    let mut b = connect(&url);
+    a.execute("DROP TABLE IF EXISTS nimue_pg_retry", &[])
+        .unwrap();
+    a.execute(
+        "CREATE TABLE nimue_pg_retry (id int8 PRIMARY KEY, n int8)",
+        &[],
+    )
+    .unwrap();
+    a.execute("INSERT INTO nimue_pg_retry VALUES (1, 0)", &[])
+        .unwrap();
+    a.commit().unwrap();
+    let mut attempts = 0;
+    let n = a
+        .transaction_retrying(3, |tx| {
+            attempts += 1;
+            tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", &[])?;
+            let n: i64 = tx
+                .query_row("SELECT n FROM nimue_pg_retry WHERE id = 1", &[])?
+                .unwrap()
+                .get(0)?;
+            if attempts == 1 {
+                // Another session changes the row after this snapshot was taken.
+                b.execute("UPDATE nimue_pg_retry SET n = 10 WHERE id = 1", &[])?;
+                b.commit()?;
+            }
+            tx.execute(
+                "UPDATE nimue_pg_retry SET n = ? WHERE id = 1",
+                &params![n + 1],
+            )?;
+            Ok(n + 1)
+        })
+        .unwrap();
+    assert_eq!(attempts, 2, "the first attempt lost, the second won");
+    assert_eq!(n, 11);
+    let row = b
+        .query_row("SELECT n FROM nimue_pg_retry WHERE id = 1", &[])
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<i64>(0).unwrap(), 11);
+    b.rollback().unwrap();
+}

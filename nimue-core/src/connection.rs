@@ -6,6 +6,10 @@ use crate::error::{Error, Result};
 use crate::row::Row;
 use crate::value::Value;
 
+mod transaction;
+
+pub use transaction::Transaction;
+
 /// A PEP 249 connection.
 ///
 /// Like PEP 249 (and psycopg), a connection starts with autocommit **off**: the first
@@ -196,6 +200,58 @@ pub trait Connection: Send {
         cursor.execute(sql, params)?;
         let rows = cursor.map_rows(f)?;
         rows.collect()
+    }
+
+    /// Run `f` in a transaction: committed when `f` returns `Ok`, rolled back when it returns
+    /// `Err` or panics (the panic goes on), so that work cannot be left half done or
+    /// forgotten. Autocommit is off for the time of it (and turned back on after, if it was
+    /// on). Inside, [`Transaction::transaction`] nests as a savepoint. Work done on this
+    /// connection before, and not yet committed, becomes part of the transaction.
+    ///
+    /// ```
+    /// # use nimue_core::{params, Connection, Result};
+    /// # fn f<C: Connection>(conn: &mut C) -> Result<()> {
+    /// let id: i64 = conn.transaction(|tx| {
+    ///     tx.execute("UPDATE accounts SET balance = balance - ? WHERE id = ?", &params![10, 1])?;
+    ///     tx.execute("UPDATE accounts SET balance = balance + ? WHERE id = ?", &params![10, 2])?;
+    ///     Ok(2)
+    /// })?; // both or neither
+    /// # Ok(()) }
+    /// ```
+    fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Transaction<'_, Self>) -> Result<T>,
+    ) -> Result<T>
+    where
+        Self: Sized,
+    {
+        transaction::run(self, f)
+    }
+
+    /// [`transaction`](Self::transaction), run again (up to `attempts` times in all, with a
+    /// short growing pause) while it fails because it lost a race with another transaction: a
+    /// serialization failure or a deadlock (SQLSTATE 40001 or 40P01; MySQL's 1213 deadlock
+    /// and 1205 lock wait timeout). `f` must be safe to run again: everything it did was
+    /// rolled back.
+    ///
+    /// ```
+    /// # use nimue_core::{params, Connection, Result};
+    /// # fn f<C: Connection>(conn: &mut C) -> Result<()> {
+    /// conn.transaction_retrying(5, |tx| {
+    ///     tx.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", &[])?;
+    ///     tx.execute("UPDATE counters SET n = n + 1 WHERE id = ?", &params![7]).map(drop)
+    /// })
+    /// # }
+    /// ```
+    fn transaction_retrying<T>(
+        &mut self,
+        attempts: usize,
+        f: impl FnMut(&mut Transaction<'_, Self>) -> Result<T>,
+    ) -> Result<T>
+    where
+        Self: Sized,
+    {
+        transaction::run_retrying(self, attempts, f)
     }
 
     /// Execute a query and return its first row, or `None` when it returned no rows.

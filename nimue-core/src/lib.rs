@@ -34,7 +34,7 @@ pub mod testing;
 pub mod value;
 
 pub use cell::RowView;
-pub use connection::{check_param_count, Connect, Connection, Liveness};
+pub use connection::{check_param_count, Connect, Connection, Liveness, Transaction};
 pub use cursor::{BufferedCursor, Cursor, Execute, ResultSet, Rows};
 pub use dynamic::{BoxConnection, BoxConnector, DynConnection};
 pub use error::{BoxError, DatabaseError, Error, ErrorKind, PoolTimeout, Result};

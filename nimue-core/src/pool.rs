@@ -76,7 +76,7 @@ pub use config::Reuse;
 pub use guard::PooledConnection;
 pub use stats::PoolState;
 
-use crate::connection::Connect;
+use crate::connection::{Connect, Connection, Transaction};
 use crate::error::{Error, Result};
 use shared::Shared;
 use std::fmt;
@@ -162,6 +162,24 @@ impl<K: Connect> Pool<K> {
     #[track_caller]
     pub fn get(&self) -> Result<PooledConnection<K>> {
         self.get_timeout(self.shared.config.connection_timeout)
+    }
+
+    /// Check out a connection, run `f` in a transaction on it
+    /// ([`Connection::transaction`]: committed on `Ok`, rolled back on `Err` or a panic), and
+    /// give the connection back.
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, Connection, Pool};
+    /// let pool = Pool::new(TestConnector::new(), 1, 2)?;
+    /// let changed = pool.transaction(|tx| tx.execute("INSERT INTO t VALUES (1)", &[]))?;
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn transaction<T>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_, K::Connection>) -> Result<T>,
+    ) -> Result<T> {
+        self.get()?.transaction(f)
     }
 
     /// [`get`](Pool::get) with another timeout.

@@ -30,6 +30,11 @@
 //! - errors: by SQLSTATE: 23 → Integrity, 42 → Programming, 08 → Operational, 22 → Data,
 //!   0A/HYC00/IM001 → NotSupported, HYT00/HYT01 → Operational, other IM (driver manager) →
 //!   InterfaceError; the SQLite driver's `HY000` errors by SQLite's result code;
+//! - transactions: [`Connection::transaction`](nimue_core::Connection::transaction) nests with
+//!   `SAVEPOINT`s. With psqlODBC, put `Protocol=7.4-1` in the connection string (an error
+//!   rolls back the transaction, as PostgreSQL does): the driver's default statement-level
+//!   rollback wraps each statement in savepoints of its own, which fail ("internal SAVEPOINT
+//!   failed") once the application rolls back to one of its savepoints;
 //! - pool hooks: `is_broken` is the driver's connection-dead attribute (no I/O) or an earlier
 //!   connection-level error, `ping` that attribute plus a `SELECT 1` round trip, `reset` a
 //!   rollback with autocommit back off.

@@ -100,8 +100,11 @@ impl SqliteConnection {
 /// Whether running `stmt` outside a transaction should first open one (PEP 249's implicit
 /// transactions): statements that write, except those SQLite refuses inside a transaction.
 fn writes(stmt: &rusqlite::Statement<'_>, sql: &str) -> bool {
-    // sqlite3_stmt_readonly is true for SELECT and for BEGIN/COMMIT/ROLLBACK/SAVEPOINT.
-    !stmt.readonly() && !starts_with_any(sql, &["PRAGMA", "VACUUM", "ATTACH", "DETACH"])
+    // sqlite3_stmt_readonly is true for SELECT and for BEGIN/COMMIT/ROLLBACK/SAVEPOINT. A
+    // SAVEPOINT outside a transaction would open one that its RELEASE commits: it opens
+    // PEP 249's transaction first, so that it nests in it.
+    (!stmt.readonly() && !starts_with_any(sql, &["PRAGMA", "VACUUM", "ATTACH", "DETACH"]))
+        || starts_with_any(sql, &["SAVEPOINT"])
 }
 
 impl Connection for SqliteConnection {

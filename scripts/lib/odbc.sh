@@ -62,8 +62,10 @@ odbc_start() {
         read -r host port db user password < <(odbc_parse_postgres_url "$NIMUE_TEST_POSTGRES_URL") ||
             { echo "cannot parse NIMUE_TEST_POSTGRES_URL" >&2; return 1; }
         local braced=${password//\}/\}\}} # `}` is `}}` inside a braced value
-        # BoolsAsChar=0: booleans as SQL_BIT rather than text.
-        export NIMUE_TEST_ODBC_POSTGRES="Driver={PostgreSQL Unicode};Server=$host;Port=$port;Database=$db;Uid=$user;Pwd={$braced};BoolsAsChar=0;"
+        # BoolsAsChar=0: booleans as SQL_BIT rather than text. Protocol=7.4-1: an error rolls
+        # back the transaction, as PostgreSQL does (the driver's statement-level rollback wraps
+        # every statement in savepoints of its own, which break on the application's).
+        export NIMUE_TEST_ODBC_POSTGRES="Driver={PostgreSQL Unicode};Server=$host;Port=$port;Database=$db;Uid=$user;Pwd={$braced};BoolsAsChar=0;Protocol=7.4-1;"
         # The same server as a user data source (unixODBC reads the user odbc.ini from ODBCINI).
         # odbc.ini values are taken verbatim up to the end of the line.
         export ODBCINI=$base/user-odbc.ini

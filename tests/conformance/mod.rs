@@ -485,6 +485,90 @@ pub fn transactions<K: Connect>(t: &Target<K>) {
     a.commit().unwrap();
 }
 
+/// `Connection::transaction`: committed on `Ok`, rolled back on `Err` and on a panic (which
+/// goes on), nested ones as savepoints, autocommit back as it was.
+pub fn transaction_closures<K: Connect>(t: &Target<K>) {
+    let mut a = connect(t);
+    let mut b = connect(t);
+    let d = &t.dialect;
+    let table = "nimue_conf_txfn";
+    create(&mut a, table, &format!("id {}", d.int));
+    let insert = format!("INSERT INTO {table} (id) VALUES (?)");
+    let ids = |conn: &mut Conn<K>| -> Vec<i64> {
+        let ids = conn
+            .query(&format!("SELECT id FROM {table} ORDER BY id"), &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0).unwrap())
+            .collect();
+        conn.rollback().unwrap();
+        ids
+    };
+
+    let got = a.transaction(|tx| {
+        tx.execute(&insert, &params![1])?;
+        Ok("done")
+    });
+    assert_eq!(got.unwrap(), "done");
+    assert_eq!(ids(&mut b), [1], "committed on Ok");
+
+    let err = a
+        .transaction(|tx| -> nimue::Result<()> {
+            tx.execute(&insert, &params![2])?;
+            Err(Error::programming("changed my mind"))
+        })
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Programming);
+    assert_eq!(ids(&mut b), [1], "rolled back on Err");
+
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = a.transaction(|tx| -> nimue::Result<()> {
+            tx.execute(&insert, &params![3]).unwrap();
+            panic!("in the middle");
+        });
+    }));
+    assert!(panicked.is_err(), "the panic goes on");
+    assert_eq!(ids(&mut b), [1], "rolled back on a panic");
+
+    // Nested: a failed savepoint undoes only itself; an outer failure undoes everything,
+    // even what a released savepoint did.
+    a.transaction(|tx| {
+        tx.execute(&insert, &params![4])?;
+        let inner = tx.transaction(|inner| -> nimue::Result<()> {
+            inner.execute(&insert, &params![5])?;
+            Err(Error::programming("not this one"))
+        });
+        assert!(inner.is_err());
+        tx.transaction(|inner| inner.execute(&insert, &params![6]).map(drop))
+    })
+    .unwrap();
+    assert_eq!(
+        ids(&mut b),
+        [1, 4, 6],
+        "the failed savepoint alone was undone"
+    );
+    let outer = a.transaction(|tx| -> nimue::Result<()> {
+        tx.transaction(|inner| inner.execute(&insert, &params![7]).map(drop))?;
+        Err(Error::programming("all of it, after all"))
+    });
+    assert!(outer.is_err());
+    assert_eq!(
+        ids(&mut b),
+        [1, 4, 6],
+        "a released savepoint is undone with its transaction"
+    );
+
+    // Autocommit: off inside, back on after.
+    a.set_autocommit(true).unwrap();
+    a.transaction(|tx| {
+        assert!(!tx.autocommit());
+        tx.execute(&insert, &params![8]).map(drop)
+    })
+    .unwrap();
+    assert!(a.autocommit());
+    assert_eq!(ids(&mut b), [1, 4, 6, 8]);
+}
+
 /// fetchone / fetchmany / fetchall hand out every row exactly once, in order.
 pub fn fetch_sizes<K: Connect>(t: &Target<K>) {
     let mut conn = connect(t);
@@ -800,7 +884,7 @@ macro_rules! conformance_tests {
     ($setup:expr) => {
         $crate::conformance::conformance_tests!(@cases $setup;
             ddl_and_dml, value_roundtrip, typed_rows, mapped_rows, large_values,
-            parameter_count_mismatch,
+            parameter_count_mismatch, transaction_closures,
             transactions, fetch_sizes, description, rowcount_and_lastrowid, error_kinds,
             pool_hooks, nul_in_text, bad_input);
     };
