@@ -351,3 +351,36 @@ fn tls_by_url() {
     assert_eq!(err.kind(), ErrorKind::Interface, "{err}");
     assert!(err.to_string().contains("ssl-ca"), "{err}");
 }
+
+/// `u64` parameters above `i64::MAX` reach a `BIGINT UNSIGNED` column exactly (no wrap; they
+/// read back as the decimal they are); a signed column refuses them.
+#[test]
+fn unsigned_64_bit_values_round_trip() {
+    let Some(url) = url() else { return };
+    let mut conn = connect(&url);
+    conn.execute("DROP TABLE IF EXISTS nimue_my_u64", &[])
+        .unwrap();
+    conn.execute(
+        "CREATE TABLE nimue_my_u64 (u BIGINT UNSIGNED, s BIGINT)",
+        &[],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO nimue_my_u64 (u) VALUES (?)",
+        &params![u64::MAX],
+    )
+    .unwrap();
+    let row = conn
+        .query_row("SELECT u FROM nimue_my_u64", &[])
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<Decimal>(0).unwrap(), Decimal::from(u64::MAX));
+    let err = conn
+        .execute(
+            "INSERT INTO nimue_my_u64 (s) VALUES (?)",
+            &params![u64::MAX],
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Data, "{err}");
+    conn.rollback().unwrap();
+}

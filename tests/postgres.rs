@@ -429,3 +429,21 @@ fn a_transaction_that_loses_a_race_is_run_again() {
     assert_eq!(row.get::<i64>(0).unwrap(), 11);
     b.rollback().unwrap();
 }
+
+/// A `u64` above `i64::MAX` for an `int8` parameter is a DataError, never a wrapped
+/// negative number; one that fits goes as it is.
+#[test]
+fn unsigned_64_bit_values_never_wrap() {
+    let Some(url) = url() else { return };
+    let mut conn = connect(&url);
+    let err = conn
+        .query_row("SELECT ?::int8", &params![u64::MAX])
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Data, "{err}");
+    let row = conn
+        .query_row("SELECT ?::int8", &params![42u64])
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<u64>(0).unwrap(), 42);
+    conn.rollback().unwrap();
+}

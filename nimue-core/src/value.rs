@@ -152,6 +152,11 @@ value_from! {
     u8 => |v| Value::Int(v.into()),
     u16 => |v| Value::Int(v.into()),
     u32 => |v| Value::Int(v.into()),
+    // Above i64::MAX: an exact decimal (an integer column of the database then refuses it
+    // with a DataError, an unsigned one takes it), never a wrapped negative number.
+    u64 => |v| i64::try_from(v).map_or_else(|_| Value::Decimal(Decimal::from(v)), Value::Int),
+    usize => |v| i64::try_from(v).map_or_else(|_| Value::Decimal(Decimal::from(v)), Value::Int),
+    isize => |v| i64::try_from(v).map_or_else(|_| Value::Decimal(Decimal::from(v)), Value::Int),
     f32 => |v| Value::Float(v.into()),
     f64 => |v| Value::Float(v),
     Decimal => |v| Value::Decimal(v),

@@ -252,6 +252,20 @@ mod tests {
     use chrono::NaiveDate;
 
     #[test]
+    fn unsigned_64_bit_parameters_never_wrap() {
+        let big = Value::from(u64::MAX);
+        assert_eq!(big, Value::Decimal(rust_decimal::Decimal::from(u64::MAX)));
+        assert_eq!(Value::from(7u64), Value::Int(7));
+        assert_eq!(Value::from(7usize), Value::Int(7));
+        assert_eq!(
+            i64::from_value(&big).unwrap_err().kind(),
+            crate::ErrorKind::Data
+        );
+        let p = crate::params![5u64, 6usize, 7u32];
+        assert_eq!(p[0], Value::Int(5));
+    }
+
+    #[test]
     fn integers_convert_within_range_only() {
         assert_eq!(i32::from_value(&Value::Int(7)).unwrap(), 7);
         assert_eq!(
