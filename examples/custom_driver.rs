@@ -141,7 +141,7 @@ mod kv {
     }
 
     impl Execute for KvConnection {
-        fn execute(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet> {
+        fn run(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet> {
             self.check_up()?;
             let words: Vec<&str> = sql.split_whitespace().collect();
             let placeholders = words.iter().filter(|w| **w == "?").count();

@@ -255,17 +255,28 @@ impl ResultSet {
 /// The one method a buffering adapter implements: run a statement, return all its results.
 ///
 /// Implementing this on a connection type makes [`BufferedCursor`] a complete PEP 249 cursor
-/// for it.
+/// for it. (Its methods are `run` and `run_many`, not `execute`: a connection implements
+/// [`Connection`](crate::Connection) too, whose `execute` callers use, with both traits in
+/// scope.)
+///
+/// ```
+/// use nimue_core::{testing::TestConnector, Connect, Connection, Execute};
+/// let mut conn = TestConnector::new().connect()?;
+/// let changed: i64 = conn.execute("INSERT INTO t VALUES (1)", &[])?; // Connection's
+/// let result = conn.run("SELECT 1", &[])?; // Execute's: the whole result
+/// assert_eq!(result.rows.len(), 1);
+/// # Ok::<(), nimue_core::Error>(())
+/// ```
 pub trait Execute {
     /// Run `sql` once with `params`, returning its whole result.
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet>;
+    fn run(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet>;
 
-    /// Run `sql` once per parameter set. The default runs [`Execute::execute`] in a loop and
+    /// Run `sql` once per parameter set. The default runs [`Execute::run`] in a loop and
     /// sums the row counts; adapters override it to prepare once.
-    fn execute_many(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<ResultSet> {
+    fn run_many(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<ResultSet> {
         let mut total = ResultSet::no_rows(0, None);
         for params in param_sets {
-            let one = self.execute(sql, params)?;
+            let one = self.run(sql, params)?;
             total.rowcount += one.rowcount.max(0);
             total.lastrowid = one.lastrowid.or(total.lastrowid);
         }
@@ -319,13 +330,13 @@ impl<C: Execute + ?Sized> Cursor for BufferedCursor<'_, C> {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<()> {
         // Drop the previous result first: a failed statement leaves no stale rows behind.
         self.result = None;
-        self.result = Some(self.conn.execute(sql, params)?);
+        self.result = Some(self.conn.run(sql, params)?);
         Ok(())
     }
 
     fn executemany(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<()> {
         self.result = None;
-        self.result = Some(self.conn.execute_many(sql, param_sets)?);
+        self.result = Some(self.conn.run_many(sql, param_sets)?);
         Ok(())
     }
 

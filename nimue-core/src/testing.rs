@@ -377,7 +377,7 @@ impl Drop for TestConnection {
 }
 
 impl Execute for TestConnection {
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet> {
+    fn run(&mut self, sql: &str, params: &[Value]) -> Result<ResultSet> {
         self.alive()?;
         let keyword = first_keyword(sql);
         if keyword.eq_ignore_ascii_case("SELECT") {
