@@ -128,6 +128,13 @@ pub trait Connection: Send {
         Ok(())
     }
 
+    /// The database system behind this connection, for code that picks a driver at run time
+    /// (a [`BoxConnection`](crate::BoxConnection)): `"sqlite"`, `"postgres"`, `"mysql"`,
+    /// `"odbc"` for nimue's adapters. The default is `"unknown"`.
+    fn backend(&self) -> &'static str {
+        "unknown"
+    }
+
     /// Called by the pool once its set-up of a session (its `autocommit` setting and
     /// `on_connect` hook) has run: the session as it is now is what [`reset`](Self::reset)
     /// returns to. Adapters that make `reset` cheaper by tracking what a checkout changed

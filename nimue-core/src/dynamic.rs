@@ -19,6 +19,7 @@
 use crate::connection::{Connect, Connection};
 use crate::cursor::Cursor;
 use crate::error::Result;
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
@@ -50,9 +51,37 @@ pub trait DynConnection: Send {
     fn dyn_reset_cleared_session(&self) -> bool;
     /// [`Connection::session_set_up`].
     fn dyn_session_set_up(&mut self);
+    /// [`Connection::backend`].
+    fn dyn_backend(&self) -> &'static str;
+    /// The connection as `Any`, to reach the adapter's own type.
+    fn as_any(&self) -> &dyn Any;
+    /// The connection as `Any`, mutable.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
-impl<C: Connection> DynConnection for C {
+impl dyn DynConnection {
+    /// The adapter's own connection type `C` (e.g. `SqliteConnection`), when this is one: for
+    /// its `native()` driver connection and whatever else the adapter offers.
+    ///
+    /// ```
+    /// use nimue_core::testing::{TestConnection, TestConnector};
+    /// use nimue_core::{BoxConnector, Connect, Connection};
+    /// let mut conn = BoxConnector::new(TestConnector::new()).connect()?;
+    /// assert_eq!(conn.backend(), "test");
+    /// assert!(conn.downcast_mut::<TestConnection>().is_some());
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    pub fn downcast_mut<C: Connection + 'static>(&mut self) -> Option<&mut C> {
+        self.as_any_mut().downcast_mut()
+    }
+
+    /// [`downcast_mut`](Self::downcast_mut), shared.
+    pub fn downcast_ref<C: Connection + 'static>(&self) -> Option<&C> {
+        self.as_any().downcast_ref()
+    }
+}
+
+impl<C: Connection + 'static> DynConnection for C {
     fn dyn_cursor(&mut self) -> Result<Box<dyn Cursor + '_>> {
         Ok(Box::new(self.cursor()?))
     }
@@ -91,6 +120,15 @@ impl<C: Connection> DynConnection for C {
     }
     fn dyn_session_set_up(&mut self) {
         self.session_set_up()
+    }
+    fn dyn_backend(&self) -> &'static str {
+        self.backend()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
     }
 }
 
@@ -138,6 +176,9 @@ impl Connection for BoxConnection {
     }
     fn session_set_up(&mut self) {
         (**self).dyn_session_set_up()
+    }
+    fn backend(&self) -> &'static str {
+        (**self).dyn_backend()
     }
 }
 

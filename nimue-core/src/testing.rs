@@ -411,6 +411,10 @@ impl Execute for TestConnection {
 impl Connection for TestConnection {
     type Cursor<'c> = BufferedCursor<'c, TestConnection>;
 
+    fn backend(&self) -> &'static str {
+        "test"
+    }
+
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
         Ok(BufferedCursor::new(self))
     }

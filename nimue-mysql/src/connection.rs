@@ -93,10 +93,24 @@ impl MySqlConnection {
     pub fn conn(&mut self) -> &mut mysql::Conn {
         &mut self.conn
     }
+
+    /// The driver's connection (every adapter's `native`).
+    pub fn native(&self) -> &mysql::Conn {
+        &self.conn
+    }
+
+    /// The driver's connection, mutable: the same as [`conn`](Self::conn).
+    pub fn native_mut(&mut self) -> &mut mysql::Conn {
+        &mut self.conn
+    }
 }
 
 impl Connection for MySqlConnection {
     type Cursor<'c> = MySqlCursor<'c>;
+
+    fn backend(&self) -> &'static str {
+        "mysql"
+    }
 
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
         Ok(StreamingCursor::new(MySqlStream::new(

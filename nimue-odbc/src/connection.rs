@@ -24,6 +24,12 @@ impl Open {
             .expect("an OdbcConnection is open until it is closed or dropped")
     }
 
+    fn get_mut(&mut self) -> &mut odbc_api::Connection<'static> {
+        self.0
+            .as_mut()
+            .expect("an OdbcConnection is open until it is closed or dropped")
+    }
+
     fn close(&mut self) -> Result<()> {
         match self.0.take() {
             Some(conn) => disconnect(conn),
@@ -181,6 +187,17 @@ impl OdbcConnection {
         self.conn.get()
     }
 
+    /// The driver's connection (every adapter's `native`): the same as [`odbc`](Self::odbc).
+    pub fn native(&self) -> &odbc_api::Connection<'static> {
+        self.conn.get()
+    }
+
+    /// The driver's connection, mutable. What runs through it bypasses nimue's transaction
+    /// tracking.
+    pub fn native_mut(&mut self) -> &mut odbc_api::Connection<'static> {
+        self.conn.get_mut()
+    }
+
     /// Whether result sets with character or binary columns of a bounded size are read
     /// through bound buffers (off for drivers whose sizes are not limits, such as SQLite's,
     /// and after a value turned out longer than its column's reported size).
@@ -280,6 +297,10 @@ impl OdbcConnection {
 
 impl Connection for OdbcConnection {
     type Cursor<'c> = OdbcCursor<'c>;
+
+    fn backend(&self) -> &'static str {
+        "odbc"
+    }
 
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
         Ok(StreamingCursor::new(OdbcStream::new(self)))

@@ -84,6 +84,13 @@ impl Client {
         })
     }
 
+    /// The async client.
+    pub(crate) fn inner(&self) -> &tokio_postgres::Client {
+        self.inner
+            .as_ref()
+            .expect("the client is there until dropped")
+    }
+
     /// The async client, and the driver to run its futures on.
     pub(crate) fn parts(&mut self) -> (&tokio_postgres::Client, &mut Driver) {
         let inner = self

@@ -120,6 +120,13 @@ impl PgConnection {
         driver.block_on(f(client))
     }
 
+    /// The driver's client (every adapter's `native`): the async `tokio_postgres` client,
+    /// whose futures [`run`](Self::run) drives (there is no `native_mut`: a future of it
+    /// needs the connection driven too, which `run` does).
+    pub fn native(&self) -> &tokio_postgres::Client {
+        self.client.inner()
+    }
+
     /// The backend's process id, for `pg_terminate_backend` or `pg_cancel_backend`.
     pub fn backend_pid(&mut self) -> Result<i32> {
         let (client, driver) = self.client.parts();
@@ -226,6 +233,10 @@ fn is_rollback_to_savepoint(sql: &str) -> bool {
 
 impl Connection for PgConnection {
     type Cursor<'c> = PgCursor<'c>;
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
 
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
         Ok(StreamingCursor::new(PgStream::new(

@@ -70,6 +70,18 @@ impl SqliteConnection {
         &self.conn
     }
 
+    /// The driver's connection (every adapter's `native`): the same as
+    /// [`rusqlite`](Self::rusqlite).
+    pub fn native(&self) -> &rusqlite::Connection {
+        &self.conn
+    }
+
+    /// The driver's connection, mutable (e.g. for `rusqlite::Connection::transaction` or
+    /// `backup`). What runs through it bypasses nimue's transaction tracking.
+    pub fn native_mut(&mut self) -> &mut rusqlite::Connection {
+        &mut self.conn
+    }
+
     /// The rusqlite connection, for the cursor.
     pub(crate) fn raw(&self) -> &rusqlite::Connection {
         &self.conn
@@ -109,6 +121,10 @@ fn writes(stmt: &rusqlite::Statement<'_>, sql: &str) -> bool {
 
 impl Connection for SqliteConnection {
     type Cursor<'c> = SqliteCursor<'c>;
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
 
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
         Ok(StreamingCursor::new(SqliteStream::new(self)))
