@@ -75,7 +75,7 @@ impl dyn DynConnection {
         self.as_any_mut().downcast_mut()
     }
 
-    /// [`downcast_mut`](Self::downcast_mut), shared.
+    /// `downcast_mut`, shared.
     pub fn downcast_ref<C: Connection + 'static>(&self) -> Option<&C> {
         self.as_any().downcast_ref()
     }
