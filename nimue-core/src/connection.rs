@@ -128,6 +128,13 @@ pub trait Connection: Send {
         Ok(())
     }
 
+    /// Whether a transaction with writes in it is open: what giving the connection back to
+    /// the pool would roll back (the pool then warns, naming where it was checked out).
+    /// Adapters that can tell override it; the default is `false`.
+    fn holds_uncommitted_writes(&self) -> bool {
+        false
+    }
+
     /// The database system behind this connection, for code that picks a driver at run time
     /// (a [`BoxConnection`](crate::BoxConnection)): `"sqlite"`, `"postgres"`, `"mysql"`,
     /// `"odbc"` for nimue's adapters. The default is `"unknown"`.

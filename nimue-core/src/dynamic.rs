@@ -53,6 +53,8 @@ pub trait DynConnection: Send {
     fn dyn_session_set_up(&mut self);
     /// [`Connection::backend`].
     fn dyn_backend(&self) -> &'static str;
+    /// [`Connection::holds_uncommitted_writes`].
+    fn dyn_holds_uncommitted_writes(&self) -> bool;
     /// The connection as `Any`, to reach the adapter's own type.
     fn as_any(&self) -> &dyn Any;
     /// The connection as `Any`, mutable.
@@ -124,6 +126,9 @@ impl<C: Connection + 'static> DynConnection for C {
     fn dyn_backend(&self) -> &'static str {
         self.backend()
     }
+    fn dyn_holds_uncommitted_writes(&self) -> bool {
+        self.holds_uncommitted_writes()
+    }
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -179,6 +184,9 @@ impl Connection for BoxConnection {
     }
     fn backend(&self) -> &'static str {
         (**self).dyn_backend()
+    }
+    fn holds_uncommitted_writes(&self) -> bool {
+        (**self).dyn_holds_uncommitted_writes()
     }
 }
 

@@ -112,6 +112,12 @@ impl Connection for MySqlConnection {
         "mysql"
     }
 
+    /// The server reported a write in the open transaction (its session tracking: not known
+    /// on a server without it).
+    fn holds_uncommitted_writes(&self) -> bool {
+        self.session.in_transaction && self.session.wrote
+    }
+
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
         Ok(StreamingCursor::new(MySqlStream::new(
             &mut self.conn,
@@ -120,6 +126,7 @@ impl Connection for MySqlConnection {
     }
 
     fn commit(&mut self) -> Result<()> {
+        self.session.wrote = false;
         if !std::mem::take(&mut self.session.in_transaction) {
             return Ok(());
         }
@@ -128,6 +135,7 @@ impl Connection for MySqlConnection {
     }
 
     fn rollback(&mut self) -> Result<()> {
+        self.session.wrote = false;
         if !std::mem::take(&mut self.session.in_transaction) {
             return Ok(());
         }
@@ -196,6 +204,7 @@ impl Connection for MySqlConnection {
                 }
             }
             self.session.in_transaction = false;
+            self.session.wrote = false;
             self.session.autocommit = false;
             self.set_up_autocommit = false;
             return Ok(());

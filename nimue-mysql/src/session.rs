@@ -44,6 +44,8 @@ pub(crate) struct Session {
     pub(crate) changed: bool,
     /// The default database may have changed (`USE`), which `COM_RESET_CONNECTION` keeps.
     pub(crate) schema_changed: bool,
+    /// The server reported a write in the open transaction (session tracking).
+    pub(crate) wrote: bool,
     /// How changes are found (`WhenChanged` only with the server's session tracking on).
     pub(crate) reset: SessionReset,
     pub(crate) broken: bool,
@@ -89,6 +91,9 @@ impl Session {
                 Ok(SessionStateChange::TransactionState(state)) => {
                     let state = state.as_bytes();
                     self.in_transaction |= state.iter().any(|&b| b != b'_');
+                    // The 4th and 5th places: a non-transactional (`w`) or transactional (`W`)
+                    // write.
+                    self.wrote |= state.get(3) == Some(&b'w') || state.get(4) == Some(&b'W');
                     self.changed |= state.get(7) == Some(&b'L');
                 }
                 Ok(SessionStateChange::Schema(_)) => {

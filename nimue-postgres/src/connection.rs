@@ -55,6 +55,8 @@ pub(crate) struct Session {
     /// The server refused a write as read-only (a standby, or a demoted primary): the
     /// connection is to be replaced.
     pub(crate) read_only: bool,
+    /// A statement that writes ran in the open transaction.
+    pub(crate) wrote: bool,
     statements: HashMap<String, Prepared>,
 }
 
@@ -91,6 +93,7 @@ impl PgConnection {
                 in_transaction: false,
                 unnamed,
                 read_only: false,
+                wrote: false,
                 statements: HashMap::new(),
             },
             ping_timeout,
@@ -141,6 +144,7 @@ impl PgConnection {
         // Whatever the outcome, the server has no transaction of ours afterwards (a failed
         // COMMIT rolls back; a failed send means the connection is gone).
         self.session.in_transaction = false;
+        self.session.wrote = false;
         let (client, driver) = self.client.parts();
         driver.block_on(client.batch_execute(command))
     }
@@ -192,8 +196,17 @@ impl Session {
         match keyword {
             "BEGIN" | "START" => self.in_transaction = true,
             "ROLLBACK" if is_rollback_to_savepoint(sql) => {}
-            "COMMIT" | "END" | "ROLLBACK" | "ABORT" => self.in_transaction = false,
-            "CREATE" | "DROP" | "ALTER" => self.statements.clear(),
+            "COMMIT" | "END" | "ROLLBACK" | "ABORT" => {
+                self.in_transaction = false;
+                self.wrote = false;
+            }
+            "CREATE" | "DROP" | "ALTER" => {
+                self.statements.clear();
+                self.wrote |= self.in_transaction;
+            }
+            "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "TRUNCATE" | "COPY" | "GRANT" | "REVOKE" => {
+                self.wrote |= self.in_transaction;
+            }
             _ => {}
         }
     }
@@ -287,6 +300,11 @@ impl Connection for PgConnection {
         }
     }
 
+    /// `INSERT`, `UPDATE`, `DELETE`, DDL and the like ran in the open transaction.
+    fn holds_uncommitted_writes(&self) -> bool {
+        self.session.in_transaction && self.session.wrote
+    }
+
     /// The client is closed, or the server turned out read-only (writes would fail on it).
     fn is_broken(&self) -> bool {
         self.client.is_closed() || self.session.read_only
@@ -298,6 +316,7 @@ impl Connection for PgConnection {
     /// autocommit is this side's choice to send `BEGIN`). A checkout that opened no
     /// transaction costs nothing.
     fn reset(&mut self) -> Result<()> {
+        self.session.wrote = false;
         if std::mem::take(&mut self.session.in_transaction) {
             let (client, driver) = self.client.parts();
             driver.send(client.batch_execute("ROLLBACK"));

@@ -126,6 +126,11 @@ impl Connection for SqliteConnection {
         "sqlite"
     }
 
+    /// A transaction is open: PEP 249's opens with the first statement that writes.
+    fn holds_uncommitted_writes(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
         Ok(StreamingCursor::new(SqliteStream::new(self)))
     }

@@ -1,10 +1,11 @@
 //! [`PooledConnection`]: a connection lent by the pool.
 
 use super::checkin::{Held, Why};
+use super::guarded::LOG;
 use super::shared::Shared;
 use super::state::Live;
 use super::sync::Arc;
-use crate::connection::Connect;
+use crate::connection::{Connect, Connection};
 use crate::error::Result;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -35,6 +36,8 @@ pub struct PooledConnection<K: Connect> {
     live: Option<Box<Live<K::Connection>>>,
     /// This checkout's entry in the leak registry, when `leak_threshold` is set.
     ticket: Option<usize>,
+    /// Where it was checked out (for the warning about uncommitted writes).
+    at: &'static Location<'static>,
 }
 
 impl<K: Connect> PooledConnection<K> {
@@ -48,6 +51,7 @@ impl<K: Connect> PooledConnection<K> {
             shared,
             live: Some(live),
             ticket,
+            at,
         }
     }
 
@@ -55,7 +59,7 @@ impl<K: Connect> PooledConnection<K> {
     /// [`reset`](crate::Connection::reset) or the `on_checkin` hook, if one failed (the
     /// connection was then closed instead of reused).
     pub fn close(mut self) -> Result<()> {
-        match self.take() {
+        match self.take_back() {
             Some(live) => self.shared.checkin(live, false),
             None => Ok(()),
         }
@@ -85,6 +89,13 @@ impl<K: Connect> PooledConnection<K> {
         self.shared.settle_ticket(self.ticket.take());
         self.live.take()
     }
+
+    /// Take the connection to give it back, warning when it holds writes nobody committed.
+    fn take_back(&mut self) -> Option<Box<Live<K::Connection>>> {
+        let live = self.take()?;
+        warn_if_dirty(&self.shared.config.name, &live.conn, self.at);
+        Some(live)
+    }
 }
 
 impl<K: Connect> Deref for PooledConnection<K> {
@@ -113,7 +124,7 @@ impl<K: Connect> DerefMut for PooledConnection<K> {
 
 impl<K: Connect> Drop for PooledConnection<K> {
     fn drop(&mut self) {
-        if let Some(live) = self.take() {
+        if let Some(live) = self.take_back() {
             // The error was logged; a drop has no one to report it to.
             let _ = self.shared.checkin(live, thread::panicking());
         }
@@ -136,6 +147,7 @@ pub(crate) struct Lease<'a, K: Connect> {
     /// `None` only once given back.
     live: Option<Box<Live<K::Connection>>>,
     ticket: Option<usize>,
+    at: &'static Location<'static>,
 }
 
 impl<'a, K: Connect> Lease<'a, K> {
@@ -149,6 +161,7 @@ impl<'a, K: Connect> Lease<'a, K> {
             shared,
             live: Some(live),
             ticket,
+            at,
         }
     }
 
@@ -165,8 +178,22 @@ impl<K: Connect> Drop for Lease<'_, K> {
     fn drop(&mut self) {
         self.shared.settle_ticket(self.ticket.take());
         if let Some(live) = self.live.take() {
+            warn_if_dirty(&self.shared.config.name, &live.conn, self.at);
             // As for a dropped guard: the error was logged, and a panic discards it.
             let _ = self.shared.checkin(live, thread::panicking());
         }
+    }
+}
+
+/// A connection given back with writes nobody committed (HikariCP's "dirty" connection):
+/// the return rolls them back, which is what the code that checked it out may not expect.
+/// Said at warn level, with where it was checked out.
+fn warn_if_dirty<C: Connection>(pool: &str, conn: &C, at: &Location<'_>) {
+    if conn.holds_uncommitted_writes() {
+        log::warn!(
+            target: LOG,
+            "pool {pool:?}: a connection checked out at {at} came back with uncommitted writes; \
+             they are rolled back (commit them, or use Connection::transaction)"
+        );
     }
 }

@@ -1,0 +1,130 @@
+//! A connection given back with uncommitted writes: the pool rolls them back and says so at
+//! warn level, naming where it was checked out (HikariCP's "dirty" connections).
+
+mod common;
+
+use nimue::{Connect, Connection, Pool};
+use std::sync::{Mutex, Once};
+
+static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            WARNINGS.lock().unwrap().push(record.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn capture() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        log::set_logger(&Capture).unwrap();
+        log::set_max_level(log::LevelFilter::Warn);
+    });
+}
+
+/// The warnings about pool `name`'s dirty returns.
+fn dirty_warnings(name: &str) -> Vec<String> {
+    WARNINGS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|w| w.contains(&format!("{name:?}")) && w.contains("uncommitted writes"))
+        .cloned()
+        .collect()
+}
+
+/// Check out, write, forget to commit: one warning naming this file; committed work and a
+/// checkout that only read: none.
+fn warns_about_dirty_returns<K: Connect>(connector: K, name: &str, create: &str) {
+    capture();
+    let pool = Pool::builder(connector)
+        .name(name)
+        .max_size(1)
+        .build()
+        .unwrap();
+    {
+        let mut conn = pool.get().unwrap();
+        conn.execute("DROP TABLE IF EXISTS nimue_dirty", &[])
+            .unwrap();
+        conn.execute(create, &[]).unwrap();
+        conn.commit().unwrap();
+    }
+    {
+        let mut conn = pool.get().unwrap();
+        conn.execute("SELECT 1", &[]).unwrap();
+    }
+    {
+        let mut conn = pool.get().unwrap();
+        conn.execute("INSERT INTO nimue_dirty VALUES (1)", &[])
+            .unwrap();
+        conn.commit().unwrap();
+    }
+    assert_eq!(dirty_warnings(name), Vec::<String>::new(), "{name}");
+    let line = line!() + 2;
+    {
+        let mut conn = pool.get().unwrap();
+        conn.execute("INSERT INTO nimue_dirty VALUES (2)", &[])
+            .unwrap();
+    }
+    let warnings = dirty_warnings(name);
+    assert_eq!(warnings.len(), 1, "{name}: {warnings:?}");
+    assert!(
+        warnings[0].contains(&format!("tests/dirty.rs:{line}")),
+        "{name}: {warnings:?}"
+    );
+    let mut conn = pool.get().unwrap();
+    let n = conn
+        .query_row("SELECT COUNT(*) FROM nimue_dirty", &[])
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        n.get::<i64>(0).unwrap(),
+        1,
+        "the uncommitted write was rolled back"
+    );
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    warns_about_dirty_returns(
+        nimue::sqlite::SqliteConnector::new(dir.path().join("dirty.db")),
+        "dirty-sqlite",
+        "CREATE TABLE nimue_dirty (n INTEGER)",
+    );
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres() {
+    let Some(url) = common::server_env("NIMUE_TEST_POSTGRES_URL") else {
+        return;
+    };
+    warns_about_dirty_returns(
+        nimue::postgres::PgConnector::from_url(&url).unwrap(),
+        "dirty-postgres",
+        "CREATE TABLE nimue_dirty (n int8)",
+    );
+}
+
+#[cfg(feature = "mysql")]
+#[test]
+fn mariadb() {
+    let Some(url) = common::server_env("NIMUE_TEST_MYSQL_URL") else {
+        return;
+    };
+    warns_about_dirty_returns(
+        nimue::mysql::MySqlConnector::from_url(&url).unwrap(),
+        "dirty-mariadb",
+        "CREATE TABLE nimue_dirty (n BIGINT) ENGINE=InnoDB",
+    );
+}
