@@ -35,6 +35,7 @@ pub(crate) struct Counters {
 /// # Ok::<(), nimue_core::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct PoolState {
     /// Idle connections.
