@@ -8,30 +8,18 @@
 mod common;
 mod conformance;
 
-use conformance::{conformance_tests, BadInput, Case, Dialect, Target};
+use conformance::{conformance_tests, BadInput, Dialect, Target, POSTGRES};
 use nimue::postgres::PgConnector;
 use nimue::ErrorKind;
 
 const PGBOUNCER: Dialect = Dialect {
     name: "pgbouncer",
-    int: "BIGINT",
-    float: "DOUBLE PRECISION",
-    decimal: "NUMERIC(57, 28)",
-    text: "TEXT",
-    bytes: "BYTEA",
-    boolean: "BOOLEAN",
-    date: "DATE",
-    time: "TIME",
-    timestamp: "TIMESTAMP",
-    serial: "BIGSERIAL PRIMARY KEY",
-    has_lastrowid: false,
-    // PostgreSQL's text types cannot hold a NUL byte.
-    not_supported: &[Case::NulInText],
     rejects: &[
         (BadInput::TextForInt, ErrorKind::Data),
         // An unnamed statement's bytes parameter is bytea: the server's type mismatch.
         (BadInput::BytesForInt, ErrorKind::Programming),
     ],
+    ..POSTGRES
 };
 
 fn pgbouncer() -> Option<Target<PgConnector>> {

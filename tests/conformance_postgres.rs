@@ -6,30 +6,8 @@
 mod common;
 mod conformance;
 
-use conformance::{conformance_tests, BadInput, Case, Dialect, Target};
+use conformance::{conformance_tests, Target, POSTGRES};
 use nimue::postgres::PgConnector;
-use nimue::ErrorKind;
-
-const POSTGRES: Dialect = Dialect {
-    name: "postgres",
-    int: "BIGINT",
-    float: "DOUBLE PRECISION",
-    decimal: "NUMERIC(57, 28)",
-    text: "TEXT",
-    bytes: "BYTEA",
-    boolean: "BOOLEAN",
-    date: "DATE",
-    time: "TIME",
-    timestamp: "TIMESTAMP",
-    serial: "BIGSERIAL PRIMARY KEY",
-    has_lastrowid: false,
-    // PostgreSQL's text types cannot hold a NUL byte.
-    not_supported: &[Case::NulInText],
-    rejects: &[
-        (BadInput::TextForInt, ErrorKind::Data),
-        (BadInput::BytesForInt, ErrorKind::Data),
-    ],
-};
 
 fn postgres() -> Option<Target<PgConnector>> {
     let url = common::server_env("NIMUE_TEST_POSTGRES_URL")?;

@@ -9,73 +9,10 @@ mod common;
 use nimue::postgres::PgConnector;
 use nimue::{params, Connect, Connection, ErrorKind, Pool};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// The pair of servers, stopped when dropped.
-struct Pair {
-    dir: tempfile::TempDir,
-    primary: u16,
-    standby: u16,
-}
-
-fn pair_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-pair")
-}
-
-impl Pair {
-    fn start() -> Pair {
-        let dir = tempfile::Builder::new()
-            .prefix("nimue-pair.")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let out = Command::new(pair_script())
-            .arg("start")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "scripts/pg-pair start: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let port = |key: &str| -> u16 {
-            stdout
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|p| p.parse().ok())
-                .unwrap_or_else(|| panic!("no {key} in {stdout}"))
-        };
-        Pair {
-            primary: port("PRIMARY_PORT="),
-            standby: port("STANDBY_PORT="),
-            dir,
-        }
-    }
-
-    fn run(&self, what: &str) {
-        let done = Command::new(pair_script())
-            .arg(what)
-            .arg(self.dir.path())
-            .status()
-            .unwrap();
-        assert!(done.success(), "scripts/pg-pair {what}");
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        let _ = Command::new(pair_script())
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
 
 #[test]
 fn a_standby_promoted_under_load_takes_the_writes_and_loses_no_commit() {
@@ -83,13 +20,14 @@ fn a_standby_promoted_under_load_takes_the_writes_and_loses_no_commit() {
         return;
     };
     let password = common::UrlParts::parse(&matrix).password;
-    let pair = Pair::start();
+    let pair = common::ScriptServers::start("pg-pair", &[]);
+    let (primary, standby_port) = (pair.value("PRIMARY_PORT"), pair.value("STANDBY_PORT"));
     let url_of = |ports: &str, attrs: &str| {
         format!("postgres://nimue:{password}@{ports}/nimue?connect_timeout=2{attrs}")
     };
-    let both = format!("127.0.0.1:{},127.0.0.1:{}", pair.primary, pair.standby);
+    let both = format!("127.0.0.1:{primary},127.0.0.1:{standby_port}");
     let writable = url_of(&both, "&target_session_attrs=read-write");
-    let standby = url_of(&format!("127.0.0.1:{}", pair.standby), "");
+    let standby = url_of(&format!("127.0.0.1:{standby_port}"), "");
 
     let mut setup = PgConnector::from_url(&writable).unwrap().connect().unwrap();
     setup

@@ -7,7 +7,6 @@ mod common;
 
 use nimue::mysql::MySqlConnector;
 use nimue::{Connection, ErrorKind, Pool};
-use std::process::Command;
 use std::time::Duration;
 
 /// With a statement timeout the call fails with an OperationalError instead of hanging, the
@@ -33,16 +32,9 @@ fn a_hung_server_fails_the_call_and_the_pool_replaces_the_connection() {
         .unwrap()
         .trim()
         .to_owned();
-    let signal = |sig: &str| {
-        let done = Command::new("kill").args([sig, &pid]).status().unwrap();
-        assert!(
-            done.success(),
-            "kill {sig} {pid} (the tests run as root in CI)"
-        );
-    };
-    signal("-STOP");
+    common::signal("-STOP", &pid);
     let outcome = conn.query("SELECT 1", &[]);
-    signal("-CONT");
+    common::signal("-CONT", &pid);
     let err = outcome.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
     assert!(err.to_string().contains("no answer"), "{err}");

@@ -12,68 +12,8 @@ use nimue::mysql::MySqlConnector;
 use nimue::postgres::PgConnector;
 use nimue::{Connect, Connection, ErrorKind, Pool};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
-
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/partition")
-}
-
-/// The server in its namespace; stopped, and the namespace deleted, when dropped.
-struct Partitioned {
-    dir: tempfile::TempDir,
-    host: String,
-}
-
-impl Partitioned {
-    fn start(n: u8, database: &str) -> Partitioned {
-        let dir = tempfile::Builder::new()
-            .prefix("nimue-partition.")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let out = Command::new(script())
-            .arg("start")
-            .arg(dir.path())
-            .arg(n.to_string())
-            .arg(database)
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        if !out.status.success() {
-            let _ = Command::new(script()).arg("stop").arg(dir.path()).status();
-            panic!(
-                "scripts/partition start: {stdout}{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let host = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("HOST="))
-            .expect("HOST=")
-            .to_owned();
-        Partitioned { dir, host }
-    }
-
-    fn link(&self, what: &str) {
-        let done = Command::new(script())
-            .arg(what)
-            .arg(self.dir.path())
-            .status()
-            .unwrap();
-        assert!(done.success(), "scripts/partition {what}");
-    }
-}
-
-impl Drop for Partitioned {
-    fn drop(&mut self) {
-        let _ = Command::new(script())
-            .arg("stop")
-            .arg(self.dir.path())
-            .status();
-    }
-}
 
 /// The server's ids of all the pool's connections, held at once.
 fn sessions<K: Connect>(
@@ -89,7 +29,7 @@ fn sessions<K: Connect>(
 /// others idle, check that nothing hangs and everything dead is found, heal the link, and
 /// check the pool is whole again with new connections.
 fn partition<K: Connect>(
-    server: Partitioned,
+    server: common::ScriptServers,
     connector: K,
     sleep: &'static str,
     id: fn(&mut K::Connection) -> i64,
@@ -115,7 +55,7 @@ fn partition<K: Connect>(
         (outcome, started.elapsed(), running.is_broken())
     });
     thread::sleep(Duration::from_millis(300));
-    server.link("cut");
+    server.run("cut");
 
     // No get() hangs past its timeout, and what it hands out fails fast.
     for _ in 0..3 {
@@ -144,7 +84,7 @@ fn partition<K: Connect>(
         state.idle == 0 && state.closed >= 3
     });
 
-    server.link("heal");
+    server.run("heal");
     common::eventually("the pool is whole again", || pool.state().idle == 3);
     let after = sessions(&pool, 3, id);
     assert!(before.is_disjoint(&after), "all connections are new ones");
@@ -164,11 +104,11 @@ fn postgres_partition() {
         return;
     };
     let password = common::UrlParts::parse(&matrix).password;
-    let server = Partitioned::start(net(0), "postgres");
+    let server = common::ScriptServers::start("partition", &[&net(0).to_string(), "postgres"]);
     let url = format!(
         "postgres://nimue:{password}@{}:5432/nimue?connect_timeout=2&keepalives_idle=1\
          &keepalives_interval=1&keepalives_retries=2&tcp_user_timeout=3",
-        server.host
+        server.value("HOST")
     );
     let connector = PgConnector::from_url(&url)
         .unwrap()
@@ -184,12 +124,12 @@ fn mariadb_partition() {
         return;
     };
     let password = common::UrlParts::parse(&matrix).password;
-    let server = Partitioned::start(net(1), "mariadb");
+    let server = common::ScriptServers::start("partition", &[&net(1).to_string(), "mariadb"]);
     let url = format!(
         "mysql://nimue:{password}@{}:3306/nimue?tcp_connect_timeout_ms=2000\
          &tcp_keepalive_time_ms=1000&tcp_keepalive_probe_interval_secs=1\
          &tcp_keepalive_probe_count=2&tcp_user_timeout_ms=3000",
-        server.host
+        server.value("HOST")
     );
     let connector = MySqlConnector::from_url(&url).unwrap();
     partition(server, connector, "SELECT SLEEP(30)", |c| {

@@ -101,7 +101,6 @@ fn a_returned_transaction_ends_at_once_and_is_not_seen_again() {
 #[test]
 fn a_hung_server_fails_the_call_and_the_pool_replaces_the_connection() {
     use nimue::{Connection, ErrorKind, Pool};
-    use std::process::Command;
     use std::time::Duration;
     let Some(server) = server() else { return };
     let pool = Pool::builder(
@@ -115,16 +114,9 @@ fn a_hung_server_fails_the_call_and_the_pool_replaces_the_connection() {
     .unwrap();
     let mut conn = pool.get().unwrap();
     let pid = conn.backend_pid().unwrap().to_string();
-    let signal = |sig: &str| {
-        let done = Command::new("kill").args([sig, &pid]).status().unwrap();
-        assert!(
-            done.success(),
-            "kill {sig} {pid} (the tests run as root in CI)"
-        );
-    };
-    signal("-STOP");
+    common::signal("-STOP", &pid);
     let outcome = conn.query("SELECT 1", &[]);
-    signal("-CONT");
+    common::signal("-CONT", &pid);
     let err = outcome.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
     assert!(err.to_string().contains("no answer"), "{err}");

@@ -61,3 +61,82 @@ impl UrlParts {
         }
     }
 }
+
+/// Send `signal` (e.g. `-STOP`, `-CONT`) to process `pid` (a server's, on this machine: the
+/// tests run as root in CI).
+pub fn signal(signal: &str, pid: &str) {
+    let done = std::process::Command::new("kill")
+        .args([signal, pid])
+        .status()
+        .unwrap();
+    assert!(
+        done.success(),
+        "kill {signal} {pid} (the tests run as root in CI)"
+    );
+}
+
+/// Servers that a project script starts in a temp dir of their own (`scripts/pg-pair`,
+/// `scripts/partition`): `SCRIPT start DIR ARGS...` prints `KEY=value` lines, `SCRIPT CMD
+/// DIR` acts on the servers, and `SCRIPT stop DIR` stops them when this is dropped (after a
+/// failed start too).
+pub struct ScriptServers {
+    script: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    out: String,
+}
+
+impl ScriptServers {
+    pub fn start(script: &str, args: &[&str]) -> ScriptServers {
+        let mut servers = ScriptServers {
+            script: std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scripts")
+                .join(script),
+            dir: tempfile::Builder::new()
+                .prefix(&format!("nimue-{script}."))
+                .tempdir_in("/tmp")
+                .unwrap(),
+            out: String::new(),
+        };
+        let out = std::process::Command::new(&servers.script)
+            .arg("start")
+            .arg(servers.dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        servers.out = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "scripts/{script} start: {}{}",
+            servers.out,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        servers
+    }
+
+    /// The value of `KEY=value` in what `start` printed.
+    pub fn value(&self, key: &str) -> &str {
+        self.out
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("no {key}= in {}", self.out))
+    }
+
+    /// `SCRIPT command DIR`, which must succeed.
+    pub fn run(&self, command: &str) {
+        let done = std::process::Command::new(&self.script)
+            .arg(command)
+            .arg(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(done.success(), "{} {command}", self.script.display());
+    }
+}
+
+impl Drop for ScriptServers {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(&self.script)
+            .arg("stop")
+            .arg(self.dir.path())
+            .status();
+    }
+}

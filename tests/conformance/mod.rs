@@ -39,6 +39,30 @@ pub struct Dialect {
     pub rejects: &'static [(BadInput, ErrorKind)],
 }
 
+/// PostgreSQL's dialect, for the binaries that run the suite on it (directly and through
+/// PgBouncer; unused by the others).
+#[allow(dead_code)]
+pub const POSTGRES: Dialect = Dialect {
+    name: "postgres",
+    int: "BIGINT",
+    float: "DOUBLE PRECISION",
+    decimal: "NUMERIC(57, 28)",
+    text: "TEXT",
+    bytes: "BYTEA",
+    boolean: "BOOLEAN",
+    date: "DATE",
+    time: "TIME",
+    timestamp: "TIMESTAMP",
+    serial: "BIGSERIAL PRIMARY KEY",
+    has_lastrowid: false,
+    // PostgreSQL's text types cannot hold a NUL byte.
+    not_supported: &[Case::NulInText],
+    rejects: &[
+        (BadInput::TextForInt, ErrorKind::Data),
+        (BadInput::BytesForInt, ErrorKind::Data),
+    ],
+};
+
 /// A case of the suite that a database may declare it cannot do (`Dialect::not_supported`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Case {
