@@ -418,29 +418,11 @@ fn soak_postgres() {
         admin.set_autocommit(true).unwrap();
         admin
     }));
-    let kill_admin = Arc::clone(&admin);
     let count_admin = Arc::clone(&admin);
     soak(Db {
         connector,
         create: "CREATE TABLE soak (tx BIGINT NOT NULL, part INT NOT NULL)",
-        killer: Some(Box::new(move |seed| {
-            let mut admin = kill_admin.lock().unwrap();
-            let pids = admin
-                .query(
-                    "SELECT pid FROM pg_stat_activity WHERE application_name = 'nimue-soak'",
-                    &[],
-                )
-                .unwrap();
-            if !pids.is_empty() {
-                let victim: i32 = pids[next(seed) as usize % pids.len()].get(0).unwrap();
-                admin
-                    .query(
-                        "SELECT pg_terminate_backend(?)",
-                        &[Value::Int(victim.into())],
-                    )
-                    .unwrap();
-            }
-        })),
+        killer: Some(pg_killer(Arc::clone(&admin), "nimue-soak")),
         sessions: Some(Box::new(move || {
             let mut admin = count_admin.lock().unwrap();
             let row = admin
@@ -453,6 +435,32 @@ fn soak_postgres() {
         })),
         expected: &[ErrorKind::Operational],
     });
+}
+
+/// Terminates a random server backend of the sessions named `application` (PostgreSQL).
+#[cfg(feature = "postgres")]
+fn pg_killer(
+    admin: Arc<Mutex<nimue::postgres::PgConnection>>,
+    application: &'static str,
+) -> Killer {
+    Box::new(move |seed| {
+        let mut admin = admin.lock().unwrap();
+        let pids = admin
+            .query(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = ?",
+                &[Value::from(application)],
+            )
+            .unwrap();
+        if !pids.is_empty() {
+            let victim: i32 = pids[next(seed) as usize % pids.len()].get(0).unwrap();
+            admin
+                .query(
+                    "SELECT pg_terminate_backend(?)",
+                    &[Value::Int(victim.into())],
+                )
+                .unwrap();
+        }
+    })
 }
 
 /// The soak through PgBouncer in transaction pooling mode (`statements=unnamed`): the pool's
@@ -471,35 +479,18 @@ fn soak_pgbouncer() {
     let mut connector =
         nimue::postgres::PgConnector::from_url(&format!("{url}?statements=unnamed")).unwrap();
     connector.config_mut().application_name("nimue-soak-pgb");
-    let admin = Mutex::new({
+    let admin = Arc::new(Mutex::new({
         let mut admin = nimue::postgres::PgConnector::from_url(&direct)
             .unwrap()
             .connect()
             .unwrap();
         admin.set_autocommit(true).unwrap();
         admin
-    });
+    }));
     soak(Db {
         connector,
         create: "CREATE TABLE soak (tx BIGINT NOT NULL, part INT NOT NULL)",
-        killer: Some(Box::new(move |seed| {
-            let mut admin = admin.lock().unwrap();
-            let pids = admin
-                .query(
-                    "SELECT pid FROM pg_stat_activity WHERE application_name = 'nimue-soak-pgb'",
-                    &[],
-                )
-                .unwrap();
-            if !pids.is_empty() {
-                let victim: i32 = pids[next(seed) as usize % pids.len()].get(0).unwrap();
-                admin
-                    .query(
-                        "SELECT pg_terminate_backend(?)",
-                        &[Value::Int(victim.into())],
-                    )
-                    .unwrap();
-            }
-        })),
+        killer: Some(pg_killer(admin, "nimue-soak-pgb")),
         sessions: None,
         expected: &[ErrorKind::Operational],
     });

@@ -1,13 +1,11 @@
 //! `PgConnection`: a PEP 249 connection over one blocking client.
 
 use crate::client::Client;
-use crate::convert::type_code;
+use crate::convert::describe;
 use crate::cursor::PgStream;
 use crate::error::map_err;
 use crate::placeholders::rewrite_placeholders;
-use nimue_core::{
-    Column, Columns, Connection, DatabaseError, Error, ErrorKind, Result, StreamingCursor,
-};
+use nimue_core::{Columns, Connection, DatabaseError, Error, ErrorKind, Result, StreamingCursor};
 use postgres::Statement;
 use std::collections::HashMap;
 use std::future::Future;
@@ -177,11 +175,7 @@ impl Session {
         let (rewritten, _) = rewrite_placeholders(sql);
         let (client, driver) = client.parts();
         let stmt = driver.block_on(client.prepare(&rewritten))?;
-        let columns: Columns = stmt
-            .columns()
-            .iter()
-            .map(|c| Column::new(c.name(), type_code(c.type_())).with_type_name(c.type_().name()))
-            .collect();
+        let columns = describe(stmt.columns());
         if self.statements.len() >= STATEMENT_CACHE_SIZE {
             self.statements.clear();
         }

@@ -149,10 +149,10 @@ impl PgConnector {
         let Some(mode) = mode else {
             return Ok(self);
         };
-        let (ssl_mode, required) = match mode.as_str() {
-            "disable" => (SslMode::Disable, false),
-            "allow" | "prefer" => (SslMode::Prefer, false),
-            "require" | "verify-ca" | "verify-full" => (SslMode::Require, true),
+        let ssl_mode = match mode.as_str() {
+            "disable" => SslMode::Disable,
+            "allow" | "prefer" => SslMode::Prefer,
+            "require" | "verify-ca" | "verify-full" => SslMode::Require,
             other => {
                 return Err(nimue_core::Error::interface(format!(
                     "sslmode={other}: use disable, prefer, require, verify-ca or verify-full"
@@ -177,13 +177,12 @@ impl PgConnector {
                 ("verify-ca", _) | (_, true) => Check::Chain,
                 _ => Check::Nothing,
             };
-            let _ = required;
             Ok(self.tls(config(check, roots)?))
         }
         #[cfg(not(feature = "tls"))]
         {
             let _ = rootcert;
-            if required {
+            if ssl_mode == SslMode::Require {
                 return Err(nimue_core::Error::interface(format!(
                     "sslmode={mode} needs TLS: build nimue with the `postgres-tls` feature"
                 )));

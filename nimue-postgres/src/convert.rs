@@ -6,7 +6,7 @@
 
 use bytes::BytesMut;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
-use nimue_core::{CellRef, ErrorKind, FromValue, TypeCode, Value};
+use nimue_core::{CellRef, Column, Columns, ErrorKind, FromValue, TypeCode, Value};
 use postgres::types::{Format, FromSql, IsNull, Kind, ToSql, Type};
 use rust_decimal::Decimal;
 use std::error::Error as StdError;
@@ -44,6 +44,14 @@ fn base_type(ty: &Type) -> &Type {
 
 fn is_text(ty: &Type) -> bool {
     <&str as ToSql>::accepts(ty) || matches!(ty.kind(), Kind::Enum(_))
+}
+
+/// The description of result columns.
+pub(crate) fn describe(columns: &[tokio_postgres::Column]) -> Columns {
+    columns
+        .iter()
+        .map(|c| Column::new(c.name(), type_code(c.type_())).with_type_name(c.type_().name()))
+        .collect()
 }
 
 /// The PEP 249 type object of a column type.

@@ -4,14 +4,14 @@
 
 use crate::client::{Client, Driver};
 use crate::connection::Session;
-use crate::convert::{type_code, Param, PgCell, PgValue, Unnamed};
+use crate::convert::{describe, Param, PgCell, PgValue, Unnamed};
 use crate::error::map_err;
 use crate::placeholders::rewrite_placeholders;
 use futures_util::Stream;
 use nimue_core::sql::{first_keyword, starts_with_any, DML_KEYWORDS};
 use nimue_core::{
-    check_param_count, CellRef, Column, Columns, DatabaseError, ErrorKind, RawRow, Result, Row,
-    RowStream, Started, Value,
+    check_param_count, CellRef, Columns, DatabaseError, ErrorKind, RawRow, Result, Row, RowStream,
+    Started, Value,
 };
 use postgres::types::ToSql;
 use std::future::{poll_fn, Future};
@@ -219,14 +219,6 @@ fn pooler_hint(e: nimue_core::Error, unnamed: bool) -> nimue_core::Error {
         .with_sqlstate("26000")
         .with_source(e)
         .into()
-}
-
-/// The description of result columns.
-fn describe(columns: &[tokio_postgres::Column]) -> Columns {
-    columns
-        .iter()
-        .map(|c| Column::new(c.name(), type_code(c.type_())).with_type_name(c.type_().name()))
-        .collect()
 }
 
 /// Whether a statement that returned no rows still had a result set (a query, or a change
