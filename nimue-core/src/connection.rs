@@ -128,6 +128,15 @@ pub trait Connection: Send {
         Ok(())
     }
 
+    /// Whether [`reset`](Self::reset) would wait on the database now (a round trip to roll
+    /// back or to clear the session). The pool then runs the reset of a dropped guard on its
+    /// resetter thread (see [`PoolBuilder::background_reset`](crate::PoolBuilder::background_reset)),
+    /// so the caller does not wait for it. The default, `true`, suits a driver whose rollback
+    /// is a round trip; adapters whose reset is local or sent without waiting say `false`.
+    fn reset_waits(&self) -> bool {
+        true
+    }
+
     /// Whether a transaction with writes in it is open: what giving the connection back to
     /// the pool would roll back (the pool then warns, naming where it was checked out).
     /// Adapters that can tell override it; the default is `false`.

@@ -49,6 +49,8 @@ pub trait DynConnection: Send {
     fn dyn_reset(&mut self) -> Result<()>;
     /// [`Connection::reset_cleared_session`].
     fn dyn_reset_cleared_session(&self) -> bool;
+    /// [`Connection::reset_waits`].
+    fn dyn_reset_waits(&self) -> bool;
     /// [`Connection::session_set_up`].
     fn dyn_session_set_up(&mut self);
     /// [`Connection::backend`].
@@ -120,6 +122,9 @@ impl<C: Connection + 'static> DynConnection for C {
     fn dyn_reset_cleared_session(&self) -> bool {
         self.reset_cleared_session()
     }
+    fn dyn_reset_waits(&self) -> bool {
+        self.reset_waits()
+    }
     fn dyn_session_set_up(&mut self) {
         self.session_set_up()
     }
@@ -178,6 +183,9 @@ impl Connection for BoxConnection {
     }
     fn reset_cleared_session(&self) -> bool {
         (**self).dyn_reset_cleared_session()
+    }
+    fn reset_waits(&self) -> bool {
+        (**self).dyn_reset_waits()
     }
     fn session_set_up(&mut self) {
         (**self).dyn_session_set_up()

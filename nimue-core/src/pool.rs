@@ -66,6 +66,7 @@ mod guarded;
 mod lane;
 mod leak;
 mod open;
+mod resetter;
 mod shared;
 mod state;
 mod stats;
@@ -148,6 +149,14 @@ impl<K: Connect> Pool<K> {
                     e,
                 ));
             }
+        }
+        #[cfg(not(loom))]
+        if let Err(e) = resetter::spawn(&shared) {
+            shared.close();
+            return Err(Error::interface_from(
+                "could not start the pool's resetter thread",
+                e,
+            ));
         }
         Ok(Pool { shared })
     }

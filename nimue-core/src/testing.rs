@@ -89,6 +89,7 @@ struct Driver {
     connect_delay_us: AtomicU64,
     /// How long each ping takes, in microseconds.
     ping_delay_us: AtomicU64,
+    reset_delay_us: AtomicU64,
     /// `is_broken()` panics while set (a driver bug the pool must survive).
     is_broken_panics: AtomicBool,
     /// Connections with a smaller id are dead.
@@ -155,6 +156,7 @@ impl TestConnector {
                 reset_failure_ppm: AtomicU32::new(0),
                 connect_delay_us: AtomicU64::new(0),
                 ping_delay_us: AtomicU64::new(0),
+                reset_delay_us: AtomicU64::new(0),
                 is_broken_panics: AtomicBool::new(false),
                 killed_below: AtomicU64::new(0),
                 killed: Mutex::new(HashSet::new()),
@@ -199,6 +201,14 @@ impl TestConnector {
     pub fn set_ping_delay(&self, delay: Duration) {
         let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
         self.driver.ping_delay_us.store(micros, Relaxed);
+    }
+
+    /// Every reset takes this long (it sleeps, like a `ROLLBACK` round trip), and
+    /// `reset_waits()` says so: the pool then resets dropped guards' connections in the
+    /// background. Zero (the default): resets are instant and `reset_waits()` is `false`.
+    pub fn set_reset_delay(&self, delay: Duration) {
+        let micros = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.driver.reset_delay_us.store(micros, Relaxed);
     }
 
     /// While set, `is_broken()` panics on every connection (a driver bug).
@@ -478,9 +488,17 @@ impl Connection for TestConnection {
         self.broken
     }
 
+    fn reset_waits(&self) -> bool {
+        self.driver.reset_delay_us.load(Relaxed) > 0
+    }
+
     fn reset(&mut self) -> Result<()> {
         let d = &self.driver;
         if d.faults {
+            let delay = d.reset_delay_us.load(Relaxed);
+            if delay > 0 {
+                std::thread::sleep(Duration::from_micros(delay));
+            }
             d.resets.fetch_add(1, Relaxed);
             if d.chance(&d.reset_failure_ppm) {
                 return Err(Error::operational("reset failed (test driver)"));

@@ -220,6 +220,14 @@ impl Connection for MySqlConnection {
         self.session_cleared
     }
 
+    /// A round trip follows when the checkout may have opened a transaction (every
+    /// statement with autocommit off), changed the session, or turned autocommit around.
+    fn reset_waits(&self) -> bool {
+        self.session.changed
+            || self.session.in_transaction
+            || self.session.autocommit != self.set_up_autocommit
+    }
+
     /// The session as it is now (after the pool's `autocommit` and `on_connect`) is what
     /// `reset` returns to.
     fn session_set_up(&mut self) {

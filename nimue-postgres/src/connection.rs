@@ -325,6 +325,11 @@ impl Connection for PgConnection {
     fn session_set_up(&mut self) {
         self.set_up_autocommit = self.session.autocommit;
     }
+
+    /// `reset` waits for nothing: its `ROLLBACK` is sent without waiting for the reply.
+    fn reset_waits(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

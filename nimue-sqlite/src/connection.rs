@@ -131,6 +131,11 @@ impl Connection for SqliteConnection {
         !self.conn.is_autocommit()
     }
 
+    /// The database is in this process: a reset waits for no server.
+    fn reset_waits(&self) -> bool {
+        false
+    }
+
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
         Ok(StreamingCursor::new(SqliteStream::new(self)))
     }

@@ -58,6 +58,7 @@ impl<K: Connect> fmt::Debug for PoolBuilder<K> {
             .field("idle_timeout", &c.idle_timeout)
             .field("max_lifetime", &c.max_lifetime)
             .field("test_on_checkout", &c.test_on_checkout)
+            .field("background_reset", &c.background_reset)
             .field("leak_threshold", &c.leak_threshold)
             .field("reuse", &c.reuse)
             .field("autocommit", &c.autocommit)
@@ -83,6 +84,7 @@ impl<K: Connect> PoolBuilder<K> {
                 idle_timeout: Some(Duration::from_secs(600)),
                 max_lifetime: Some(Duration::from_secs(1800)),
                 test_on_checkout: false,
+                background_reset: true,
                 leak_threshold: None,
                 reuse: Reuse::Lifo,
                 autocommit: None,
@@ -232,6 +234,22 @@ impl<K: Connect> PoolBuilder<K> {
     /// the checker's pings and [`Connection::is_broken`](crate::Connection::is_broken) are usually enough).
     pub fn test_on_checkout(mut self, on: bool) -> Self {
         self.config.test_on_checkout = on;
+        self
+    }
+
+    /// Reset a dropped guard's connection on the pool's resetter thread when the reset would
+    /// wait on the database (default on; see
+    /// [`Connection::reset_waits`](crate::Connection::reset_waits)): the caller goes on at
+    /// once, and the connection is lent again only once its reset is done. With MariaDB's
+    /// defaults that takes the `ROLLBACK` round trip off every checkout. When the resetter
+    /// already has two connections to reset, or with this off, the thread that drops the
+    /// guard resets the connection itself. [`PooledConnection::close`](crate::PooledConnection::close)
+    /// always resets on the caller's thread (it reports the reset's error).
+    ///
+    /// So a connection returned by a dropped guard may count as in use for the length of its
+    /// reset; [`Pool::close`](crate::Pool::close) waits for the resets in flight.
+    pub fn background_reset(mut self, on: bool) -> Self {
+        self.config.background_reset = on;
         self
     }
 

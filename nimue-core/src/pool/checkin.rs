@@ -1,7 +1,8 @@
 //! A connection comes back (reset, then to the first waiter, idle, or a shelf), or is
 //! discarded: closed, with its slot freed and counted by why.
 
-use super::guarded::{broken, close_quietly, guarded, LOG};
+use super::guarded::{broken, close_quietly, guarded, reset_waits, LOG};
+use super::resetter::RESET_QUEUE;
 use super::shared::Shared;
 use super::state::{Live, Retire, State, Wake};
 use super::sync::MutexGuard;
@@ -32,14 +33,69 @@ pub(crate) enum Why {
 }
 
 impl<K: Connect> Shared<K> {
+    /// A dropped guard gives its connection back: to the resetter when its reset would wait
+    /// on the database, the resetter has room and another connection is idle (`resetter.rs`,
+    /// invariant 4), else as [`checkin`](Self::checkin).
+    pub(crate) fn checkin_dropped(&self, live: Box<Live<K::Connection>>, panicking: bool) {
+        let live = match &self.resetter {
+            Some(resetter)
+                if !panicking
+                    && !broken(&live.conn)
+                    && reset_waits(&live.conn)
+                    && self.reserve_reset() =>
+            {
+                match resetter.offer(live) {
+                    Ok(()) => return,
+                    Err(live) => {
+                        self.lock().resetting -= 1;
+                        live
+                    }
+                }
+            }
+            _ => live,
+        };
+        // The error was logged; a drop has no one to report it to.
+        let _ = self.checkin(live, panicking);
+    }
+
+    /// Count a connection as being reset in the background, if the resetter has room and
+    /// another connection is idle (in the state or on a shelf) for the next checkout
+    /// (invariants 2 and 4 of `resetter.rs`).
+    fn reserve_reset(&self) -> bool {
+        let shelved = self.lane.any_shelved();
+        let mut st = self.lock();
+        let spare = shelved || !st.idle.is_empty();
+        if st.resetting >= RESET_QUEUE || !spare {
+            return false;
+        }
+        st.resetting += 1;
+        true
+    }
+
+    /// The resetter's [`checkin`](Self::checkin) of a connection from
+    /// [`checkin_dropped`](Self::checkin_dropped): counted as being reset until its reset is
+    /// done, then put back or discarded as usual.
+    pub(crate) fn checkin_reset(&self, live: Box<Live<K::Connection>>) {
+        // The error was logged; a dropped guard has no one to report it to.
+        let _ = self.checkin_then(live, false, || self.lock().resetting -= 1);
+    }
+
     /// A guard gives its connection back: reset it and hand it to the first waiter or make it
     /// idle; discard it when it is broken, was held by a panicking thread, or fails to reset.
-    pub(crate) fn checkin(
+    pub(crate) fn checkin(&self, live: Box<Live<K::Connection>>, panicking: bool) -> Result<()> {
+        self.checkin_then(live, panicking, || {})
+    }
+
+    /// [`checkin`](Self::checkin), calling `reset_done` once the connection's I/O is over,
+    /// before it is put back or discarded.
+    fn checkin_then(
         &self,
         mut live: Box<Live<K::Connection>>,
         panicking: bool,
+        reset_done: impl FnOnce(),
     ) -> Result<()> {
         if panicking || broken(&live.conn) {
+            reset_done();
             // A connection broken by the driver (not by a panic) usually means the database
             // went away: every connection opened before now is suspect.
             if !panicking {
@@ -62,6 +118,7 @@ impl<K: Connect> Shared<K> {
         if let (Ok(()), Some(hook)) = (&cleaned, &self.config.on_checkin) {
             cleaned = guarded("the on_checkin hook", || hook(&mut live.conn));
         }
+        reset_done();
         if let Err(e) = cleaned {
             log::info!(target: LOG, "pool {:?}: a returned connection failed to reset and is discarded: {e}", self.config.name);
             self.discard(*live, Held::InUse, Why::Broken);

@@ -33,6 +33,7 @@ pub(crate) struct Config<C> {
     pub idle_timeout: Option<Duration>,
     pub max_lifetime: Option<Duration>,
     pub test_on_checkout: bool,
+    pub background_reset: bool,
     pub leak_threshold: Option<Duration>,
     pub reuse: Reuse,
     pub autocommit: Option<bool>,

@@ -25,6 +25,10 @@ impl<K: Connect> Shared<K> {
         for entry in idle {
             self.discard(entry.live, Held::Checking, Why::Closed);
         }
+        // Connections being reset in the background are closed as they come back.
+        if let Some(resetter) = &self.resetter {
+            resetter.wait_idle();
+        }
         let checker = self
             .checker
             .lock()

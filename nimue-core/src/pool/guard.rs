@@ -125,8 +125,7 @@ impl<K: Connect> DerefMut for PooledConnection<K> {
 impl<K: Connect> Drop for PooledConnection<K> {
     fn drop(&mut self) {
         if let Some(live) = self.take_back() {
-            // The error was logged; a drop has no one to report it to.
-            let _ = self.shared.checkin(live, thread::panicking());
+            self.shared.checkin_dropped(live, thread::panicking());
         }
     }
 }
@@ -179,8 +178,8 @@ impl<K: Connect> Drop for Lease<'_, K> {
         self.shared.settle_ticket(self.ticket.take());
         if let Some(live) = self.live.take() {
             warn_if_dirty(&self.shared.config.name, &live.conn, self.at);
-            // As for a dropped guard: the error was logged, and a panic discards it.
-            let _ = self.shared.checkin(live, thread::panicking());
+            // As for a dropped guard.
+            self.shared.checkin_dropped(live, thread::panicking());
         }
     }
 }

@@ -15,6 +15,12 @@ pub(crate) fn broken<C: Connection>(conn: &C) -> bool {
     panic::catch_unwind(AssertUnwindSafe(|| conn.is_broken())).unwrap_or(true)
 }
 
+/// Whether a connection's reset would wait on the database; a panic says no (the return
+/// then runs on the caller's thread, where `checkin` deals with a broken connection).
+pub(crate) fn reset_waits<C: Connection>(conn: &C) -> bool {
+    panic::catch_unwind(AssertUnwindSafe(|| conn.reset_waits())).unwrap_or(false)
+}
+
 /// Close a connection, logging (not returning) an error.
 pub(crate) fn close_quietly<C: Connection>(pool: &str, conn: C) {
     if let Err(e) = guarded("close", || conn.close()) {

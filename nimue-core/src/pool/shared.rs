@@ -11,6 +11,7 @@ use super::config::{Config, Reuse};
 use super::connect::Connector;
 use super::lane::Lane;
 use super::leak::Leaks;
+use super::resetter::Resetter;
 use super::state::{Live, State};
 use super::sync::{AtomicUsize, Condvar, Mutex, MutexGuard, SharedError};
 use crate::connection::Connect;
@@ -42,6 +43,9 @@ pub(crate) struct Shared<K: Connect> {
     pub checker: Mutex<Option<JoinHandle<()>>>,
     /// Connections handed out, when `leak_threshold` is set.
     pub leaks: Option<Leaks>,
+    /// Resets dropped guards' connections off the callers' threads, when
+    /// `background_reset` is on (never under loom, whose model has no such thread).
+    pub resetter: Option<Resetter<K::Connection>>,
 }
 
 impl<K: Connect> Shared<K> {
@@ -60,6 +64,7 @@ impl<K: Connect> Shared<K> {
             state: Mutex::new(state),
             lane,
             leaks: config.leak_threshold.map(Leaks::new),
+            resetter: (config.background_reset && !cfg!(loom)).then(Resetter::new),
             connector: Connector::new(connector, config.connect_timeout, config.max_size),
             config,
             checker_wake: Condvar::new(),

@@ -165,6 +165,9 @@ pub(crate) struct State<C> {
     pub opening: usize,
     /// Idle connections taken out by the checker (to ping or close) or by `close()`.
     pub checking: usize,
+    /// Returned connections (counted in `in_use`) the resetter has not finished resetting:
+    /// shown as `pending`, not `in_use`, in [`snapshot`](Self::snapshot).
+    pub resetting: usize,
     pub max_size: usize,
     pub min_idle: usize,
     /// `resize` lowered `max_size` below `total`; cleared once `total <= max_size` again.
@@ -199,6 +202,7 @@ impl<C> State<C> {
             in_use: 0,
             opening: 0,
             checking: 0,
+            resetting: 0,
             max_size,
             min_idle,
             shrinking: false,
@@ -218,6 +222,10 @@ impl<C> State<C> {
 
     /// Assert the invariants (debug builds only).
     pub(crate) fn check(&self) {
+        debug_assert!(
+            self.resetting <= self.in_use,
+            "a connection being reset is still counted in use"
+        );
         debug_assert_eq!(
             self.total,
             self.idle.len() + self.in_use + self.opening + self.checking,
@@ -614,8 +622,8 @@ impl<C> State<C> {
         let s = &self.stats;
         PoolState {
             idle: self.idle.len(),
-            in_use: self.in_use,
-            pending: self.opening + self.checking,
+            in_use: self.in_use - self.resetting,
+            pending: self.opening + self.checking + self.resetting,
             total: self.total,
             waiting: self.waiters.len(),
             max_size: self.max_size,

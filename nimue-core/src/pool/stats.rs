@@ -42,7 +42,8 @@ pub struct PoolState {
     pub idle: usize,
     /// Connections handed out.
     pub in_use: usize,
-    /// Connections being opened, or taken out by the checker to be pinged or closed.
+    /// Connections being opened, taken out by the checker to be pinged or closed, or being
+    /// reset in the background after their guard was dropped.
     pub pending: usize,
     /// Every connection counted against `max_size`: `idle + in_use + pending`.
     pub total: usize,
