@@ -168,11 +168,11 @@ fn an_unopenable_database_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-dir").join("x.db");
     let err = Pool::new(SqliteConnector::new(&missing), 1, 2).unwrap_err();
-    let Error::Connect { source, .. } = &err else {
+    let Error::Connect { cause, .. } = &err else {
         panic!("expected a connect error, got {err:?}")
     };
-    assert!(source.kind().is_database(), "{source}");
-    assert_eq!(err.kind(), source.kind());
+    assert!(cause.kind().is_database(), "{cause}");
+    assert_eq!(err.kind(), cause.kind());
 
     let pool = Pool::builder(SqliteConnector::new(&missing))
         .min_idle(0)

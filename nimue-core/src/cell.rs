@@ -55,6 +55,18 @@ impl<'r> RowView<'r> {
         RowView { raw, columns }
     }
 
+    /// Read the whole row into a tuple or another [`FromRow`](crate::FromRow) type.
+    ///
+    /// ```
+    /// # use nimue_core::{Connection, Result};
+    /// # fn f<C: Connection>(conn: &mut C) -> Result<()> {
+    /// let pairs: Vec<(i64, String)> = conn.query_map("SELECT id, name FROM users", &[], |row| row.parse())?;
+    /// # Ok(()) }
+    /// ```
+    pub fn parse<T: crate::FromRow>(&self) -> Result<T> {
+        T::from_row(self)
+    }
+
     /// Read a cell by position or name, converted to `T` (`Option<T>` reads `NULL`): the same
     /// conversions and errors as [`Row::get`].
     pub fn get<T: FromValue>(&self, index: impl RowIndex) -> Result<T> {

@@ -225,6 +225,21 @@ pub trait Connection: Send {
         rows.collect()
     }
 
+    /// Execute a query on a fresh cursor and read every row into a `T`: a tuple, or a struct
+    /// that implements [`FromRow`](crate::FromRow) (sqlx's `query_as`). Cells are read in
+    /// place, as with [`query_map`](Self::query_map).
+    ///
+    /// ```
+    /// # use nimue_core::{params, Connection, Result};
+    /// # fn f<C: Connection>(conn: &mut C) -> Result<()> {
+    /// let users: Vec<(i64, String)> =
+    ///     conn.query_as("SELECT id, name FROM users WHERE active = ?", &params![true])?;
+    /// # Ok(()) }
+    /// ```
+    fn query_as<T: crate::FromRow>(&mut self, sql: &str, params: &[Value]) -> Result<Vec<T>> {
+        self.query_map(sql, params, |row| T::from_row(&row))
+    }
+
     /// Run `f` in a transaction: committed when `f` returns `Ok`, rolled back when it returns
     /// `Err` or panics (the panic goes on), so that work cannot be left half done or
     /// forgotten. Autocommit is off for the time of it (and turned back on after, if it was

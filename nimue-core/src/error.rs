@@ -57,11 +57,11 @@ pub enum Error {
     /// driver, the way it was called) rather than with the database itself.
     #[error("interface error: {message}")]
     Interface {
-        /// What went wrong.
+        /// What went wrong (with the driver's or the OS's words for it, when there are some).
         message: String,
-        /// The underlying cause, when there is one.
-        #[source]
-        source: Option<BoxError>,
+        /// The driver's or the OS's error this one was made from, when there is one (see
+        /// [`Error::driver_error`]).
+        driver: Option<BoxError>,
     },
     /// PEP 249 `DatabaseError` and its subclasses: the database (or the data) refused.
     #[error(transparent)]
@@ -84,13 +84,13 @@ pub enum Error {
     /// when it gives up waiting while connecting fails: a wrong password reads as a wrong
     /// password, not as a timeout. [`kind`](Error::kind) is the cause's kind (usually
     /// `Operational` or `Interface`).
-    #[error("pool {pool:?} could not open a connection: {source}{}", gave_up(.timeout))]
+    #[error("pool {pool:?} could not open a connection: {cause}{}", gave_up(.timeout))]
     Connect {
         /// The pool's name.
         pool: String,
-        /// The connector's (or hook's) error, shared by every caller it failed.
-        #[source]
-        source: Arc<Error>,
+        /// The connector's (or hook's) error, shared by every caller it failed (printed as
+        /// part of this one's message).
+        cause: Arc<Error>,
         /// When `get()` gave up waiting: how long it waited, and the pool's numbers then.
         timeout: Option<Box<PoolTimeout>>,
     },
@@ -101,15 +101,39 @@ impl Error {
     pub fn interface(message: impl Into<String>) -> Self {
         Error::Interface {
             message: message.into(),
-            source: None,
+            driver: None,
         }
     }
 
-    /// A PEP 249 `InterfaceError` wrapping its cause.
-    pub fn interface_from(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
+    /// A PEP 249 `InterfaceError` made from a driver's or the OS's error. `message` is the
+    /// whole story: include the error's words in it (it is kept for
+    /// [`driver_error`](Self::driver_error), not printed).
+    ///
+    /// ```
+    /// use nimue_core::Error;
+    /// let io = std::io::Error::other("no threads left");
+    /// let e = Error::interface_from(format!("could not start a thread: {io}"), io);
+    /// assert_eq!(e.to_string(), "interface error: could not start a thread: no threads left");
+    /// assert!(e.driver_error().is_some_and(|d| d.is::<std::io::Error>()));
+    /// ```
+    pub fn interface_from(message: impl Into<String>, driver: impl Into<BoxError>) -> Self {
         Error::Interface {
             message: message.into(),
-            source: Some(source.into()),
+            driver: Some(driver.into()),
+        }
+    }
+
+    /// The driver's (or the OS's) own error this one was made from, to downcast to the
+    /// driver's type (`rusqlite::Error`, `postgres::Error`, ...) when its details matter.
+    /// nimue's errors print their whole story and return no [`source`](std::error::Error::source)
+    /// of what they printed (the Rust API guidelines' rule: print it or return it, not
+    /// both), so this is where the driver's error is.
+    pub fn driver_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            Error::Interface { driver, .. } => driver.as_deref(),
+            Error::Database(e) => e.driver_error(),
+            Error::Connect { cause, .. } => cause.driver_error(),
+            Error::Timeout(_) | Error::Exhausted(_) | Error::Closed { .. } => None,
         }
     }
 
@@ -158,7 +182,7 @@ impl Error {
             Error::Timeout(_) => ErrorKind::PoolTimeout,
             Error::Exhausted(_) => ErrorKind::PoolExhausted,
             Error::Closed { .. } => ErrorKind::PoolClosed,
-            Error::Connect { source, .. } => source.kind(),
+            Error::Connect { cause, .. } => cause.kind(),
         }
     }
 
@@ -282,8 +306,9 @@ pub struct DatabaseError {
     message: String,
     sqlstate: Option<String>,
     code: Option<i64>,
-    #[source]
-    source: Option<BoxError>,
+    /// The driver's error whose words are the message: kept, not printed again nor returned
+    /// by `source()`.
+    driver: Option<BoxError>,
 }
 
 /// `" (SQLSTATE 23505)"`, `" (code 1062)"` or nothing.
@@ -309,7 +334,7 @@ impl DatabaseError {
             message: message.into(),
             sqlstate: None,
             code: None,
-            source: None,
+            driver: None,
         }
     }
 
@@ -325,10 +350,16 @@ impl DatabaseError {
         self
     }
 
-    /// Attach the driver error this one was mapped from.
-    pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
-        self.source = Some(source.into());
+    /// Attach the driver error this one was mapped from (the message should carry its
+    /// words: it is kept for [`driver_error`](Self::driver_error), not printed).
+    pub fn with_driver_error(mut self, driver: impl Into<BoxError>) -> Self {
+        self.driver = Some(driver.into());
         self
+    }
+
+    /// The driver's error this one was mapped from, when it has one.
+    pub fn driver_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        self.driver.as_deref()
     }
 
     /// The PEP 249 subclass.

@@ -25,6 +25,7 @@ mod connection;
 mod cursor;
 mod dynamic;
 pub mod error;
+mod from_row;
 pub mod pool;
 mod row;
 pub mod sql;
@@ -38,6 +39,7 @@ pub use connection::{check_param_count, Connect, Connection, Liveness, Transacti
 pub use cursor::{BufferedCursor, Cursor, Execute, ResultSet, Rows};
 pub use dynamic::{BoxConnection, BoxConnector, DynConnection};
 pub use error::{BoxError, DatabaseError, Error, ErrorKind, PoolTimeout, Result};
+pub use from_row::FromRow;
 pub use pool::{Pool, PoolBuilder, PoolState, PooledConnection, Reuse};
 pub use row::{Column, Columns, Row, RowIndex};
 pub use stream::{RowStream, Started, StreamingCursor};

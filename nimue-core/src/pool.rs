@@ -144,19 +144,15 @@ impl<K: Connect> Pool<K> {
             Ok(handle) => *shared.checker.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle),
             Err(e) => {
                 shared.close();
-                return Err(Error::interface_from(
-                    "could not start the pool's checker thread",
-                    e,
-                ));
+                let message = format!("could not start the pool's checker thread: {e}");
+                return Err(Error::interface_from(message, e));
             }
         }
         #[cfg(not(loom))]
         if let Err(e) = resetter::spawn(&shared) {
             shared.close();
-            return Err(Error::interface_from(
-                "could not start the pool's resetter thread",
-                e,
-            ));
+            let message = format!("could not start the pool's resetter thread: {e}");
+            return Err(Error::interface_from(message, e));
         }
         Ok(Pool { shared })
     }

@@ -215,7 +215,11 @@ fn a_busy_resetter_leaves_further_resets_to_the_callers() {
     );
     // Being reset is `pending`, not `in_use`: every guard is dropped.
     let state = pool.state();
-    assert_eq!((state.in_use, state.pending, state.idle), (0, 2, 3), "{state:?}");
+    assert_eq!(
+        (state.in_use, state.pending, state.idle),
+        (0, 2, 3),
+        "{state:?}"
+    );
     release.send(()).unwrap();
     release.send(()).unwrap();
     assert!(support::eventually(|| seen.lock().unwrap().len() == 4));

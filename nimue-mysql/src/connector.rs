@@ -238,7 +238,7 @@ impl Connect for MySqlConnector {
             other => {
                 let message = format!("could not connect to MySQL: {other}");
                 DatabaseError::new(ErrorKind::Operational, message)
-                    .with_source(other)
+                    .with_driver_error(other)
                     .into()
             }
         })?;

@@ -73,7 +73,7 @@ pub(crate) fn map_err(e: mysql::Error) -> Error {
             return DatabaseError::new(kind, message)
                 .with_code(code)
                 .with_sqlstate(state)
-                .with_source(e)
+                .with_driver_error(e)
                 .into();
         }
         E::UrlError(_) => return Error::interface_from(format!("invalid MySQL URL: {e}"), e),
@@ -81,7 +81,7 @@ pub(crate) fn map_err(e: mysql::Error) -> Error {
             let message = "no answer from the MySQL server within its read/write timeout (the \
                            statement timeout and a second): the connection is given up";
             return DatabaseError::new(ErrorKind::Operational, message)
-                .with_source(e)
+                .with_driver_error(e)
                 .into();
         }
         E::DriverError(D::MismatchedStmtParams(..) | D::MixedParams | D::Params(_)) => {
@@ -95,7 +95,7 @@ pub(crate) fn map_err(e: mysql::Error) -> Error {
         _ => ErrorKind::Operational,
     };
     DatabaseError::new(kind, e.to_string())
-        .with_source(e)
+        .with_driver_error(e)
         .into()
 }
 

@@ -44,3 +44,22 @@ pub use connector::MySqlConnector;
 pub use cursor::MySqlStream;
 pub use mysql;
 pub use session::SessionReset;
+
+/// nimue's [`Error`](nimue_core::Error) for a `mysql` error, mapped as this adapter maps its
+/// own (the PEP 249 class from the server's error code; the driver's error kept for
+/// [`Error::driver_error`](nimue_core::Error::driver_error)): for code that calls the
+/// driver itself, through [`MySqlConnection::native`], and reports errors as nimue's.
+///
+/// ```
+/// let err = nimue_mysql::map_error(nimue_mysql::mysql::Error::MySqlError(
+///     nimue_mysql::mysql::MySqlError {
+///         state: "23000".into(),
+///         code: 1062,
+///         message: "Duplicate entry '1' for key 'PRIMARY'".into(),
+///     },
+/// ));
+/// assert_eq!(err.kind(), nimue_core::ErrorKind::Integrity);
+/// ```
+pub fn map_error(e: mysql::Error) -> nimue_core::Error {
+    error::map_err(e)
+}

@@ -261,7 +261,7 @@ impl OdbcConnection {
         if let Some(code) = db.code() {
             lost = lost.with_code(code);
         }
-        lost.with_source(e).into()
+        lost.with_driver_error(e).into()
     }
 
     /// Run `sql` and read any rows it returns to the end.

@@ -124,7 +124,7 @@ pub(crate) fn map_err(e: odbc_api::Error) -> Error {
         return DatabaseError::new(kind, d.message)
             .with_sqlstate(d.sqlstate)
             .with_code(i64::from(d.native))
-            .with_source(e)
+            .with_driver_error(e)
             .into();
     }
     let kind = match &e {
@@ -143,7 +143,7 @@ pub(crate) fn map_err(e: odbc_api::Error) -> Error {
         _ => ErrorKind::Database,
     };
     DatabaseError::new(kind, e.to_string())
-        .with_source(e)
+        .with_driver_error(e)
         .into()
 }
 

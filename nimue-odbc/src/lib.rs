@@ -111,3 +111,17 @@ pub use connection::OdbcConnection;
 pub use connector::OdbcConnector;
 pub use cursor::{OdbcCursor, OdbcStream};
 pub use odbc_api;
+
+/// nimue's [`Error`](nimue_core::Error) for an `odbc-api` error, mapped as this adapter maps
+/// its own (the PEP 249 class from the diagnostic's SQLSTATE; the driver's error kept for
+/// [`Error::driver_error`](nimue_core::Error::driver_error)): for code that calls the driver
+/// itself, through [`OdbcConnection::native`], and reports errors as nimue's.
+///
+/// ```
+/// fn report(e: nimue_odbc::odbc_api::Error) -> nimue_core::Error {
+///     nimue_odbc::map_error(e)
+/// }
+/// ```
+pub fn map_error(e: odbc_api::Error) -> nimue_core::Error {
+    error::map_err(e)
+}

@@ -71,7 +71,9 @@ impl Client {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::interface_from("starting the PostgreSQL client's runtime", e))?;
+            .map_err(|e| {
+                Error::interface_from(format!("starting the PostgreSQL client's runtime: {e}"), e)
+            })?;
         let (inner, connection) = runtime.block_on(config.connect(tls)).map_err(map_err)?;
         Ok(Client {
             inner: Some(inner),

@@ -163,7 +163,7 @@ impl Session {
         );
         DatabaseError::new(ErrorKind::Operational, message)
             .with_sqlstate("25006")
-            .with_source(e)
+            .with_driver_error(e)
             .into()
     }
 

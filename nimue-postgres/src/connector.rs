@@ -168,7 +168,7 @@ impl PgConnector {
             use crate::tls::{config, roots, Check};
             let roots = match &rootcert {
                 Some(path) => Some(roots(&std::fs::read(path).map_err(|e| {
-                    nimue_core::Error::interface_from(format!("reading sslrootcert {path}"), e)
+                    nimue_core::Error::interface_from(format!("reading sslrootcert {path}: {e}"), e)
                 })?)?),
                 None => None,
             };

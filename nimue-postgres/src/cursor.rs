@@ -217,7 +217,7 @@ fn pooler_hint(e: nimue_core::Error, unnamed: bool) -> nimue_core::Error {
     );
     DatabaseError::new(ErrorKind::Operational, message)
         .with_sqlstate("26000")
-        .with_source(e)
+        .with_driver_error(e)
         .into()
 }
 

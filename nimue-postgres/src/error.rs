@@ -45,12 +45,14 @@ pub(crate) fn map_err(e: postgres::Error) -> Error {
         let code = db.code().code().to_owned();
         return DatabaseError::new(sqlstate_kind(&code), message)
             .with_sqlstate(code)
-            .with_source(e)
+            .with_driver_error(e)
             .into();
     }
     if let Some(conversion) = e.source().and_then(|s| s.downcast_ref::<ConversionError>()) {
         let (kind, message) = (conversion.kind, with_causes(&e));
-        return DatabaseError::new(kind, message).with_source(e).into();
+        return DatabaseError::new(kind, message)
+            .with_driver_error(e)
+            .into();
     }
     let message = with_causes(&e);
     if message.starts_with("invalid connection string")
@@ -60,7 +62,7 @@ pub(crate) fn map_err(e: postgres::Error) -> Error {
     }
     // I/O, closed connections, timeouts, TLS and protocol failures.
     DatabaseError::new(ErrorKind::Operational, message)
-        .with_source(e)
+        .with_driver_error(e)
         .into()
 }
 

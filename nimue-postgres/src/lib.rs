@@ -52,3 +52,18 @@ pub use cursor::PgStream;
 pub use placeholders::rewrite_placeholders;
 pub use postgres;
 pub use tokio_postgres;
+
+/// nimue's [`Error`](nimue_core::Error) for a `postgres` (`tokio_postgres`) error, mapped as
+/// this adapter maps its own (the PEP 249 class from the SQLSTATE, as psycopg does; the
+/// driver's error kept for [`Error::driver_error`](nimue_core::Error::driver_error)): for
+/// code that calls the driver itself, through [`PgConnection::run`], and reports errors as
+/// nimue's.
+///
+/// ```
+/// fn report(e: nimue_postgres::postgres::Error) -> nimue_core::Error {
+///     nimue_postgres::map_error(e)
+/// }
+/// ```
+pub fn map_error(e: postgres::Error) -> nimue_core::Error {
+    error::map_err(e)
+}

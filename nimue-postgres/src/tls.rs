@@ -33,10 +33,11 @@ fn provider() -> Arc<CryptoProvider> {
 pub(crate) fn roots(pem: &[u8]) -> Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(pem) {
-        let cert = cert.map_err(|e| Error::interface_from("reading CA certificates", e))?;
+        let cert =
+            cert.map_err(|e| Error::interface_from(format!("reading CA certificates: {e}"), e))?;
         roots
             .add(cert)
-            .map_err(|e| Error::interface_from("adding a CA certificate", e))?;
+            .map_err(|e| Error::interface_from(format!("adding a CA certificate: {e}"), e))?;
     }
     Ok(roots)
 }
@@ -46,11 +47,11 @@ pub(crate) fn config(check: Check, roots: Option<RootCertStore>) -> Result<rustl
     let provider = provider();
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::interface_from("TLS configuration", e))?;
+        .map_err(|e| Error::interface_from(format!("TLS configuration: {e}"), e))?;
     let webpki = |roots: RootCertStore| {
         WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
             .build()
-            .map_err(|e| Error::interface_from("TLS configuration", e))
+            .map_err(|e| Error::interface_from(format!("TLS configuration: {e}"), e))
     };
     let config = match (check, roots) {
         (Check::Full, Some(roots)) => builder.with_root_certificates(roots),

@@ -15,7 +15,7 @@ pub(crate) fn map_err(e: rusqlite::Error) -> Error {
             let (kind, extended) = (failure_kind(code.code), code.extended_code);
             return DatabaseError::new(kind, e.to_string())
                 .with_code(i64::from(extended))
-                .with_source(e)
+                .with_driver_error(e)
                 .into();
         }
         E::InvalidParameterCount(..)
@@ -32,12 +32,12 @@ pub(crate) fn map_err(e: rusqlite::Error) -> Error {
         | E::InvalidColumnType(..)
         | E::ToSqlConversionFailure(_) => ErrorKind::Data,
         E::InvalidPath(_) | E::SqliteSingleThreadedMode => {
-            return Error::interface_from("SQLite could not be used", e)
+            return Error::interface_from(format!("SQLite could not be used: {e}"), e)
         }
         _ => ErrorKind::Database,
     };
     DatabaseError::new(kind, e.to_string())
-        .with_source(e)
+        .with_driver_error(e)
         .into()
 }
 

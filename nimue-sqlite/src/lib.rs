@@ -81,3 +81,19 @@ pub use connection::{SqliteConnection, SqliteCursor};
 pub use connector::SqliteConnector;
 pub use cursor::SqliteStream;
 pub use rusqlite;
+
+/// nimue's [`Error`](nimue_core::Error) for a `rusqlite` error, mapped as this adapter maps
+/// its own (the PEP 249 class from SQLite's result code; the driver's error kept for
+/// [`Error::driver_error`](nimue_core::Error::driver_error)): for code that calls rusqlite
+/// itself, through [`SqliteConnection::native`], and reports errors as nimue's.
+///
+/// ```
+/// use nimue_sqlite::rusqlite;
+/// let db = rusqlite::Connection::open_in_memory()?;
+/// let err = nimue_sqlite::map_error(db.execute("SELEC 1", []).unwrap_err());
+/// assert_eq!(err.kind(), nimue_core::ErrorKind::Programming);
+/// # Ok::<(), rusqlite::Error>(())
+/// ```
+pub fn map_error(e: rusqlite::Error) -> nimue_core::Error {
+    error::map_err(e)
+}

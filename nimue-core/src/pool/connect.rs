@@ -116,7 +116,10 @@ impl<K: Connect> Connector<K> {
             .spawn(move || late(receive(rx, &name, rest, timeout)));
         match watch {
             Ok(_) => None,
-            Err(e) => Some(Err(Error::interface_from("starting a connect thread", e))),
+            Err(e) => Some(Err(Error::interface_from(
+                format!("starting a connect thread: {e}"),
+                e,
+            ))),
         }
     }
 
@@ -144,7 +147,7 @@ impl<K: Connect> Connector<K> {
                 drop(connector);
                 hand_over(&tx, result, &name);
             })
-            .map_err(|e| Error::interface_from("starting a connect thread", e))?;
+            .map_err(|e| Error::interface_from(format!("starting a connect thread: {e}"), e))?;
         Ok(rx)
     }
 }

@@ -135,7 +135,7 @@ impl<K: Connect> Shared<K> {
     pub(crate) fn connect_error(&self, source: SharedError) -> Error {
         Error::Connect {
             pool: self.config.name.clone(),
-            source,
+            cause: source,
             timeout: None,
         }
     }
@@ -155,7 +155,7 @@ impl<K: Connect> Shared<K> {
         if let Some(source) = &st.last_connect_error {
             return Error::Connect {
                 pool: self.config.name.clone(),
-                source: SharedError::clone(source),
+                cause: SharedError::clone(source),
                 timeout: Some(numbers),
             };
         }
