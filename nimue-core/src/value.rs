@@ -18,6 +18,7 @@ use rust_decimal::Decimal;
 use std::fmt;
 
 mod from_value;
+mod interop;
 
 pub use from_value::FromValue;
 

@@ -133,6 +133,20 @@ impl ToSql for Param<'_> {
                 .or_else(|e| fail(ErrorKind::Data, e.to_string()))?
                 .and_utc()
                 .to_sql(base, out),
+            Type::UUID => match value {
+                Value::Text(s) => match uuid::Uuid::parse_str(s) {
+                    Ok(id) => {
+                        out.extend_from_slice(id.as_bytes());
+                        Ok(IsNull::No)
+                    }
+                    Err(e) => fail(ErrorKind::Data, format!("{s:?} is not a UUID: {e}")),
+                },
+                Value::Bytes(b) if b.len() == 16 => {
+                    out.extend_from_slice(b);
+                    Ok(IsNull::No)
+                }
+                v => fail(ErrorKind::Data, format!("cannot bind {} as uuid", v.type_name())),
+            },
             Type::JSON | Type::JSONB => match value {
                 Value::Text(s) => {
                     if *base == Type::JSONB {
@@ -203,12 +217,15 @@ impl<'a> FromSql<'a> for PgValue {
             Type::UUID => Value::Text(uuid_text(raw)?),
             Type::JSON | Type::XML => Value::Text(text(raw)?),
             ref t if is_text(t) => Value::Text(text(raw)?),
-            _ => {
-                return fail(
-                    ErrorKind::NotSupported,
-                    format!("reading columns of type {ty} is not supported; cast it in the query (e.g. col::text)"),
-                )
-            }
+            ref t => match crate::text::as_text(t, raw) {
+                Some(text) => Value::Text(text.or_else(|e| fail(ErrorKind::Data, format!("reading a {ty} value: {e}")))?),
+                None => {
+                    return fail(
+                        ErrorKind::NotSupported,
+                        format!("reading columns of type {ty} is not supported; cast it in the query (e.g. col::text)"),
+                    )
+                }
+            },
         };
         Ok(PgValue(value))
     }
@@ -324,18 +341,10 @@ fn text(raw: &[u8]) -> BoxResult<String> {
 }
 
 fn uuid_text(raw: &[u8]) -> BoxResult<String> {
-    if raw.len() != 16 {
-        return fail(ErrorKind::Data, "a uuid is 16 bytes".into());
+    match uuid::Uuid::from_slice(raw) {
+        Ok(id) => Ok(id.hyphenated().to_string()),
+        Err(e) => fail(ErrorKind::Data, format!("reading a uuid: {e}")),
     }
-    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    ))
 }
 
 #[cfg(test)]

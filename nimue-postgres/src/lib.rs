@@ -42,6 +42,7 @@ mod convert;
 mod cursor;
 mod error;
 mod placeholders;
+mod text;
 #[cfg(feature = "tls")]
 mod tls;
 mod url;
