@@ -47,6 +47,24 @@
 //!   connections past `idle_timeout` or `max_lifetime`, keeps `min_idle` idle connections, and
 //!   stops when the pool closes or its last [`Pool`] handle is dropped.
 //!
+//! # Events and metrics
+//!
+//! [`PoolBuilder::on_event`] hands every [`PoolEvent`] (checkouts with their wait, timeouts,
+//! refusals, opened and closed connections with the reason, failed connects) to a hook of
+//! yours. With the `metrics` feature, `PoolBuilder::metrics(true)` exports them through the
+//! `metrics` crate, labelled `pool` with the pool's name:
+//!
+//! | metric | kind | what |
+//! |---|---|---|
+//! | `nimue_pool_checkout_wait_seconds` | histogram | from a `get` call to the connection in hand |
+//! | `nimue_pool_timeouts_total` | counter | `get`s that gave up |
+//! | `nimue_pool_rejected_total` | counter | callers refused by `max_waiting` |
+//! | `nimue_pool_connections_opened_total` | counter | connections opened |
+//! | `nimue_pool_connect_failures_total` | counter | failed connects |
+//! | `nimue_pool_connections_closed_total` | counter | closed connections, label `reason` ([`CloseReason::as_str`]) |
+//! | `nimue_pool_connections_idle`, `_in_use`, `_pending`, `_total`, `_max` | gauge | the pool's numbers at the checker's latest round |
+//! | `nimue_pool_waiting` | gauge | callers waiting, at the same moment |
+//!
 //! The invariants these keep are listed, and checked in debug builds, in `state.rs`.
 //! `tests/loom.rs` model-checks the hand-off between callers (`scripts/loom.sh`).
 
@@ -61,10 +79,13 @@ mod checkout;
 mod config;
 mod connect;
 mod control;
+mod events;
 mod guard;
 mod guarded;
 mod lane;
 mod leak;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod open;
 mod resetter;
 mod shared;
@@ -74,6 +95,7 @@ mod sync;
 
 pub use builder::PoolBuilder;
 pub use config::Reuse;
+pub use events::{CloseReason, PoolEvent};
 pub use guard::PooledConnection;
 pub use stats::PoolState;
 

@@ -91,6 +91,8 @@ impl<K: Connect> PoolBuilder<K> {
                 on_connect: None,
                 on_checkout: None,
                 on_checkin: None,
+                on_event: Vec::new(),
+                metrics: false,
             },
         }
     }
@@ -317,6 +319,41 @@ impl<K: Connect> PoolBuilder<K> {
         self
     }
 
+    /// Call `hook` with every [`PoolEvent`](crate::pool::PoolEvent): checkouts with their
+    /// wait, timeouts, refusals, connections opened, failed connects and closed connections
+    /// with the reason. It runs on the thread where the event happened, outside the pool's
+    /// lock; keep it quick. Several hooks may be set; each gets every event.
+    ///
+    /// ```
+    /// use nimue_core::{pool::PoolEvent, testing::TestConnector, Pool};
+    ///
+    /// let pool = Pool::builder(TestConnector::new())
+    ///     .on_event(|event| {
+    ///         if let PoolEvent::TimedOut { waited } = event {
+    ///             eprintln!("no connection within {waited:?}");
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    pub fn on_event(
+        mut self,
+        hook: impl Fn(&crate::pool::PoolEvent<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.config.on_event.push(std::sync::Arc::new(hook));
+        self
+    }
+
+    /// Export the pool's events and numbers through the `metrics` crate (feature `metrics`;
+    /// the names and labels are listed in [`pool`](crate::pool)'s docs, "Events and
+    /// metrics"), with
+    /// whatever recorder the application installed.
+    #[cfg(feature = "metrics")]
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.config.metrics = on;
+        self
+    }
+
     /// Build the pool: open `min_idle` connections, then start the checker. A connect failure
     /// is returned as [`Error::Connect`] (and nothing is left open).
     pub fn build(self) -> Result<Pool<K>> {
@@ -352,10 +389,19 @@ impl<K: Connect> PoolBuilder<K> {
     /// Check the settings and make the pool's shared part (no connection, no thread yet).
     fn start(self) -> Result<Shared<K>> {
         let c = &self.config;
+        #[cfg(not(feature = "metrics"))]
+        let _ = c.metrics;
         check_sizes(c.min_idle, c.max_size)?;
         if c.check_interval.is_zero() {
             return Err(Error::interface("pool check_interval must not be zero"));
         }
-        Ok(Shared::new(self.connector, self.config))
+        #[cfg_attr(not(feature = "metrics"), allow(unused_mut))]
+        let mut config = self.config;
+        #[cfg(feature = "metrics")]
+        if config.metrics {
+            let hook = super::metrics::hook(&config.name);
+            config.on_event.push(hook);
+        }
+        Ok(Shared::new(self.connector, config))
     }
 }

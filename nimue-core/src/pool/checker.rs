@@ -106,6 +106,11 @@ fn top_up<K: Connect>(shared: &Shared<K>) {
 fn round<K: Connect>(shared: &Shared<K>) {
     // Shelved connections are idle too: into the state, to be pinged and retired like any.
     shared.drain_lane();
+    #[cfg(feature = "metrics")]
+    if shared.config.metrics {
+        let state = shared.lock().snapshot();
+        super::metrics::gauges(&shared.config.name, &state);
+    }
     let retired = {
         let mut st = shared.lock();
         let now = Instant::now();

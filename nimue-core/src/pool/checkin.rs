@@ -1,6 +1,7 @@
 //! A connection comes back (reset, then to the first waiter, idle, or a shelf), or is
 //! discarded: closed, with its slot freed and counted by why.
 
+use super::events::{CloseReason, PoolEvent};
 use super::guarded::{broken, close_quietly, guarded, reset_waits, LOG};
 use super::resetter::RESET_QUEUE;
 use super::shared::Shared;
@@ -15,6 +16,8 @@ use std::time::Instant;
 pub(crate) enum Held {
     InUse,
     Checking,
+    /// In use, and counted in `resetting` too (given to the resetter).
+    Resetting,
 }
 
 /// Why a connection is being discarded (for the counters).
@@ -77,31 +80,31 @@ impl<K: Connect> Shared<K> {
     /// done, then put back or discarded as usual.
     pub(crate) fn checkin_reset(&self, live: Box<Live<K::Connection>>) {
         // The error was logged; a dropped guard has no one to report it to.
-        let _ = self.checkin_then(live, false, || self.lock().resetting -= 1);
+        let _ = self.checkin_from(live, false, Held::Resetting);
     }
 
     /// A guard gives its connection back: reset it and hand it to the first waiter or make it
     /// idle; discard it when it is broken, was held by a panicking thread, or fails to reset.
     pub(crate) fn checkin(&self, live: Box<Live<K::Connection>>, panicking: bool) -> Result<()> {
-        self.checkin_then(live, panicking, || {})
+        self.checkin_from(live, panicking, Held::InUse)
     }
 
-    /// [`checkin`](Self::checkin), calling `reset_done` once the connection's I/O is over,
-    /// before it is put back or discarded.
-    fn checkin_then(
+    /// [`checkin`](Self::checkin) of a connection counted as `held` (in use, or being reset:
+    /// then it leaves `resetting` in the same critical section that makes it idle or frees
+    /// its slot, so `PoolState` never shows it in use).
+    fn checkin_from(
         &self,
         mut live: Box<Live<K::Connection>>,
         panicking: bool,
-        reset_done: impl FnOnce(),
+        held: Held,
     ) -> Result<()> {
         if panicking || broken(&live.conn) {
-            reset_done();
             // A connection broken by the driver (not by a panic) usually means the database
             // went away: every connection opened before now is suspect.
             if !panicking {
                 self.disconnect_seen(live.born);
             }
-            self.discard(*live, Held::InUse, Why::Broken);
+            self.discard(*live, held, Why::Broken);
             return Ok(());
         }
         // Back to the session the pool set up: `reset`, then the autocommit it had.
@@ -118,14 +121,20 @@ impl<K: Connect> Shared<K> {
         if let (Ok(()), Some(hook)) = (&cleaned, &self.config.on_checkin) {
             cleaned = guarded("the on_checkin hook", || hook(&mut live.conn));
         }
-        reset_done();
         if let Err(e) = cleaned {
             log::info!(target: LOG, "pool {:?}: a returned connection failed to reset and is discarded: {e}", self.config.name);
-            self.discard(*live, Held::InUse, Why::Broken);
+            self.discard(*live, held, Why::Broken);
             return Err(e);
         }
         if self.config.checkout_skip_window.is_some() {
             live.returned = Some(Instant::now());
+        }
+        if let Held::Resetting = held {
+            // Through the state, in one critical section with leaving `resetting`.
+            let mut st = self.lock();
+            st.resetting -= 1;
+            self.give_back(st, *live, false);
+            return Ok(());
         }
         // Onto a shelf, without the lock, when the lane takes it (usually).
         self.lane.put(live, |live| self.put_back(*live));
@@ -198,6 +207,10 @@ impl<K: Connect> Shared<K> {
         match from {
             Held::InUse => st.in_use -= 1,
             Held::Checking => st.checking -= 1,
+            Held::Resetting => {
+                st.in_use -= 1;
+                st.resetting -= 1;
+            }
         }
         let stats = &mut st.stats;
         match why {
@@ -220,6 +233,9 @@ impl<K: Connect> Shared<K> {
         }
         if short {
             self.checker_wake.notify_one();
+        }
+        if let Some(reason) = CloseReason::of(why) {
+            self.emit(&PoolEvent::Closed { reason });
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use super::backoff::Attempt;
 use super::checkin::{Held, Why};
+use super::events;
 use super::guarded::{broken, guarded, LOG};
 use super::shared::Shared;
 use super::state::{Grant, Live, Retire, Wake};
@@ -117,6 +118,22 @@ impl<K: Connect> Shared<K> {
     /// A connection for `get` or `with` (counted in `in_use`), checked and ready. The
     /// timeout (`None`: `try_get`) counts from this call's start, through every retry.
     pub(crate) fn checkout(
+        this: &Arc<Self>,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Box<Live<K::Connection>>>> {
+        if this.config.on_event.is_empty() {
+            return Self::checkout_quietly(this, timeout);
+        }
+        let called = Instant::now();
+        let result = Self::checkout_quietly(this, timeout);
+        if let Some(event) = events::of_checkout(&result, called.elapsed()) {
+            this.emit(&event);
+        }
+        result
+    }
+
+    /// [`checkout`](Self::checkout), telling no event hook.
+    fn checkout_quietly(
         this: &Arc<Self>,
         timeout: Option<Duration>,
     ) -> Result<Option<Box<Live<K::Connection>>>> {

@@ -40,6 +40,10 @@ pub(crate) struct Config<C> {
     pub on_connect: Option<Hook<C>>,
     pub on_checkout: Option<Hook<C>>,
     pub on_checkin: Option<Hook<C>>,
+    /// The `on_event` hooks, and the metrics exporter's (`events.rs`).
+    pub on_event: Vec<super::events::EventHook>,
+    /// Export metrics (feature `metrics`).
+    pub metrics: bool,
 }
 
 /// `min_idle` and `max_size` make sense together.

@@ -2,6 +2,7 @@
 //! gave up), setting up their session, and recording failures for the back-off.
 
 use super::backoff::Attempt;
+use super::events::PoolEvent;
 use super::guarded::{close_quietly, guarded, LOG};
 use super::shared::Shared;
 use super::state::Live;
@@ -73,6 +74,9 @@ impl<K: Connect> Shared<K> {
             close_quietly(&self.config.name, conn);
             return Err(e);
         }
+        self.emit(&PoolEvent::Opened {
+            took: born.elapsed(),
+        });
         let autocommit = conn.autocommit();
         let expires = self.config.max_lifetime.and_then(|l| lifetime_end(born, l));
         Ok(Live {
@@ -110,6 +114,7 @@ impl<K: Connect> Shared<K> {
         st.open_failed(attempt, SharedError::clone(e), Instant::now());
         st.check();
         drop(st);
+        self.emit(&PoolEvent::ConnectFailed { error: e });
         // The checker schedules the retry.
         self.checker_wake.notify_one();
     }

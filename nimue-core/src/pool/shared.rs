@@ -126,6 +126,13 @@ impl<K: Connect> Shared<K> {
         })
     }
 
+    /// Tell the `on_event` hooks (none: nothing to do).
+    pub(crate) fn emit(&self, event: &super::events::PoolEvent<'_>) {
+        if !self.config.on_event.is_empty() {
+            super::events::emit(&self.config.name, &self.config.on_event, event);
+        }
+    }
+
     pub(crate) fn closed_error(&self) -> Error {
         Error::Closed {
             pool: self.config.name.clone(),

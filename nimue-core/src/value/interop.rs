@@ -22,9 +22,12 @@
 //! ```
 
 use super::{FromValue, Value};
-use crate::error::{Error, Result};
+#[cfg(any(feature = "uuid", feature = "json", feature = "time"))]
+use crate::error::Error;
+use crate::error::Result;
 use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
 
+#[cfg(any(feature = "uuid", feature = "json"))]
 fn mismatch<T>(value: &Value, target: &str) -> Result<T> {
     Err(Error::data(format!(
         "cannot read a {} value as {target}",
