@@ -38,6 +38,8 @@ echo "== examples (each checks its own results with assertions)"
 # Same features as above, so the build is reused.
 cargo run --quiet --all-features --example quickstart
 cargo run --quiet --all-features --example custom_driver
+# The users' matrix helper, on throwaway servers of its own (scripts/with-databases).
+scripts/with-databases postgres mariadb -- cargo run --quiet --all-features --example cross_db
 
 echo "== loom model check of the pool hand-off"
 scripts/loom.sh

@@ -30,6 +30,8 @@
 pub use nimue_core::*;
 
 pub mod any;
+#[cfg(feature = "sqlite")]
+pub mod matrix;
 
 /// The SQLite adapter (feature `sqlite`, on by default).
 #[cfg(feature = "sqlite")]
