@@ -30,7 +30,7 @@ fn a_dropped_guard_is_reset_on_the_resetter_thread() {
     let connector = slow_reset(Duration::from_millis(20));
     let seen = Seen::default();
     let log = Arc::clone(&seen);
-    let pool = builder(&connector, 2, 2)
+    let pool = builder(&connector, 3, 3)
         .name("bg")
         .on_checkin(move |_| {
             log.lock().unwrap().push(thread_name());
@@ -43,9 +43,9 @@ fn a_dropped_guard_is_reset_on_the_resetter_thread() {
     first.execute("INSERT INTO t VALUES (1)", &[]).unwrap();
     assert!(first.in_transaction());
     drop(first);
-    // The other idle connection at once, then the first one once its reset is done.
-    let other = pool.get().unwrap();
-    assert_ne!(other.id(), first_id);
+    // The other idle connections at once, then the first one once its reset is done.
+    let others = [pool.get().unwrap(), pool.get().unwrap()];
+    assert!(others.iter().all(|c| c.id() != first_id));
     let again = pool.get().unwrap();
     assert_eq!(again.id(), first_id);
     assert!(
@@ -57,8 +57,8 @@ fn a_dropped_guard_is_reset_on_the_resetter_thread() {
 }
 
 #[test]
-fn with_no_other_connection_idle_the_caller_resets() {
-    // A get right after the drop would have to wait for the reset (or, with max_waiting 0,
+fn with_fewer_than_two_others_idle_the_caller_resets() {
+    // A get right after the drop could have to wait for the reset (or, with max_waiting 0,
     // be refused): the reset stays on the caller's thread.
     let connector = slow_reset(Duration::from_millis(1));
     let seen = Seen::default();
@@ -138,14 +138,14 @@ fn close_on_a_guard_resets_on_the_caller_and_reports_the_error() {
 fn a_failed_background_reset_discards_the_connection_and_frees_its_slot() {
     let connector = slow_reset(Duration::from_millis(1));
     connector.set_reset_failure_rate(1.0);
-    let pool = builder(&connector, 2, 2).build().unwrap();
+    let pool = builder(&connector, 3, 3).build().unwrap();
     drop(pool.get().unwrap()); // connection 1, reset in the background
-    let _other = pool.get().unwrap(); // connection 2, idle
-                                      // The slot comes free once the resetter has discarded connection 1.
+    let _others = [pool.get().unwrap(), pool.get().unwrap()]; // connections 2 and 3, idle
+                                                              // The slot comes free once the resetter has discarded connection 1.
     let conn = pool.get().unwrap();
     assert_eq!(
         conn.id(),
-        3,
+        4,
         "a new connection, not the one whose reset failed"
     );
     assert_eq!(pool.state().broken, 1);
@@ -169,7 +169,7 @@ fn a_guard_dropped_while_panicking_is_discarded_not_reset() {
 #[test]
 fn close_waits_for_the_resets_in_flight() {
     let connector = slow_reset(Duration::from_millis(50));
-    let pool = builder(&connector, 3, 3).build().unwrap();
+    let pool = builder(&connector, 4, 4).build().unwrap();
     let (a, b) = (pool.get().unwrap(), pool.get().unwrap());
     drop(a);
     drop(b);
@@ -189,13 +189,14 @@ fn a_busy_resetter_leaves_further_resets_to_the_callers() {
     let log = Arc::clone(&seen);
     // The hook holds the resetter until the test lets it go (on other threads it returns).
     let (release, hold) = channel::unbounded::<()>();
-    // One connection stays idle, so the first two drops may go to the resetter.
-    let pool = builder(&connector, 5, 5)
+    // Two connections stay idle, so the first two drops may go to the resetter.
+    let pool = builder(&connector, 6, 6)
         .name("busy")
         .on_checkin(move |_| {
             let name = thread_name();
             if name.starts_with("nimue-reset") {
-                hold.recv().ok();
+                // Bounded: a failing assertion below must not leave close() waiting forever.
+                hold.recv_timeout(support::PATIENCE).ok();
             }
             log.lock().unwrap().push(name);
             Ok(())
@@ -217,7 +218,7 @@ fn a_busy_resetter_leaves_further_resets_to_the_callers() {
     let state = pool.state();
     assert_eq!(
         (state.in_use, state.pending, state.idle),
-        (0, 2, 3),
+        (0, 2, 4),
         "{state:?}"
     );
     release.send(()).unwrap();
@@ -226,5 +227,5 @@ fn a_busy_resetter_leaves_further_resets_to_the_callers() {
     assert!(seen.lock().unwrap()[2..]
         .iter()
         .all(|n| n == "nimue-reset busy"));
-    assert!(support::eventually(|| pool.state().idle == 5));
+    assert!(support::eventually(|| pool.state().idle == 6));
 }

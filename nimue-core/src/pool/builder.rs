@@ -243,13 +243,15 @@ impl<K: Connect> PoolBuilder<K> {
     /// wait on the database (default on; see
     /// [`Connection::reset_waits`](crate::Connection::reset_waits)): the caller goes on at
     /// once, and the connection is lent again only once its reset is done. With MariaDB's
-    /// defaults that takes the `ROLLBACK` round trip off every checkout. When the resetter
-    /// already has two connections to reset, or with this off, the thread that drops the
-    /// guard resets the connection itself. [`PooledConnection::close`](crate::PooledConnection::close)
-    /// always resets on the caller's thread (it reports the reset's error).
+    /// defaults that takes the `ROLLBACK` round trip off the caller's checkouts. It happens
+    /// while at least two other connections are idle (a busy pool has no CPU to spare for
+    /// the hand-off) and the resetter has fewer than two in hand; otherwise, or with this
+    /// off, the thread that drops the guard resets the connection itself.
+    /// [`PooledConnection::close`](crate::PooledConnection::close) always resets on the
+    /// caller's thread (it reports the reset's error).
     ///
-    /// So a connection returned by a dropped guard may count as in use for the length of its
-    /// reset; [`Pool::close`](crate::Pool::close) waits for the resets in flight.
+    /// Meanwhile [`PoolState`](crate::PoolState) counts the connection as `pending`;
+    /// [`Pool::close`](crate::Pool::close) waits for the resets in flight.
     pub fn background_reset(mut self, on: bool) -> Self {
         self.config.background_reset = on;
         self

@@ -3,7 +3,7 @@
 
 use super::events::{CloseReason, PoolEvent};
 use super::guarded::{broken, close_quietly, guarded, reset_waits, LOG};
-use super::resetter::RESET_QUEUE;
+use super::resetter::{RESET_QUEUE, SPARE};
 use super::shared::Shared;
 use super::state::{Live, Retire, State, Wake};
 use super::sync::MutexGuard;
@@ -37,7 +37,7 @@ pub(crate) enum Why {
 
 impl<K: Connect> Shared<K> {
     /// A dropped guard gives its connection back: to the resetter when its reset would wait
-    /// on the database, the resetter has room and another connection is idle (`resetter.rs`,
+    /// on the database, the resetter has room and two others are idle (`resetter.rs`,
     /// invariant 4), else as [`checkin`](Self::checkin).
     pub(crate) fn checkin_dropped(&self, live: Box<Live<K::Connection>>, panicking: bool) {
         let live = match &self.resetter {
@@ -62,13 +62,12 @@ impl<K: Connect> Shared<K> {
     }
 
     /// Count a connection as being reset in the background, if the resetter has room and
-    /// another connection is idle (in the state or on a shelf) for the next checkout
+    /// [`SPARE`] other connections are idle (in the state or on shelves) for the next checkouts
     /// (invariants 2 and 4 of `resetter.rs`).
     fn reserve_reset(&self) -> bool {
-        let shelved = self.lane.any_shelved();
+        let shelved = self.lane.shelved();
         let mut st = self.lock();
-        let spare = shelved || !st.idle.is_empty();
-        if st.resetting >= RESET_QUEUE || !spare {
+        if st.resetting >= RESET_QUEUE || shelved + st.idle.len() < SPARE {
             return false;
         }
         st.resetting += 1;

@@ -279,12 +279,14 @@ impl<T: Stamped> Lane<T> {
         self.take_counted(true)
     }
 
-    /// Whether some shelf looks full (its hint; may say so over a connection being taken).
-    pub(crate) fn any_shelved(&self) -> bool {
+    /// How many shelves look full (their hints; one may say so over a connection being
+    /// taken).
+    pub(crate) fn shelved(&self) -> usize {
         // Relaxed: a hint for a heuristic (the resetter's), not a hand-off.
         self.shelves
             .iter()
-            .any(|shelf| shelf.full.load(Ordering::Relaxed))
+            .filter(|shelf| shelf.full.load(Ordering::Relaxed))
+            .count()
     }
 
     /// Whether the pool has shelves at all (LIFO reuse).
