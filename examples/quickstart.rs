@@ -62,5 +62,8 @@ fn main() -> Result<()> {
     drop(conn);
     println!("pool: {:?}", pool.state());
     pool.close();
+    // A demo: leave nothing behind in the temp directory.
+    std::fs::remove_dir_all(&dir)
+        .map_err(|e| nimue::Error::interface_from(format!("removing {}: {e}", dir.display()), e))?;
     Ok(())
 }

@@ -15,11 +15,27 @@ source scripts/lib/mariadb.sh
 source scripts/lib/odbc.sh
 source scripts/lib/pgbouncer.sh
 
+# Every `cargo test` is run through `counted`, so the last line can say how many passed.
+results=$(mktemp)
+counted() {
+    "$@" 2>&1 | tee -a "$results"
+}
+
 cleanup() {
+    local status=$?
     pgbouncer_stop
     odbc_stop
     postgres_stop
     mariadb_stop
+    local passed failed
+    passed=$(grep -ho 'test result: [A-Za-z]*\. [0-9]* passed' "$results" | awk '{ s += $4 } END { print s + 0 }')
+    failed=$(grep -ho '[0-9]* failed;' "$results" | awk '{ s += $1 } END { print s + 0 }')
+    rm -f "$results"
+    if [ "$status" = 0 ]; then
+        echo "== scripts/test.sh: PASSED: $passed tests passed, $failed failed (and the examples, loom, benchmark smoke runs, packaging and docs)"
+    else
+        echo "== scripts/test.sh: FAILED (exit $status; see above): $passed tests passed, $failed failed before it stopped"
+    fi
 }
 trap cleanup EXIT
 
@@ -32,7 +48,7 @@ mariadb_start || unavailable MariaDB
 odbc_start || unavailable "unixODBC with the PostgreSQL and SQLite3 ODBC drivers"
 
 echo "== cargo test (workspace, all features)"
-cargo test --workspace --all-features
+counted cargo test --workspace --all-features
 
 echo "== examples (each checks its own results with assertions)"
 # Same features as above, so the build is reused.
@@ -42,16 +58,23 @@ cargo run --quiet --all-features --example custom_driver
 scripts/with-databases postgres mariadb -- cargo run --quiet --all-features --example cross_db
 
 echo "== loom model check of the pool hand-off"
-scripts/loom.sh
+counted scripts/loom.sh
 
 echo "== benchmark smoke run (debug build, numbers not checked; see README, Benchmarks)"
 bench_out=$(mktemp -d)
-cargo test --all-features --bench vs_r2d2 -- --quick --rounds 1 --out "$bench_out"
+counted cargo test --all-features --bench vs_r2d2 -- --quick --rounds 1 --out "$bench_out"
 test -s "$bench_out/results.md" && test -s "$bench_out/ratios.svg"
-cargo test --all-features --bench recovery -- --quick --out "$bench_out" # stops and starts each server
-cargo test --all-features --bench e2e -- --quick --out "$bench_out" # scans in child processes
+counted cargo test --all-features --bench recovery -- --quick --out "$bench_out" # stops and starts each server
+counted cargo test --all-features --bench e2e -- --quick --out "$bench_out" # scans in child processes
 test -s "$bench_out/e2e.md" && test -s "$bench_out/e2e.svg"
 rm -rf "$bench_out"
+
+echo "== nimue-sqlite without bundled SQLite (users may link the system's libsqlite3)"
+cargo check --quiet -p nimue-sqlite --no-default-features
+
+echo "== cargo package (every crate as crates.io would build it, from its package alone)"
+# --allow-dirty only matters in a working copy with changes; CI packages a clean clone.
+cargo package --workspace --allow-dirty --quiet
 
 echo "== cargo doc (no warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet

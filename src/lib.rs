@@ -27,6 +27,9 @@
 //! # Ok::<(), nimue::Error>(())
 //! ```
 
+// Feature badges on docs.rs (built with `--cfg docsrs` on nightly).
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub use nimue_core::*;
 
 pub mod any;

@@ -18,6 +18,8 @@
 //! }
 //! ```
 
+// Feature badges on docs.rs (built with `--cfg docsrs` on nightly).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod cell;

@@ -30,6 +30,8 @@
 //! # Ok::<(), nimue_core::Error>(())
 //! ```
 
+// Feature badges on docs.rs (built with `--cfg docsrs` on nightly).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod connection;

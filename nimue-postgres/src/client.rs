@@ -111,7 +111,7 @@ impl Client {
 
     /// Whether the connection is closed (the server went away, or a fatal error).
     pub(crate) fn is_closed(&self) -> bool {
-        self.driver.ended || self.inner.as_ref().map_or(true, |c| c.is_closed())
+        self.driver.ended || self.inner.as_ref().is_none_or(|c| c.is_closed())
     }
 }
 

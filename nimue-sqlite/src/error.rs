@@ -10,14 +10,22 @@ use rusqlite::ffi::ErrorCode;
 /// oversized values `DataError`.
 pub(crate) fn map_err(e: rusqlite::Error) -> Error {
     use rusqlite::Error as E;
+    // SQLite's own result code (`SqlInputError`, a syntax error with its offset, exists only
+    // with rusqlite's modern SQLite, which `bundled` brings).
+    let failure = match &e {
+        E::SqliteFailure(code, _) => Some(*code),
+        #[cfg(feature = "bundled")]
+        E::SqlInputError { error, .. } => Some(*error),
+        _ => None,
+    };
+    if let Some(code) = failure {
+        let (kind, extended) = (failure_kind(code.code), code.extended_code);
+        return DatabaseError::new(kind, e.to_string())
+            .with_code(i64::from(extended))
+            .with_driver_error(e)
+            .into();
+    }
     let kind = match &e {
-        E::SqliteFailure(code, _) | E::SqlInputError { error: code, .. } => {
-            let (kind, extended) = (failure_kind(code.code), code.extended_code);
-            return DatabaseError::new(kind, e.to_string())
-                .with_code(i64::from(extended))
-                .with_driver_error(e)
-                .into();
-        }
         E::InvalidParameterCount(..)
         | E::InvalidParameterName(_)
         | E::MultipleStatement

@@ -22,6 +22,7 @@ apt_install() {
         echo "cannot install $* (not root or no apt): install them yourself" >&2
         return 1
     fi
+    echo "== apt-get: installing $* (missing here)" >&2
     if [ -z "${NIMUE_APT_UPDATED:-}" ]; then
         apt-get update -qq >/dev/null
         NIMUE_APT_UPDATED=1

@@ -73,7 +73,7 @@ impl<K: Connect> Shared<K> {
         if !self.config.evict_on_disconnect {
             return;
         }
-        let fresh = self.lock().evict_before.map_or(true, |at| born >= at);
+        let fresh = self.lock().evict_before.is_none_or(|at| born >= at);
         if fresh {
             self.evict(Instant::now());
         }

@@ -240,7 +240,7 @@ impl<C> State<C> {
             "nobody waits while a connection is idle, unless a waiter is on its way to take it"
         );
         debug_assert!(
-            self.nudged.map_or(true, |i| self.waiters.contains(&i)),
+            self.nudged.is_none_or(|i| self.waiters.contains(&i)),
             "the nudged waiter is queued"
         );
         debug_assert!(
