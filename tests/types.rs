@@ -80,16 +80,24 @@ fn sqlite_round_trips_the_types_users_bring() {
     round_trip(&mut conn, SQLITE);
 }
 
+/// A connection to the test PostgreSQL server (`None`: not configured, outside CI).
+#[cfg(feature = "postgres")]
+fn postgres() -> Option<nimue::postgres::PgConnection> {
+    let url = common::server_env("NIMUE_TEST_POSTGRES_URL")?;
+    Some(
+        nimue::postgres::PgConnector::from_url(&url)
+            .unwrap()
+            .connect()
+            .unwrap(),
+    )
+}
+
 #[cfg(feature = "postgres")]
 #[test]
 fn postgres_round_trips_the_types_users_bring() {
-    let Some(url) = common::server_env("NIMUE_TEST_POSTGRES_URL") else {
+    let Some(mut conn) = postgres() else {
         return;
     };
-    let mut conn = nimue::postgres::PgConnector::from_url(&url)
-        .unwrap()
-        .connect()
-        .unwrap();
     round_trip(&mut conn, POSTGRES);
 }
 
@@ -99,24 +107,17 @@ fn mariadb_round_trips_the_types_users_bring() {
     let Some(url) = common::server_env("NIMUE_TEST_MYSQL_URL") else {
         return;
     };
-    let mut conn = nimue::mysql::MySqlConnector::from_url(&url)
-        .unwrap()
-        .connect()
-        .unwrap();
-    round_trip(&mut conn, MARIADB);
+    let connector = nimue::mysql::MySqlConnector::from_url(&url).unwrap();
+    round_trip(&mut connector.connect().unwrap(), MARIADB);
 }
 
 /// Each value, and PostgreSQL's own text of it: nimue reads the first as the second.
 #[cfg(feature = "postgres")]
 #[test]
 fn postgres_types_without_a_value_type_read_as_their_text() {
-    let Some(url) = common::server_env("NIMUE_TEST_POSTGRES_URL") else {
+    let Some(mut conn) = postgres() else {
         return;
     };
-    let mut conn = nimue::postgres::PgConnector::from_url(&url)
-        .unwrap()
-        .connect()
-        .unwrap();
     conn.set_autocommit(true).unwrap();
     conn.execute("DROP TYPE IF EXISTS nimue_mood", &[]).unwrap();
     conn.execute("CREATE TYPE nimue_mood AS ENUM ('sad', 'happy')", &[])

@@ -39,7 +39,7 @@ fn request(agent: &ureq::Agent, method: &str, url: &str) -> (u16, Json) {
 fn start(url: &str, pool: Pool<nimue::BoxConnector>) -> (String, app::Running) {
     let server = tiny_http::Server::http("127.0.0.1:0").expect("a free port");
     let port = server.server_addr().to_ip().expect("an IP address").port();
-    let running = app::serve(server, app::App::new(pool, url), 2);
+    let running = app::serve(server, app::App::new(pool, url), 2, 8);
     (format!("http://127.0.0.1:{port}"), running)
 }
 
@@ -91,6 +91,105 @@ fn lists_sqlite_tables_and_pool_health() {
     running.join();
     assert!(pool.is_closed(), "stopping the server closes the pool");
     assert_eq!(pool.state().total, 0);
+}
+
+/// A request with its status, `Retry-After` header and JSON body.
+fn request_full(agent: &ureq::Agent, method: &str, url: &str) -> (u16, Option<String>, String) {
+    let mut response = match method {
+        "GET" => agent.get(url).call(),
+        "HEAD" => agent.head(url).call(),
+        _ => unreachable!(),
+    }
+    .expect("the server answers");
+    let retry = response
+        .headers()
+        .get("Retry-After")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    (response.status().as_u16(), retry, body)
+}
+
+/// The database stalls (its one connection held): `/` gets 503 with `Retry-After` within
+/// the app's wait, a request the full queue cannot take gets it at once, and `/health`
+/// answers meanwhile, with the numbers of the stall.
+#[test]
+fn a_stalled_database_gets_fast_503s_and_health_still_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("web.db").display());
+    let pool = Pool::builder(nimue::any::connector(&url).unwrap())
+        .min_idle(1)
+        .max_size(1)
+        .connection_timeout(Duration::from_millis(1500))
+        .build()
+        .unwrap();
+    let held = pool.get().unwrap();
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("a free port");
+    let port = server.server_addr().to_ip().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    // One worker, a queue of one.
+    let running = app::serve(server, app::App::new(pool.clone(), &url), 1, 1);
+    let agent = client();
+    let health = |agent: &ureq::Agent| request(agent, "GET", &format!("{base}/health")).1;
+
+    // The worker waits for the held connection; the next request waits in the queue.
+    let waits = {
+        let (agent, url) = (agent.clone(), format!("{base}/"));
+        std::thread::spawn(move || request_full(&agent, "GET", &url))
+    };
+    common::eventually("the worker waits for a connection", || {
+        pool.state().waiting == 1
+    });
+    let queued = {
+        let (agent, url) = (agent.clone(), format!("{base}/"));
+        std::thread::spawn(move || request_full(&agent, "GET", &url))
+    };
+    common::eventually("a request is queued", || {
+        health(&agent)["http"]["queued"] == 1
+    });
+
+    // The queue is full: refused at once, told when to come back.
+    let (status, retry, body) = request_full(&agent, "GET", &format!("{base}/"));
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert!(body.contains("busy"), "{body}");
+    // Health answers while every worker is stuck, and says so.
+    let body = health(&agent);
+    assert_eq!(body["pool"]["waiting"], 1, "{body}");
+    assert_eq!(body["http"]["queued"], 1, "{body}");
+    assert_eq!(body["http"]["refused"], 1, "{body}");
+
+    // The waiting request gives up with the pool's timeout: a 503 to retry, not a hang.
+    let (status, retry, body) = waits.join().unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert!(body.contains("Timeout"), "{body}");
+    drop(held);
+    let (status, _, body) = queued.join().unwrap();
+    assert!(status == 200 || status == 503, "{status} {body}");
+    let (status, _, body) = request_full(&agent, "GET", &format!("{base}/"));
+    assert_eq!(status, 200, "the database is back: {body}");
+    running.shutdown_handle().trigger();
+    running.join();
+}
+
+#[test]
+fn head_works_and_a_long_path_is_not_echoed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("web.db").display());
+    let (base, running) = start(&url, pool(&url));
+    let agent = client();
+    let (status, _, body) = request_full(&agent, "HEAD", &format!("{base}/"));
+    assert_eq!((status, body.as_str()), (200, ""));
+    let (status, _, _) = request_full(&agent, "HEAD", &format!("{base}/health"));
+    assert_eq!(status, 200);
+    let long = "x".repeat(20_000);
+    let (status, body) = request(&agent, "GET", &format!("{base}/{long}"));
+    assert_eq!(status, 404);
+    let error = body["error"].as_str().unwrap();
+    assert!(error.len() < 200, "{} bytes", error.len());
+    assert!(error.starts_with("no such page: /xxx"), "{error}");
+    running.shutdown_handle().trigger();
+    running.join();
 }
 
 #[test]
@@ -227,24 +326,64 @@ fn example_binary() -> std::path::PathBuf {
     binary
 }
 
+/// The port in the start line `web_tables: serving … on http://127.0.0.1:PORT/`.
+fn served_port(line: &str) -> u16 {
+    let address = line
+        .rsplit_once("http://")
+        .and_then(|(_, rest)| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("a start line: {line}"));
+    let port: u16 = address.rsplit_once(':').unwrap().1.parse().unwrap();
+    assert_ne!(port, 0, "{line}");
+    port
+}
+
+/// The URL (with its password) comes from `DATABASE_URL`, so it need not be on the command
+/// line; `--help` describes the program.
+#[test]
+fn example_binary_takes_the_url_from_the_environment() {
+    let binary = example_binary();
+    let help = Command::new(&binary).arg("--help").output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("Serve the tables of a database"), "{help}");
+    assert!(help.contains("DATABASE_URL"), "{help}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("env.db").display());
+    let mut conn = nimue::any::connector(&url).unwrap().connect().unwrap();
+    conn.execute("CREATE TABLE from_the_environment (id INTEGER)", &[])
+        .unwrap();
+    conn.commit().unwrap();
+    let mut child = Command::new(&binary)
+        .args(["--bind", "127.0.0.1:0"])
+        .env("DATABASE_URL", &url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let port = served_port(&lines.next().expect("a start line").unwrap());
+    let (status, body) = request(&client(), "GET", &format!("http://127.0.0.1:{port}/"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tables"], serde_json::json!(["from_the_environment"]));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// The example binary itself: the main job a newcomer runs.
 #[test]
 fn example_binary_serves_the_demo_database_and_stops_on_ctrl_c() {
     let binary = example_binary();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut child = Command::new(&binary)
-        .args(["--bind", &format!("127.0.0.1:{port}"), "--max", "2"])
+        .args(["--bind", "127.0.0.1:0", "--max", "2"])
+        .env_remove("DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().expect("a start line").unwrap();
-    assert!(first.contains("serving"), "{first}");
+    // The port really bound, not the 0 asked for.
+    let port = served_port(&first);
 
     let (status, body) = request(&client(), "GET", &format!("http://127.0.0.1:{port}/"));
     assert_eq!(status, 200, "{body}");

@@ -1,10 +1,17 @@
 //! The web_tables application: an HTTP server that lists a database's tables, with one pool
 //! for the app's lifetime. Shared by the example's `main.rs` and its integration test.
 
+use crossbeam::channel::{self, TrySendError};
 use nimue::{BoxConnection, BoxConnector, Connection, Error, ErrorKind, Pool, Row};
 use serde_json::{json, Value as Json};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::{self, JoinHandle};
+
+/// What a 503 tells the client to wait before trying again, in seconds.
+const RETRY_AFTER: &str = "1";
+/// The longest part of a request's path an error message repeats.
+const PATH_SHOWN: usize = 100;
 
 /// What the app serves from.
 pub struct App {
@@ -12,6 +19,10 @@ pub struct App {
     /// The query that lists the database's tables: known from the URL's scheme, or learnt
     /// from the database on the first request (ODBC).
     tables_sql: OnceLock<&'static str>,
+    /// Requests for `/` waiting for a worker (the bounded queue's length).
+    queued: AtomicUsize,
+    /// Requests refused with a 503 because the queue was full.
+    refused: AtomicU64,
 }
 
 impl App {
@@ -21,7 +32,12 @@ impl App {
         if let Some(sql) = tables_query(url) {
             let _ = tables_sql.set(sql);
         }
-        App { pool, tables_sql }
+        App {
+            pool,
+            tables_sql,
+            queued: AtomicUsize::new(0),
+            refused: AtomicU64::new(0),
+        }
     }
 
     /// `GET /`: `{"tables": [...]}`. The connection goes back to the pool when `conn` drops,
@@ -43,7 +59,8 @@ impl App {
         Ok(json!({ "tables": names }))
     }
 
-    /// `GET /health`: the pool's state.
+    /// `GET /health`: the pool's state and the HTTP queue's. It reads numbers only: it never
+    /// waits for a connection.
     fn health(&self) -> Json {
         let s = self.pool.state();
         json!({
@@ -52,6 +69,7 @@ impl App {
                 "name": self.pool.name(),
                 "idle": s.idle,
                 "in_use": s.in_use,
+                "pending": s.pending,
                 "total": s.total,
                 "waiting": s.waiting,
                 "min_idle": s.min_idle,
@@ -71,22 +89,41 @@ impl App {
                 "retired_lifetime": s.retired_lifetime,
                 "evicted": s.evicted,
                 "last_connect_error": s.last_connect_error,
+            },
+            "http": {
+                "queued": self.queued.load(Ordering::Relaxed),
+                "refused": self.refused.load(Ordering::Relaxed),
+            },
+        })
+    }
+
+    /// The answer to a request that needs no connection (`/health`, an unknown page, a
+    /// wrong method), or `None` for one that does (`GET /`).
+    pub fn answer_at_once(&self, method: &str, path: &str) -> Option<(u16, Json)> {
+        let path = path.split('?').next().unwrap_or("");
+        let read = matches!(method, "GET" | "HEAD");
+        Some(match (read, path) {
+            (true, "/") => return None,
+            (true, "/health") => (200, self.health()),
+            (false, "/" | "/health") => (405, json!({ "error": "method not allowed" })),
+            _ => {
+                let shown: String = path.chars().take(PATH_SHOWN).collect();
+                let more = if shown.len() < path.len() { "…" } else { "" };
+                (
+                    404,
+                    json!({ "error": format!("no such page: {shown}{more}") }),
+                )
             }
         })
     }
 
     /// Answer one request: a status code and a JSON body. Never panics on bad input.
     pub fn respond(&self, method: &str, path: &str) -> (u16, Json) {
-        let path = path.split('?').next().unwrap_or("");
-        match (method, path) {
-            ("GET", "/") => match self.tables() {
+        self.answer_at_once(method, path)
+            .unwrap_or_else(|| match self.tables() {
                 Ok(body) => (200, body),
                 Err(e) => (status_of(&e), error_json(&e)),
-            },
-            ("GET", "/health") => (200, self.health()),
-            (_, "/" | "/health") => (405, json!({ "error": "method not allowed" })),
-            _ => (404, json!({ "error": format!("no such page: {path}") })),
-        }
+            })
     }
 
     /// The pool, e.g. to close it on shutdown.
@@ -146,10 +183,10 @@ fn error_json(e: &Error) -> Json {
     json!({ "error": e.to_string(), "kind": format!("{:?}", e.kind()) })
 }
 
-/// A running server: its worker threads and what they serve.
+/// A running server: its threads and what they serve.
 pub struct Running {
     shutdown: Shutdown,
-    workers: Vec<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
     app: Arc<App>,
 }
 
@@ -157,41 +194,80 @@ pub struct Running {
 #[derive(Clone)]
 pub struct Shutdown {
     server: Arc<tiny_http::Server>,
-    workers: usize,
 }
 
 impl Shutdown {
-    /// Wake every worker blocked on the server so it exits (one wake-up per worker).
+    /// Wake the front thread blocked on the server so it exits; the workers follow once the
+    /// queue is empty.
     pub fn trigger(&self) {
-        for _ in 0..self.workers {
-            self.server.unblock();
-        }
+        self.server.unblock();
     }
 }
 
-/// Serve `app` on `server` with `workers` threads.
-pub fn serve(server: tiny_http::Server, app: App, workers: usize) -> Running {
-    let (server, app, workers) = (Arc::new(server), Arc::new(app), workers.max(1));
-    let handles = (0..workers)
+/// Send `(status, body)` for `request`; a 503 says when to come back.
+fn send(request: tiny_http::Request, status: u16, body: &Json) {
+    let json =
+        tiny_http::Header::from_bytes("Content-Type", "application/json").expect("a valid header");
+    let mut response = tiny_http::Response::from_string(body.to_string())
+        .with_status_code(status)
+        .with_header(json);
+    if status == 503 {
+        let retry =
+            tiny_http::Header::from_bytes("Retry-After", RETRY_AFTER).expect("a valid header");
+        response.add_header(retry);
+    }
+    // A client that hung up is not the server's problem.
+    let _ = request.respond(response);
+}
+
+/// Serve `app` on `server` with `workers` threads for the requests that need a connection
+/// and a queue of `queue` requests in front of them. One front thread takes every request:
+/// it answers `/health` (and unknown pages) itself, so health checks never wait behind the
+/// database, and refuses a request with 503 and `Retry-After` when the queue is full, so a
+/// stalled database gives fast answers instead of a growing backlog.
+pub fn serve(server: tiny_http::Server, app: App, workers: usize, queue: usize) -> Running {
+    let (server, app) = (Arc::new(server), Arc::new(app));
+    let (tx, rx) = channel::bounded::<tiny_http::Request>(queue.max(1));
+    let mut threads: Vec<JoinHandle<()>> = (0..workers.max(1))
         .map(|_| {
-            let (server, app) = (Arc::clone(&server), Arc::clone(&app));
+            let (rx, app) = (rx.clone(), Arc::clone(&app));
             thread::spawn(move || {
-                while let Ok(request) = server.recv() {
+                for request in rx.iter() {
+                    app.queued.fetch_sub(1, Ordering::Relaxed);
                     let (status, body) = app.respond(request.method().as_str(), request.url());
-                    let header = tiny_http::Header::from_bytes("Content-Type", "application/json")
-                        .expect("a valid header");
-                    let response = tiny_http::Response::from_string(body.to_string())
-                        .with_status_code(status)
-                        .with_header(header);
-                    // A client that hung up is not the server's problem.
-                    let _ = request.respond(response);
+                    send(request, status, &body);
                 }
             })
         })
         .collect();
+    let (front_server, front_app) = (Arc::clone(&server), Arc::clone(&app));
+    threads.push(thread::spawn(move || {
+        // Ends on `Shutdown::trigger`; dropping `tx` then ends the workers.
+        while let Ok(request) = front_server.recv() {
+            let (method, url) = (
+                request.method().as_str().to_owned(),
+                request.url().to_owned(),
+            );
+            if let Some((status, body)) = front_app.answer_at_once(&method, &url) {
+                send(request, status, &body);
+                continue;
+            }
+            front_app.queued.fetch_add(1, Ordering::Relaxed);
+            match tx.try_send(request) {
+                Ok(()) => {}
+                Err(TrySendError::Full(request) | TrySendError::Disconnected(request)) => {
+                    front_app.queued.fetch_sub(1, Ordering::Relaxed);
+                    front_app.refused.fetch_add(1, Ordering::Relaxed);
+                    let body =
+                        json!({ "error": "busy: too many requests waiting for the database" });
+                    send(request, 503, &body);
+                }
+            }
+        }
+    }));
     Running {
-        shutdown: Shutdown { server, workers },
-        workers: handles,
+        shutdown: Shutdown { server },
+        threads,
         app,
     }
 }
@@ -202,10 +278,10 @@ impl Running {
         self.shutdown.clone()
     }
 
-    /// Wait for the workers to stop (after [`Shutdown::trigger`]), then close the pool.
+    /// Wait for the threads to stop (after [`Shutdown::trigger`]), then close the pool.
     pub fn join(self) {
-        for worker in self.workers {
-            let _ = worker.join();
+        for thread in self.threads {
+            let _ = thread.join();
         }
         self.app.pool().close();
     }

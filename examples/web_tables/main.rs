@@ -8,8 +8,14 @@
 //! curl http://127.0.0.1:8080/health    # the pool's state
 //! ```
 //!
-//! `--database-url` takes `sqlite:PATH`, `postgres://…`, `mysql://…` or `odbc:…` (with the
-//! matching cargo feature). Ctrl-C stops the server and closes the pool cleanly.
+//! `--database-url` (or `DATABASE_URL`, which keeps the password off the command line) takes
+//! `sqlite:PATH`, `postgres://…`, `mysql://…` or `odbc:…` (with the matching cargo feature).
+//! Ctrl-C stops the server and closes the pool cleanly.
+//!
+//! Under load and faults: one thread answers `/health` itself (it never waits for the
+//! database), as many workers as the pool has connections serve `/`, a bounded queue sits in
+//! front of them, and a request the queue cannot take, or one that found no connection
+//! within `--wait-ms`, gets a 503 with `Retry-After` at once.
 
 mod app;
 
@@ -18,12 +24,14 @@ use nimue::{Connect, Connection, Pool};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// List a database's tables over HTTP.
+/// Serve the tables of a database as JSON over HTTP (`GET /`), and the connection pool's
+/// health (`GET /health`).
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(name = "web_tables", version, long_about = None)]
 struct Args {
-    /// Database URL; default: a demo SQLite database in the temp directory.
-    #[arg(long)]
+    /// Database URL (sqlite:PATH, postgres://…, mysql://…, odbc:…); default: a demo SQLite
+    /// database in the temp directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Connections the pool keeps open even when idle.
     #[arg(long, default_value_t = 1)]
@@ -34,9 +42,16 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     bind: String,
-    /// HTTP worker threads.
-    #[arg(long, default_value_t = 4)]
-    workers: usize,
+    /// Threads serving `/`; default: one per pool connection (`--max`).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Requests for `/` that may wait for a worker; more get 503 at once. Default: 4 per
+    /// worker.
+    #[arg(long)]
+    queue: Option<usize>,
+    /// How long a request waits for a database connection before its 503, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    wait_ms: u64,
 }
 
 fn main() {
@@ -56,18 +71,21 @@ fn run(args: Args) -> Result<(), String> {
         .name("web_tables")
         .min_idle(args.min)
         .max_size(args.max)
-        .connection_timeout(Duration::from_secs(5))
+        .connection_timeout(Duration::from_millis(args.wait_ms))
         .test_on_checkout(true)
         .build()
         .map_err(|e| format!("opening the pool: {e}"))?;
     let server = tiny_http::Server::http(&args.bind)
         .map_err(|e| format!("listening on {}: {e}", args.bind))?;
-    println!(
-        "web_tables: serving {} on http://{}/",
-        shown(&url),
-        args.bind
-    );
-    let running = app::serve(server, app::App::new(pool, &url), args.workers);
+    // The address really bound (`--bind 127.0.0.1:0` picks a free port).
+    let bound = match server.server_addr().to_ip() {
+        Some(addr) => addr.to_string(),
+        None => args.bind.clone(),
+    };
+    println!("web_tables: serving {} on http://{bound}/", shown(&url));
+    let workers = args.workers.unwrap_or(args.max).max(1);
+    let queue = args.queue.unwrap_or(workers * 4);
+    let running = app::serve(server, app::App::new(pool, &url), workers, queue);
     let shutdown = running.shutdown_handle();
     ctrlc::set_handler(move || shutdown.trigger())
         .map_err(|e| format!("installing the Ctrl-C handler: {e}"))?;

@@ -5,7 +5,7 @@ mod support;
 
 use crossbeam::channel;
 use nimue_core::testing::TestConnector;
-use nimue_core::{Connection, Error};
+use nimue_core::{Connection, Error, PoolBuilder};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -18,6 +18,17 @@ fn thread_name() -> String {
     thread::current().name().unwrap_or("").to_string()
 }
 
+/// `b` with an `on_checkin` hook that records which thread each return ran on.
+fn recording(b: PoolBuilder<TestConnector>) -> (PoolBuilder<TestConnector>, Seen) {
+    let seen = Seen::default();
+    let log = Arc::clone(&seen);
+    let b = b.on_checkin(move |_| {
+        log.lock().unwrap().push(thread_name());
+        Ok(())
+    });
+    (b, seen)
+}
+
 /// A connector whose resets take `delay` (so they "wait on the database").
 fn slow_reset(delay: Duration) -> TestConnector {
     let connector = TestConnector::new();
@@ -28,16 +39,8 @@ fn slow_reset(delay: Duration) -> TestConnector {
 #[test]
 fn a_dropped_guard_is_reset_on_the_resetter_thread() {
     let connector = slow_reset(Duration::from_millis(20));
-    let seen = Seen::default();
-    let log = Arc::clone(&seen);
-    let pool = builder(&connector, 3, 3)
-        .name("bg")
-        .on_checkin(move |_| {
-            log.lock().unwrap().push(thread_name());
-            Ok(())
-        })
-        .build()
-        .unwrap();
+    let (b, seen) = recording(builder(&connector, 3, 3).name("bg"));
+    let pool = b.build().unwrap();
     let mut first = pool.get().unwrap();
     let first_id = first.id();
     first.execute("INSERT INTO t VALUES (1)", &[]).unwrap();
@@ -61,16 +64,8 @@ fn with_fewer_than_two_others_idle_the_caller_resets() {
     // A get right after the drop could have to wait for the reset (or, with max_waiting 0,
     // be refused): the reset stays on the caller's thread.
     let connector = slow_reset(Duration::from_millis(1));
-    let seen = Seen::default();
-    let log = Arc::clone(&seen);
-    let pool = builder(&connector, 1, 1)
-        .max_waiting(Some(0))
-        .on_checkin(move |_| {
-            log.lock().unwrap().push(thread_name());
-            Ok(())
-        })
-        .build()
-        .unwrap();
+    let (b, seen) = recording(builder(&connector, 1, 1).max_waiting(Some(0)));
+    let pool = b.build().unwrap();
     drop(pool.get().unwrap());
     assert_eq!(*seen.lock().unwrap(), [thread_name()]);
     assert!(pool.try_get().unwrap().is_some());
@@ -91,16 +86,8 @@ fn a_broken_connection_is_discarded_on_the_callers_thread() {
 #[test]
 fn without_background_reset_the_caller_resets() {
     let connector = slow_reset(Duration::from_millis(1));
-    let seen = Seen::default();
-    let log = Arc::clone(&seen);
-    let pool = builder(&connector, 1, 1)
-        .background_reset(false)
-        .on_checkin(move |_| {
-            log.lock().unwrap().push(thread_name());
-            Ok(())
-        })
-        .build()
-        .unwrap();
+    let (b, seen) = recording(builder(&connector, 1, 1).background_reset(false));
+    let pool = b.build().unwrap();
     drop(pool.get().unwrap());
     assert_eq!(*seen.lock().unwrap(), [thread_name()]);
     assert_eq!(pool.state().idle, 1, "back before drop() returned");
@@ -110,15 +97,8 @@ fn without_background_reset_the_caller_resets() {
 fn a_fast_reset_stays_on_the_callers_thread() {
     // reset_waits() is false: a background hop would cost more than the reset.
     let connector = TestConnector::new();
-    let seen = Seen::default();
-    let log = Arc::clone(&seen);
-    let pool = builder(&connector, 1, 1)
-        .on_checkin(move |_| {
-            log.lock().unwrap().push(thread_name());
-            Ok(())
-        })
-        .build()
-        .unwrap();
+    let (b, seen) = recording(builder(&connector, 1, 1));
+    let pool = b.build().unwrap();
     drop(pool.get().unwrap());
     assert_eq!(*seen.lock().unwrap(), [thread_name()]);
 }
