@@ -1,10 +1,10 @@
-//! The web_tables example, served on a free port and asked over real HTTP: in process (its
-//! app module) against SQLite, PostgreSQL, MariaDB and both through ODBC, and as the built
-//! example binary stopped with Ctrl-C (SIGINT).
+//! The web_tables main job (the `examples/web_tables` package), served on a free port and
+//! asked over real HTTP: in process (its app module) against SQLite, PostgreSQL, MariaDB and
+//! both through ODBC, and as the built binary stopped with Ctrl-C (SIGINT).
 
 #![cfg(feature = "sqlite")]
 
-#[path = "../examples/web_tables/app.rs"]
+#[path = "../examples/web_tables/src/app.rs"]
 mod app;
 mod common;
 
@@ -287,12 +287,11 @@ fn lists_tables_through_odbc() {
     assert_lists(&sqlite, "nimue_web_listed_odbc");
 }
 
-/// Builds the web_tables example binary with this test's features and returns its path.
-/// `cargo test` builds the example only as its own unit-test harness, so the binary a newcomer
-/// runs is built here, with the cargo that runs this test (its build lock is free by now).
+/// Builds the web_tables binary (its own package) with this test's database features and
+/// returns its path: what a newcomer runs, built by the cargo that runs this test (its build
+/// lock is free by now).
 fn example_binary() -> std::path::PathBuf {
     let features: Vec<&str> = [
-        ("sqlite", cfg!(feature = "sqlite")),
         ("postgres", cfg!(feature = "postgres")),
         ("postgres-tls", cfg!(feature = "postgres-tls")),
         ("mysql", cfg!(feature = "mysql")),
@@ -304,24 +303,15 @@ fn example_binary() -> std::path::PathBuf {
     .collect();
     let status = Command::new(env!("CARGO"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args([
-            "build",
-            "--quiet",
-            "--example",
-            "web_tables",
-            "--no-default-features",
-        ])
+        .args(["build", "--quiet", "-p", "web_tables"])
         .args(["--features", &features.join(",")])
         .status()
         .expect("cargo runs");
-    assert!(
-        status.success(),
-        "cargo build --example web_tables: {status}"
-    );
-    // target/<profile>/deps/<this test> -> target/<profile>/examples/web_tables
+    assert!(status.success(), "cargo build -p web_tables: {status}");
+    // target/<profile>/deps/<this test> -> target/<profile>/web_tables
     let test_exe = std::env::current_exe().unwrap();
     let profile_dir = test_exe.parent().unwrap().parent().unwrap();
-    let binary = profile_dir.join("examples").join("web_tables");
+    let binary = profile_dir.join("web_tables");
     assert!(binary.exists(), "built {}", binary.display());
     binary
 }

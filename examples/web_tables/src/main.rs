@@ -2,8 +2,8 @@
 //! pool for the app's lifetime (the example from Python Nimue's README, in Rust).
 //!
 //! ```text
-//! cargo run --example web_tables                        # embedded SQLite demo database
-//! cargo run --example web_tables --all-features -- --database-url postgres://user:pass@127.0.0.1/db
+//! cargo run -p web_tables                               # embedded SQLite demo database
+//! cargo run -p web_tables --all-features -- --database-url postgres://user:pass@127.0.0.1/db
 //! curl http://127.0.0.1:8080/          # {"tables": ["authors", "books"]}
 //! curl http://127.0.0.1:8080/health    # the pool's state
 //! ```
