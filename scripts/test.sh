@@ -71,6 +71,7 @@ rm -rf "$bench_out"
 
 echo "== nimue-sqlite without bundled SQLite (users may link the system's libsqlite3)"
 cargo check --quiet -p nimue-sqlite --no-default-features
+counted scripts/rusqlite-newest.sh
 
 echo "== cargo package (every crate as crates.io would build it, from its package alone)"
 # --allow-dirty only matters in a working copy with changes; CI packages a clean clone.

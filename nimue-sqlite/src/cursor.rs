@@ -230,7 +230,8 @@ const KEPT: usize = 8;
 impl Descriptions {
     /// The description of a (stepped) statement, from the kept ones when it matches.
     pub(crate) fn get(&mut self, stmt: &rusqlite::Statement<'_>) -> (Columns, Hints) {
-        let now = stmt.columns();
+        // A `Vec` from rusqlite 0.40, an iterator from 0.43 on: collected either way.
+        let now: Vec<rusqlite::Column<'_>> = stmt.columns().into_iter().collect();
         let same = |columns: &Columns| {
             columns.len() == now.len()
                 && columns.iter().zip(&now).all(|(kept, c)| {
