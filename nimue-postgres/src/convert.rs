@@ -216,8 +216,8 @@ impl<'a> FromSql<'a> for PgValue {
             Type::JSONB => Value::Text(text(raw.get(1..).unwrap_or_default())?),
             Type::UUID => Value::Text(uuid_text(raw)?),
             Type::JSON | Type::XML => Value::Text(text(raw)?),
-            ref t if is_text(t) => Value::Text(text(raw)?),
-            ref t => match crate::text::as_text(t, raw) {
+            ref t if is_text(t) || matches!(t.kind(), Kind::Enum(_)) => Value::Text(text(raw)?),
+            ref t => match crate::text::as_text(t, raw, &|t, raw| Ok(PgValue::from_sql(t, raw)?.0)) {
                 Some(text) => Value::Text(text.or_else(|e| fail(ErrorKind::Data, format!("reading a {ty} value: {e}")))?),
                 None => {
                     return fail(

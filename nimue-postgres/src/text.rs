@@ -1,9 +1,9 @@
 //! PostgreSQL values nimue has no [`Value`] type for, read as their text (what `psql` shows
 //! for them, in the default `DateStyle` and `IntervalStyle`): arrays (`{1,2,NULL}`,
-//! `{"a b",c}`), `inet`/`cidr`, `interval`, `macaddr`, `point`, enum labels and `"char"`.
-//! Results are read in binary format, so each is decoded here from it.
+//! `{"a b",c}`), `inet`/`cidr`, `interval`, `macaddr`, `point` and `"char"`. Results are read
+//! in binary format, so each is decoded here from it. (Enum labels travel as text already:
+//! `convert.rs` reads them.)
 
-use super::convert::PgValue;
 use nimue_core::Value;
 use postgres::types::{FromSql, Kind, Type};
 use postgres_protocol::types as wire;
@@ -11,13 +11,18 @@ use std::fmt::Write as _;
 
 type BoxError = Box<dyn std::error::Error + Sync + Send>;
 
+/// How an array element of a type with a [`Value`] is read (`convert.rs`'s reading of a
+/// column, passed in so that this module does not depend on that one).
+pub(crate) type ValueOf<'a> = &'a dyn Fn(&Type, &[u8]) -> Result<Value, BoxError>;
+
 /// The text of a value of type `ty`, or `None` when nimue knows no text for that type.
-pub(crate) fn as_text(ty: &Type, raw: &[u8]) -> Option<Result<String, BoxError>> {
-    if matches!(ty.kind(), Kind::Enum(_)) {
-        return Some(utf8(raw));
-    }
+pub(crate) fn as_text(
+    ty: &Type,
+    raw: &[u8],
+    value_of: ValueOf<'_>,
+) -> Option<Result<String, BoxError>> {
     if let Kind::Array(element) = ty.kind() {
-        return Some(array(element, raw));
+        return Some(array(element, raw, value_of));
     }
     Some(match *ty {
         Type::INET | Type::CIDR => inet(ty, raw),
@@ -27,10 +32,6 @@ pub(crate) fn as_text(ty: &Type, raw: &[u8]) -> Option<Result<String, BoxError>>
         Type::CHAR => i8::from_sql(ty, raw).map(|c| char::from(c as u8).to_string()),
         _ => return None,
     })
-}
-
-fn utf8(raw: &[u8]) -> Result<String, BoxError> {
-    Ok(std::str::from_utf8(raw)?.to_owned())
 }
 
 /// `10.0.0.1` (a host) or `10.0.0.0/8`; a `cidr` always with its mask.
@@ -90,7 +91,7 @@ fn interval(raw: &[u8]) -> Result<String, BoxError> {
 }
 
 /// `{1,2,NULL}`, `{{1,2},{3,4}}`, `{"a b",c}`: PostgreSQL's array text.
-fn array(element: &Type, raw: &[u8]) -> Result<String, BoxError> {
+fn array(element: &Type, raw: &[u8], value_of: ValueOf<'_>) -> Result<String, BoxError> {
     let array = wire::array_from_sql(raw)?;
     let mut dims = Vec::new();
     let mut it = array.dimensions();
@@ -102,7 +103,7 @@ fn array(element: &Type, raw: &[u8]) -> Result<String, BoxError> {
     while let Some(value) = fallible_iterator::FallibleIterator::next(&mut values)? {
         items.push(match value {
             None => "NULL".to_owned(),
-            Some(raw) => quoted(&element_text(element, raw)?),
+            Some(raw) => quoted(&element_text(element, raw, value_of)?),
         });
     }
     if dims.is_empty() {
@@ -129,11 +130,11 @@ fn nest(out: &mut String, dims: &[usize], items: &mut impl Iterator<Item = Strin
 }
 
 /// One element's text, as its own column would be read (booleans as `t`/`f`).
-fn element_text(ty: &Type, raw: &[u8]) -> Result<String, BoxError> {
-    if let Some(text) = as_text(ty, raw) {
+fn element_text(ty: &Type, raw: &[u8], value_of: ValueOf<'_>) -> Result<String, BoxError> {
+    if let Some(text) = as_text(ty, raw, value_of) {
         return text;
     }
-    Ok(match PgValue::from_sql(ty, raw)?.0 {
+    Ok(match value_of(ty, raw)? {
         Value::Bool(b) => if b { "t" } else { "f" }.to_owned(),
         Value::Bytes(b) => {
             let mut hex = String::from("\\x");

@@ -42,9 +42,11 @@ impl<K: Connect> Shared<K> {
     pub(crate) fn checkin_dropped(&self, live: Box<Live<K::Connection>>, panicking: bool) {
         let live = match &self.resetter {
             Some(resetter)
+                // `reset_waits` first: on the common path (it says no) `is_broken` is asked
+                // once, by `checkin`, not twice.
                 if !panicking
-                    && !broken(&live.conn)
                     && reset_waits(&live.conn)
+                    && !broken(&live.conn)
                     && self.reserve_reset() =>
             {
                 match resetter.offer(live) {

@@ -32,7 +32,8 @@ pub trait FromValue: Sized {
     }
 }
 
-fn mismatch<T>(value: &Value, target: &str) -> Result<T> {
+/// A `DataError` naming the value's type and the one asked for.
+pub(super) fn mismatch<T>(value: &Value, target: &str) -> Result<T> {
     Err(Error::data(format!(
         "cannot read a {} value as {target}",
         value.type_name()

@@ -28,12 +28,7 @@ use crate::error::Result;
 use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
 
 #[cfg(any(feature = "uuid", feature = "json"))]
-fn mismatch<T>(value: &Value, target: &str) -> Result<T> {
-    Err(Error::data(format!(
-        "cannot read a {} value as {target}",
-        value.type_name()
-    )))
-}
+use super::from_value::mismatch;
 
 impl From<DateTime<Utc>> for Value {
     /// The instant, as a UTC timestamp.
