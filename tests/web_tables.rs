@@ -7,6 +7,8 @@
 #[path = "../examples/web_tables/src/app.rs"]
 mod app;
 mod common;
+#[path = "../examples/web_tables/src/http.rs"]
+mod http;
 
 use nimue::{Connect, Connection, Pool};
 use serde_json::Value as Json;
@@ -35,12 +37,25 @@ fn request(agent: &ureq::Agent, method: &str, url: &str) -> (u16, Json) {
     (status, serde_json::from_str(&body).expect("a JSON body"))
 }
 
-/// Serve `url` in process; the base URL and the running server.
-fn start(url: &str, pool: Pool<nimue::BoxConnector>) -> (String, app::Running) {
-    let server = tiny_http::Server::http("127.0.0.1:0").expect("a free port");
-    let port = server.server_addr().to_ip().expect("an IP address").port();
-    let running = app::serve(server, app::App::new(pool, url), 2, 8);
-    (format!("http://127.0.0.1:{port}"), running)
+/// Serve `url` in process with `options`; the base URL and the running server.
+fn start_with(
+    url: &str,
+    pool: Pool<nimue::BoxConnector>,
+    options: http::Options,
+) -> (String, http::Running) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let running = http::serve(listener, app::App::new(pool, url), options).expect("serving");
+    (format!("http://{}", running.local_addr()), running)
+}
+
+/// Serve `url` in process: 2 workers, a queue of 8.
+fn start(url: &str, pool: Pool<nimue::BoxConnector>) -> (String, http::Running) {
+    let options = http::Options {
+        workers: 2,
+        queue: 8,
+        ..http::Options::default()
+    };
+    start_with(url, pool, options)
 }
 
 fn pool(url: &str) -> Pool<nimue::BoxConnector> {
@@ -123,11 +138,13 @@ fn a_stalled_database_gets_fast_503s_and_health_still_answers() {
         .build()
         .unwrap();
     let held = pool.get().unwrap();
-    let server = tiny_http::Server::http("127.0.0.1:0").expect("a free port");
-    let port = server.server_addr().to_ip().unwrap().port();
-    let base = format!("http://127.0.0.1:{port}");
     // One worker, a queue of one.
-    let running = app::serve(server, app::App::new(pool.clone(), &url), 1, 1);
+    let options = http::Options {
+        workers: 1,
+        queue: 1,
+        ..http::Options::default()
+    };
+    let (base, running) = start_with(&url, pool.clone(), options);
     let agent = client();
     let health = |agent: &ureq::Agent| request(agent, "GET", &format!("{base}/health")).1;
 
@@ -188,6 +205,98 @@ fn head_works_and_a_long_path_is_not_echoed_whole() {
     let error = body["error"].as_str().unwrap();
     assert!(error.len() < 200, "{} bytes", error.len());
     assert!(error.starts_with("no such page: /xxx"), "{error}");
+    running.shutdown_handle().trigger();
+    running.join();
+}
+
+/// HTTP connections the server has open, besides the one asking (`/health`'s gauge, asked on
+/// a connection of its own that is closed right after).
+fn other_connections(base: &str) -> u64 {
+    let (status, body) = request(&client(), "GET", &format!("{base}/health"));
+    assert_eq!(status, 200, "{body}");
+    body["http"]["connections"].as_u64().expect("a count") - 1
+}
+
+/// A client that opens a connection and sends half a request, or nothing, is disconnected
+/// after the read timeout: slow clients cannot hold the server's connections.
+#[test]
+fn a_client_that_sends_nothing_is_disconnected() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("web.db").display());
+    let options = http::Options {
+        read_timeout: Duration::from_millis(300),
+        write_timeout: Duration::from_secs(3600),
+        ..http::Options::default()
+    };
+    let (base, running) = start_with(&url, pool(&url), options);
+    let addr = running.local_addr();
+    let mut half = std::net::TcpStream::connect(addr).unwrap();
+    half.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .unwrap();
+    let silent = std::net::TcpStream::connect(addr).unwrap();
+    for mut stream in [half, silent] {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut got = Vec::new();
+        // The server ends the connection (EOF, or a reset after a 408) well before 30 s.
+        match stream.read_to_end(&mut got) {
+            Ok(_) => {}
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+        }
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            got.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "no answer but a timeout: {text}"
+        );
+    }
+    common::eventually("the server forgot both connections", || {
+        other_connections(&base) == 0
+    });
+    // Clients that do send are served as before.
+    let (status, _) = request(&client(), "GET", &format!("{base}/"));
+    assert_eq!(status, 200);
+    running.shutdown_handle().trigger();
+    running.join();
+}
+
+/// A client that sends requests but never reads the answers is disconnected after the write
+/// timeout once its buffers are full (the read timeout is an hour here, so only the write
+/// timeout can end it).
+#[test]
+fn a_client_that_reads_nothing_is_disconnected() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("web.db").display());
+    let options = http::Options {
+        read_timeout: Duration::from_secs(3600),
+        write_timeout: Duration::from_millis(300),
+        ..http::Options::default()
+    };
+    let (base, running) = start_with(&url, pool(&url), options);
+    // A small receive buffer, so the answers pile up on the server's side soon.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&running.local_addr().into()).unwrap();
+    let mut stream: std::net::TcpStream = socket.into();
+    stream
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    // Pipelined requests until the server stops taking them (bounded in count).
+    let mut sent = 0;
+    while sent < 200_000 && stream.write_all(request).is_ok() {
+        sent += 1;
+    }
+    assert!(
+        sent < 200_000,
+        "the server stopped reading once its writes were stuck"
+    );
+    common::eventually("the server dropped the client that reads nothing", || {
+        other_connections(&base) == 0
+    });
+    drop(stream);
     running.shutdown_handle().trigger();
     running.join();
 }

@@ -1,15 +1,12 @@
-//! The web_tables application: an HTTP server that lists a database's tables, with one pool
-//! for the app's lifetime. Shared by the example's `main.rs` and its integration test.
+//! The web_tables application: what it answers (a database's tables, the pool's health), with
+//! one pool for the app's lifetime. `http.rs` serves it; both are shared by the example's
+//! `main.rs` and its integration test.
 
-use crossbeam::channel::{self, TrySendError};
 use nimue::{BoxConnection, BoxConnector, Connection, Error, ErrorKind, Pool, Row};
 use serde_json::{json, Value as Json};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::{self, JoinHandle};
+use std::sync::OnceLock;
 
-/// What a 503 tells the client to wait before trying again, in seconds.
-const RETRY_AFTER: &str = "1";
 /// The longest part of a request's path an error message repeats.
 const PATH_SHOWN: usize = 100;
 
@@ -19,10 +16,13 @@ pub struct App {
     /// The query that lists the database's tables: known from the URL's scheme, or learnt
     /// from the database on the first request (ODBC).
     tables_sql: OnceLock<&'static str>,
-    /// Requests for `/` waiting for a worker (the bounded queue's length).
-    queued: AtomicUsize,
-    /// Requests refused with a 503 because the queue was full.
-    refused: AtomicU64,
+    /// Requests for `/` waiting for a worker (the bounded queue's length), kept by the HTTP
+    /// layer; a gauge shown by `/health`, ordering nothing.
+    pub(crate) queued: AtomicUsize,
+    /// Requests refused with a 503 because the queue was full (a counter, ordering nothing).
+    pub(crate) refused: AtomicU64,
+    /// HTTP connections open now (a gauge, ordering nothing).
+    pub(crate) connections: AtomicUsize,
 }
 
 impl App {
@@ -37,6 +37,7 @@ impl App {
             tables_sql,
             queued: AtomicUsize::new(0),
             refused: AtomicU64::new(0),
+            connections: AtomicUsize::new(0),
         }
     }
 
@@ -93,6 +94,7 @@ impl App {
             "http": {
                 "queued": self.queued.load(Ordering::Relaxed),
                 "refused": self.refused.load(Ordering::Relaxed),
+                "connections": self.connections.load(Ordering::Relaxed),
             },
         })
     }
@@ -181,108 +183,4 @@ fn status_of(e: &Error) -> u16 {
 
 fn error_json(e: &Error) -> Json {
     json!({ "error": e.to_string(), "kind": format!("{:?}", e.kind()) })
-}
-
-/// A running server: its threads and what they serve.
-pub struct Running {
-    shutdown: Shutdown,
-    threads: Vec<JoinHandle<()>>,
-    app: Arc<App>,
-}
-
-/// Stops a [`Running`] server from anywhere (a Ctrl-C handler, a test).
-#[derive(Clone)]
-pub struct Shutdown {
-    server: Arc<tiny_http::Server>,
-}
-
-impl Shutdown {
-    /// Wake the front thread blocked on the server so it exits; the workers follow once the
-    /// queue is empty.
-    pub fn trigger(&self) {
-        self.server.unblock();
-    }
-}
-
-/// Send `(status, body)` for `request`; a 503 says when to come back.
-fn send(request: tiny_http::Request, status: u16, body: &Json) {
-    let json =
-        tiny_http::Header::from_bytes("Content-Type", "application/json").expect("a valid header");
-    let mut response = tiny_http::Response::from_string(body.to_string())
-        .with_status_code(status)
-        .with_header(json);
-    if status == 503 {
-        let retry =
-            tiny_http::Header::from_bytes("Retry-After", RETRY_AFTER).expect("a valid header");
-        response.add_header(retry);
-    }
-    // A client that hung up is not the server's problem.
-    let _ = request.respond(response);
-}
-
-/// Serve `app` on `server` with `workers` threads for the requests that need a connection
-/// and a queue of `queue` requests in front of them. One front thread takes every request:
-/// it answers `/health` (and unknown pages) itself, so health checks never wait behind the
-/// database, and refuses a request with 503 and `Retry-After` when the queue is full, so a
-/// stalled database gives fast answers instead of a growing backlog.
-pub fn serve(server: tiny_http::Server, app: App, workers: usize, queue: usize) -> Running {
-    let (server, app) = (Arc::new(server), Arc::new(app));
-    let (tx, rx) = channel::bounded::<tiny_http::Request>(queue.max(1));
-    let mut threads: Vec<JoinHandle<()>> = (0..workers.max(1))
-        .map(|_| {
-            let (rx, app) = (rx.clone(), Arc::clone(&app));
-            thread::spawn(move || {
-                for request in rx.iter() {
-                    app.queued.fetch_sub(1, Ordering::Relaxed);
-                    let (status, body) = app.respond(request.method().as_str(), request.url());
-                    send(request, status, &body);
-                }
-            })
-        })
-        .collect();
-    let (front_server, front_app) = (Arc::clone(&server), Arc::clone(&app));
-    threads.push(thread::spawn(move || {
-        // Ends on `Shutdown::trigger`; dropping `tx` then ends the workers.
-        while let Ok(request) = front_server.recv() {
-            let (method, url) = (
-                request.method().as_str().to_owned(),
-                request.url().to_owned(),
-            );
-            if let Some((status, body)) = front_app.answer_at_once(&method, &url) {
-                send(request, status, &body);
-                continue;
-            }
-            front_app.queued.fetch_add(1, Ordering::Relaxed);
-            match tx.try_send(request) {
-                Ok(()) => {}
-                Err(TrySendError::Full(request) | TrySendError::Disconnected(request)) => {
-                    front_app.queued.fetch_sub(1, Ordering::Relaxed);
-                    front_app.refused.fetch_add(1, Ordering::Relaxed);
-                    let body =
-                        json!({ "error": "busy: too many requests waiting for the database" });
-                    send(request, 503, &body);
-                }
-            }
-        }
-    }));
-    Running {
-        shutdown: Shutdown { server },
-        threads,
-        app,
-    }
-}
-
-impl Running {
-    /// A handle that stops this server.
-    pub fn shutdown_handle(&self) -> Shutdown {
-        self.shutdown.clone()
-    }
-
-    /// Wait for the threads to stop (after [`Shutdown::trigger`]), then close the pool.
-    pub fn join(self) {
-        for thread in self.threads {
-            let _ = thread.join();
-        }
-        self.app.pool().close();
-    }
 }

@@ -12,12 +12,15 @@
 //! `sqlite:PATH`, `postgres://…`, `mysql://…` or `odbc:…` (with the matching cargo feature).
 //! Ctrl-C stops the server and closes the pool cleanly.
 //!
-//! Under load and faults: one thread answers `/health` itself (it never waits for the
-//! database), as many workers as the pool has connections serve `/`, a bounded queue sits in
-//! front of them, and a request the queue cannot take, or one that found no connection
-//! within `--wait-ms`, gets a 503 with `Retry-After` at once.
+//! Under load and faults: one thread does the HTTP (hyper on a one-thread tokio runtime) and
+//! answers `/health` itself (it never waits for the database), as many workers as the pool has
+//! connections serve `/`, a bounded queue sits in front of them, and a request the queue
+//! cannot take, or one that found no connection within `--wait-ms`, gets a 503 with
+//! `Retry-After` at once. A client that sends or reads nothing for `--client-timeout` seconds
+//! is disconnected, and at most `--max-connections` are served at once.
 
 mod app;
+mod http;
 
 use clap::Parser;
 use nimue::{Connect, Connection, Pool};
@@ -52,6 +55,14 @@ struct Args {
     /// How long a request waits for a database connection before its 503, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     wait_ms: u64,
+    /// How long a connection waits for the client to send a request (or the next one on a
+    /// kept-alive connection), and a write for the client to read, in seconds; then the
+    /// connection is closed.
+    #[arg(long, default_value_t = 10)]
+    client_timeout: u64,
+    /// HTTP connections served at once; more wait in the listen backlog.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
 }
 
 fn main() {
@@ -75,17 +86,25 @@ fn run(args: Args) -> Result<(), String> {
         .test_on_checkout(true)
         .build()
         .map_err(|e| format!("opening the pool: {e}"))?;
-    let server = tiny_http::Server::http(&args.bind)
+    let listener = std::net::TcpListener::bind(&args.bind)
         .map_err(|e| format!("listening on {}: {e}", args.bind))?;
-    // The address really bound (`--bind 127.0.0.1:0` picks a free port).
-    let bound = match server.server_addr().to_ip() {
-        Some(addr) => addr.to_string(),
-        None => args.bind.clone(),
-    };
-    println!("web_tables: serving {} on http://{bound}/", shown(&url));
     let workers = args.workers.unwrap_or(args.max).max(1);
-    let queue = args.queue.unwrap_or(workers * 4);
-    let running = app::serve(server, app::App::new(pool, &url), workers, queue);
+    let client_timeout = Duration::from_secs(args.client_timeout.max(1));
+    let options = http::Options {
+        workers,
+        queue: args.queue.unwrap_or(workers * 4),
+        read_timeout: client_timeout,
+        write_timeout: client_timeout,
+        max_connections: args.max_connections,
+    };
+    let running = http::serve(listener, app::App::new(pool, &url), options)
+        .map_err(|e| format!("starting the HTTP server: {e}"))?;
+    // The address really bound (`--bind 127.0.0.1:0` picks a free port).
+    println!(
+        "web_tables: serving {} on http://{}/",
+        shown(&url),
+        running.local_addr()
+    );
     let shutdown = running.shutdown_handle();
     ctrlc::set_handler(move || shutdown.trigger())
         .map_err(|e| format!("installing the Ctrl-C handler: {e}"))?;
