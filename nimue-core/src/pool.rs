@@ -72,10 +72,13 @@
 #![cfg_attr(loom, allow(dead_code, unused_imports))]
 
 mod backoff;
+#[cfg(feature = "tokio")]
+mod blocking;
 mod builder;
 mod checker;
 mod checkin;
 mod checkout;
+mod checkout_async;
 mod config;
 mod connect;
 mod control;
@@ -94,6 +97,7 @@ mod stats;
 mod sync;
 
 pub use builder::PoolBuilder;
+pub use checkout_async::GetAsync;
 pub use config::Reuse;
 pub use events::{CloseReason, PoolEvent};
 pub use guard::PooledConnection;
@@ -189,6 +193,50 @@ impl<K: Connect> Pool<K> {
     #[track_caller]
     pub fn get(&self) -> Result<PooledConnection<K>> {
         self.get_timeout(self.shared.config.connection_timeout)
+    }
+
+    /// A connection for an async task: [`get`](Pool::get) that waits without blocking its
+    /// thread, on any executor, up to the pool's `connection_timeout`.
+    ///
+    /// It waits in the same first-come-first-served queue as threads calling `get`. A new
+    /// connection is opened on a thread of its own, never on the task's; the timeout is kept by
+    /// the pool's checker thread. Dropping the future at any point (a `select!`, a timeout
+    /// around it, a cancelled request) leaks nothing: what it was given goes to the next
+    /// waiter.
+    ///
+    /// The guard is the same [`PooledConnection`]: driver calls on it block, so in an async
+    /// application run them on a blocking thread (with the `tokio` feature,
+    /// [`PooledConnection::interact`]).
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, Pool};
+    ///
+    /// async fn handler(pool: &Pool<TestConnector>) -> nimue_core::Result<usize> {
+    ///     let conn = pool.get_async().await?;
+    ///     Ok(pool.state().in_use)
+    /// }
+    ///
+    /// let pool = Pool::new(TestConnector::new(), 1, 2)?;
+    /// assert_eq!(block_on(handler(&pool))?, 1);
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; }
+    /// #         std::thread::yield_now();
+    /// #     }
+    /// # }
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn get_async(&self) -> GetAsync<K> {
+        self.get_async_timeout(self.shared.config.connection_timeout)
+    }
+
+    /// [`get_async`](Pool::get_async) with another timeout.
+    #[track_caller]
+    pub fn get_async_timeout(&self, timeout: Duration) -> GetAsync<K> {
+        GetAsync::new(Arc::clone(&self.shared), timeout, Location::caller())
     }
 
     /// Check out a connection, run `f` in a transaction on it

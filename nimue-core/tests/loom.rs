@@ -11,6 +11,8 @@
 use loom::thread;
 use nimue_core::testing::TestConnector;
 use nimue_core::{Error, Pool};
+use std::future::Future;
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 /// Explore with at most `preemptions` forced thread switches (loom's usual bound: the
@@ -221,5 +223,55 @@ fn two_connections_returned_at_once_are_both_found_again() {
         settled(&pool);
         drop(pool);
         all_closed(&connector, 2);
+    });
+}
+
+/// A task queued for the one connection is cancelled (its future dropped) while the holder
+/// returns the connection: whether the return found it still queued or nudged it, the
+/// connection ends idle and nothing waits.
+#[test]
+fn a_cancelled_task_passes_on_the_connection_it_was_nudged_for() {
+    model(3, || {
+        let (connector, pool) = pool(1);
+        let held = pool.get().expect("get");
+        let mut task = Box::pin(pool.get_async());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(task.as_mut().poll(&mut cx).is_pending(), "queued");
+        let t = thread::spawn(move || drop(held));
+        drop(task);
+        t.join().unwrap();
+        settled(&pool);
+        assert!(
+            pool.try_get().expect("try_get").is_some(),
+            "the connection is back"
+        );
+        drop(pool);
+        all_closed(&connector, 1);
+    });
+}
+
+/// The connection a task waits for breaks: its slot is granted to the task, which is
+/// cancelled meanwhile; the slot is freed, not lost.
+#[test]
+fn a_cancelled_task_frees_the_slot_it_was_granted() {
+    model(3, || {
+        let (connector, pool) = pool(1);
+        let mut held = pool.get().expect("get");
+        held.set_broken();
+        let mut task = Box::pin(pool.get_async());
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(task.as_mut().poll(&mut cx).is_pending(), "queued");
+        let t = thread::spawn(move || drop(held));
+        drop(task);
+        t.join().unwrap();
+        let st = pool.state();
+        assert_eq!((st.total, st.in_use, st.waiting), (0, 0, 0), "{st:?}");
+        drop(
+            pool.try_get()
+                .expect("try_get")
+                .expect("room for a new one"),
+        );
+        drop(pool);
+        all_closed(&connector, 1);
     });
 }

@@ -302,6 +302,10 @@ impl<K: Connect> Shared<K> {
                     Grant::Conn(live) => Ok(Got::Conn(live)),
                     Grant::Slot => Ok(Got::Open(Attempt { probe: false })),
                     Grant::Closed => Err(self.closed_error()),
+                    // Only tasks have deadlines in the state: a thread times itself out.
+                    Grant::TimedOut => {
+                        Err(self.timeout_error(&st, wait.elapsed(), wait.rejected.take()))
+                    }
                 };
             }
             if let Some((live, next)) = st.take_nudged(index, self.lifo()) {
@@ -397,7 +401,7 @@ impl<K: Connect> Shared<K> {
     }
 
     /// Check a connection before handing it out; `Err`: it was discarded, for that reason.
-    fn prepare(
+    pub(crate) fn prepare(
         &self,
         mut live: Box<Live<K::Connection>>,
         fresh: bool,

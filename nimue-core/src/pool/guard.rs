@@ -90,6 +90,18 @@ impl<K: Connect> PooledConnection<K> {
         self.live.take()
     }
 
+    /// The pool this guard's connection belongs to.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn shared(&self) -> &Arc<Shared<K>> {
+        &self.shared
+    }
+
+    /// The lent connection (`None` once given back, or lost to a panic in `interact`).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn live_mut(&mut self) -> &mut Option<Box<Live<K::Connection>>> {
+        &mut self.live
+    }
+
     /// Take the connection to give it back, warning when it holds writes nobody committed.
     fn take_back(&mut self) -> Option<Box<Live<K::Connection>>> {
         let live = self.take()?;
@@ -124,9 +136,15 @@ impl<K: Connect> DerefMut for PooledConnection<K> {
 
 impl<K: Connect> Drop for PooledConnection<K> {
     fn drop(&mut self) {
-        if let Some(live) = self.take_back() {
-            self.shared.checkin_dropped(live, thread::panicking());
-        }
+        let Some(live) = self.take_back() else {
+            return;
+        };
+        // On an async runtime's thread, the reset (driver I/O) runs on a blocking thread.
+        #[cfg(feature = "tokio")]
+        let Some(live) = super::blocking::off_runtime(&self.shared, live) else {
+            return;
+        };
+        self.shared.checkin_dropped(live, thread::panicking());
     }
 }
 

@@ -17,8 +17,9 @@
 //!    (told to come and take one, see "Hand-off" below): whatever makes a connection idle, or
 //!    removes a nudged waiter, nudges the first waiter when this would not hold otherwise
 //!    ([`State::nudge`]).
-//! 4. A waiter is queued while `total < max_size` only while connecting is backing off after a
-//!    failure; the checker then retries at `backoff.retry_at` and, on success, every waiter it
+//! 4. Waiters are queued while `total < max_size` only while connecting is backing off after a
+//!    failure, or while as many connections are being opened (an async task queues while the
+//!    connection it reserved a slot for is opened on another thread, `checkout_async.rs`); the checker then retries at `backoff.retry_at` and, on success, every waiter it
 //!    can is granted a slot ([`State::opened`]). So a freed slot is never left unused while a
 //!    waiter could have used it.
 //! 5. Each waiter is served at most once: a grant is written only into the slot of a waiter
@@ -41,6 +42,7 @@ use super::stats::{Counters, PoolState};
 use super::sync::{Arc, AtomicBool, Condvar, SharedError};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 /// A connection with what the pool knows about it.
@@ -88,6 +90,8 @@ pub(crate) enum Grant<C> {
     Slot,
     /// The pool closed.
     Closed,
+    /// An async waiter's deadline passed (served by the checker, [`State::expire_tasks`]).
+    TimedOut,
 }
 
 /// How long the first waiter may be passed over by running callers before returned
@@ -108,6 +112,25 @@ struct Mailbox<C> {
     /// running): only a sleeper needs the system call a notification costs.
     sleeping: bool,
     signal: Arc<Signal>,
+    /// Whether the waiter is an async task (`get_async`), woken through `waker`, not `signal`.
+    task: bool,
+    /// A task's waker, registered under the lock each time the task is polled and taken by
+    /// whatever serves or nudges it (the task registers it again if it must wait on).
+    waker: Option<Waker>,
+    /// When a task gives up: the checker serves it [`Grant::TimedOut`] then.
+    deadline: Option<Instant>,
+}
+
+impl<C> Mailbox<C> {
+    /// Who to wake for this waiter once the lock is released: its task, or its thread if it
+    /// sleeps.
+    fn sleeper(&mut self) -> Option<Sleeper> {
+        if self.task {
+            return self.waker.take().map(Sleeper::Task);
+        }
+        self.sleeping
+            .then(|| Sleeper::Thread(Arc::clone(&self.signal)))
+    }
 }
 
 /// How a waiter learns it was served.
@@ -120,16 +143,25 @@ pub(crate) struct Signal {
     pub wake: Condvar,
 }
 
+/// A waiter to wake: a sleeping thread or an async task.
+pub(crate) enum Sleeper {
+    Thread(Arc<Signal>),
+    Task(Waker),
+}
+
 /// Wakes the waiters a state change served or nudged, those that sleep (at most two: a
 /// served one and the next one nudged); call it after releasing the lock.
 #[must_use]
 #[derive(Default)]
-pub(crate) struct Wake([Option<Arc<Signal>>; 2]);
+pub(crate) struct Wake([Option<Sleeper>; 2]);
 
 impl Wake {
     pub(crate) fn wake(self) {
-        for signal in self.0.into_iter().flatten() {
-            signal.wake.notify_one();
+        for sleeper in self.0.into_iter().flatten() {
+            match sleeper {
+                Sleeper::Thread(signal) => signal.wake.notify_one(),
+                Sleeper::Task(waker) => waker.wake(),
+            }
         }
     }
 
@@ -244,7 +276,7 @@ impl<C> State<C> {
             "the nudged waiter is queued"
         );
         debug_assert!(
-            self.waiters.is_empty()
+            self.waiters.len() <= self.opening
                 || self.closed
                 || self.total >= self.max_size
                 || !self.backoff.healthy(),
@@ -385,9 +417,9 @@ impl<C> State<C> {
             return Wake::default();
         };
         self.nudged = Some(first);
-        let mailbox = &self.mailboxes[first];
+        let mailbox = &mut self.mailboxes[first];
         mailbox.signal.ready.store(true, Ordering::Release);
-        Wake([mailbox.sleeping.then(|| Arc::clone(&mailbox.signal)), None])
+        Wake([mailbox.sleeper(), None])
     }
 
     /// A waiter that woke up: if it was nudged, take an idle connection for it (it leaves the
@@ -551,6 +583,9 @@ impl<C> State<C> {
                     ready: AtomicBool::new(false),
                     wake: Condvar::new(),
                 }),
+                task: false,
+                waker: None,
+                deadline: None,
             });
             self.mailboxes.len() - 1
         });
@@ -561,8 +596,61 @@ impl<C> State<C> {
         }
         let mailbox = &mut self.mailboxes[index];
         mailbox.since = now;
+        mailbox.task = false;
+        mailbox.waker = None;
+        mailbox.deadline = None;
         mailbox.signal.ready.store(false, Ordering::Relaxed);
         (index, Arc::clone(&mailbox.signal))
+    }
+
+    /// Queue an async task (`get_async`) as [`enqueue`](Self::enqueue) does a thread; it
+    /// counts as asleep (waking a task costs a trip through its executor), and gives up at
+    /// `deadline`.
+    pub(crate) fn enqueue_task(
+        &mut self,
+        front: bool,
+        now: Instant,
+        waker: &Waker,
+        deadline: Option<Instant>,
+    ) -> usize {
+        let (index, _) = self.enqueue(front, now);
+        let mailbox = &mut self.mailboxes[index];
+        mailbox.task = true;
+        mailbox.sleeping = true;
+        mailbox.waker = Some(waker.clone());
+        mailbox.deadline = deadline;
+        index
+    }
+
+    /// A queued task was polled and waits on: the waker to wake it with.
+    pub(crate) fn set_waker(&mut self, index: usize, waker: &Waker) {
+        let mailbox = &mut self.mailboxes[index];
+        if !mailbox.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            mailbox.waker = Some(waker.clone());
+        }
+    }
+
+    /// Serve [`Grant::TimedOut`] to every queued task whose deadline is past `now`; the wakes,
+    /// and when the next deadline comes.
+    pub(crate) fn expire_tasks(&mut self, now: Instant) -> (Vec<Wake>, Option<Instant>) {
+        let mut wakes = Vec::new();
+        let mut next: Option<Instant> = None;
+        let mut at = 0;
+        while at < self.waiters.len() {
+            let index = self.waiters[at];
+            match self.mailboxes[index].deadline {
+                Some(deadline) if deadline <= now => {
+                    self.waiters.remove(at);
+                    wakes.push(self.served(index, Grant::TimedOut));
+                }
+                Some(deadline) => {
+                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
+                    at += 1;
+                }
+                None => at += 1,
+            }
+        }
+        (wakes, next)
     }
 
     /// Record whether a waiter is about to sleep (`true`) or awake again.
@@ -604,17 +692,21 @@ impl<C> State<C> {
     /// it was the nudged one, the next waiter is nudged (invariant 3).
     fn serve(&mut self, grant: Grant<C>) -> Option<Wake> {
         let index = self.waiters.pop_front()?;
+        Some(self.served(index, grant))
+    }
+
+    /// Put `grant` in the mailbox of `index`, just removed from the queue.
+    fn served(&mut self, index: usize, grant: Grant<C>) -> Wake {
         let mailbox = &mut self.mailboxes[index];
         debug_assert!(mailbox.grant.is_none(), "a waiter is served at most once");
         mailbox.grant = Some(grant);
         mailbox.signal.ready.store(true, Ordering::Release);
-        let sleeper = mailbox.sleeping.then(|| Arc::clone(&mailbox.signal));
-        let served = Wake([sleeper, None]);
+        let served = Wake([mailbox.sleeper(), None]);
         if self.nudged == Some(index) {
             self.nudged = None;
-            return Some(served.and(self.nudge()));
+            return served.and(self.nudge());
         }
-        Some(served)
+        served
     }
 
     /// The public snapshot.

@@ -1,0 +1,137 @@
+//! Driver code off an async runtime's threads (the `tokio` feature): [`interact`] runs a
+//! closure on a connection on tokio's blocking threads, and a guard dropped on a runtime
+//! thread is given back (reset, or closed) on one of those too ([`off_runtime`]).
+//!
+//! Blocking driver calls on a runtime thread stall every task on it, and the synchronous
+//! `postgres` client, which runs a runtime of its own inside, panics there ("Cannot start a
+//! runtime from within a runtime"). Both paths keep the connection's ownership whole: at every
+//! moment it is held by exactly one of the guard, the blocking closure, or a [`Lent`] that
+//! gives it back to the pool when dropped, whichever way that happens (the closure ran, the
+//! waiting future was cancelled, or the runtime shut down before running it).
+//!
+//! [`interact`]: PooledConnection::interact
+
+use super::checkin::{Held, Why};
+use super::guard::PooledConnection;
+use super::guarded::LOG;
+use super::shared::Shared;
+use super::state::Live;
+use super::sync::Arc;
+use crate::connection::Connect;
+use crate::error::{Error, Result};
+use std::any::Any;
+use std::panic::{self, AssertUnwindSafe};
+use std::thread;
+
+/// A connection on its way between a guard and a blocking thread: given back to the pool
+/// (reset first, as a dropped guard's) if dropped while it still holds it.
+struct Lent<K: Connect> {
+    shared: Arc<Shared<K>>,
+    live: Option<Box<Live<K::Connection>>>,
+}
+
+impl<K: Connect> Drop for Lent<K> {
+    fn drop(&mut self) {
+        if let Some(live) = self.live.take() {
+            self.shared.checkin_dropped(live, thread::panicking());
+        }
+    }
+}
+
+/// When called on a thread inside a tokio runtime: give `live` back on one of its blocking
+/// threads and return `None`; elsewhere return it, to be given back here.
+pub(crate) fn off_runtime<K: Connect>(
+    shared: &Arc<Shared<K>>,
+    live: Box<Live<K::Connection>>,
+) -> Option<Box<Live<K::Connection>>> {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return Some(live);
+    };
+    let lent = Lent {
+        shared: Arc::clone(shared),
+        live: Some(live),
+    };
+    // Run or not (a runtime shutting down drops it unrun), dropping `lent` gives it back.
+    drop(runtime.spawn_blocking(move || drop(lent)));
+    None
+}
+
+/// The message of a panic's payload.
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic")
+}
+
+impl<K: Connect> PooledConnection<K> {
+    /// Run `f` on this connection on one of tokio's blocking threads and return its result,
+    /// so that an async task never runs driver I/O on its runtime's threads (feature `tokio`).
+    ///
+    /// A panic in `f` becomes an [`Error::Interface`]; the connection, whose state is then
+    /// unknown, is closed and its slot freed, and this guard holds no connection any more
+    /// (later calls fail the same way). If the future is dropped while `f` runs, `f` runs to
+    /// its end and the connection goes back to the pool from the blocking thread.
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, Connection, Pool};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let pool = Pool::new(TestConnector::new(), 1, 2)?;
+    /// let mut conn = pool.get_async().await?;
+    /// let changed = conn
+    ///     .interact(|c| c.execute("INSERT INTO t VALUES (1)", &[]))
+    ///     .await??;
+    /// # Ok::<(), nimue_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn interact<F, T>(&mut self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut K::Connection) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(live) = self.live_mut().take() else {
+            return Err(Error::interface(
+                "this guard holds no connection (an earlier interact panicked)",
+            ));
+        };
+        let shared = Arc::clone(self.shared());
+        let mut lent = Lent {
+            shared: Arc::clone(&shared),
+            live: Some(live),
+        };
+        let ran = tokio::task::spawn_blocking(move || {
+            let live = lent.live.as_mut().expect("lent until taken here");
+            let result = panic::catch_unwind(AssertUnwindSafe(|| f(&mut live.conn)));
+            if result.is_err() {
+                // The closure stopped half-way: the connection's state is unknown.
+                if let Some(live) = lent.live.take() {
+                    shared.discard(*live, Held::InUse, Why::Broken);
+                }
+            }
+            // Back to the guard, unless this future was dropped meanwhile: then `lent`,
+            // dropped with the task's output, gives it back to the pool here.
+            (lent, result)
+        })
+        .await;
+        match ran {
+            Ok((mut lent, Ok(value))) => {
+                *self.live_mut() = lent.live.take();
+                Ok(value)
+            }
+            Ok((_, Err(payload))) => {
+                let message = panic_message(payload.as_ref());
+                log::warn!(target: LOG, "pool {:?}: interact's closure panicked ({message}); its connection was closed", self.shared().config.name);
+                Err(Error::interface(format!(
+                    "the closure passed to interact panicked: {message}"
+                )))
+            }
+            // The runtime shut down before running it: the connection went back unused.
+            Err(e) => Err(Error::interface_from(
+                "interact's closure did not run (the runtime is shutting down)",
+                e,
+            )),
+        }
+    }
+}

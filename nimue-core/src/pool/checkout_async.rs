@@ -1,0 +1,263 @@
+//! [`GetAsync`]: a checkout that waits as a task, not a thread (`Pool::get_async`).
+//!
+//! It takes what `get` takes without waiting (the fast lane, then an idle connection), and
+//! otherwise queues in the same first-come-first-served queue as threads, with a `Waker` in
+//! its mailbox instead of a condition variable: a returned connection is handed to it, or it is
+//! nudged to come and take one, under the same rules (`state.rs`, "Hand-off"). It blocks no
+//! thread while it waits:
+//!
+//! - A new connection is opened on a thread of its own, which gives it to the queue as the
+//!   checker gives the connections it opens; the task waits for it in its place. So a task
+//!   never connects on its executor's thread.
+//! - Its timeout is kept by the pool's checker thread, which serves a task whose deadline
+//!   passed [`Grant::TimedOut`] ([`State::expire_tasks`](super::state::State::expire_tasks)):
+//!   no timer of any runtime is needed.
+//!
+//! # Cancellation
+//!
+//! Dropping the future leaks nothing, whenever it happens: queued, its mailbox leaves the
+//! queue (a nudge it had passes to the next waiter); served but not yet polled, what it was
+//! served goes on to the next waiter: a connection through the same path as a return, a slot
+//! through the same path as a freed one. Both happen under the pool's lock, so nothing can be
+//! handed to the mailbox between the look and the removal.
+//!
+//! The checks of a checkout (`is_broken`, and `test_on_checkout` and `on_checkout` if set)
+//! run in `poll`, as `get` runs them on its caller: the latter two do I/O, which is why they
+//! are off by default (the checker pings idle connections in the background instead).
+
+use super::backoff::Attempt;
+use super::guard::PooledConnection;
+use super::shared::Shared;
+use super::state::{Grant, Live};
+use super::sync::{Arc, SharedError};
+use crate::connection::Connect;
+use crate::error::{Error, Result};
+use std::fmt;
+use std::future::Future;
+use std::panic::Location;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// The future of [`Pool::get_async`](crate::Pool::get_async) and
+/// [`Pool::get_async_timeout`](crate::Pool::get_async_timeout): a connection, waited for
+/// without blocking a thread. Cancellation-safe: dropping it at any point gives back whatever
+/// it was given.
+#[must_use = "futures do nothing unless polled"]
+pub struct GetAsync<K: Connect> {
+    shared: Arc<Shared<K>>,
+    timeout: Duration,
+    at: &'static Location<'static>,
+    /// When it first had to wait: its timeout counts from here.
+    began: Option<Instant>,
+    /// Its mailbox and when it queued, while queued.
+    queued: Option<(usize, Instant)>,
+    /// Whether the get was counted (the lane counts its own), and the wait.
+    counted: bool,
+    waited: bool,
+    /// Come back at the front of the queue (it was granted a slot and is waiting for it).
+    front: bool,
+}
+
+impl<K: Connect> GetAsync<K> {
+    pub(crate) fn new(
+        shared: Arc<Shared<K>>,
+        timeout: Duration,
+        at: &'static Location<'static>,
+    ) -> Self {
+        GetAsync {
+            shared,
+            timeout,
+            at,
+            began: None,
+            queued: None,
+            counted: false,
+            waited: false,
+            front: false,
+        }
+    }
+
+    /// One step: a connection (counted in `in_use`), an error, or queued with the waker.
+    fn step(&mut self, cx: &mut Context<'_>) -> Poll<Result<Box<Live<K::Connection>>>> {
+        let shared = Arc::clone(&self.shared);
+        if let Some((index, queued)) = self.queued {
+            let mut st = shared.lock();
+            if let Some(grant) = st.take_grant(index) {
+                self.queued = None;
+                st.stats.wait_time += queued.elapsed();
+                shared.sync_gate(&st);
+                return match grant {
+                    Grant::Conn(live) => Poll::Ready(Ok(Box::new(live))),
+                    Grant::Slot => {
+                        drop(st);
+                        // Its connection comes through the queue, where this task goes
+                        // back first.
+                        open_for_queue(&shared, Attempt { probe: false });
+                        self.front = true;
+                        self.enqueue(cx)
+                    }
+                    Grant::Closed => Poll::Ready(Err(shared.closed_error())),
+                    Grant::TimedOut => {
+                        st.stats.timeouts += 1;
+                        let waited = self.began.map_or(Duration::ZERO, |at| at.elapsed());
+                        Poll::Ready(Err(shared.timeout_error(&st, waited, None)))
+                    }
+                };
+            }
+            if let Some((live, next)) = st.take_nudged(index, shared.lifo()) {
+                self.queued = None;
+                st.stats.wait_time += queued.elapsed();
+                shared.sync_gate(&st);
+                st.check();
+                drop(st);
+                next.wake();
+                return Poll::Ready(Ok(Box::new(live)));
+            }
+            st.set_waker(index, cx.waker());
+            return Poll::Pending;
+        }
+        // The fast lane first, as `get` does (it counts the get itself).
+        if let Some(took) = shared.lane.take() {
+            self.counted = true;
+            match took {
+                Ok(live) => return Poll::Ready(Ok(live)),
+                Err(stale) => shared.put_back(*stale),
+            }
+        }
+        let mut st = shared.lock();
+        if st.closed {
+            return Poll::Ready(Err(shared.closed_error()));
+        }
+        if !self.counted {
+            self.counted = true;
+            st.stats.gets += 1;
+        }
+        if let Some(live) = st.take_idle(shared.lifo()) {
+            return Poll::Ready(Ok(Box::new(live)));
+        }
+        if !self.waited {
+            if let Some(max) = shared.config.max_waiting {
+                if st.waiting() >= max {
+                    st.stats.rejected += 1;
+                    return Poll::Ready(Err(Error::Exhausted(shared.numbers(&st, Duration::ZERO))));
+                }
+            }
+        }
+        // Room for a connection: opened on a thread of its own, it comes to the queue.
+        let attempt = st.reserve(Instant::now, true);
+        drop(st);
+        if let Some(attempt) = attempt {
+            open_for_queue(&shared, attempt);
+        }
+        self.enqueue(cx)
+    }
+
+    /// Queue this task, then look once more: what the lane held may have come to it.
+    fn enqueue(&mut self, cx: &mut Context<'_>) -> Poll<Result<Box<Live<K::Connection>>>> {
+        let shared = Arc::clone(&self.shared);
+        let mut st = shared.lock();
+        if st.closed {
+            return Poll::Ready(Err(shared.closed_error()));
+        }
+        let now = Instant::now();
+        let began = *self.began.get_or_insert(now);
+        if !self.waited {
+            self.waited = true;
+            st.stats.waits += 1;
+        }
+        let deadline = began.checked_add(self.timeout);
+        let front = std::mem::take(&mut self.front);
+        let index = st.enqueue_task(front, now, cx.waker(), deadline);
+        self.queued = Some((index, now));
+        // Shelving stops before this task waits (invariant 4 of `lane.rs`)...
+        shared.sync_gate(&st);
+        st.check();
+        drop(st);
+        // ...the checker learns of the deadline (and retries for waiters while backing off)...
+        shared.checker_wake.notify_one();
+        // ...and what is shelved comes to the waiters (maybe this one) through the state.
+        shared.drain_lane();
+        self.step(cx)
+    }
+}
+
+/// Open a connection in the slot `attempt` reserved, on a thread of its own; it goes to the
+/// first waiter, or is idle (a failure is recorded and backs off, as the checker's do).
+fn open_for_queue<K: Connect>(shared: &Arc<Shared<K>>, attempt: Attempt) {
+    let pool = Arc::clone(shared);
+    let name = format!("nimue-open {}", shared.config.name).replace('\0', "");
+    let spawned = std::thread::Builder::new()
+        .name(name)
+        .spawn(move || pool.open_for_pool(attempt).map(drop).unwrap_or(()));
+    if let Err(e) = spawned {
+        let error = Error::interface_from("could not start a thread to connect on", e);
+        shared.open_failed(attempt, &SharedError::new(error));
+    }
+}
+
+impl<K: Connect> Future for GetAsync<K> {
+    type Output = Result<PooledConnection<K>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // No field is pinned: `GetAsync` is `Unpin`.
+        let this = self.get_mut();
+        loop {
+            let live = match this.step(cx) {
+                Poll::Ready(Ok(live)) => live,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            match this.shared.prepare(live, false) {
+                Ok(live) => {
+                    let guard = PooledConnection::new(Arc::clone(&this.shared), live, this.at);
+                    return Poll::Ready(Ok(guard));
+                }
+                // Turned away (and discarded): look again.
+                Err(_) => continue,
+            }
+        }
+    }
+}
+
+impl<K: Connect> Drop for GetAsync<K> {
+    fn drop(&mut self) {
+        let Some((index, _)) = self.queued.take() else {
+            return;
+        };
+        let shared = &self.shared;
+        let mut st = shared.lock();
+        match st.take_grant(index) {
+            // Served, never polled: the connection goes on as a return does.
+            Some(Grant::Conn(live)) => shared.give_back(st, live, false),
+            // A slot: to the next waiter, or uncounted.
+            Some(Grant::Slot) => {
+                st.opening -= 1;
+                let wake = st.release_slot();
+                shared.sync_gate(&st);
+                st.check();
+                drop(st);
+                if let Some(wake) = wake {
+                    wake.wake();
+                }
+            }
+            Some(Grant::Closed | Grant::TimedOut) => shared.sync_gate(&st),
+            // Still queued: it leaves; a nudge it had goes to the next waiter.
+            None => {
+                let next = st.dequeue(index);
+                shared.sync_gate(&st);
+                st.check();
+                drop(st);
+                next.wake();
+            }
+        }
+    }
+}
+
+impl<K: Connect> fmt::Debug for GetAsync<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GetAsync")
+            .field("pool", &self.shared.config.name)
+            .field("queued", &self.queued.is_some())
+            .finish_non_exhaustive()
+    }
+}

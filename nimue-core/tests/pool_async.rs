@@ -1,0 +1,316 @@
+//! `Pool::get_async` and `PooledConnection::interact` on tokio runtimes, with the test
+//! driver: tasks wait in the pool's queue without blocking their thread, time out, and leak
+//! nothing when cancelled at any point; closures run off the runtime, and a panic in one
+//! frees its slot.
+
+use nimue_core::testing::TestConnector;
+use nimue_core::{Connection, ErrorKind, Pool};
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::thread;
+use std::time::Duration;
+
+fn pool(min: usize, max: usize) -> Pool<TestConnector> {
+    Pool::builder(TestConnector::new())
+        .min_idle(min)
+        .max_size(max)
+        .connection_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Poll `future` once with a waker that does nothing.
+fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+    let mut cx = Context::from_waker(Waker::noop());
+    std::pin::Pin::new(future).poll(&mut cx)
+}
+
+/// 100 tasks on one thread share 2 connections: each gets one in turn while the others wait
+/// in the queue (a blocking wait would deadlock this single-threaded runtime).
+#[test]
+fn a_hundred_tasks_on_one_thread_share_two_connections() {
+    let pool = pool(0, 2);
+    let most = Arc::new(AtomicUsize::new(0));
+    current_thread().block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..100 {
+            let (pool, most) = (pool.clone(), Arc::clone(&most));
+            tasks.push(tokio::spawn(async move {
+                let conn = pool.get_async().await.expect("a connection in time");
+                most.fetch_max(pool.state().in_use, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                drop(conn);
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    let st = pool.state();
+    assert_eq!(most.load(Ordering::Relaxed), 2, "{st:?}");
+    assert_eq!((st.in_use, st.waiting, st.total), (0, 0, 2), "{st:?}");
+    assert_eq!(st.gets, 100);
+    assert!(st.waits >= 90, "most of them waited: {st:?}");
+    assert_eq!(st.timeouts, 0);
+}
+
+/// A task and a thread wait in one queue, in arrival order.
+#[test]
+fn tasks_and_threads_are_served_in_arrival_order() {
+    let pool = pool(1, 1);
+    let held = pool.get().unwrap();
+    let thread_pool = pool.clone();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let thread_order = Arc::clone(&order);
+    let waiter = thread::spawn(move || {
+        let conn = thread_pool.get().unwrap();
+        thread_order.lock().unwrap().push("thread");
+        thread::sleep(Duration::from_millis(20));
+        drop(conn);
+    });
+    while pool.state().waiting < 1 {
+        thread::sleep(Duration::from_millis(1));
+    }
+    current_thread().block_on(async {
+        let task_pool = pool.clone();
+        let task_order = Arc::clone(&order);
+        let task = tokio::spawn(async move {
+            let conn = task_pool.get_async().await.unwrap();
+            task_order.lock().unwrap().push("task");
+            drop(conn);
+        });
+        while pool.state().waiting < 2 {
+            tokio::task::yield_now().await;
+        }
+        drop(held);
+        task.await.unwrap();
+    });
+    waiter.join().unwrap();
+    assert_eq!(*order.lock().unwrap(), ["thread", "task"]);
+}
+
+/// A task that finds no connection in time gets the pool's timeout error, from the checker
+/// (no runtime timer involved), and leaves the queue.
+#[test]
+fn a_task_times_out_with_the_pools_error() {
+    let pool = pool(1, 1);
+    let held = pool.get().unwrap();
+    let began = std::time::Instant::now();
+    let err = current_thread()
+        .block_on(pool.get_async_timeout(Duration::from_millis(100)))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PoolTimeout, "{err}");
+    assert!(began.elapsed() >= Duration::from_millis(100));
+    let st = pool.state();
+    assert_eq!((st.waiting, st.timeouts, st.in_use), (0, 1, 1), "{st:?}");
+    drop(held);
+    assert_eq!(pool.state().idle, 1);
+}
+
+/// Dropping a queued task's future takes it out of the queue.
+#[test]
+fn a_cancelled_queued_task_leaves_the_queue() {
+    let pool = pool(1, 1);
+    let held = pool.get().unwrap();
+    let mut task = pool.get_async();
+    assert!(poll_once(&mut task).is_pending());
+    assert_eq!(pool.state().waiting, 1);
+    drop(task);
+    assert_eq!(pool.state().waiting, 0);
+    drop(held);
+    let st = pool.state();
+    assert_eq!((st.idle, st.in_use, st.total), (1, 0, 1), "{st:?}");
+}
+
+/// A task handed the connection (it waited past the fair-share bound, so the return went
+/// straight to it) and dropped before it was polled again passes the connection on: a
+/// thread waiting behind it gets it.
+#[test]
+fn a_task_cancelled_after_it_was_served_passes_the_connection_on() {
+    let pool = pool(1, 1);
+    let held = pool.get().unwrap();
+    let mut task = pool.get_async();
+    assert!(poll_once(&mut task).is_pending());
+    let behind = {
+        let pool = pool.clone();
+        thread::spawn(move || pool.get_timeout(Duration::from_secs(10)).map(drop))
+    };
+    while pool.state().waiting < 2 {
+        thread::sleep(Duration::from_millis(1));
+    }
+    // Past the fair-share bound (500 µs): the return hands the connection to the task.
+    thread::sleep(Duration::from_millis(5));
+    drop(held);
+    assert_eq!(pool.state().waiting, 1, "the task was served");
+    drop(task);
+    behind.join().unwrap().expect("the thread behind got it");
+    let st = pool.state();
+    assert_eq!((st.idle, st.in_use, st.waiting), (1, 0, 0), "{st:?}");
+}
+
+/// A task nudged to come for an idle connection and dropped passes the nudge on.
+#[test]
+fn a_task_cancelled_after_it_was_nudged_passes_the_nudge_on() {
+    let pool = pool(1, 1);
+    let held = pool.get().unwrap();
+    let mut first = pool.get_async();
+    assert!(poll_once(&mut first).is_pending());
+    let mut second = pool.get_async();
+    assert!(poll_once(&mut second).is_pending());
+    // At once: within the fair-share bound the connection is idle and the first nudged.
+    drop(held);
+    drop(first);
+    match poll_once(&mut second) {
+        Poll::Ready(conn) => drop(conn.expect("the second task gets it")),
+        Poll::Pending => panic!("the nudge was lost: {:?}", pool.state()),
+    }
+    let st = pool.state();
+    assert_eq!((st.idle, st.in_use, st.waiting), (1, 0, 0), "{st:?}");
+}
+
+/// A new connection for a task is opened on another thread, not the task's.
+#[test]
+fn a_task_never_connects_on_its_own_thread() {
+    let connector = TestConnector::new();
+    connector.set_connect_delay(Duration::from_millis(50));
+    let pool = Pool::builder(connector)
+        .min_idle(0)
+        .max_size(1)
+        .build_lazy()
+        .unwrap();
+    let mut task = pool.get_async();
+    // Connecting inline would have returned the connection from this poll.
+    assert!(poll_once(&mut task).is_pending(), "connecting elsewhere");
+    assert_eq!(pool.state().pending, 1, "the slot is being opened");
+    let conn = current_thread().block_on(task).expect("the new connection");
+    assert!(!conn.is_broken());
+    assert_eq!(pool.state().created, 1);
+}
+
+/// `close()` wakes a queued task with the closed error.
+#[test]
+fn closing_the_pool_ends_a_waiting_task() {
+    let pool = pool(1, 1);
+    let held = pool.get().unwrap();
+    let closer = pool.clone();
+    let err = current_thread().block_on(async move {
+        let task = tokio::spawn(async move { pool.get_async().await.map(drop) });
+        while closer.state().waiting < 1 {
+            tokio::task::yield_now().await;
+        }
+        let closing = thread::spawn(move || closer.close());
+        let result = task.await.unwrap();
+        drop(held);
+        closing.join().unwrap();
+        result.unwrap_err()
+    });
+    assert_eq!(err.kind(), ErrorKind::PoolClosed, "{err}");
+}
+
+#[cfg(feature = "tokio")]
+mod interact {
+    use super::*;
+
+    /// The closure runs on a blocking thread, not the runtime's, and its result comes back.
+    #[test]
+    fn the_closure_runs_off_the_runtime_thread() {
+        let pool = pool(1, 1);
+        let runtime_thread = thread::current().id();
+        let (ran_on, changed) = current_thread().block_on(async {
+            let mut conn = pool.get_async().await.unwrap();
+            conn.interact(|c| (thread::current().id(), c.execute("INSERT 1", &[])))
+                .await
+                .unwrap()
+        });
+        assert_ne!(ran_on, runtime_thread);
+        changed.unwrap();
+    }
+
+    /// A panic in the closure is an error; the connection is closed and its slot freed.
+    #[test]
+    fn a_panic_in_the_closure_is_an_error_and_frees_the_slot() {
+        let pool = pool(1, 1);
+        current_thread().block_on(async {
+            let mut conn = pool.get_async().await.unwrap();
+            let err = conn
+                .interact(|_| -> () { panic!("boom") })
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Interface, "{err}");
+            assert!(err.to_string().contains("boom"), "{err}");
+            let again = conn.interact(|_| ()).await.unwrap_err();
+            assert_eq!(again.kind(), ErrorKind::Interface, "{again}");
+            drop(conn);
+            let st = pool.state();
+            assert_eq!((st.in_use, st.broken), (0, 1), "{st:?}");
+            // The slot is free: a new connection comes.
+            let conn = pool.get_async().await.unwrap();
+            drop(conn);
+        });
+    }
+
+    /// An interact whose future is dropped while the closure runs: the closure finishes, and
+    /// the connection goes back to the pool from the blocking thread.
+    #[test]
+    fn a_cancelled_interact_gives_the_connection_back() {
+        let pool = pool(1, 1);
+        current_thread().block_on(async {
+            let mut conn = pool.get_async().await.unwrap();
+            let (started_tx, started_rx) = std::sync::mpsc::channel();
+            let slow = conn.interact(move |c| {
+                started_tx.send(()).unwrap();
+                thread::sleep(Duration::from_millis(100));
+                c.execute("INSERT 1", &[]).map(drop)
+            });
+            let cancelled = tokio::time::timeout(Duration::from_millis(10), slow).await;
+            assert!(cancelled.is_err(), "timed out while the closure ran");
+            started_rx.recv().unwrap();
+            drop(conn);
+            let back = pool.get_async_timeout(Duration::from_secs(10)).await;
+            let conn = back.expect("the connection came back");
+            assert!(!conn.in_transaction(), "reset on its way back");
+        });
+        let st = pool.state();
+        assert_eq!((st.total, st.broken), (1, 0), "{st:?}");
+    }
+
+    /// A guard dropped on a runtime thread is reset on a blocking thread: the runtime's
+    /// thread goes on at once while the (slow) reset runs elsewhere.
+    #[test]
+    fn a_guard_dropped_on_the_runtime_is_reset_off_it() {
+        let connector = TestConnector::new();
+        let pool = Pool::builder(connector.clone())
+            .min_idle(1)
+            .max_size(1)
+            .background_reset(false)
+            .build()
+            .unwrap();
+        connector.set_reset_delay(Duration::from_millis(200));
+        current_thread().block_on(async {
+            let mut conn = pool.get_async().await.unwrap();
+            conn.interact(|c| c.execute("INSERT 1", &[]).map(drop))
+                .await
+                .unwrap()
+                .unwrap();
+            drop(conn);
+            // A reset on this thread would have made it idle before the drop returned.
+            let st = pool.state();
+            assert_eq!(
+                (st.idle, st.in_use),
+                (0, 1),
+                "being reset elsewhere: {st:?}"
+            );
+            let conn = pool.get_async().await.unwrap();
+            assert!(!conn.in_transaction());
+        });
+    }
+}
