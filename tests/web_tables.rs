@@ -4,6 +4,8 @@
 
 #![cfg(feature = "sqlite")]
 
+// The binary's start-up helpers (`demo_database`) are not used here.
+#[allow(dead_code)]
 #[path = "../examples/web_tables/src/app.rs"]
 mod app;
 mod common;

@@ -2,8 +2,9 @@
 //! one pool for the app's lifetime. `http.rs` serves it; both are shared by the example's
 //! `main.rs` and its integration test.
 
-use nimue::{BoxConnection, BoxConnector, Connection, Error, ErrorKind, Pool, Row};
+use nimue::{BoxConnection, BoxConnector, Connect, Connection, Error, ErrorKind, Pool, Row};
 use serde_json::{json, Value as Json};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
@@ -45,10 +46,15 @@ impl App {
     /// on every path out of this function, errors and panics included.
     fn tables(&self) -> Result<Json, Error> {
         let mut conn = self.pool.get()?;
+        self.list_tables(&mut conn)
+    }
+
+    /// `{"tables": [...]}`, read on `conn` (any connection of this app's database).
+    pub fn list_tables(&self, conn: &mut BoxConnection) -> Result<Json, Error> {
         let rows = match self.tables_sql.get() {
             Some(sql) => conn.query(sql, &[])?,
             None => {
-                let (sql, rows) = discover_tables_query(&mut conn)?;
+                let (sql, rows) = discover_tables_query(conn)?;
                 let _ = self.tables_sql.set(sql);
                 rows
             }
@@ -62,7 +68,7 @@ impl App {
 
     /// `GET /health`: the pool's state and the HTTP queue's. It reads numbers only: it never
     /// waits for a connection.
-    fn health(&self) -> Json {
+    pub fn health(&self) -> Json {
         let s = self.pool.state();
         json!({
             "status": if s.is_closed { "closed" } else { "ok" },
@@ -173,7 +179,7 @@ fn discover_tables_query(conn: &mut BoxConnection) -> Result<(&'static str, Vec<
 }
 
 /// 503 when the database or pool is unavailable (worth retrying), 500 otherwise.
-fn status_of(e: &Error) -> u16 {
+pub fn status_of(e: &Error) -> u16 {
     match e.kind() {
         ErrorKind::Operational => 503,
         k if !k.is_database() && k != ErrorKind::Interface => 503, // pool timeout / closed
@@ -181,6 +187,69 @@ fn status_of(e: &Error) -> u16 {
     }
 }
 
-fn error_json(e: &Error) -> Json {
+/// An error as the JSON body of its response.
+pub fn error_json(e: &Error) -> Json {
     json!({ "error": e.to_string(), "kind": format!("{:?}", e.kind()) })
+}
+
+/// The URL without its password, for the log line.
+pub fn shown(url: &str) -> String {
+    if url
+        .get(..5)
+        .is_some_and(|s| s.eq_ignore_ascii_case("odbc:"))
+    {
+        // An ODBC connection string: `PWD=secret;` (any case) becomes `PWD=***;`.
+        return url
+            .split(';')
+            .map(|part| match part.split_once('=') {
+                Some((key, _)) if key.trim().eq_ignore_ascii_case("pwd") => format!("{key}=***"),
+                _ => part.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(";");
+    }
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            let user = credentials.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Create (once) a small SQLite database so the table list is not empty; its URL.
+pub fn demo_database() -> nimue::Result<String> {
+    let path: PathBuf = std::env::temp_dir().join("nimue-web-tables-demo.db");
+    let url = format!("sqlite:{}", path.display());
+    let mut conn = nimue::any::connector(&url)?.connect()?;
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS authors (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+        &[],
+    )?;
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS books (id INTEGER PRIMARY KEY, \
+         author_id INTEGER REFERENCES authors (id), title TEXT NOT NULL)",
+        &[],
+    )?;
+    conn.commit()?;
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn passwords_never_reach_the_log_line() {
+        assert_eq!(
+            shown("postgres://app:s3cret@127.0.0.1:5432/db"),
+            "postgres://app:***@127.0.0.1:5432/db"
+        );
+        assert_eq!(
+            shown("odbc:Driver={PostgreSQL Unicode};UID=app;pwd=s3cret;Database=db"),
+            "odbc:Driver={PostgreSQL Unicode};UID=app;pwd=***;Database=db"
+        );
+        assert_eq!(shown("sqlite:/tmp/x.db"), "sqlite:/tmp/x.db");
+    }
 }

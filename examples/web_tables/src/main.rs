@@ -22,9 +22,9 @@
 mod app;
 mod http;
 
+use app::{demo_database, shown};
 use clap::Parser;
-use nimue::{Connect, Connection, Pool};
-use std::path::PathBuf;
+use nimue::Pool;
 use std::time::Duration;
 
 /// Serve the tables of a database as JSON over HTTP (`GET /`), and the connection pool's
@@ -111,66 +111,4 @@ fn run(args: Args) -> Result<(), String> {
     running.join();
     println!("web_tables: stopped, pool closed");
     Ok(())
-}
-
-/// The URL without its password, for the log line.
-fn shown(url: &str) -> String {
-    if url
-        .get(..5)
-        .is_some_and(|s| s.eq_ignore_ascii_case("odbc:"))
-    {
-        // An ODBC connection string: `PWD=secret;` (any case) becomes `PWD=***;`.
-        return url
-            .split(';')
-            .map(|part| match part.split_once('=') {
-                Some((key, _)) if key.trim().eq_ignore_ascii_case("pwd") => format!("{key}=***"),
-                _ => part.to_owned(),
-            })
-            .collect::<Vec<_>>()
-            .join(";");
-    }
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            let user = credentials.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
-/// Create (once) a small SQLite database so the table list is not empty; its URL.
-fn demo_database() -> nimue::Result<String> {
-    let path: PathBuf = std::env::temp_dir().join("nimue-web-tables-demo.db");
-    let url = format!("sqlite:{}", path.display());
-    let mut conn = nimue::any::connector(&url)?.connect()?;
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS authors (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
-        &[],
-    )?;
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS books (id INTEGER PRIMARY KEY, \
-         author_id INTEGER REFERENCES authors (id), title TEXT NOT NULL)",
-        &[],
-    )?;
-    conn.commit()?;
-    Ok(url)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shown;
-
-    #[test]
-    fn passwords_never_reach_the_log_line() {
-        assert_eq!(
-            shown("postgres://app:s3cret@127.0.0.1:5432/db"),
-            "postgres://app:***@127.0.0.1:5432/db"
-        );
-        assert_eq!(
-            shown("odbc:Driver={PostgreSQL Unicode};UID=app;pwd=s3cret;Database=db"),
-            "odbc:Driver={PostgreSQL Unicode};UID=app;pwd=***;Database=db"
-        );
-        assert_eq!(shown("sqlite:/tmp/x.db"), "sqlite:/tmp/x.db");
-    }
 }

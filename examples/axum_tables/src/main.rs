@@ -1,0 +1,105 @@
+//! axum_tables: the main job, web_tables, as an async service: axum on tokio, serving the same
+//! JSON from one nimue pool.
+//!
+//! ```text
+//! cargo run -p axum_tables                              # embedded SQLite demo database
+//! cargo run -p axum_tables --all-features -- --database-url postgres://user:pass@127.0.0.1/db
+//! curl http://127.0.0.1:8080/          # {"tables": ["authors", "books"]}
+//! curl http://127.0.0.1:8080/health    # the pool's state
+//! ```
+//!
+//! Handlers wait for a connection with `Pool::get_async` and run driver code through
+//! `PooledConnection::interact`, so no database I/O ever runs on the runtime's threads
+//! (`routes.rs`). `--threads 1` runs everything on one thread. Ctrl-C stops the server
+//! and closes the pool.
+
+// web_tables' answers, shared (this program does not use its thread-pool side).
+#[allow(dead_code)]
+#[path = "../../web_tables/src/app.rs"]
+mod app;
+mod routes;
+
+use app::{demo_database, shown, App};
+use clap::Parser;
+use nimue::Pool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Serve the tables of a database as JSON over HTTP (`GET /`), and the connection pool's
+/// health (`GET /health`), from async handlers.
+#[derive(Parser, Debug)]
+#[command(name = "axum_tables", version, long_about = None)]
+struct Args {
+    /// Database URL (sqlite:PATH, postgres://…, mysql://…, odbc:…); default: a demo SQLite
+    /// database in the temp directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Connections the pool keeps open even when idle.
+    #[arg(long, default_value_t = 1)]
+    min: usize,
+    /// Most connections the pool opens.
+    #[arg(long, default_value_t = 8)]
+    max: usize,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: String,
+    /// How long a request waits for a database connection before its 503, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    wait_ms: u64,
+    /// The runtime's threads (1: a current-thread runtime).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
+fn main() {
+    if let Err(message) = run(Args::parse()) {
+        eprintln!("axum_tables: {message}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let url = match args.database_url {
+        Some(url) => url,
+        None => demo_database().map_err(|e| format!("creating the demo database: {e}"))?,
+    };
+    let connector = nimue::any::connector(&url).map_err(|e| e.to_string())?;
+    // Built before the runtime starts: `build` opens `--min` connections on this thread.
+    let pool = Pool::builder(connector)
+        .name("axum_tables")
+        .min_idle(args.min)
+        .max_size(args.max)
+        .connection_timeout(Duration::from_millis(args.wait_ms))
+        .build()
+        .map_err(|e| format!("opening the pool: {e}"))?;
+    let runtime = match args.threads {
+        0 | 1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
+        }
+    }
+    .enable_all()
+    .build()
+    .map_err(|e| format!("starting the runtime: {e}"))?;
+    let app = Arc::new(App::new(pool.clone(), &url));
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&args.bind)
+            .await
+            .map_err(|e| format!("listening on {}: {e}", args.bind))?;
+        let bound = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("axum_tables: serving {} on http://{bound}/", shown(&url));
+        axum::serve(listener, routes::router(app))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(|e| format!("serving: {e}"))
+    })?;
+    // Resets handed to blocking threads finish before the runtime is gone.
+    runtime.shutdown_timeout(Duration::from_secs(10));
+    pool.close();
+    println!("axum_tables: stopped, pool closed");
+    Ok(())
+}
