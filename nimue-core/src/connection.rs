@@ -137,6 +137,16 @@ pub trait Connection: Send {
         true
     }
 
+    /// Whether [`reset`](Self::reset) (and restoring the pool's autocommit after it) would
+    /// make no driver call now: nothing to roll back, nothing to clear. With the `tokio`
+    /// feature, a guard dropped on an async runtime's thread is then given back right there;
+    /// otherwise its reset runs on a blocking thread, so no driver call blocks the runtime.
+    /// The default, `false`, is always safe; adapters that track their session say `true` when
+    /// they can.
+    fn reset_is_local(&self) -> bool {
+        false
+    }
+
     /// Whether a transaction with writes in it is open: what giving the connection back to
     /// the pool would roll back (the pool then warns, naming where it was checked out).
     /// Adapters that can tell override it; the default is `false`.

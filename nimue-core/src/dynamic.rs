@@ -51,6 +51,8 @@ pub trait DynConnection: Send {
     fn dyn_reset_cleared_session(&self) -> bool;
     /// [`Connection::reset_waits`].
     fn dyn_reset_waits(&self) -> bool;
+    /// [`Connection::reset_is_local`].
+    fn dyn_reset_is_local(&self) -> bool;
     /// [`Connection::session_set_up`].
     fn dyn_session_set_up(&mut self);
     /// [`Connection::backend`].
@@ -125,6 +127,9 @@ impl<C: Connection + 'static> DynConnection for C {
     fn dyn_reset_waits(&self) -> bool {
         self.reset_waits()
     }
+    fn dyn_reset_is_local(&self) -> bool {
+        self.reset_is_local()
+    }
     fn dyn_session_set_up(&mut self) {
         self.session_set_up()
     }
@@ -186,6 +191,9 @@ impl Connection for BoxConnection {
     }
     fn reset_waits(&self) -> bool {
         (**self).dyn_reset_waits()
+    }
+    fn reset_is_local(&self) -> bool {
+        (**self).dyn_reset_is_local()
     }
     fn session_set_up(&mut self) {
         (**self).dyn_session_set_up()

@@ -492,6 +492,10 @@ impl Connection for TestConnection {
         self.driver.reset_delay_us.load(Relaxed) > 0
     }
 
+    fn reset_is_local(&self) -> bool {
+        !self.in_tx && !self.reset_waits()
+    }
+
     fn reset(&mut self) -> Result<()> {
         let d = &self.driver;
         if d.faults {

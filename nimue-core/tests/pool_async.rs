@@ -313,4 +313,22 @@ mod interact {
             assert!(!conn.in_transaction());
         });
     }
+
+    /// A guard with nothing to reset is given back right where it is dropped (no trip to a
+    /// blocking thread): idle at once.
+    #[test]
+    fn a_guard_with_nothing_to_reset_is_given_back_in_place() {
+        let pool = pool(1, 1);
+        current_thread().block_on(async {
+            let mut conn = pool.get_async().await.unwrap();
+            conn.interact(|c| c.query("SELECT 1", &[]).map(drop))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(!conn.in_transaction());
+            drop(conn);
+            let st = pool.state();
+            assert_eq!((st.idle, st.in_use), (1, 0), "given back in place: {st:?}");
+        });
+    }
 }

@@ -228,6 +228,11 @@ impl Connection for MySqlConnection {
             || self.session.autocommit != self.set_up_autocommit
     }
 
+    /// `reset` sends something exactly when it waits for it.
+    fn reset_is_local(&self) -> bool {
+        !self.reset_waits()
+    }
+
     /// The session as it is now (after the pool's `autocommit` and `on_connect`) is what
     /// `reset` returns to.
     fn session_set_up(&mut self) {

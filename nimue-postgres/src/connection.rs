@@ -330,6 +330,12 @@ impl Connection for PgConnection {
     fn reset_waits(&self) -> bool {
         false
     }
+
+    /// With no transaction open, `reset` only sets flags (the client's, on a runtime of its
+    /// own, is not called).
+    fn reset_is_local(&self) -> bool {
+        !self.session.in_transaction
+    }
 }
 
 #[cfg(test)]

@@ -136,6 +136,11 @@ impl Connection for SqliteConnection {
         false
     }
 
+    /// With no transaction open there is nothing to roll back.
+    fn reset_is_local(&self) -> bool {
+        self.conn.is_autocommit()
+    }
+
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
         Ok(StreamingCursor::new(SqliteStream::new(self)))
     }

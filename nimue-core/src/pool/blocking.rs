@@ -17,7 +17,7 @@ use super::guarded::LOG;
 use super::shared::Shared;
 use super::state::Live;
 use super::sync::Arc;
-use crate::connection::Connect;
+use crate::connection::{Connect, Connection};
 use crate::error::{Error, Result};
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
@@ -38,12 +38,19 @@ impl<K: Connect> Drop for Lent<K> {
     }
 }
 
-/// When called on a thread inside a tokio runtime: give `live` back on one of its blocking
-/// threads and return `None`; elsewhere return it, to be given back here.
+/// When called on a thread inside a tokio runtime and giving `live` back may call the driver
+/// ([`Connection::reset_is_local`] says no): give it back on one of the runtime's blocking
+/// threads and return `None`; else return it, to be given back here.
 pub(crate) fn off_runtime<K: Connect>(
     shared: &Arc<Shared<K>>,
     live: Box<Live<K::Connection>>,
 ) -> Option<Box<Live<K::Connection>>> {
+    // Nothing to reset, nothing that blocks: given back right here.
+    let local =
+        live.conn.reset_is_local() && !live.conn.is_broken() && shared.config.on_checkin.is_none();
+    if local {
+        return Some(live);
+    }
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return Some(live);
     };
