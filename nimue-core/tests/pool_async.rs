@@ -331,4 +331,30 @@ mod interact {
             assert_eq!((st.idle, st.in_use), (1, 0), "given back in place: {st:?}");
         });
     }
+
+    /// A task that panics while it holds a connection: the guard, dropped on the runtime's
+    /// thread while it unwinds, is discarded (not reset and reused), off that thread.
+    #[test]
+    fn a_guard_dropped_by_a_panicking_task_is_discarded() {
+        let pool = pool(1, 1);
+        current_thread().block_on(async {
+            let task_pool = pool.clone();
+            let task = tokio::spawn(async move {
+                let mut conn = task_pool.get_async().await.unwrap();
+                conn.interact(|c| c.execute("INSERT 1", &[]).map(drop))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                panic!("the handler failed");
+            });
+            assert!(task.await.unwrap_err().is_panic());
+            let conn = pool
+                .get_async()
+                .await
+                .expect("a new connection in its slot");
+            assert!(!conn.in_transaction());
+        });
+        let st = pool.state();
+        assert_eq!((st.broken, st.created), (1, 2), "{st:?}");
+    }
 }

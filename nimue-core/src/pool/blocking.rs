@@ -13,11 +13,11 @@
 
 use super::checkin::{Held, Why};
 use super::guard::PooledConnection;
-use super::guarded::LOG;
+use super::guarded::{broken, reset_is_local, LOG};
 use super::shared::Shared;
 use super::state::Live;
 use super::sync::Arc;
-use crate::connection::{Connect, Connection};
+use crate::connection::Connect;
 use crate::error::{Error, Result};
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
@@ -28,12 +28,15 @@ use std::thread;
 struct Lent<K: Connect> {
     shared: Arc<Shared<K>>,
     live: Option<Box<Live<K::Connection>>>,
+    /// Whether the thread that let it go was panicking (its connection is then discarded).
+    panicking: bool,
 }
 
 impl<K: Connect> Drop for Lent<K> {
     fn drop(&mut self) {
         if let Some(live) = self.live.take() {
-            self.shared.checkin_dropped(live, thread::panicking());
+            let panicking = self.panicking || thread::panicking();
+            self.shared.checkin_dropped(live, panicking);
         }
     }
 }
@@ -44,10 +47,13 @@ impl<K: Connect> Drop for Lent<K> {
 pub(crate) fn off_runtime<K: Connect>(
     shared: &Arc<Shared<K>>,
     live: Box<Live<K::Connection>>,
+    panicking: bool,
 ) -> Option<Box<Live<K::Connection>>> {
     // Nothing to reset, nothing that blocks: given back right here.
-    let local =
-        live.conn.reset_is_local() && !live.conn.is_broken() && shared.config.on_checkin.is_none();
+    let local = !panicking
+        && reset_is_local(&live.conn)
+        && !broken(&live.conn)
+        && shared.config.on_checkin.is_none();
     if local {
         return Some(live);
     }
@@ -57,6 +63,7 @@ pub(crate) fn off_runtime<K: Connect>(
     let lent = Lent {
         shared: Arc::clone(shared),
         live: Some(live),
+        panicking,
     };
     // Run or not (a runtime shutting down drops it unrun), dropping `lent` gives it back.
     drop(runtime.spawn_blocking(move || drop(lent)));
@@ -107,6 +114,7 @@ impl<K: Connect> PooledConnection<K> {
         let mut lent = Lent {
             shared: Arc::clone(&shared),
             live: Some(live),
+            panicking: false,
         };
         let ran = tokio::task::spawn_blocking(move || {
             let live = lent.live.as_mut().expect("lent until taken here");

@@ -88,12 +88,15 @@ fn run<K: Connect>(shared: &Shared<K>) {
             until = until.min(deadline);
         }
         let timeout = until.saturating_duration_since(now);
-        drop(
-            shared
-                .checker_wake
-                .wait_timeout(st, timeout)
-                .unwrap_or_else(PoisonError::into_inner),
-        );
+        // Tasks queued with an earlier deadline than this wake it (`checker_late_for`).
+        st.checker_wakes_at = Some(until);
+        let mut st = shared
+            .checker_wake
+            .wait_timeout(st, timeout)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+        st.checker_wakes_at = None;
+        drop(st);
     }
 }
 

@@ -28,8 +28,8 @@
 use super::backoff::Attempt;
 use super::guard::PooledConnection;
 use super::shared::Shared;
-use super::state::{Grant, Live};
-use super::sync::{Arc, SharedError};
+use super::state::{Grant, Live, State};
+use super::sync::{Arc, MutexGuard, SharedError};
 use crate::connection::Connect;
 use crate::error::{Error, Result};
 use std::fmt;
@@ -94,7 +94,7 @@ impl<K: Connect> GetAsync<K> {
                         // back first.
                         open_for_queue(&shared, Attempt { probe: false });
                         self.front = true;
-                        self.enqueue(cx)
+                        self.enqueue(shared.lock(), cx)
                     }
                     Grant::Closed => Poll::Ready(Err(shared.closed_error())),
                     Grant::TimedOut => {
@@ -144,18 +144,22 @@ impl<K: Connect> GetAsync<K> {
             }
         }
         // Room for a connection: opened on a thread of its own, it comes to the queue.
-        let attempt = st.reserve(Instant::now, true);
-        drop(st);
-        if let Some(attempt) = attempt {
+        if let Some(attempt) = st.reserve(Instant::now, true) {
+            drop(st);
             open_for_queue(&shared, attempt);
+            st = shared.lock();
         }
-        self.enqueue(cx)
+        self.enqueue(st, cx)
     }
 
-    /// Queue this task, then look once more: what the lane held may have come to it.
-    fn enqueue(&mut self, cx: &mut Context<'_>) -> Poll<Result<Box<Live<K::Connection>>>> {
+    /// Queue this task (in the critical section `st` holds), then take what the lane held
+    /// through the state: if anything, look once more, it may have come to this task.
+    fn enqueue(
+        &mut self,
+        mut st: MutexGuard<'_, State<K::Connection>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Box<Live<K::Connection>>>> {
         let shared = Arc::clone(&self.shared);
-        let mut st = shared.lock();
         if st.closed {
             return Poll::Ready(Err(shared.closed_error()));
         }
@@ -169,15 +173,22 @@ impl<K: Connect> GetAsync<K> {
         let front = std::mem::take(&mut self.front);
         let index = st.enqueue_task(front, now, cx.waker(), deadline);
         self.queued = Some((index, now));
+        // The checker serves the timeout: woken if it would sleep past the deadline, or to
+        // retry for waiters while connecting backs off.
+        let wake_checker = st.checker_late_for(deadline) || !st.backoff.healthy();
         // Shelving stops before this task waits (invariant 4 of `lane.rs`)...
         shared.sync_gate(&st);
         st.check();
         drop(st);
-        // ...the checker learns of the deadline (and retries for waiters while backing off)...
-        shared.checker_wake.notify_one();
-        // ...and what is shelved comes to the waiters (maybe this one) through the state.
-        shared.drain_lane();
-        self.step(cx)
+        if wake_checker {
+            shared.checker_wake.notify_one();
+        }
+        // ...and what is shelved comes to the waiters (maybe this one) through the state. A
+        // connection that reaches this task wakes it anyway: looking again only saves that.
+        if shared.drain_lane() {
+            return self.step(cx);
+        }
+        Poll::Pending
     }
 }
 

@@ -139,12 +139,13 @@ impl<K: Connect> Drop for PooledConnection<K> {
         let Some(live) = self.take_back() else {
             return;
         };
+        let panicking = thread::panicking();
         // On an async runtime's thread, the reset (driver I/O) runs on a blocking thread.
         #[cfg(feature = "tokio")]
-        let Some(live) = super::blocking::off_runtime(&self.shared, live) else {
+        let Some(live) = super::blocking::off_runtime(&self.shared, live, panicking) else {
             return;
         };
-        self.shared.checkin_dropped(live, thread::panicking());
+        self.shared.checkin_dropped(live, panicking);
     }
 }
 

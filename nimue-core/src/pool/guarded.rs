@@ -21,6 +21,13 @@ pub(crate) fn reset_waits<C: Connection>(conn: &C) -> bool {
     panic::catch_unwind(AssertUnwindSafe(|| conn.reset_waits())).unwrap_or(false)
 }
 
+/// Whether giving a connection back would make no driver call; a panic says no (the return
+/// then goes to a blocking thread, where `checkin` deals with it).
+#[cfg(feature = "tokio")]
+pub(crate) fn reset_is_local<C: Connection>(conn: &C) -> bool {
+    panic::catch_unwind(AssertUnwindSafe(|| conn.reset_is_local())).unwrap_or(false)
+}
+
 /// Close a connection, logging (not returning) an error.
 pub(crate) fn close_quietly<C: Connection>(pool: &str, conn: C) {
     if let Err(e) = guarded("close", || conn.close()) {

@@ -106,10 +106,13 @@ impl<K: Connect> Shared<K> {
 
     /// Take every shelved connection back through the slow path (after closing the gate, or
     /// so that the state's numbers count them as idle).
-    pub(crate) fn drain_lane(&self) {
-        for live in self.lane.drain() {
+    pub(crate) fn drain_lane(&self) -> bool {
+        let drained = self.lane.drain();
+        let any = !drained.is_empty();
+        for live in drained {
             self.put_back(*live);
         }
+        any
     }
 
     /// The pool's numbers, for an error.

@@ -217,6 +217,9 @@ pub(crate) struct State<C> {
     pub last_connect_error: Option<SharedError>,
     /// The checker's round number.
     pub round: u64,
+    /// When the checker, asleep, wakes up next by itself (`None`: it is awake): a task queued
+    /// with an earlier deadline must wake it.
+    pub checker_wakes_at: Option<Instant>,
     /// When the current round started: a cheap, slightly late clock for the hot path.
     pub tick: Instant,
     /// Connections opened before this are closed instead of reused (`drain`, or a disconnect
@@ -246,6 +249,7 @@ impl<C> State<C> {
             backoff: Backoff::new(backoff_cap, now),
             last_connect_error: None,
             round: 0,
+            checker_wakes_at: None,
             tick: now,
             evict_before: None,
             stats: Counters::default(),
@@ -393,7 +397,7 @@ impl<C> State<C> {
             // With a waiter nudged, a connection is idle already: the order is kept by
             // queueing this one behind it.
             let direct = self.nudged.is_none()
-                && (!mailbox.sleeping || mailbox.since.elapsed() >= FAIR_AFTER);
+                && (!mailbox.sleeping || mailbox.task || mailbox.since.elapsed() >= FAIR_AFTER);
             if direct {
                 return self.serve(Grant::Conn(live)).unwrap_or_default();
             }
@@ -620,6 +624,16 @@ impl<C> State<C> {
         mailbox.waker = Some(waker.clone());
         mailbox.deadline = deadline;
         index
+    }
+
+    /// Whether the checker must be woken to serve a timeout at `deadline` in time: it is
+    /// awake (it will look), or asleep until later.
+    pub(crate) fn checker_late_for(&self, deadline: Option<Instant>) -> bool {
+        match (deadline, self.checker_wakes_at) {
+            (None, _) => false,
+            (Some(_), None) => false,
+            (Some(deadline), Some(wakes)) => deadline < wakes,
+        }
     }
 
     /// A queued task was polled and waits on: the waker to wake it with.
