@@ -527,16 +527,29 @@ impl bb8::ManageConnection for NoopBb8 {
     }
 }
 
-/// nimue's throughput over each other contender's.
-fn ratios(workload: Workload, row: &[Measured]) -> Vec<(String, f64)> {
-    let nimue = row[0].ops_per_s;
-    workload
-        .contenders()
+/// For each contender that is not nimue: nimue's throughput over it, and nimue-ac's when it
+/// ran.
+fn ratios(workload: Workload, row: &[Measured]) -> Vec<(&'static str, f64, Option<f64>)> {
+    let names = workload.contenders();
+    let of = |name: &str| {
+        names
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| row[i].ops_per_s)
+    };
+    let nimue = of("nimue").expect("nimue runs every workload");
+    let nimue_ac = of("nimue-ac");
+    names
         .iter()
         .zip(row)
-        .skip(1)
         .filter(|(name, _)| !name.starts_with("nimue"))
-        .map(|(name, m)| (format!("nimue / {name}"), nimue / m.ops_per_s))
+        .map(|(name, m)| {
+            (
+                *name,
+                nimue / m.ops_per_s,
+                nimue_ac.map(|ac| ac / m.ops_per_s),
+            )
+        })
         .collect()
 }
 
@@ -562,10 +575,11 @@ fn report(table: &[(Workload, Vec<Measured>)], rounds: usize, ms: u64) -> String
     for (workload, row) in table {
         let ratios = ratios(*workload, row);
         for (name, m) in workload.contenders().iter().zip(row) {
-            let ratio = ratios
-                .iter()
-                .find(|(label, _)| label.ends_with(&format!("/ {name}")))
-                .map_or(String::from("–"), |(_, r)| format!("**{r:.2}x**"));
+            let ratio = match ratios.iter().find(|(other, _, _)| other == name) {
+                Some((_, r, Some(ac))) => format!("**{r:.2}x** (nimue-ac: **{ac:.2}x**)"),
+                Some((_, r, None)) => format!("**{r:.2}x**"),
+                None => String::from("–"),
+            };
             let _ = writeln!(
                 md,
                 "| {} | {name} | {:.1} k/s | {:.1} µs | {:.1} µs | {:.1} MB | {ratio} |",
@@ -594,9 +608,12 @@ fn plot(
     let bars: Vec<(String, f64)> = table
         .iter()
         .flat_map(|(w, row)| {
-            ratios(*w, row)
-                .into_iter()
-                .map(move |(label, r)| (format!("{}: {label}", w.key()), r))
+            ratios(*w, row).into_iter().flat_map(move |(other, r, ac)| {
+                let key = w.key();
+                let mut bars = vec![(format!("{key}: nimue / {other}"), r)];
+                bars.extend(ac.map(|ac| (format!("{key}: nimue-ac / {other}"), ac)));
+                bars
+            })
         })
         .collect();
     let n = bars.len().max(1);

@@ -73,6 +73,8 @@ test -s "$bench_out/results.md" && test -s "$bench_out/ratios.svg"
 counted cargo test --all-features --bench recovery -- --quick --out "$bench_out" # stops and starts each server
 counted cargo test --all-features --bench e2e -- --quick --out "$bench_out" # scans in child processes
 test -s "$bench_out/e2e.md" && test -s "$bench_out/e2e.svg"
+counted cargo test --all-features --bench async_pools -- --quick --out "$bench_out" # children too
+test -s "$bench_out/async.md" && test -s "$bench_out/async.svg"
 rm -rf "$bench_out"
 
 echo "== nimue-sqlite without bundled SQLite (users may link the system's libsqlite3)"
