@@ -90,6 +90,7 @@ mod leak;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod open;
+mod queue;
 mod resetter;
 mod shared;
 mod state;

@@ -42,8 +42,8 @@ impl<K: Connect> Drop for Lent<K> {
 }
 
 /// When called on a thread inside a tokio runtime and giving `live` back may call the driver
-/// ([`Connection::reset_is_local`] says no): give it back on one of the runtime's blocking
-/// threads and return `None`; else return it, to be given back here.
+/// ([`reset_is_local`](crate::Connection::reset_is_local) says no): give it back on one of
+/// the runtime's blocking threads and return `None`; else return it, to be given back here.
 pub(crate) fn off_runtime<K: Connect>(
     shared: &Arc<Shared<K>>,
     live: Box<Live<K::Connection>>,

@@ -30,7 +30,7 @@ enum Got<C> {
     Open(Attempt),
     /// Nothing without waiting (`try_get`).
     WouldWait,
-    /// What a look at the shelves found (see [`Lane::take`]).
+    /// What a look at the shelves found (see [`Lane::take`](super::lane::Lane::take)).
     Shelved(std::result::Result<Box<Live<C>>, Box<Live<C>>>),
 }
 

@@ -48,7 +48,7 @@ impl<K: Connect> Shared<K> {
             .map_err(|e| self.connect_error(e))
     }
 
-    /// [`open`](Self::open) in the slot `attempt` reserved; a failure frees the slot and
+    /// Open a connection in the slot `attempt` reserved; a failure frees the slot and
     /// backs off.
     fn open_in(&self, attempt: Attempt) -> std::result::Result<Live<K::Connection>, SharedError> {
         let born = Instant::now();

@@ -29,20 +29,21 @@
 //!
 //! A returned connection goes straight into the first waiter's mailbox when that waiter is
 //! awake (spinning or running: it takes it within nanoseconds) or has waited longer than
-//! [`FAIR_AFTER`]. Otherwise it becomes idle and the first waiter is nudged: woken to come and
-//! take it, while a running caller may take it first. Handing a connection to a sleeping
+//! `FAIR_AFTER` (`queue.rs`). Otherwise it becomes idle and the first waiter is nudged: woken
+//! to come and take it, while a running caller may take it first. Handing a connection to a sleeping
 //! thread would leave it unused for the thread's wake-up (tens of microseconds, during which
 //! the returning thread, wanting a connection again, queues and sleeps in turn: a convoy);
-//! letting running callers take it keeps every connection busy, and [`FAIR_AFTER`] bounds how
-//! long the first waiter can be passed over. Waiters are still served in arrival order.
+//! letting running callers take it keeps every connection busy, and `FAIR_AFTER` bounds how
+//! long the first waiter can be passed over. An async task first in the queue is always handed
+//! it (`Mailbox::takes_directly` in `queue.rs`). Waiters are still served in arrival order.
 
 use super::backoff::{Attempt, Backoff};
 use super::lane::Stamped;
+use super::queue::Mailbox;
+pub(crate) use super::queue::{Grant, Wake};
 use super::stats::{Counters, PoolState};
-use super::sync::{Arc, AtomicBool, Condvar, SharedError};
+use super::sync::SharedError;
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
-use std::task::Waker;
 use std::time::{Duration, Instant};
 
 /// A connection with what the pool knows about it.
@@ -82,97 +83,6 @@ pub(crate) struct Idle<C> {
     pub seen: Option<Instant>,
 }
 
-/// What a waiter is handed.
-pub(crate) enum Grant<C> {
-    /// A connection, already counted in `in_use`.
-    Conn(Live<C>),
-    /// Permission to open a connection: a slot counted in `total` and `opening`.
-    Slot,
-    /// The pool closed.
-    Closed,
-    /// An async waiter's deadline passed (served by the checker, [`State::expire_tasks`]).
-    TimedOut,
-}
-
-/// How long the first waiter may be passed over by running callers before returned
-/// connections are handed to it directly (see "Hand-off" in the module docs).
-/// (Never, under loom: its model runs must not depend on the clock.)
-pub(crate) const FAIR_AFTER: Duration = if cfg!(loom) {
-    Duration::MAX
-} else {
-    Duration::from_micros(500)
-};
-
-/// One queued waiter's mailbox; reused by later waiters.
-struct Mailbox<C> {
-    grant: Option<Grant<C>>,
-    /// When the waiter queued (for [`FAIR_AFTER`]).
-    since: Instant,
-    /// Whether the waiter sleeps on `signal.wake` (else it is spinning on `signal.ready`, or
-    /// running): only a sleeper needs the system call a notification costs.
-    sleeping: bool,
-    signal: Arc<Signal>,
-    /// Whether the waiter is an async task (`get_async`), woken through `waker`, not `signal`.
-    task: bool,
-    /// A task's waker, registered under the lock each time the task is polled and taken by
-    /// whatever serves or nudges it (the task registers it again if it must wait on).
-    waker: Option<Waker>,
-    /// When a task gives up: the checker serves it [`Grant::TimedOut`] then.
-    deadline: Option<Instant>,
-}
-
-impl<C> Mailbox<C> {
-    /// Who to wake for this waiter once the lock is released: its task, or its thread if it
-    /// sleeps.
-    fn sleeper(&mut self) -> Option<Sleeper> {
-        if self.task {
-            return self.waker.take().map(Sleeper::Task);
-        }
-        self.sleeping
-            .then(|| Sleeper::Thread(Arc::clone(&self.signal)))
-    }
-}
-
-/// How a waiter learns it was served.
-pub(crate) struct Signal {
-    /// Set (under the pool's lock) when the grant is in the mailbox or the waiter is nudged;
-    /// the waiter spins on it a little before it goes to sleep, so a quick hand-off costs no
-    /// system call.
-    pub ready: AtomicBool,
-    /// Wakes the sleeping waiter; waited on with the pool's lock.
-    pub wake: Condvar,
-}
-
-/// A waiter to wake: a sleeping thread or an async task.
-pub(crate) enum Sleeper {
-    Thread(Arc<Signal>),
-    Task(Waker),
-}
-
-/// Wakes the waiters a state change served or nudged, those that sleep (at most two: a
-/// served one and the next one nudged); call it after releasing the lock.
-#[must_use]
-#[derive(Default)]
-pub(crate) struct Wake([Option<Sleeper>; 2]);
-
-impl Wake {
-    pub(crate) fn wake(self) {
-        for sleeper in self.0.into_iter().flatten() {
-            match sleeper {
-                Sleeper::Thread(signal) => signal.wake.notify_one(),
-                Sleeper::Task(waker) => waker.wake(),
-            }
-        }
-    }
-
-    /// Both wakes (each holds at most its first).
-    fn and(self, other: Wake) -> Wake {
-        let [a, _] = self.0;
-        let [b, _] = other.0;
-        Wake([a, b])
-    }
-}
-
 /// Why the checker retires an idle connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Retire {
@@ -205,12 +115,12 @@ pub(crate) struct State<C> {
     /// `resize` lowered `max_size` below `total`; cleared once `total <= max_size` again.
     pub shrinking: bool,
     /// Queued waiters (indices into `mailboxes`), first come first served.
-    waiters: VecDeque<usize>,
+    pub(super) waiters: VecDeque<usize>,
     /// The queued waiter told to come and take an idle connection (invariant 3).
-    nudged: Option<usize>,
-    mailboxes: Vec<Mailbox<C>>,
+    pub(super) nudged: Option<usize>,
+    pub(super) mailboxes: Vec<Mailbox<C>>,
     /// Mailboxes no waiter uses.
-    free: Vec<usize>,
+    pub(super) free: Vec<usize>,
     pub closed: bool,
     pub backoff: Backoff,
     /// Why the latest connect attempt failed; cleared by a successful one.
@@ -396,8 +306,7 @@ impl<C> State<C> {
             let mailbox = &self.mailboxes[first];
             // With a waiter nudged, a connection is idle already: the order is kept by
             // queueing this one behind it.
-            let direct = self.nudged.is_none()
-                && (!mailbox.sleeping || mailbox.task || mailbox.since.elapsed() >= FAIR_AFTER);
+            let direct = self.nudged.is_none() && mailbox.takes_directly();
             if direct {
                 return self.serve(Grant::Conn(live)).unwrap_or_default();
             }
@@ -409,36 +318,6 @@ impl<C> State<C> {
             seen: None,
         });
         self.nudge()
-    }
-
-    /// Nudge the first waiter if a connection is idle and no waiter is nudged yet
-    /// (invariant 3).
-    fn nudge(&mut self) -> Wake {
-        if self.nudged.is_some() || self.idle.is_empty() {
-            return Wake::default();
-        }
-        let Some(&first) = self.waiters.front() else {
-            return Wake::default();
-        };
-        self.nudged = Some(first);
-        let mailbox = &mut self.mailboxes[first];
-        mailbox.signal.ready.store(true, Ordering::Release);
-        Wake([mailbox.sleeper(), None])
-    }
-
-    /// A waiter that woke up: if it was nudged, take an idle connection for it (it leaves the
-    /// queue; the next waiter is nudged if one is still idle). `None`: it was not nudged, or a
-    /// running caller took the connection first (it stays queued, in its place).
-    pub(crate) fn take_nudged(&mut self, index: usize, lifo: bool) -> Option<(Live<C>, Wake)> {
-        if self.nudged != Some(index) {
-            return None;
-        }
-        self.nudged = None;
-        let mailbox = &self.mailboxes[index];
-        mailbox.signal.ready.store(false, Ordering::Relaxed);
-        let live = self.take_idle(lifo)?;
-        self.remove_waiter(index);
-        Some((live, self.nudge()))
     }
 
     /// Put back an idle connection the checker took out and found alive: to the first waiter,
@@ -575,154 +454,6 @@ impl<C> State<C> {
         (idle, wakes)
     }
 
-    /// Queue a waiter (at the front when it is coming back after its own connect failed) and
-    /// return its mailbox and the signal it waits for.
-    pub(crate) fn enqueue(&mut self, front: bool, now: Instant) -> (usize, Arc<Signal>) {
-        let index = self.free.pop().unwrap_or_else(|| {
-            self.mailboxes.push(Mailbox {
-                grant: None,
-                since: now,
-                sleeping: false,
-                signal: Arc::new(Signal {
-                    ready: AtomicBool::new(false),
-                    wake: Condvar::new(),
-                }),
-                task: false,
-                waker: None,
-                deadline: None,
-            });
-            self.mailboxes.len() - 1
-        });
-        if front {
-            self.waiters.push_front(index);
-        } else {
-            self.waiters.push_back(index);
-        }
-        let mailbox = &mut self.mailboxes[index];
-        mailbox.since = now;
-        mailbox.task = false;
-        mailbox.waker = None;
-        mailbox.deadline = None;
-        mailbox.signal.ready.store(false, Ordering::Relaxed);
-        (index, Arc::clone(&mailbox.signal))
-    }
-
-    /// Queue an async task (`get_async`) as [`enqueue`](Self::enqueue) does a thread; it
-    /// counts as asleep (waking a task costs a trip through its executor), and gives up at
-    /// `deadline`.
-    pub(crate) fn enqueue_task(
-        &mut self,
-        front: bool,
-        now: Instant,
-        waker: &Waker,
-        deadline: Option<Instant>,
-    ) -> usize {
-        let (index, _) = self.enqueue(front, now);
-        let mailbox = &mut self.mailboxes[index];
-        mailbox.task = true;
-        mailbox.sleeping = true;
-        mailbox.waker = Some(waker.clone());
-        mailbox.deadline = deadline;
-        index
-    }
-
-    /// Whether the checker must be woken to serve a timeout at `deadline` in time: it is
-    /// awake (it will look), or asleep until later.
-    pub(crate) fn checker_late_for(&self, deadline: Option<Instant>) -> bool {
-        match (deadline, self.checker_wakes_at) {
-            (None, _) => false,
-            (Some(_), None) => false,
-            (Some(deadline), Some(wakes)) => deadline < wakes,
-        }
-    }
-
-    /// A queued task was polled and waits on: the waker to wake it with.
-    pub(crate) fn set_waker(&mut self, index: usize, waker: &Waker) {
-        let mailbox = &mut self.mailboxes[index];
-        if !mailbox.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            mailbox.waker = Some(waker.clone());
-        }
-    }
-
-    /// Serve [`Grant::TimedOut`] to every queued task whose deadline is past `now`; the wakes,
-    /// and when the next deadline comes.
-    pub(crate) fn expire_tasks(&mut self, now: Instant) -> (Vec<Wake>, Option<Instant>) {
-        let mut wakes = Vec::new();
-        let mut next: Option<Instant> = None;
-        let mut at = 0;
-        while at < self.waiters.len() {
-            let index = self.waiters[at];
-            match self.mailboxes[index].deadline {
-                Some(deadline) if deadline <= now => {
-                    self.waiters.remove(at);
-                    wakes.push(self.served(index, Grant::TimedOut));
-                }
-                Some(deadline) => {
-                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
-                    at += 1;
-                }
-                None => at += 1,
-            }
-        }
-        (wakes, next)
-    }
-
-    /// Record whether a waiter is about to sleep (`true`) or awake again.
-    pub(crate) fn set_sleeping(&mut self, index: usize, sleeping: bool) {
-        self.mailboxes[index].sleeping = sleeping;
-    }
-
-    /// The grant in a waiter's mailbox, if it was served; the mailbox is then free again.
-    pub(crate) fn take_grant(&mut self, index: usize) -> Option<Grant<C>> {
-        let grant = self.mailboxes[index].grant.take()?;
-        self.free.push(index);
-        Some(grant)
-    }
-
-    /// Remove a waiter that gives up (it was not served: it is still queued); if it was
-    /// nudged, the next waiter is.
-    pub(crate) fn dequeue(&mut self, index: usize) -> Wake {
-        if self.nudged == Some(index) {
-            self.nudged = None;
-        }
-        self.remove_waiter(index);
-        self.nudge()
-    }
-
-    fn remove_waiter(&mut self, index: usize) {
-        let at = self.waiters.iter().position(|&i| i == index);
-        debug_assert!(at.is_some(), "an unserved waiter is queued");
-        if let Some(at) = at {
-            self.waiters.remove(at);
-        }
-        self.free.push(index);
-    }
-
-    pub(crate) fn waiting(&self) -> usize {
-        self.waiters.len()
-    }
-
-    /// Serve the first waiter, if any (invariant 5: it leaves the queue as it is served). If
-    /// it was the nudged one, the next waiter is nudged (invariant 3).
-    fn serve(&mut self, grant: Grant<C>) -> Option<Wake> {
-        let index = self.waiters.pop_front()?;
-        Some(self.served(index, grant))
-    }
-
-    /// Put `grant` in the mailbox of `index`, just removed from the queue.
-    fn served(&mut self, index: usize, grant: Grant<C>) -> Wake {
-        let mailbox = &mut self.mailboxes[index];
-        debug_assert!(mailbox.grant.is_none(), "a waiter is served at most once");
-        mailbox.grant = Some(grant);
-        mailbox.signal.ready.store(true, Ordering::Release);
-        let served = Wake([mailbox.sleeper(), None]);
-        if self.nudged == Some(index) {
-            self.nudged = None;
-            return served.and(self.nudge());
-        }
-        served
-    }
-
     /// The public snapshot.
     pub(crate) fn snapshot(&self) -> PoolState {
         let s = &self.stats;
@@ -756,143 +487,4 @@ impl<C> State<C> {
 }
 
 #[cfg(test)]
-mod tests {
-    //! The hand-off rules, step by step on the bare state (no threads, no timing).
-    use super::*;
-
-    fn live(id: u32) -> Live<u32> {
-        Live {
-            conn: id,
-            expires: None,
-            born: Instant::now(),
-            autocommit: false,
-            returned: None,
-            born_ns: 0,
-            expires_ns: u64::MAX,
-        }
-    }
-
-    /// A pool of one connection, in use, with `n` sleeping waiters queued at `since`.
-    fn exhausted(n: usize, since: Instant) -> (State<u32>, Vec<usize>) {
-        let mut st = State::new(0, 1, Duration::from_secs(1));
-        let attempt = st.reserve(Instant::now, true).unwrap();
-        assert!(!attempt.probe);
-        st.opened();
-        let waiters = (0..n)
-            .map(|_| {
-                let (index, _) = st.enqueue(false, since);
-                st.set_sleeping(index, true);
-                index
-            })
-            .collect();
-        st.check();
-        (st, waiters)
-    }
-
-    /// When a waiter that has "just queued" queued, however slow the machine running the test:
-    /// an instant in the future, whose `elapsed()` stays zero, so it never counts as having
-    /// waited `FAIR_AFTER`.
-    fn just_queued() -> Instant {
-        Instant::now() + Duration::from_secs(3600)
-    }
-
-    fn woken(wake: &Wake) -> usize {
-        wake.0.iter().flatten().count()
-    }
-
-    #[test]
-    fn a_connection_returned_to_sleepers_is_idle_and_the_first_is_nudged() {
-        let (mut st, w) = exhausted(2, just_queued());
-        let wake = st.give(live(1));
-        assert_eq!(woken(&wake), 1, "the first waiter is woken");
-        assert_eq!((st.idle.len(), st.in_use), (1, 0));
-        assert_eq!(st.nudged, Some(w[0]));
-        st.check();
-        // Only the nudged waiter takes it; the second stays queued.
-        assert!(st.take_nudged(w[1], true).is_none());
-        let (conn, next) = st
-            .take_nudged(w[0], true)
-            .expect("the nudged waiter takes it");
-        assert_eq!((conn.conn, woken(&next)), (1, 0));
-        assert_eq!((st.waiting(), st.in_use, st.nudged), (1, 1, None));
-        st.check();
-    }
-
-    #[test]
-    fn a_running_caller_may_take_it_first_and_the_nudged_waiter_stays_in_place() {
-        let (mut st, w) = exhausted(2, just_queued());
-        let _ = st.give(live(1));
-        let taken = st
-            .take_idle(true)
-            .expect("a running caller takes the idle one");
-        assert!(st.take_nudged(w[0], true).is_none(), "nothing left");
-        assert_eq!(st.waiting(), 2);
-        st.check();
-        // The next connection returned nudges it again.
-        let wake = st.give(taken);
-        assert_eq!((woken(&wake), st.nudged), (1, Some(w[0])));
-        st.check();
-    }
-
-    #[test]
-    fn a_nudged_waiter_that_gives_up_passes_the_nudge_on() {
-        let (mut st, w) = exhausted(2, just_queued());
-        let _ = st.give(live(1));
-        let next = st.dequeue(w[0]);
-        assert_eq!((woken(&next), st.nudged), (1, Some(w[1])));
-        st.check();
-        let (conn, _) = st.take_nudged(w[1], true).expect("the second takes it");
-        assert_eq!(conn.conn, 1);
-        st.check();
-    }
-
-    #[test]
-    fn an_awake_or_long_waiting_first_waiter_is_handed_the_connection() {
-        let (mut st, w) = exhausted(1, just_queued());
-        st.set_sleeping(w[0], false);
-        let _ = st.give(live(1));
-        assert!(
-            matches!(st.take_grant(w[0]), Some(Grant::Conn(_))),
-            "awake: direct"
-        );
-        st.check();
-
-        let long_ago = Instant::now() - FAIR_AFTER;
-        let (mut st, w) = exhausted(1, long_ago);
-        let wake = st.give(live(1));
-        assert_eq!(woken(&wake), 1);
-        assert!(st.idle.is_empty(), "not left for running callers");
-        assert!(
-            matches!(st.take_grant(w[0]), Some(Grant::Conn(_))),
-            "waited: direct"
-        );
-        st.check();
-    }
-
-    #[test]
-    fn serving_the_nudged_waiter_nudges_the_next() {
-        // Two connections in use, two sleeping waiters.
-        let mut st = State::new(0, 2, Duration::from_secs(1));
-        for _ in 0..2 {
-            st.reserve(Instant::now, true).unwrap();
-            st.opened();
-        }
-        let w: Vec<usize> = (0..2)
-            .map(|_| {
-                let (index, _) = st.enqueue(false, just_queued());
-                st.set_sleeping(index, true);
-                index
-            })
-            .collect();
-        let _ = st.give(live(1));
-        assert_eq!(st.nudged, Some(w[0]));
-        // The other connection is discarded: its slot goes to the first waiter, the nudged
-        // one, so the next is nudged for the idle connection.
-        st.in_use -= 1;
-        let wake = st.release_slot().expect("the first waiter is served");
-        assert_eq!(woken(&wake), 2, "the served one and the next, nudged");
-        assert_eq!(st.nudged, Some(w[1]));
-        assert!(matches!(st.take_grant(w[0]), Some(Grant::Slot)));
-        st.check();
-    }
-}
+mod tests;
