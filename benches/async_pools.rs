@@ -28,7 +28,7 @@
 mod common;
 
 use clap::Parser;
-use common::{build_kind, machine};
+use common::{build_kind, child_result, machine, peak_rss_kb};
 use hdrhistogram::Histogram;
 use nimue::{params, Connection, Pool};
 use nimue_core::testing::TestConnector;
@@ -37,7 +37,7 @@ use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -210,37 +210,14 @@ fn median(runs: &[Measured]) -> Measured {
 
 /// In the parent: one measurement in a child process.
 fn in_child(workload: Workload, contender: &str, ms: u64) -> Measured {
-    let exe = std::env::current_exe().expect("this benchmark's executable");
-    let output = Command::new(exe)
-        .arg("--child")
-        .arg(format!("{}:{contender}", workload.key()))
-        .arg("--ms")
-        .arg(ms.to_string())
-        .output()
-        .expect("run the child process");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{} {contender} failed ({}): {stdout}{}",
-        workload.key(),
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let line = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(CHILD_TAG))
-        .unwrap_or_else(|| panic!("no result line in: {stdout}"));
-    let field = |name: &str| -> f64 {
-        line.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} in {line}"))
-    };
+    let spec = format!("{}:{contender}", workload.key());
+    let args = ["--child", spec.as_str(), "--ms", &ms.to_string()];
+    let line = child_result(&args, CHILD_TAG);
     Measured {
-        ops_per_s: field("ops_per_s"),
-        p50_us: field("p50_us"),
-        p999_us: field("p999_us"),
-        rss_mb: field("hwm_kb") / 1024.0,
+        ops_per_s: line.field("ops_per_s"),
+        p50_us: line.field("p50_us"),
+        p999_us: line.field("p999_us"),
+        rss_mb: line.field("hwm_kb") / 1024.0,
     }
 }
 
@@ -273,16 +250,7 @@ fn child(spec: &str, run_for: Duration) -> ExitCode {
                     .expect("nimue pool");
                 drive(tasks, run_for, move || {
                     let pool = pool.clone();
-                    async move {
-                        let began = Instant::now();
-                        let conn = pool.get_async().await.expect("nimue get_async");
-                        let waited = began.elapsed();
-                        if hold {
-                            tokio::task::yield_now().await;
-                        }
-                        drop(conn);
-                        waited
-                    }
+                    async move { timed_checkout(pool.get_async(), "nimue get_async", hold).await }
                 })
                 .await
             }
@@ -293,16 +261,7 @@ fn child(spec: &str, run_for: Duration) -> ExitCode {
                     .expect("deadpool");
                 drive(tasks, run_for, move || {
                     let pool = pool.clone();
-                    async move {
-                        let began = Instant::now();
-                        let conn = pool.get().await.expect("deadpool get");
-                        let waited = began.elapsed();
-                        if hold {
-                            tokio::task::yield_now().await;
-                        }
-                        drop(conn);
-                        waited
-                    }
+                    async move { timed_checkout(pool.get(), "deadpool get", hold).await }
                 })
                 .await
             }
@@ -315,16 +274,7 @@ fn child(spec: &str, run_for: Duration) -> ExitCode {
                     .expect("bb8");
                 drive(tasks, run_for, move || {
                     let pool = pool.clone();
-                    async move {
-                        let began = Instant::now();
-                        let conn = pool.get().await.expect("bb8 get");
-                        let waited = began.elapsed();
-                        if hold {
-                            tokio::task::yield_now().await;
-                        }
-                        drop(conn);
-                        waited
-                    }
+                    async move { timed_checkout(pool.get(), "bb8 get", hold).await }
                 })
                 .await
             }
@@ -413,7 +363,7 @@ fn child(spec: &str, run_for: Duration) -> ExitCode {
             other => panic!("no contender {other}"),
         }
     });
-    let hwm_kb = proc_status_kb("VmHWM:").expect("VmHWM in /proc/self/status");
+    let hwm_kb = peak_rss_kb();
     println!(
         "{CHILD_TAG} ops_per_s={} p50_us={} p999_us={} hwm_kb={hwm_kb}",
         ops as f64 / secs,
@@ -421,6 +371,23 @@ fn child(spec: &str, run_for: Duration) -> ExitCode {
         hist.value_at_quantile(0.999) as f64 / 1e3,
     );
     ExitCode::SUCCESS
+}
+
+/// Check out with `get`, timing the wait; hold the connection across one `yield_now` if
+/// `hold`; return it. The wait.
+async fn timed_checkout<T, E: std::fmt::Debug>(
+    get: impl Future<Output = Result<T, E>>,
+    what: &str,
+    hold: bool,
+) -> Duration {
+    let began = Instant::now();
+    let conn = get.await.expect(what);
+    let waited = began.elapsed();
+    if hold {
+        tokio::task::yield_now().await;
+    }
+    drop(conn);
+    waited
 }
 
 /// A parameter that differs from query to query (no result can be cached).
@@ -431,17 +398,6 @@ fn next_param() -> i64 {
 
 fn postgres_url() -> String {
     std::env::var("NIMUE_TEST_POSTGRES_URL").expect("NIMUE_TEST_POSTGRES_URL")
-}
-
-fn proc_status_kb(field: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line[field.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// Run `op` in a loop on `tasks` tasks: first a warm-up of a fifth of `run_for`, then

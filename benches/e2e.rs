@@ -32,7 +32,7 @@
 mod common;
 
 use clap::Parser;
-use common::{build_kind, machine};
+use common::{build_kind, child_result, machine, peak_rss_kb};
 use nimue::{params, Connect, Connection, Cursor, Pool};
 use plotters::prelude::*;
 use r2d2_mysql::mysql;
@@ -42,7 +42,7 @@ use r2d2_postgres::postgres::fallible_iterator::FallibleIterator as _;
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::thread;
@@ -939,20 +939,9 @@ fn child_scan(spec: &str, sqlite_path: Option<&Path>) -> ExitCode {
         Db::Mariadb => my_scan(side, &url(), typed),
     };
     let ms = start.elapsed().as_secs_f64() * 1e3;
-    let hwm_kb = proc_status_kb("VmHWM:").expect("VmHWM in /proc/self/status");
+    let hwm_kb = peak_rss_kb();
     println!("{CHILD_TAG} rows={rows} bytes={bytes} ms={ms} hwm_kb={hwm_kb}");
     ExitCode::SUCCESS
-}
-
-fn proc_status_kb(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line[field.len()..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
 }
 
 /// In the parent: run one scan in a child process; (milliseconds, peak RSS in MB).
@@ -963,39 +952,15 @@ fn scan_in_child(
     sqlite_path: &Path,
     scan_rows: usize,
 ) -> (f64, f64) {
-    let exe = std::env::current_exe().expect("this benchmark's executable");
     let side_key = match (side, workload) {
         (Side::Bare, _) => "bare",
         (_, Workload::ScanTyped) => "nimue-typed",
         _ => "nimue",
     };
-    let output = Command::new(exe)
-        .arg("--child-scan")
-        .arg(format!("{}:{side_key}", db.key()))
-        .arg("--sqlite-path")
-        .arg(sqlite_path)
-        .output()
-        .expect("run the scan's child process");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{} {} scan child failed ({}): {}{}",
-        db.name(),
-        side.name(),
-        output.status,
-        stdout,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let line = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix(CHILD_TAG))
-        .unwrap_or_else(|| panic!("no {CHILD_TAG} line from the child: {stdout}"));
-    let field = |name: &str| -> f64 {
-        line.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in {line}"))
-    };
+    let spec = format!("{}:{side_key}", db.key());
+    let path = sqlite_path.to_string_lossy();
+    let line = child_result(&["--child-scan", &spec, "--sqlite-path", &path], CHILD_TAG);
+    let field = |name: &str| line.field(name);
     assert_eq!(
         field("rows") as usize,
         scan_rows,

@@ -82,8 +82,15 @@ cargo check --quiet -p nimue-sqlite --no-default-features
 counted scripts/rusqlite-newest.sh
 
 echo "== cargo package (every crate as crates.io would build it, from its package alone)"
-# --allow-dirty only matters in a working copy with changes; CI packages a clean clone.
-cargo package --workspace --allow-dirty --quiet
+# cargo unpacks the packaged crates from its temporary registry into
+# $CARGO_HOME/registry/src/-<hash>/ and builds them as registry crates, which it takes as
+# immutable: a copy unpacked (or built) by an earlier run of this script would be verified
+# instead of this one. So those copies and builds go first.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/nimue-* target/package
+find target/debug/deps -name 'libnimue_*' -delete 2>/dev/null || true
+# --allow-dirty only matters in a working copy with changes; CI packages a clean clone. The
+# example programs are not published (axum_tables shares web_tables' sources by path).
+cargo package --workspace --exclude web_tables --exclude axum_tables --allow-dirty --quiet
 
 echo "== cargo doc (no warnings)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet

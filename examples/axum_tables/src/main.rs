@@ -17,11 +17,12 @@
 #[allow(dead_code)]
 #[path = "../../web_tables/src/app.rs"]
 mod app;
+#[path = "../../web_tables/src/cli.rs"]
+mod cli;
 mod routes;
 
-use app::{demo_database, shown, App};
+use app::{shown, App};
 use clap::Parser;
-use nimue::Pool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,22 +31,8 @@ use std::time::Duration;
 #[derive(Parser, Debug)]
 #[command(name = "axum_tables", version, long_about = None)]
 struct Args {
-    /// Database URL (sqlite:PATH, postgres://…, mysql://…, odbc:…); default: a demo SQLite
-    /// database in the temp directory.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: Option<String>,
-    /// Connections the pool keeps open even when idle.
-    #[arg(long, default_value_t = 1)]
-    min: usize,
-    /// Most connections the pool opens.
-    #[arg(long, default_value_t = 8)]
-    max: usize,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    bind: String,
-    /// How long a request waits for a database connection before its 503, in milliseconds.
-    #[arg(long, default_value_t = 1000)]
-    wait_ms: u64,
+    #[command(flatten)]
+    serve: cli::ServeArgs,
     /// The runtime's threads (1: a current-thread runtime).
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -59,17 +46,9 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let url = match args.database_url {
-        Some(url) => url,
-        None => demo_database().map_err(|e| format!("creating the demo database: {e}"))?,
-    };
-    let connector = nimue::any::connector(&url).map_err(|e| e.to_string())?;
     // Built before the runtime starts: `build` opens `--min` connections on this thread.
-    let pool = Pool::builder(connector)
-        .name("axum_tables")
-        .min_idle(args.min)
-        .max_size(args.max)
-        .connection_timeout(Duration::from_millis(args.wait_ms))
+    let (url, builder) = args.serve.pool_builder("axum_tables")?;
+    let pool = builder
         .build()
         .map_err(|e| format!("opening the pool: {e}"))?;
     let runtime = match args.threads {
@@ -85,9 +64,9 @@ fn run(args: Args) -> Result<(), String> {
     .map_err(|e| format!("starting the runtime: {e}"))?;
     let app = Arc::new(App::new(pool.clone(), &url));
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&args.bind)
+        let listener = tokio::net::TcpListener::bind(&args.serve.bind)
             .await
-            .map_err(|e| format!("listening on {}: {e}", args.bind))?;
+            .map_err(|e| format!("listening on {}: {e}", args.serve.bind))?;
         let bound = listener.local_addr().map_err(|e| e.to_string())?;
         println!("axum_tables: serving {} on http://{bound}/", shown(&url));
         axum::serve(listener, routes::router(app))

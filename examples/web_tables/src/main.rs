@@ -20,11 +20,11 @@
 //! is disconnected, and at most `--max-connections` are served at once.
 
 mod app;
+mod cli;
 mod http;
 
-use app::{demo_database, shown};
+use app::shown;
 use clap::Parser;
-use nimue::Pool;
 use std::time::Duration;
 
 /// Serve the tables of a database as JSON over HTTP (`GET /`), and the connection pool's
@@ -32,19 +32,8 @@ use std::time::Duration;
 #[derive(Parser, Debug)]
 #[command(name = "web_tables", version, long_about = None)]
 struct Args {
-    /// Database URL (sqlite:PATH, postgres://…, mysql://…, odbc:…); default: a demo SQLite
-    /// database in the temp directory.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: Option<String>,
-    /// Connections the pool keeps open even when idle.
-    #[arg(long, default_value_t = 1)]
-    min: usize,
-    /// Most connections the pool opens.
-    #[arg(long, default_value_t = 8)]
-    max: usize,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    bind: String,
+    #[command(flatten)]
+    serve: cli::ServeArgs,
     /// Threads serving `/`; default: one per pool connection (`--max`).
     #[arg(long)]
     workers: Option<usize>,
@@ -52,9 +41,6 @@ struct Args {
     /// worker.
     #[arg(long)]
     queue: Option<usize>,
-    /// How long a request waits for a database connection before its 503, in milliseconds.
-    #[arg(long, default_value_t = 1000)]
-    wait_ms: u64,
     /// How long a connection waits for the client to send a request (or the next one on a
     /// kept-alive connection), and a write for the client to read, in seconds; then the
     /// connection is closed.
@@ -73,22 +59,14 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let url = match args.database_url {
-        Some(url) => url,
-        None => demo_database().map_err(|e| format!("creating the demo database: {e}"))?,
-    };
-    let connector = nimue::any::connector(&url).map_err(|e| e.to_string())?;
-    let pool = Pool::builder(connector)
-        .name("web_tables")
-        .min_idle(args.min)
-        .max_size(args.max)
-        .connection_timeout(Duration::from_millis(args.wait_ms))
+    let (url, builder) = args.serve.pool_builder("web_tables")?;
+    let pool = builder
         .test_on_checkout(true)
         .build()
         .map_err(|e| format!("opening the pool: {e}"))?;
-    let listener = std::net::TcpListener::bind(&args.bind)
-        .map_err(|e| format!("listening on {}: {e}", args.bind))?;
-    let workers = args.workers.unwrap_or(args.max).max(1);
+    let listener = std::net::TcpListener::bind(&args.serve.bind)
+        .map_err(|e| format!("listening on {}: {e}", args.serve.bind))?;
+    let workers = args.workers.unwrap_or(args.serve.max).max(1);
     let client_timeout = Duration::from_secs(args.client_timeout.max(1));
     let options = http::Options {
         workers,
