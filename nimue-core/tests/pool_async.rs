@@ -196,6 +196,25 @@ fn a_task_never_connects_on_its_own_thread() {
     assert_eq!(pool.state().created, 1);
 }
 
+/// A task that reserves a slot, then queues, races the thread that opens its connection:
+/// whichever comes first, the task gets the connection and never waits beside an idle one
+/// (a lost race would wait out the 10 s timeout, or trip the state's invariant check).
+#[test]
+fn a_task_and_the_thread_opening_its_connection_race_safely() {
+    for _ in 0..300 {
+        let pool = Pool::builder(TestConnector::new())
+            .min_idle(0)
+            .max_size(1)
+            .connection_timeout(Duration::from_secs(10))
+            .build_lazy()
+            .unwrap();
+        let conn = current_thread().block_on(pool.get_async());
+        drop(conn.expect("the new connection"));
+        let st = pool.state();
+        assert_eq!((st.idle, st.waiting, st.timeouts), (1, 0, 0), "{st:?}");
+    }
+}
+
 /// `close()` wakes a queued task with the closed error.
 #[test]
 fn closing_the_pool_ends_a_waiting_task() {

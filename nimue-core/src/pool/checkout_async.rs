@@ -89,12 +89,10 @@ impl<K: Connect> GetAsync<K> {
                 return match grant {
                     Grant::Conn(live) => Poll::Ready(Ok(Box::new(live))),
                     Grant::Slot => {
-                        drop(st);
                         // Its connection comes through the queue, where this task goes
                         // back first.
-                        open_for_queue(&shared, Attempt { probe: false });
                         self.front = true;
-                        self.enqueue(shared.lock(), cx)
+                        self.enqueue(st, Some(Attempt { probe: false }), cx)
                     }
                     Grant::Closed => Poll::Ready(Err(shared.closed_error())),
                     Grant::TimedOut => {
@@ -144,25 +142,22 @@ impl<K: Connect> GetAsync<K> {
             }
         }
         // Room for a connection: opened on a thread of its own, it comes to the queue.
-        if let Some(attempt) = st.reserve(Instant::now, true) {
-            drop(st);
-            open_for_queue(&shared, attempt);
-            st = shared.lock();
-        }
-        self.enqueue(st, cx)
+        let attempt = st.reserve(Instant::now, true);
+        self.enqueue(st, attempt, cx)
     }
 
-    /// Queue this task (in the critical section `st` holds), then take what the lane held
-    /// through the state: if anything, look once more, it may have come to this task.
+    /// Queue this task in the critical section `st` holds (the one that found no idle
+    /// connection), then start the connect `attempt` reserved, if any: its connection comes
+    /// to the queue, so it cannot become idle beside this task before it queued (invariant 3
+    /// of `state.rs`). Then take what the lane held through the state: if anything, look once
+    /// more, it may have come to this task.
     fn enqueue(
         &mut self,
         mut st: MutexGuard<'_, State<K::Connection>>,
+        attempt: Option<Attempt>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Box<Live<K::Connection>>>> {
         let shared = Arc::clone(&self.shared);
-        if st.closed {
-            return Poll::Ready(Err(shared.closed_error()));
-        }
         let now = Instant::now();
         let began = *self.began.get_or_insert(now);
         if !self.waited {
@@ -180,6 +175,9 @@ impl<K: Connect> GetAsync<K> {
         shared.sync_gate(&st);
         st.check();
         drop(st);
+        if let Some(attempt) = attempt {
+            open_for_queue(&shared, attempt);
+        }
         if wake_checker {
             shared.checker_wake.notify_one();
         }
