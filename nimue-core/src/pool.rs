@@ -96,6 +96,8 @@ mod shared;
 mod state;
 mod stats;
 mod sync;
+#[cfg(not(loom))]
+mod timer;
 
 pub use builder::PoolBuilder;
 pub use checkout_async::GetAsync;
@@ -201,7 +203,7 @@ impl<K: Connect> Pool<K> {
     ///
     /// It waits in the same first-come-first-served queue as threads calling `get`. A new
     /// connection is opened on a thread of its own, never on the task's; the timeout is kept by
-    /// the pool's checker thread. Dropping the future at any point (a `select!`, a timeout
+    /// a timer thread of the pool. Dropping the future at any point (a `select!`, a timeout
     /// around it, a cancelled request) leaks nothing: what it was given goes to the next
     /// waiter.
     ///

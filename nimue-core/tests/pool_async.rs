@@ -116,6 +116,36 @@ fn a_task_times_out_with_the_pools_error() {
     assert_eq!(pool.state().idle, 1);
 }
 
+/// A task's timeout does not wait for the checker: with the checker stuck in a slow ping
+/// (a hung server), the task still gets its timeout on time, from the pool's timer.
+#[test]
+fn a_task_times_out_while_the_checker_is_stuck_in_a_ping() {
+    let connector = TestConnector::new();
+    let pool = Pool::builder(connector.clone())
+        .min_idle(2)
+        .max_size(2)
+        .check_interval(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let held = pool.get().unwrap();
+    connector.set_ping_delay(Duration::from_secs(3));
+    // The checker takes the idle connection out to ping it, and hangs there.
+    while pool.state().pending < 1 {
+        thread::sleep(Duration::from_millis(5));
+    }
+    let err = current_thread()
+        .block_on(pool.get_async_timeout(Duration::from_millis(100)))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PoolTimeout, "{err}");
+    assert_eq!(
+        pool.state().pending,
+        1,
+        "the ping had not ended: {:?}",
+        pool.state()
+    );
+    drop(held);
+}
+
 /// Dropping a queued task's future takes it out of the queue.
 #[test]
 fn a_cancelled_queued_task_leaves_the_queue() {

@@ -5,9 +5,7 @@
 //! a time, outside the lock (a live one goes back at the cold end, or straight to a waiter; a
 //! dead one is closed). Between rounds it opens connections while fewer than `min_idle` are
 //! idle, and retries for waiters while connecting backs off. It sleeps on `checker_wake`, so
-//! a discarded connection, a failed connect or `close()` wakes it early. It also serves
-//! their timeout to async tasks (`get_async`) whose deadline passed: a task queued with a
-//! deadline wakes it so it can sleep until then at most.
+//! a discarded connection, a failed connect or `close()` wakes it early.
 //!
 //! It holds an `Arc` of the shared part, not a `Pool` handle, so the last handle dropped
 //! still closes the pool, and `close()` wakes and joins it.
@@ -16,7 +14,7 @@ use super::checkin::{Held, Why};
 use super::config::Reuse;
 use super::guarded::{guarded, LOG};
 use super::shared::Shared;
-use super::state::{Retire, Wake};
+use super::state::Retire;
 use super::sync::Arc;
 use crate::connection::{Connect, Connection};
 use std::io;
@@ -62,7 +60,7 @@ fn run<K: Connect>(shared: &Shared<K>) {
         // Sleep until the next thing to do. Whatever changes the state so that there is
         // something to do notifies `checker_wake` after the change, and this decides under the
         // same lock it waits with, so no wake-up is lost.
-        let mut st = shared.lock();
+        let st = shared.lock();
         if st.closed {
             return;
         }
@@ -70,33 +68,17 @@ fn run<K: Connect>(shared: &Shared<K>) {
         if st.wants_open(now) {
             continue;
         }
-        // Async tasks whose time is up are served their timeout (they have no thread to
-        // time themselves out on).
-        let (expired, next_deadline) = st.expire_tasks(now);
-        if !expired.is_empty() {
-            shared.sync_gate(&st);
-            st.check();
-            drop(st);
-            expired.into_iter().for_each(Wake::wake);
-            continue;
-        }
         let mut until = next_round.min(next_leak_scan.unwrap_or(next_round));
         if let Some(retry_at) = st.retry_at() {
             until = until.min(retry_at);
         }
-        if let Some(deadline) = next_deadline {
-            until = until.min(deadline);
-        }
         let timeout = until.saturating_duration_since(now);
-        // Tasks queued with an earlier deadline than this wake it (`checker_late_for`).
-        st.checker_wakes_at = Some(until);
-        let mut st = shared
-            .checker_wake
-            .wait_timeout(st, timeout)
-            .unwrap_or_else(PoisonError::into_inner)
-            .0;
-        st.checker_wakes_at = None;
-        drop(st);
+        drop(
+            shared
+                .checker_wake
+                .wait_timeout(st, timeout)
+                .unwrap_or_else(PoisonError::into_inner),
+        );
     }
 }
 

@@ -9,9 +9,8 @@
 //! - A new connection is opened on a thread of its own, which gives it to the queue as the
 //!   checker gives the connections it opens; the task waits for it in its place. So a task
 //!   never connects on its executor's thread.
-//! - Its timeout is kept by the pool's checker thread, which serves a task whose deadline
-//!   passed [`Grant::TimedOut`] ([`State::expire_tasks`](super::state::State::expire_tasks)):
-//!   no timer of any runtime is needed.
+//! - Its timeout is kept by the pool's timer thread (`timer.rs`), which serves a task whose
+//!   deadline passed [`Grant::TimedOut`]: no timer of any runtime is needed.
 //!
 //! # Cancellation
 //!
@@ -168,15 +167,23 @@ impl<K: Connect> GetAsync<K> {
         let front = std::mem::take(&mut self.front);
         let index = st.enqueue_task(front, now, cx.waker(), deadline);
         self.queued = Some((index, now));
-        // The checker serves the timeout: woken if it would sleep past the deadline, or to
-        // retry for waiters while connecting backs off.
-        let wake_checker = st.checker_late_for(deadline) || !st.backoff.healthy();
+        // The timer serves the timeout: woken if it would sleep past the deadline. The checker
+        // retries for waiters while connecting backs off.
+        let wake_timer = st.timer_late_for(deadline);
+        let wake_checker = !st.backoff.healthy();
         // Shelving stops before this task waits (invariant 4 of `lane.rs`)...
         shared.sync_gate(&st);
         st.check();
         drop(st);
         if let Some(attempt) = attempt {
             open_for_queue(&shared, attempt);
+        }
+        #[cfg(not(loom))]
+        if deadline.is_some() {
+            super::timer::ensure_started(&shared);
+        }
+        if wake_timer {
+            shared.timer_wake.notify_one();
         }
         if wake_checker {
             shared.checker_wake.notify_one();

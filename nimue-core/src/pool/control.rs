@@ -21,6 +21,7 @@ impl<K: Connect> Shared<K> {
         };
         self.drain_lane();
         self.checker_wake.notify_one();
+        self.timer_wake.notify_one();
         wakes.into_iter().for_each(Wake::wake);
         for entry in idle {
             self.discard(entry.live, Held::Checking, Why::Closed);
@@ -39,6 +40,17 @@ impl<K: Connect> Shared<K> {
             // one); it must not wait for itself.
             if checker.thread().id() != thread::current().id() && checker.join().is_err() {
                 log::error!(target: LOG, "pool {:?}: the checker thread panicked", self.config.name);
+            }
+        }
+        let timer = self
+            .timer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(timer) = timer {
+            // Like the checker, it may drop the last handle: it must not wait for itself.
+            if timer.thread().id() != thread::current().id() && timer.join().is_err() {
+                log::error!(target: LOG, "pool {:?}: the timer thread panicked", self.config.name);
             }
         }
         log::debug!(target: LOG, "pool {:?} closed", self.config.name);

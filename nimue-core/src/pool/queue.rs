@@ -189,13 +189,13 @@ impl<C> State<C> {
         index
     }
 
-    /// Whether the checker must be woken to serve a timeout at `deadline` in time: it is
-    /// awake (it will look), or asleep until later.
-    pub(crate) fn checker_late_for(&self, deadline: Option<Instant>) -> bool {
-        match (deadline, self.checker_wakes_at) {
-            (None, _) => false,
-            (Some(_), None) => false,
-            (Some(deadline), Some(wakes)) => deadline < wakes,
+    /// Whether the timer must be woken to serve a timeout at `deadline` in time: it sleeps
+    /// past it. (Awake, or not started yet, it looks at every deadline before it sleeps.)
+    pub(crate) fn timer_late_for(&self, deadline: Option<Instant>) -> bool {
+        match (deadline, self.timer_asleep, self.timer_wakes_at) {
+            (None, _, _) | (Some(_), false, _) => false,
+            (Some(_), true, None) => true,
+            (Some(deadline), true, Some(wakes)) => deadline < wakes,
         }
     }
 

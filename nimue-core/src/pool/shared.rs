@@ -41,6 +41,13 @@ pub(crate) struct Shared<K: Connect> {
     pub handles: AtomicUsize,
     /// The checker thread, until `close` joins it.
     pub checker: Mutex<Option<JoinHandle<()>>>,
+    /// Wakes the timer (`timer.rs`): a task queued with a deadline before the timer's, or
+    /// `close()`. Waited on with `state`'s lock.
+    pub timer_wake: Condvar,
+    /// The timer thread, once the first task waited with a deadline, until `close` joins it;
+    /// `timer_started` says it was started without taking this lock.
+    pub timer: std::sync::Mutex<Option<JoinHandle<()>>>,
+    pub timer_started: std::sync::atomic::AtomicBool,
     /// Connections handed out, when `leak_threshold` is set.
     pub leaks: Option<Leaks>,
     /// Resets dropped guards' connections off the callers' threads, when
@@ -68,6 +75,9 @@ impl<K: Connect> Shared<K> {
             connector: Connector::new(connector, config.connect_timeout, config.max_size),
             config,
             checker_wake: Condvar::new(),
+            timer_wake: Condvar::new(),
+            timer: std::sync::Mutex::new(None),
+            timer_started: std::sync::atomic::AtomicBool::new(false),
             handles: AtomicUsize::new(0),
             checker: Mutex::new(None),
         }

@@ -127,9 +127,10 @@ pub(crate) struct State<C> {
     pub last_connect_error: Option<SharedError>,
     /// The checker's round number.
     pub round: u64,
-    /// When the checker, asleep, wakes up next by itself (`None`: it is awake): a task queued
-    /// with an earlier deadline must wake it.
-    pub checker_wakes_at: Option<Instant>,
+    /// Whether the timer thread (`timer.rs`) sleeps, and until when (`None`: until woken): a
+    /// task queued with an earlier deadline must wake it.
+    pub timer_asleep: bool,
+    pub timer_wakes_at: Option<Instant>,
     /// When the current round started: a cheap, slightly late clock for the hot path.
     pub tick: Instant,
     /// Connections opened before this are closed instead of reused (`drain`, or a disconnect
@@ -159,7 +160,8 @@ impl<C> State<C> {
             backoff: Backoff::new(backoff_cap, now),
             last_connect_error: None,
             round: 0,
-            checker_wakes_at: None,
+            timer_asleep: false,
+            timer_wakes_at: None,
             tick: now,
             evict_before: None,
             stats: Counters::default(),
