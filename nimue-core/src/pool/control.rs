@@ -4,9 +4,10 @@ use super::checkin::{Held, Why};
 use super::guarded::LOG;
 use super::shared::Shared;
 use super::state::{Idle, Retire, Wake};
+use super::sync::Mutex;
 use crate::connection::Connect;
 use std::sync::PoisonError;
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
 impl<K: Connect> Shared<K> {
@@ -30,30 +31,21 @@ impl<K: Connect> Shared<K> {
         if let Some(resetter) = &self.resetter {
             resetter.wait_idle();
         }
-        let checker = self
-            .checker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(checker) = checker {
-            // The checker can end up dropping the last handle (through a hook that owns
-            // one); it must not wait for itself.
-            if checker.thread().id() != thread::current().id() && checker.join().is_err() {
-                log::error!(target: LOG, "pool {:?}: the checker thread panicked", self.config.name);
-            }
-        }
-        let timer = self
-            .timer
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(timer) = timer {
-            // Like the checker, it may drop the last handle: it must not wait for itself.
-            if timer.thread().id() != thread::current().id() && timer.join().is_err() {
-                log::error!(target: LOG, "pool {:?}: the timer thread panicked", self.config.name);
-            }
-        }
+        self.join(&self.checker, "checker");
+        self.join(&self.timer, "timer");
         log::debug!(target: LOG, "pool {:?} closed", self.config.name);
+    }
+
+    /// Wait for the pool's `what` thread (the checker or the timer) to end, if it ran. Either
+    /// can end up dropping the last handle (the checker through a hook that owns one), which
+    /// closes the pool on that thread: it must not wait for itself.
+    fn join(&self, slot: &Mutex<Option<JoinHandle<()>>>, what: &str) {
+        let handle = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(handle) = handle {
+            if handle.thread().id() != thread::current().id() && handle.join().is_err() {
+                log::error!(target: LOG, "pool {:?}: the {what} thread panicked", self.config.name);
+            }
+        }
     }
 
     /// Close every connection opened before `before` instead of reusing it: the idle ones

@@ -46,7 +46,7 @@ pub(crate) struct Shared<K: Connect> {
     pub timer_wake: Condvar,
     /// The timer thread, once the first task waited with a deadline, until `close` joins it;
     /// `timer_started` says it was started without taking this lock.
-    pub timer: std::sync::Mutex<Option<JoinHandle<()>>>,
+    pub timer: Mutex<Option<JoinHandle<()>>>,
     pub timer_started: std::sync::atomic::AtomicBool,
     /// Connections handed out, when `leak_threshold` is set.
     pub leaks: Option<Leaks>,
@@ -76,7 +76,7 @@ impl<K: Connect> Shared<K> {
             config,
             checker_wake: Condvar::new(),
             timer_wake: Condvar::new(),
-            timer: std::sync::Mutex::new(None),
+            timer: Mutex::new(None),
             timer_started: std::sync::atomic::AtomicBool::new(false),
             handles: AtomicUsize::new(0),
             checker: Mutex::new(None),
