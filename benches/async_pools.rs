@@ -19,9 +19,9 @@
 //!   loop; 64 tasks on 2 worker threads: checkout, one `yield_now` holding it, return. The
 //!   latency is the wait for the checkout.
 //! - **query**, PostgreSQL, a pool of 8, 2 worker threads, 1 and 64 tasks: checkout,
-//!   `SELECT $1::int8 + 1`, read the value, return. nimue: `get_async`, then `interact` running
-//!   `query_row("SELECT ? + 1")` on a blocking thread; with its defaults (autocommit off: the
-//!   return rolls back, on a blocking thread) and with `autocommit(true)`. deadpool-postgres:
+//!   `SELECT $1::int8 + 1`, read the value, return. nimue: `Pool::interact` (`get_async`, then
+//!   `query_row("SELECT ? + 1")` and the return on one blocking thread); with its defaults
+//!   (autocommit off: the return rolls back) and with `autocommit(true)`. deadpool-postgres:
 //!   `prepare_cached` and `query_one`; sqlx: `query(..).bind(i).fetch_one(&pool)` (its statement
 //!   cache). The latency is the whole operation.
 
@@ -291,9 +291,8 @@ fn child(spec: &str, run_for: Duration) -> ExitCode {
                     let pool = pool.clone();
                     async move {
                         let began = Instant::now();
-                        let mut conn = pool.get_async().await.expect("nimue get_async");
                         let i = next_param();
-                        let value = conn
+                        let value = pool
                             .interact(move |c| {
                                 let row = c.query_row("SELECT ? + 1", &params![i])?;
                                 row.expect("one row").get::<i64>(0)
@@ -302,7 +301,6 @@ fn child(spec: &str, run_for: Duration) -> ExitCode {
                             .expect("interact")
                             .expect("the query");
                         assert_eq!(value, i + 1);
-                        drop(conn);
                         began.elapsed()
                     }
                 })
@@ -550,9 +548,9 @@ fn report(table: &[(Workload, Vec<Measured>)], rounds: usize, ms: u64) -> String
     let _ = writeln!(
         md,
         "\nLatency is the wait for the checkout (checkout workloads) or the whole operation \
-         (query workloads). `nimue-ac` is nimue with `autocommit(true)`: its return has no \
-         transaction to roll back, so it is given back on the task's thread; with the default \
-         (autocommit off) each return rolls back on a blocking thread.\n\n![nimue / others](async.svg)"
+         (query workloads). nimue's queries go through `Pool::interact`: checkout as a task, \
+         then the query and the return (a `ROLLBACK` with the default, autocommit off) on one \
+         blocking thread. `nimue-ac` is nimue with `autocommit(true)`: nothing to roll back.\n\n![nimue / others](async.svg)"
     );
     md
 }

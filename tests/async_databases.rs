@@ -71,6 +71,8 @@ fn scenario(url: &str, table: &'static str) {
         for task in tasks {
             task.await.unwrap().unwrap();
         }
+        // The one-shot form: checkout, query and return, the last two on a blocking thread.
+        assert_eq!(pool.interact(count).await.unwrap().unwrap(), 20);
         let mut conn = pool.get_async().await.unwrap();
         assert_eq!(conn.interact(count).await.unwrap().unwrap(), 20);
         conn.interact(move |c| {

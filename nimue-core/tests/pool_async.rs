@@ -406,4 +406,45 @@ mod interact {
         let st = pool.state();
         assert_eq!((st.broken, st.created), (1, 2), "{st:?}");
     }
+
+    /// `Pool::interact` runs the closure and gives the connection back (reset and all) on the
+    /// blocking thread: by the time it returns, the connection is idle again, rolled back.
+    #[test]
+    fn pool_interact_gives_the_connection_back_from_the_blocking_thread() {
+        let connector = TestConnector::new();
+        let pool = Pool::builder(connector.clone())
+            .min_idle(1)
+            .max_size(1)
+            .background_reset(false)
+            .build()
+            .unwrap();
+        connector.set_reset_delay(Duration::from_millis(20));
+        let runtime_thread = thread::current().id();
+        current_thread().block_on(async {
+            let ran_on = pool
+                .interact(|c| {
+                    c.execute("INSERT 1", &[]).unwrap();
+                    thread::current().id()
+                })
+                .await
+                .unwrap();
+            assert_ne!(ran_on, runtime_thread);
+            let st = pool.state();
+            assert_eq!(
+                (st.idle, st.in_use),
+                (1, 0),
+                "given back before it returned: {st:?}"
+            );
+            let conn = pool.get_async().await.unwrap();
+            assert!(!conn.in_transaction(), "rolled back on its way back");
+            drop(conn);
+            let err = pool
+                .interact(|_| -> () { panic!("boom") })
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Interface, "{err}");
+        });
+        let st = pool.state();
+        assert_eq!((st.in_use, st.broken), (0, 1), "{st:?}");
+    }
 }

@@ -1,10 +1,10 @@
 //! axum_tables' routes: web_tables' answers (its `app.rs`) from async handlers.
 //!
-//! `GET /` waits for a connection with `get_async`, in the pool's own queue, blocking no
-//! thread, and reads the tables through `interact`, on one of tokio's blocking threads; the
-//! guard is dropped on the runtime thread, and its reset runs on a blocking thread too. So the
-//! runtime's threads only ever do HTTP: `/health` answers at once however many requests wait
-//! for the database, even on a one-thread runtime.
+//! `GET /` goes through `Pool::interact`: it waits for a connection as a task (`get_async`, in
+//! the pool's own queue, blocking no thread), then reads the tables and gives the connection
+//! back on one of tokio's blocking threads. So the runtime's threads only ever do HTTP:
+//! `/health` answers at once however many requests wait for the database, even on a
+//! one-thread runtime.
 
 use crate::app::{error_json, status_of, App};
 use axum::extract::State;
@@ -28,13 +28,9 @@ pub fn router(app: Arc<App>) -> Router {
 /// `GET /`: `{"tables": [...]}`, or the error with its status (503 with `Retry-After` when
 /// the pool or the database is unavailable).
 async fn tables(State(app): State<Arc<App>>) -> Response {
-    let listed = async {
-        let mut conn = app.pool().get_async().await?;
-        let reader = Arc::clone(&app);
-        conn.interact(move |c| reader.list_tables(c)).await?
-    }
-    .await;
-    match listed {
+    let reader = Arc::clone(&app);
+    let listed = app.pool().interact(move |c| reader.list_tables(c)).await;
+    match listed.and_then(|listed| listed) {
         Ok(body) => json_response(200, body),
         Err(e) => json_response(status_of(&e), error_json(&e)),
     }

@@ -1,6 +1,7 @@
 //! Driver code off an async runtime's threads (the `tokio` feature): [`interact`] runs a
-//! closure on a connection on tokio's blocking threads, and a guard dropped on a runtime
-//! thread is given back (reset, or closed) on one of those too ([`off_runtime`]).
+//! closure on a connection on tokio's blocking threads ([`Pool::interact`] checks one out,
+//! runs the closure and gives it back there), and a guard dropped on a runtime thread is
+//! given back (reset, or closed) on one of those too ([`off_runtime`]).
 //!
 //! Blocking driver calls on a runtime thread stall every task on it, and the synchronous
 //! `postgres` client, which runs a runtime of its own inside, panics there ("Cannot start a
@@ -17,6 +18,7 @@ use super::guarded::{broken, reset_is_local, LOG};
 use super::shared::Shared;
 use super::state::Live;
 use super::sync::Arc;
+use super::Pool;
 use crate::connection::Connect;
 use crate::error::{Error, Result};
 use std::any::Any;
@@ -110,43 +112,102 @@ impl<K: Connect> PooledConnection<K> {
                 "this guard holds no connection (an earlier interact panicked)",
             ));
         };
-        let shared = Arc::clone(self.shared());
-        let mut lent = Lent {
-            shared: Arc::clone(&shared),
-            live: Some(live),
-            panicking: false,
-        };
-        let ran = tokio::task::spawn_blocking(move || {
-            let live = lent.live.as_mut().expect("lent until taken here");
-            let result = panic::catch_unwind(AssertUnwindSafe(|| f(&mut live.conn)));
-            if result.is_err() {
-                // The closure stopped half-way: the connection's state is unknown.
-                if let Some(live) = lent.live.take() {
-                    shared.discard(*live, Held::InUse, Why::Broken);
-                }
+        let (lent, value) = run_blocking(self.shared(), live, f, true).await?;
+        *self.live_mut() = lent.and_then(|mut lent| lent.live.take());
+        Ok(value)
+    }
+}
+
+impl<K: Connect> Pool<K> {
+    /// Check out a connection ([`get_async`](Pool::get_async)), run `f` on it on one of tokio's
+    /// blocking threads, and give it back from there (feature `tokio`): for a request that
+    /// needs one connection once, one trip to a blocking thread where
+    /// `get_async` + [`PooledConnection::interact`] + dropping the guard take two whenever
+    /// the return has to reset the connection (autocommit off).
+    ///
+    /// Errors and panics as with [`PooledConnection::interact`]; a connection `f` left in a
+    /// transaction is rolled back on its way back.
+    ///
+    /// ```
+    /// use nimue_core::{testing::TestConnector, Connection, Pool};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let pool = Pool::new(TestConnector::new(), 1, 2)?;
+    /// let changed = pool
+    ///     .interact(|c| {
+    ///         let n = c.execute("INSERT INTO t VALUES (1)", &[])?;
+    ///         c.commit()?;
+    ///         Ok::<_, nimue_core::Error>(n)
+    ///     })
+    ///     .await??;
+    /// # Ok::<(), nimue_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn interact<F, T>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(&mut K::Connection) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let mut conn = self.get_async().await?;
+        let live = conn
+            .live_mut()
+            .take()
+            .expect("a guard just checked out holds its connection");
+        // The empty guard settles its leak registry entry, and gives nothing back.
+        drop(conn);
+        let (_, value) = run_blocking(&self.shared, live, f, false).await?;
+        Ok(value)
+    }
+}
+
+/// Run `f` on `live` on one of tokio's blocking threads. With `keep`, the connection comes
+/// back in the returned [`Lent`] (for a guard); without, it is given back to the pool there.
+/// If this future is dropped meanwhile, the task's output is dropped on the blocking thread,
+/// and the `Lent` in it gives the connection back. A panic in `f` discards the connection.
+async fn run_blocking<K, F, T>(
+    shared: &Arc<Shared<K>>,
+    live: Box<Live<K::Connection>>,
+    f: F,
+    keep: bool,
+) -> Result<(Option<Lent<K>>, T)>
+where
+    K: Connect,
+    F: FnOnce(&mut K::Connection) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = Arc::clone(shared);
+    let mut lent = Lent {
+        shared: Arc::clone(shared),
+        live: Some(live),
+        panicking: false,
+    };
+    let ran = tokio::task::spawn_blocking(move || {
+        let live = lent.live.as_mut().expect("lent until taken here");
+        let result = panic::catch_unwind(AssertUnwindSafe(|| f(&mut live.conn)));
+        if result.is_err() {
+            // The closure stopped half-way: the connection's state is unknown.
+            if let Some(live) = lent.live.take() {
+                pool.discard(*live, Held::InUse, Why::Broken);
             }
-            // Back to the guard, unless this future was dropped meanwhile: then `lent`,
-            // dropped with the task's output, gives it back to the pool here.
-            (lent, result)
-        })
-        .await;
-        match ran {
-            Ok((mut lent, Ok(value))) => {
-                *self.live_mut() = lent.live.take();
-                Ok(value)
-            }
-            Ok((_, Err(payload))) => {
-                let message = panic_message(payload.as_ref());
-                log::warn!(target: LOG, "pool {:?}: interact's closure panicked ({message}); its connection was closed", self.shared().config.name);
-                Err(Error::interface(format!(
-                    "the closure passed to interact panicked: {message}"
-                )))
-            }
-            // The runtime shut down before running it: the connection went back unused.
-            Err(e) => Err(Error::interface_from(
-                "interact's closure did not run (the runtime is shutting down)",
-                e,
-            )),
         }
+        // Given back here (reset included), or back to the guard.
+        let lent = keep.then_some(lent);
+        (lent, result)
+    })
+    .await;
+    match ran {
+        Ok((lent, Ok(value))) => Ok((lent, value)),
+        Ok((_, Err(payload))) => {
+            let message = panic_message(payload.as_ref());
+            log::warn!(target: LOG, "pool {:?}: interact's closure panicked ({message}); its connection was closed", shared.config.name);
+            Err(Error::interface(format!(
+                "the closure passed to interact panicked: {message}"
+            )))
+        }
+        // The runtime shut down before running it: the connection went back unused.
+        Err(e) => Err(Error::interface_from(
+            "interact's closure did not run (the runtime is shutting down)",
+            e,
+        )),
     }
 }
