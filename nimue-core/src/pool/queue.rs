@@ -16,7 +16,7 @@ pub(crate) enum Grant<C> {
     Slot,
     /// The pool closed.
     Closed,
-    /// An async waiter's deadline passed (served by the checker, [`State::expire_tasks`]).
+    /// An async waiter's deadline passed (served by the timer, [`State::expire_tasks`]).
     TimedOut,
 }
 
@@ -43,7 +43,7 @@ pub(super) struct Mailbox<C> {
     /// A task's waker, registered under the lock each time the task is polled and taken by
     /// whatever serves or nudges it (the task registers it again if it must wait on).
     waker: Option<Waker>,
-    /// When a task gives up: the checker serves it [`Grant::TimedOut`] then.
+    /// When a task gives up: the timer (`timer.rs`) serves it [`Grant::TimedOut`] then.
     deadline: Option<Instant>,
 }
 
