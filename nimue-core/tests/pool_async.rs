@@ -269,6 +269,20 @@ fn closing_the_pool_ends_a_waiting_task() {
 mod interact {
     use super::*;
 
+    /// A pool of one connection whose every reset takes `delay`, reset where the guard is
+    /// let go (no resetter thread): so where a reset runs shows.
+    fn slow_reset_pool(delay: Duration) -> Pool<TestConnector> {
+        let connector = TestConnector::new();
+        let pool = Pool::builder(connector.clone())
+            .min_idle(1)
+            .max_size(1)
+            .background_reset(false)
+            .build()
+            .unwrap();
+        connector.set_reset_delay(delay);
+        pool
+    }
+
     /// The closure runs on a blocking thread, not the runtime's, and its result comes back.
     #[test]
     fn the_closure_runs_off_the_runtime_thread() {
@@ -336,14 +350,7 @@ mod interact {
     /// thread goes on at once while the (slow) reset runs elsewhere.
     #[test]
     fn a_guard_dropped_on_the_runtime_is_reset_off_it() {
-        let connector = TestConnector::new();
-        let pool = Pool::builder(connector.clone())
-            .min_idle(1)
-            .max_size(1)
-            .background_reset(false)
-            .build()
-            .unwrap();
-        connector.set_reset_delay(Duration::from_millis(200));
+        let pool = slow_reset_pool(Duration::from_millis(200));
         current_thread().block_on(async {
             let mut conn = pool.get_async().await.unwrap();
             conn.interact(|c| c.execute("INSERT 1", &[]).map(drop))
@@ -411,14 +418,7 @@ mod interact {
     /// blocking thread: by the time it returns, the connection is idle again, rolled back.
     #[test]
     fn pool_interact_gives_the_connection_back_from_the_blocking_thread() {
-        let connector = TestConnector::new();
-        let pool = Pool::builder(connector.clone())
-            .min_idle(1)
-            .max_size(1)
-            .background_reset(false)
-            .build()
-            .unwrap();
-        connector.set_reset_delay(Duration::from_millis(20));
+        let pool = slow_reset_pool(Duration::from_millis(20));
         let runtime_thread = thread::current().id();
         current_thread().block_on(async {
             let ran_on = pool

@@ -6,7 +6,7 @@
 //! `/health` answers at once however many requests wait for the database, even on a
 //! one-thread runtime.
 
-use crate::app::{error_json, status_of, App};
+use crate::app::{error_json, status_of, App, RETRY_AFTER_SECS};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -53,7 +53,7 @@ fn json_response(status: u16, body: Value) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = (status, Json(body)).into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        let retry = HeaderValue::from_static("1");
+        let retry = HeaderValue::from_static(RETRY_AFTER_SECS);
         response.headers_mut().insert(header::RETRY_AFTER, retry);
     }
     response

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
+/// What a 503 tells the client to wait before trying again, in seconds (`Retry-After`).
+pub const RETRY_AFTER_SECS: &str = "1";
 /// The longest part of a request's path an error message repeats.
 const PATH_SHOWN: usize = 100;
 

@@ -7,7 +7,7 @@
 //! connection has a read and a write timeout, and at most `max_connections` are served at once
 //! (more wait in the kernel's listen backlog), so slow or stuck clients cannot pile up.
 
-use crate::app::App;
+use crate::app::{App, RETRY_AFTER_SECS};
 use bytes::Bytes;
 use crossbeam::channel::{self, TrySendError};
 use http_body_util::Full;
@@ -25,9 +25,6 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 use tokio::sync::{oneshot, Notify, Semaphore};
 use tokio_io_timeout::TimeoutStream;
-
-/// What a 503 tells the client to wait before trying again, in seconds.
-const RETRY_AFTER_SECS: &str = "1";
 
 /// How the server is sized and how long it waits for clients.
 #[derive(Clone, Debug)]

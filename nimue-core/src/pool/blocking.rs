@@ -51,6 +51,11 @@ pub(crate) fn off_runtime<K: Connect>(
     live: Box<Live<K::Connection>>,
     panicking: bool,
 ) -> Option<Box<Live<K::Connection>>> {
+    // Off any runtime (a thread-local read): the common case of synchronous code, which
+    // asks nothing of the connection here.
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return Some(live);
+    };
     // Nothing to reset, nothing that blocks: given back right here.
     let local = !panicking
         && reset_is_local(&live.conn)
@@ -59,9 +64,6 @@ pub(crate) fn off_runtime<K: Connect>(
     if local {
         return Some(live);
     }
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return Some(live);
-    };
     let lent = Lent {
         shared: Arc::clone(shared),
         live: Some(live),

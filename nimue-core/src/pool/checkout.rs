@@ -255,11 +255,8 @@ impl<K: Connect> Shared<K> {
             return self.acquire(wait);
         }
         if !wait.queued {
-            if let Some(max) = self.config.max_waiting {
-                if st.waiting() >= max {
-                    st.stats.rejected += 1;
-                    return Err(Error::Exhausted(self.numbers(&st, Duration::ZERO)));
-                }
+            if let Some(full) = self.queue_full(&mut st) {
+                return Err(full);
             }
         }
         let queued = Instant::now();

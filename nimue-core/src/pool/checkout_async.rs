@@ -133,11 +133,8 @@ impl<K: Connect> GetAsync<K> {
             return Poll::Ready(Ok(Box::new(live)));
         }
         if !self.waited {
-            if let Some(max) = shared.config.max_waiting {
-                if st.waiting() >= max {
-                    st.stats.rejected += 1;
-                    return Poll::Ready(Err(Error::Exhausted(shared.numbers(&st, Duration::ZERO))));
-                }
+            if let Some(full) = shared.queue_full(&mut st) {
+                return Poll::Ready(Err(full));
             }
         }
         // Room for a connection: opened on a thread of its own, it comes to the queue.

@@ -125,6 +125,17 @@ impl<K: Connect> Shared<K> {
         any
     }
 
+    /// A caller about to queue for the first time while `max_waiting` callers wait already:
+    /// counted as refused, and the error that says so ([`Error::Exhausted`]).
+    pub(crate) fn queue_full(&self, st: &mut State<K::Connection>) -> Option<Error> {
+        let max = self.config.max_waiting?;
+        if st.waiting() < max {
+            return None;
+        }
+        st.stats.rejected += 1;
+        Some(Error::Exhausted(self.numbers(st, Duration::ZERO)))
+    }
+
     /// The pool's numbers, for an error.
     pub(crate) fn numbers(&self, st: &State<K::Connection>, waited: Duration) -> Box<PoolTimeout> {
         Box::new(PoolTimeout {
