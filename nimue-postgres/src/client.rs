@@ -7,6 +7,8 @@
 //! read (and dropped) before the replies that follow it.
 
 use crate::error::map_err;
+use crate::negotiate::{driver_config, Negotiate};
+use crate::status::{Tap, TxStatus};
 use nimue_core::{Error, Result};
 use std::future::{poll_fn, Future};
 use std::pin::pin;
@@ -14,6 +16,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Runtime;
+use tokio_postgres::config::Host;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{AsyncMessage, Config, Socket};
 
@@ -25,6 +28,8 @@ pub(crate) struct Client {
     /// The async client (requests go from it to the connection through a channel); `None`
     /// only while the client is dropped.
     inner: Option<tokio_postgres::Client>,
+    /// What the server last said of the session's transaction.
+    status: TxStatus,
     driver: Driver,
 }
 
@@ -60,8 +65,9 @@ where
 }
 
 impl Client {
-    /// Connect with `config` (the connect timeout is the config's).
-    pub(crate) fn connect<T>(config: &Config, tls: T) -> Result<Client>
+    /// Connect with `config` (the connect timeout is the config's), with TLS from `tls` as the
+    /// config's `sslmode` says. The server's transaction status is tapped from the stream.
+    pub(crate) fn connect<T>(config: &Config, tls: Option<T>) -> Result<Client>
     where
         T: MakeTlsConnect<Socket> + 'static + Send,
         T::TlsConnect: Send,
@@ -74,16 +80,38 @@ impl Client {
             .map_err(|e| {
                 Error::interface_from(format!("starting the PostgreSQL client's runtime: {e}"), e)
             })?;
-        let (inner, connection) = runtime.block_on(config.connect(tls)).map_err(map_err)?;
+        let status = TxStatus::new();
+        let (inner, connection): (_, Box<dyn Drive + Send>) = if has_unix_host(config) {
+            let (inner, connection) = runtime.block_on(connect_unix(config, &status))?;
+            (inner, Box::new(connection))
+        } else {
+            let negotiate = Negotiate {
+                tls,
+                mode: config.get_ssl_mode(),
+                negotiation: config.get_ssl_negotiation(),
+                status: status.clone(),
+            };
+            let (inner, connection) = runtime
+                .block_on(driver_config(config).connect(negotiate))
+                .map_err(map_err)?;
+            (inner, Box::new(connection))
+        };
         Ok(Client {
             inner: Some(inner),
+            status,
             driver: Driver {
                 runtime,
-                connection: Box::new(connection),
+                connection,
                 ended: false,
                 patience: None,
             },
         })
+    }
+
+    /// Whether the server said, when it was last ready, that a transaction is open: true
+    /// after every request whose reply was read (all replies come in order).
+    pub(crate) fn server_in_transaction(&self) -> bool {
+        self.status.in_transaction()
     }
 
     /// The async client.
@@ -186,6 +214,78 @@ fn drive(
         }
     }
     Poll::Ready(Ok(()))
+}
+
+/// Whether `config` names a Unix-domain socket (a host that is a directory's path).
+fn has_unix_host(config: &Config) -> bool {
+    #[cfg(unix)]
+    return config
+        .get_hosts()
+        .iter()
+        .any(|h| matches!(h, Host::Unix(_)));
+    #[cfg(not(unix))]
+    false
+}
+
+/// Connect over the Unix-domain sockets `config` names, tried in order (no TLS there, as
+/// libpq), each within the connect timeout.
+#[cfg(unix)]
+async fn connect_unix(
+    config: &Config,
+    status: &TxStatus,
+) -> Result<(
+    tokio_postgres::Client,
+    tokio_postgres::Connection<Tap<tokio::net::UnixStream>, tokio_postgres::tls::NoTlsStream>,
+)> {
+    let mut plain = config.clone();
+    plain.ssl_mode(tokio_postgres::config::SslMode::Disable);
+    let ports = config.get_ports();
+    let mut last = None;
+    for (i, host) in config.get_hosts().iter().enumerate() {
+        let Host::Unix(dir) = host else {
+            return Err(Error::interface(
+                "a PostgreSQL configuration may not mix Unix-domain sockets and TCP hosts",
+            ));
+        };
+        let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+        let path = dir.join(format!(".s.PGSQL.{port}"));
+        let attempt = async {
+            let socket = tokio::net::UnixStream::connect(&path).await.map_err(|e| {
+                Error::operational(format!("connecting to {}: {e}", path.display()))
+            })?;
+            plain
+                .connect_raw(Tap::new(socket, status.clone()), tokio_postgres::NoTls)
+                .await
+                .map_err(map_err)
+        };
+        let outcome = match config.get_connect_timeout() {
+            Some(timeout) => tokio::time::timeout(*timeout, attempt)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Error::operational(format!(
+                        "connecting to {}: timed out after {timeout:?}",
+                        path.display()
+                    )))
+                }),
+            None => attempt.await,
+        };
+        match outcome {
+            Ok(connected) => return Ok(connected),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::interface("no host to connect to")))
+}
+
+#[cfg(not(unix))]
+async fn connect_unix(
+    _: &Config,
+    _: &TxStatus,
+) -> Result<(
+    tokio_postgres::Client,
+    tokio_postgres::Connection<Socket, tokio_postgres::tls::NoTlsStream>,
+)> {
+    unreachable!("no Unix-domain sockets here")
 }
 
 impl Drop for Client {

@@ -139,12 +139,15 @@ impl PgConnection {
         if !self.session.in_transaction {
             return Ok(());
         }
-        // Whatever the outcome, the server has no transaction of ours afterwards (a failed
-        // COMMIT rolls back; a failed send means the connection is gone).
-        self.session.in_transaction = false;
-        self.session.wrote = false;
         let (client, driver) = self.client.parts();
-        driver.block_on(client.batch_execute(command))
+        let ended = driver.block_on(client.batch_execute(command));
+        // What the server says now (a failed COMMIT rolls back), or nothing open when the
+        // connection is gone.
+        self.session.synced(&self.client);
+        if self.client.is_closed() {
+            self.session.in_transaction = false;
+        }
+        ended
     }
 }
 
@@ -184,24 +187,30 @@ impl Session {
         Ok(prepared)
     }
 
-    /// After `sql` ran: track the transaction it began or ended, and forget cached statements
-    /// after DDL (which may change what they return).
-    pub(crate) fn ran(&mut self, keyword: &str, sql: &str) {
+    /// After a statement that begins with `keyword` ran: forget cached statements after DDL
+    /// (which may change what they return), note a write in the open transaction, and take
+    /// the transaction status from the server.
+    pub(crate) fn ran(&mut self, keyword: &str, client: &Client) {
         match keyword {
-            "BEGIN" | "START" => self.in_transaction = true,
-            "ROLLBACK" if is_rollback_to_savepoint(sql) => {}
-            "COMMIT" | "END" | "ROLLBACK" | "ABORT" => {
-                self.in_transaction = false;
-                self.wrote = false;
-            }
             "CREATE" | "DROP" | "ALTER" => {
                 self.statements.clear();
-                self.wrote |= self.in_transaction;
+                self.wrote = true;
             }
             "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "TRUNCATE" | "COPY" | "GRANT" | "REVOKE" => {
-                self.wrote |= self.in_transaction;
+                self.wrote = true;
             }
             _ => {}
+        }
+        self.synced(client);
+    }
+
+    /// Take the transaction status from what the server said when it was last ready: call
+    /// once every reply sent for is read (after a statement, at the end of its rows), never
+    /// while a request sent without waiting may be unanswered.
+    pub(crate) fn synced(&mut self, client: &Client) {
+        self.in_transaction = client.server_in_transaction();
+        if !self.in_transaction {
+            self.wrote = false;
         }
     }
 
@@ -228,14 +237,6 @@ impl Session {
 /// type` (0A000) or `prepared statement does not exist` (26000).
 fn is_stale(e: &Error) -> bool {
     matches!(e.sqlstate(), Some("0A000" | "26000"))
-}
-
-/// `ROLLBACK [WORK|TRANSACTION] TO [SAVEPOINT] name` keeps the transaction open.
-fn is_rollback_to_savepoint(sql: &str) -> bool {
-    sql.split_whitespace()
-        .skip(1)
-        .take(2)
-        .any(|word| word.eq_ignore_ascii_case("TO"))
 }
 
 impl Connection for PgConnection {
@@ -335,18 +336,5 @@ impl Connection for PgConnection {
     /// own, is not called).
     fn reset_is_local(&self) -> bool {
         !self.session.in_transaction
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_rollback_to_savepoint;
-
-    #[test]
-    fn rollback_to_savepoint_is_recognised() {
-        assert!(is_rollback_to_savepoint("ROLLBACK TO SAVEPOINT a"));
-        assert!(is_rollback_to_savepoint("rollback work to a"));
-        assert!(!is_rollback_to_savepoint("ROLLBACK"));
-        assert!(!is_rollback_to_savepoint("ROLLBACK TRANSACTION"));
     }
 }

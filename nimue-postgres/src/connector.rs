@@ -264,9 +264,9 @@ impl PgConnector {
     fn client(&self) -> Result<Client> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            return Client::connect(&self.config, tls.clone());
+            return Client::connect(&self.config, Some(tls.clone()));
         }
-        Client::connect(&self.config, tokio_postgres::NoTls)
+        Client::connect(&self.config, None::<tokio_postgres::NoTls>)
     }
 }
 

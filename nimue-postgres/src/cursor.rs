@@ -87,7 +87,7 @@ impl<'c> PgStream<'c> {
             open,
             client.query_typed_raw(&rewritten, typed),
         )?;
-        self.session.ran(keyword, sql);
+        self.session.ran(keyword, self.client);
         self.rows = Some(Box::pin(rows));
         match self.next_driver_row() {
             Ok(Some(row)) => {
@@ -138,7 +138,7 @@ impl<'c> PgStream<'c> {
             let args: Vec<Param<'_>> = params.iter().map(Param).collect();
             let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|p| p as _).collect();
             let changed = after_begin(driver, client, open, client.execute(stmt, &refs))?;
-            self.session.ran(&keyword, sql);
+            self.session.ran(&keyword, self.client);
             let rowcount = if starts_with_any(sql, &DML_KEYWORDS) {
                 changed as i64
             } else {
@@ -151,14 +151,24 @@ impl<'c> PgStream<'c> {
         }
         let rows = client.query_raw(stmt, params.iter().map(Param));
         let rows = after_begin(driver, client, open, rows)?;
-        self.session.ran(&keyword, sql);
+        self.session.ran(&keyword, self.client);
         self.rows = Some(Box::pin(rows));
         self.columns = prepared.columns;
         Ok(Started::Rows(self.columns.clone()))
     }
 
-    /// The next row of the running query, if any.
+    /// The next row of the running query, if any. At its end the transaction status is taken
+    /// from the server again (a query cannot change it, but what ran before may have been
+    /// answered only now).
     fn next_driver_row(&mut self) -> Result<Option<tokio_postgres::Row>> {
+        let next = self.read_driver_row();
+        if !matches!(next, Ok(Some(_))) && self.rows.is_some() {
+            self.session.synced(self.client);
+        }
+        next
+    }
+
+    fn read_driver_row(&mut self) -> Result<Option<tokio_postgres::Row>> {
         if let Some(first) = self.first.take() {
             return Ok(Some(first));
         }
@@ -276,6 +286,8 @@ impl RowStream for PgStream<'_> {
         let started = self.begin(sql, params);
         if let Err(e) = &started {
             self.session.forget_stale(e, sql);
+            // A failed statement may have ended the transaction (a failed COMMIT) or failed it.
+            self.session.synced(self.client);
         }
         started.map_err(|e| {
             let e = pooler_hint(e, self.session.unnamed);

@@ -43,7 +43,9 @@ mod connector;
 mod convert;
 mod cursor;
 mod error;
+mod negotiate;
 mod placeholders;
+mod status;
 mod text;
 #[cfg(feature = "tls")]
 mod tls;

@@ -1,0 +1,196 @@
+//! The server's own word on the session's transaction: the status byte of every
+//! `ReadyForQuery` message, read off the connection's stream as its bytes pass.
+//!
+//! `tokio_postgres` reads that byte and drops it, so guessing it from the SQL text was all the
+//! adapter could do, and a guess misses cases (`COMMIT AND CHAIN` opens a new transaction at
+//! once). [`Tap`] wraps the plaintext stream the driver reads (under TLS when there is TLS)
+//! and follows the backend's message framing to note each status as it arrives: the status is
+//! always that of the last request whose reply was read.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_postgres::tls::{ChannelBinding, TlsStream};
+
+/// `ReadyForQuery`'s status when no transaction is open.
+const IDLE: u8 = b'I';
+
+/// The transaction status the server reported last (`I` idle, `T` in a transaction, `E` in a
+/// failed one), shared by a connection's [`Tap`] and its client.
+#[derive(Clone)]
+pub(crate) struct TxStatus(Arc<AtomicU8>);
+
+impl TxStatus {
+    /// Idle, as a session starts (its first `ReadyForQuery` says so too).
+    pub(crate) fn new() -> Self {
+        TxStatus(Arc::new(AtomicU8::new(IDLE)))
+    }
+
+    /// Whether the server said a transaction is open (or failed and not yet rolled back)
+    /// when it last became ready.
+    pub(crate) fn in_transaction(&self) -> bool {
+        // Relaxed: written and read on the connection's one thread (the client's runtime is
+        // current-thread); the atomic only lets the tap and the client share it.
+        self.0.load(Ordering::Relaxed) != IDLE
+    }
+
+    fn set(&self, status: u8) {
+        // Relaxed: see `in_transaction`.
+        self.0.store(status, Ordering::Relaxed);
+    }
+}
+
+/// Where the reader stands in the backend's message stream: every message is a tag byte, a
+/// big-endian length that counts itself, and that many bytes less four of body.
+#[derive(Default)]
+struct Framing {
+    header: [u8; 5],
+    /// Bytes of `header` read so far (while no body is being skipped).
+    have: usize,
+    /// Body bytes of the current message still to come.
+    left: usize,
+}
+
+impl Framing {
+    /// Follow `bytes`, the next ones the server sent, noting each `ReadyForQuery`'s status.
+    fn feed(&mut self, mut bytes: &[u8], status: &TxStatus) {
+        while !bytes.is_empty() {
+            if self.left > 0 {
+                let n = self.left.min(bytes.len());
+                // `ReadyForQuery` ('Z') has a one-byte body: the status.
+                if self.header[0] == b'Z' && n == self.left {
+                    status.set(bytes[n - 1]);
+                }
+                self.left -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (5 - self.have).min(bytes.len());
+            self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+            self.have += n;
+            bytes = &bytes[n..];
+            if self.have == 5 {
+                let len = u32::from_be_bytes([
+                    self.header[1],
+                    self.header[2],
+                    self.header[3],
+                    self.header[4],
+                ]);
+                self.left = (len as usize).saturating_sub(4);
+                self.have = 0;
+            }
+        }
+    }
+}
+
+/// A stream that notes the transaction status of every `ReadyForQuery` read through it.
+/// It must see the backend's messages from the first (after any TLS negotiation).
+pub(crate) struct Tap<S> {
+    inner: S,
+    framing: Framing,
+    status: TxStatus,
+}
+
+impl<S> Tap<S> {
+    pub(crate) fn new(inner: S, status: TxStatus) -> Self {
+        Tap {
+            inner,
+            framing: Framing::default(),
+            status,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = polled {
+            this.framing.feed(&buf.filled()[before..], &this.status);
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+impl<S: TlsStream + Unpin> TlsStream for Tap<S> {
+    fn channel_binding(&self) -> ChannelBinding {
+        self.inner.channel_binding()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![tag];
+        m.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    #[test]
+    fn the_status_of_each_ready_for_query_is_noted_however_the_bytes_are_split() {
+        let mut stream = message(b'C', b"COMMIT\0");
+        stream.extend(message(b'Z', b"T"));
+        // A DataRow whose body holds a 'Z' and a 'I': not a message boundary.
+        stream.extend(message(b'D', b"\0\x01\0\0\0\x02ZI"));
+        stream.extend(message(b'Z', b"E"));
+        for chunk in 1..=stream.len() {
+            let status = TxStatus::new();
+            let mut framing = Framing::default();
+            let mut seen = vec![b'I'];
+            for piece in stream.chunks(chunk) {
+                framing.feed(piece, &status);
+                let now = status.0.load(Ordering::Relaxed);
+                if seen.last() != Some(&now) {
+                    seen.push(now);
+                }
+            }
+            // The row's bytes were never taken for a status.
+            let expected: &[u8] = if chunk < stream.len() { b"ITE" } else { b"IE" };
+            assert_eq!(seen, expected, "chunks of {chunk}");
+        }
+        let status = TxStatus::new();
+        Framing::default().feed(&message(b'Z', b"I"), &status);
+        assert!(!status.in_transaction());
+    }
+}
