@@ -32,7 +32,7 @@ pub(crate) fn driver_config(config: &Config) -> Config {
         .ssl_negotiation(SslNegotiation::Direct);
     if config.get_hosts().is_empty() {
         for addr in config.get_hostaddrs() {
-            driven.host(&addr.to_string());
+            driven.host(addr.to_string());
         }
     }
     driven
