@@ -234,8 +234,9 @@ fn a_connector_from_built_opts() {
         );
         assert_eq!(
             opts.get_init(),
-            ["SET @nimue_built = 'yes'", "SET autocommit=0"],
-            "the given init command first, then the connector's"
+            ["SET @nimue_built = 'yes'; SET autocommit=0"],
+            "the given init command first, then the connector's, in one statement (one round \
+             trip at connect and after each COM_RESET_CONNECTION)"
         );
         let mut conn = connector.connect().unwrap();
         let row = conn

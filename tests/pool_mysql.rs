@@ -124,16 +124,21 @@ fn a_checkout_leaves_nothing_of_its_session_to_the_next() {
     }
 }
 
-/// A checkout that only queries leaves the session alone: no `COM_RESET_CONNECTION`, so the
-/// driver's prepared statements (and, here, a variable set behind nimue's back) survive it.
+/// With `SessionReset::WhenChanged` (the cheaper mode, no longer the default), a checkout
+/// that only queries leaves the session alone: no `COM_RESET_CONNECTION`, so the driver's
+/// prepared statements (and, here, a variable set behind nimue's back) survive it.
 #[test]
-fn a_checkout_that_only_queries_keeps_the_session() {
+fn a_checkout_that_only_queries_keeps_the_session_when_changed() {
     use mysql::prelude::Queryable;
-    use nimue::mysql::mysql;
+    use nimue::mysql::{mysql, SessionReset};
     use nimue::{params, Connection, Pool};
     let Some(server) = server() else { return };
     for autocommit in [false, true] {
-        let pool = Pool::builder(server.connector.clone())
+        let connector = server
+            .connector
+            .clone()
+            .session_reset(SessionReset::WhenChanged);
+        let pool = Pool::builder(connector)
             .max_size(1)
             .autocommit(autocommit)
             .build()

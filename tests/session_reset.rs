@@ -35,6 +35,168 @@ fn rows(conn: &mut impl Connection, sql: &str) -> Vec<String> {
         .collect()
 }
 
+/// What `sql` gives: its rows, or the error's SQLSTATE (the probe of something absent).
+fn probe(conn: &mut impl Connection, sql: &str) -> String {
+    match conn.query(sql, &[]) {
+        Ok(_) => rows(conn, sql).join(","),
+        Err(e) => format!("error {}", e.sqlstate().unwrap_or("?")),
+    }
+}
+
+/// A change a checkout makes to its session: its name, and what it runs.
+type Change<C> = (&'static str, fn(&mut C));
+
+/// For each change: check out the pool's one connection, make the change, give it back;
+/// then the next checkout's `snapshot` must be that of a fresh pool's first checkout.
+fn compare_with_fresh<K: Connect + Clone>(
+    connector: K,
+    autocommit: bool,
+    changes: &[Change<K::Connection>],
+    snapshot: fn(&mut K::Connection) -> Vec<String>,
+) {
+    let fresh = {
+        let pool = pool_of_one(connector.clone(), autocommit);
+        let first = snapshot(&mut *pool.get().unwrap());
+        pool.close();
+        first
+    };
+    let pool = pool_of_one(connector, autocommit);
+    let mut leaks = Vec::new();
+    for (name, change) in changes {
+        change(&mut *pool.get().unwrap());
+        let next = snapshot(&mut *pool.get().unwrap());
+        if next != fresh {
+            leaks.push(format!("after {name}: {next:?}"));
+        }
+    }
+    pool.close();
+    assert!(
+        leaks.is_empty(),
+        "the next checkout differs from a fresh session {fresh:?}:\n{}",
+        leaks.join("\n")
+    );
+}
+
+/// Run each of `sql`, failing on an error.
+fn run(conn: &mut impl Connection, sql: &[&str]) {
+    for sql in sql {
+        conn.execute(sql, &[])
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+}
+
+#[cfg(feature = "mysql")]
+mod mariadb {
+    use super::*;
+    use nimue::mysql::mysql::{self, prelude::Queryable};
+    use nimue::mysql::{MySqlConnection, MySqlConnector};
+
+    fn connector() -> Option<MySqlConnector> {
+        let url = common::server_env("NIMUE_TEST_MYSQL_URL")?;
+        let connector = MySqlConnector::from_url(&url).unwrap();
+        let mut conn = connector.connect().unwrap();
+        conn.set_autocommit(true).unwrap();
+        run(
+            &mut conn,
+            &[
+                "CREATE TABLE IF NOT EXISTS nimue_reset_ai (id INT AUTO_INCREMENT PRIMARY KEY, v INT)",
+                "CREATE TABLE IF NOT EXISTS nimue_reset_rw (v INT)",
+                "CREATE SEQUENCE IF NOT EXISTS nimue_reset_seq",
+            ],
+        );
+        Some(connector)
+    }
+
+    /// What a driver-level statement gives (for what the binary protocol refuses: SQL
+    /// `PREPARE`/`EXECUTE`, `HANDLER`).
+    fn native(conn: &mut MySqlConnection, sql: &str) -> String {
+        match conn.conn().query::<Option<String>, _>(sql) {
+            Ok(rows) => format!("{rows:?}"),
+            Err(mysql::Error::MySqlError(e)) => format!("error {}", e.code),
+            Err(e) => format!("error {e}"),
+        }
+    }
+
+    fn snapshot(conn: &mut MySqlConnection) -> Vec<String> {
+        let mut seen: Vec<String> = [
+            "SELECT LAST_INSERT_ID()",
+            "SELECT LASTVAL(nimue_reset_seq)",
+            "SELECT @nimue_v",
+            "SELECT @@session.sql_mode, @@session.time_zone, @@session.tx_isolation",
+            "SELECT @@session.autocommit, @@session.tx_read_only",
+            "SELECT IS_FREE_LOCK('nimue_reset_lock')",
+            "SELECT DATABASE()",
+            "SELECT COUNT(*) FROM nimue_reset_tmp",
+        ]
+        .iter()
+        .map(|sql| probe(conn, sql))
+        .collect();
+        seen.push(native(conn, "EXECUTE nimue_reset_stmt"));
+        seen.push(native(conn, "HANDLER nimue_reset_rw READ FIRST"));
+        // A write is not refused (SET TRANSACTION READ ONLY of the previous user).
+        seen.push(
+            match conn.execute("INSERT INTO nimue_reset_rw VALUES (1)", &[]) {
+                Ok(n) => format!("wrote {n}"),
+                Err(e) => format!("error {}", e.sqlstate().unwrap_or("?")),
+            },
+        );
+        conn.rollback().unwrap();
+        seen
+    }
+
+    fn changes() -> Vec<Change<MySqlConnection>> {
+        vec![
+            ("LAST_INSERT_ID(42)", |c| {
+                run(c, &["SELECT LAST_INSERT_ID(42)"])
+            }),
+            ("an auto-increment insert", |c| {
+                run(c, &["INSERT INTO nimue_reset_ai (v) VALUES (1)"]);
+                c.commit().unwrap();
+            }),
+            ("NEXTVAL", |c| run(c, &["SELECT NEXTVAL(nimue_reset_seq)"])),
+            ("HANDLER OPEN", |c| {
+                native(c, "HANDLER nimue_reset_rw OPEN");
+            }),
+            ("SET TRANSACTION READ ONLY", |c| {
+                c.set_autocommit(true).unwrap();
+                run(c, &["SET TRANSACTION READ ONLY"]);
+            }),
+            ("a user variable", |c| run(c, &["SET @nimue_v = 7"])),
+            ("a user variable in a query", |c| {
+                run(c, &["SELECT @nimue_v := 8"])
+            }),
+            ("SET SESSION sql_mode", |c| {
+                run(c, &["SET SESSION sql_mode = 'ANSI_QUOTES'"])
+            }),
+            ("SET SESSION time_zone", |c| {
+                run(c, &["SET SESSION time_zone = '+05:00'"])
+            }),
+            ("SET SESSION isolation", |c| {
+                run(c, &["SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE"])
+            }),
+            ("a temporary table", |c| {
+                run(c, &["CREATE TEMPORARY TABLE nimue_reset_tmp (v INT)"])
+            }),
+            ("GET_LOCK", |c| {
+                run(c, &["SELECT GET_LOCK('nimue_reset_lock', 1)"])
+            }),
+            ("SQL PREPARE", |c| {
+                native(c, "PREPARE nimue_reset_stmt FROM 'SELECT 1'");
+            }),
+            ("USE another database", |c| {
+                run(c, &["USE information_schema"])
+            }),
+        ]
+    }
+
+    #[test]
+    fn the_next_checkout_sees_a_fresh_session() {
+        let Some(connector) = connector() else { return };
+        compare_with_fresh(connector.clone(), false, &changes(), snapshot);
+        compare_with_fresh(connector, true, &changes(), snapshot);
+    }
+}
+
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;

@@ -28,8 +28,9 @@ pub struct MySqlConnection {
     set_up_autocommit: bool,
     /// The connection's default database, which `COM_RESET_CONNECTION` does not restore.
     database: Option<String>,
-    /// The connector's session settings, run again after `COM_RESET_CONNECTION`.
-    set_up: Vec<String>,
+    /// The init commands and the connector's session settings, run again after
+    /// `COM_RESET_CONNECTION`, as one multi-statement (empty: none).
+    set_up: String,
     /// Whether the last `reset` cleared the session (`COM_RESET_CONNECTION`).
     session_cleared: bool,
 }
@@ -58,7 +59,8 @@ impl MySqlConnection {
         } else {
             SessionReset::Rollback
         };
-        Self::with_reset(conn, reset, None, Vec::new())
+        // After COM_RESET_CONNECTION the driver runs its own init commands, then this.
+        Self::with_reset(conn, reset, None, vec!["SET autocommit=0".to_owned()])
     }
 
     /// Wrap a driver connection whose session has `autocommit=0`, `database` as its default
@@ -78,7 +80,7 @@ impl MySqlConnection {
             },
             set_up_autocommit: false,
             database,
-            set_up,
+            set_up: set_up.join("; "),
             session_cleared: false,
         }
     }
@@ -88,9 +90,11 @@ impl MySqlConnection {
         self.conn.connection_id()
     }
 
-    /// The underlying driver connection, for what nimue does not cover. Statements run
-    /// through it bypass nimue's transaction tracking.
+    /// The underlying driver connection, for what nimue does not cover. nimue cannot see what
+    /// runs through it, so the pool's return then rolls back, and with the default
+    /// [`SessionReset::Always`] resets the session completely.
     pub fn conn(&mut self) -> &mut mysql::Conn {
+        self.session.borrowed();
         &mut self.conn
     }
 
@@ -101,7 +105,7 @@ impl MySqlConnection {
 
     /// The driver's connection, mutable: the same as [`conn`](Self::conn).
     pub fn native_mut(&mut self) -> &mut mysql::Conn {
-        &mut self.conn
+        self.conn()
     }
 }
 
@@ -159,12 +163,16 @@ impl Connection for MySqlConnection {
                 "cannot turn autocommit on inside a transaction: commit or roll back first",
             ));
         }
-        let done = self.conn.query_drop(if on {
-            "SET autocommit=1"
-        } else {
-            "SET autocommit=0"
-        });
-        self.session.watch(done)?;
+        // The session just reset (or set) to this: nothing to send.
+        if self.session.server_autocommit != Some(on) {
+            let done = self.conn.query_drop(if on {
+                "SET autocommit=1"
+            } else {
+                "SET autocommit=0"
+            });
+            self.session.watch(done)?;
+            self.session.server_autocommit = Some(on);
+        }
         self.session.autocommit = on;
         Ok(())
     }
@@ -191,18 +199,21 @@ impl Connection for MySqlConnection {
         if self.session_cleared {
             let done = self.conn.reset();
             self.session.watch(done)?;
-            // The reset undid the connector's settings (session tracking, the statement
-            // timeout), and kept the database.
-            for sql in &self.set_up {
-                let done = self.conn.query_drop(sql);
+            // The reset undid the init commands (`SET autocommit=0` among them) and the
+            // connector's settings (session tracking, the statement timeout), and kept
+            // whatever database a `USE` chose: all in one more round trip.
+            let mut again = self.set_up.clone();
+            if let Some(db) = self.database.as_deref() {
+                if !again.is_empty() {
+                    again.push_str("; ");
+                }
+                again.push_str(&format!("USE `{}`", db.replace('`', "``")));
+            }
+            if !again.is_empty() {
+                let done = self.conn.query_drop(&again);
                 self.session.watch(done)?;
             }
-            if let Some(db) = self.database.as_deref() {
-                if std::mem::take(&mut self.session.schema_changed) {
-                    let done = self.conn.select_db(db);
-                    self.session.watch(done)?;
-                }
-            }
+            self.session.server_autocommit = Some(false);
             self.session.in_transaction = false;
             self.session.wrote = false;
             self.session.autocommit = false;

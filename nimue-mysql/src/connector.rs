@@ -52,8 +52,17 @@ impl MySqlConnector {
     /// Connections configured by the driver's options.
     pub fn new(opts: impl Into<Opts>) -> Self {
         let opts: Opts = opts.into();
-        let mut init: Vec<String> = opts.get_init().to_vec();
-        init.push("SET autocommit=0".into());
+        // One statement (a multi-statement: the driver asks for CLIENT_MULTI_STATEMENTS), so
+        // that a connect and every COM_RESET_CONNECTION (after which the driver runs the init
+        // commands again) pay one round trip for them, not one each.
+        let given = opts.get_init();
+        let mut init: Vec<&str> = given
+            .iter()
+            .map(|sql| sql.trim().trim_end_matches(';'))
+            .filter(|sql| !sql.is_empty())
+            .collect();
+        init.push("SET autocommit=0");
+        let init = vec![init.join("; ")];
         let timeout = opts
             .get_tcp_connect_timeout()
             .or(Some(Duration::from_secs(10)));
@@ -136,19 +145,19 @@ impl MySqlConnector {
     }
 
     /// Whether [`reset`](nimue_core::Connection::reset) clears what a checkout changed in the
-    /// session with `COM_RESET_CONNECTION` ([`SessionReset::WhenChanged`], the default) or
+    /// session with `COM_RESET_CONNECTION` ([`SessionReset::Always`], the default) or
     /// only rolls back ([`SessionReset::Rollback`]: keeps user variables, temporary tables
     /// and locks too).
     pub fn reset_session(self, on: bool) -> Self {
         self.session_reset(if on {
-            SessionReset::WhenChanged
+            SessionReset::Always
         } else {
             SessionReset::Rollback
         })
     }
 
     /// How [`reset`](nimue_core::Connection::reset) cleans a used session (default
-    /// [`SessionReset::WhenChanged`]).
+    /// [`SessionReset::Always`]).
     ///
     /// ```
     /// use nimue_mysql::{MySqlConnector, SessionReset};
@@ -233,7 +242,11 @@ impl Connect for MySqlConnector {
     type Connection = MySqlConnection;
 
     fn connect(&self) -> Result<MySqlConnection> {
-        let mut conn = mysql::Conn::new(self.opts.clone()).map_err(|e| match e {
+        // The init commands are run here, not by the driver: after COM_RESET_CONNECTION the
+        // driver would run them alone, and they ride with the connector's settings instead.
+        let init = self.opts.get_init().to_vec();
+        let driven = OptsBuilder::from_opts(self.opts.clone()).init(Vec::<String>::new());
+        let mut conn = mysql::Conn::new(driven).map_err(|e| match e {
             mysql::Error::MySqlError(_) => map_err(e),
             other => {
                 let message = format!("could not connect to MySQL: {other}");
@@ -245,7 +258,9 @@ impl Connect for MySqlConnector {
         // The session settings beyond the init commands, also needed after every
         // COM_RESET_CONNECTION: the first that the server takes, of each list.
         let mut wanted: Vec<Vec<String>> = Vec::new();
-        if self.reset == SessionReset::WhenChanged {
+        // The server's reports of the transaction (what a SQL `START TRANSACTION` opens, what
+        // was written) and, for `WhenChanged`, of session changes.
+        if self.reset != SessionReset::Rollback {
             wanted.push(vec![TRACK_CHANGES.to_owned()]);
         }
         if let Some(timeout) = self.statement_timeout {
@@ -254,7 +269,10 @@ impl Connect for MySqlConnector {
                 format!("SET SESSION max_execution_time = {}", timeout.as_millis()),
             ]);
         }
-        let mut set_up = Vec::new();
+        for sql in &init {
+            conn.query_drop(sql).map_err(map_err)?;
+        }
+        let mut set_up = init;
         let mut tracked = false;
         for choices in wanted {
             for sql in choices {

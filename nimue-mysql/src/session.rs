@@ -3,31 +3,35 @@
 
 use crate::error::{is_gone, map_err};
 use mysql::session_state_change::SessionStateChange;
-use nimue_core::sql::starts_with_any;
 use nimue_core::Result;
 
 /// How [`reset`](nimue_core::Connection::reset) cleans a session that a checkout used.
 ///
-/// `COM_RESET_CONNECTION` clears everything a session can hold (user variables, temporary
-/// tables, session variables, `GET_LOCK` and `LOCK TABLES` locks, prepared statements), but
-/// it costs a round trip, and since it drops the driver's prepared statements the next
-/// checkout prepares its statements again. A rollback keeps them.
+/// `COM_RESET_CONNECTION` clears everything a session can hold (the transaction and its
+/// next characteristics, user variables, temporary tables, session variables, `GET_LOCK` and
+/// `LOCK TABLES` locks, prepared statements, `HANDLER`s, `LAST_INSERT_ID()`, sequences'
+/// `LASTVAL`): the next checkout sees a fresh session. It costs a round trip (run off the
+/// caller's path by the pool's resetter when other connections are idle), and since it drops
+/// the driver's prepared statements the next checkout prepares its statements again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SessionReset {
     /// Roll back (when a transaction may be open) and restore autocommit; whatever else the
     /// checkout left in the session stays for the next one.
     Rollback,
-    /// The default: `COM_RESET_CONNECTION` when the checkout may have changed the session,
-    /// else as `Rollback`. The server reports every change a statement that ends without rows
-    /// makes (MySQL 5.7+ and MariaDB 10.2+ session tracking); a query that returns rows gets
-    /// no such report, so one whose text mentions a variable (`@`) or a lock (`lock`, e.g.
-    /// `GET_LOCK`, `LOCK TABLES`) counts as a change. A query that changes the session only
-    /// inside a stored function it calls (a user variable, `GET_LOCK`) is not seen: use
-    /// `Always` when your functions do that. On a server without session tracking this is
-    /// `Always`.
-    #[default]
+    /// `COM_RESET_CONNECTION` when the server's session tracking reported a change, else as
+    /// `Rollback`: cheaper, but incomplete, so only for code that knows what it leaves. The
+    /// server reports changes of variables, temporary tables, the schema and the transaction
+    /// state for statements that end without rows; it does not report `LAST_INSERT_ID()`
+    /// (set by every auto-increment insert), a sequence's `LASTVAL`, an open `HANDLER`, `SET
+    /// TRANSACTION` for the next transaction, or anything done by a query that returns rows
+    /// (a query whose text mentions a variable, `@`, or a lock, `lock`, counts as a change;
+    /// one that changes the session inside a stored function it calls is not seen), or what
+    /// runs through [`MySqlConnection::conn`](crate::MySqlConnection::conn). Those reach
+    /// the next checkout. On a server without session tracking this is `Always`.
     WhenChanged,
-    /// `COM_RESET_CONNECTION` after every checkout that ran a statement.
+    /// The default: `COM_RESET_CONNECTION` after every checkout that ran a statement (or
+    /// borrowed the driver's connection), so that nothing of one checkout reaches the next.
+    #[default]
     Always,
 }
 
@@ -42,12 +46,13 @@ pub(crate) struct Session {
     /// The session may differ from its set-up in more than autocommit and the transaction:
     /// what `COM_RESET_CONNECTION` is for.
     pub(crate) changed: bool,
-    /// The default database may have changed (`USE`), which `COM_RESET_CONNECTION` keeps.
-    pub(crate) schema_changed: bool,
     /// The server reported a write in the open transaction (session tracking).
     pub(crate) wrote: bool,
     /// How changes are found (`WhenChanged` only with the server's session tracking on).
     pub(crate) reset: SessionReset,
+    /// The server's `autocommit`, when known for sure (this side set it, and no statement
+    /// that could set it ran since).
+    pub(crate) server_autocommit: Option<bool>,
     pub(crate) broken: bool,
 }
 
@@ -63,17 +68,23 @@ impl Session {
     /// A statement is about to run: it opens PEP 249's implicit transaction, and may change
     /// the session in ways the server will not report.
     pub(crate) fn starting(&mut self, sql: &str) {
+        self.server_autocommit = None;
         if !self.autocommit {
             self.in_transaction = true;
         }
         match self.reset {
-            SessionReset::Always => {
-                self.changed = true;
-                self.schema_changed |= starts_with_any(sql, &["USE"]);
-            }
+            SessionReset::Always => self.changed = true,
             SessionReset::WhenChanged => self.changed |= may_change_session(sql),
             SessionReset::Rollback => {}
         }
+    }
+
+    /// The driver's connection was lent out: anything may have run on it, so a transaction
+    /// may be open and (for `Always`) the session changed.
+    pub(crate) fn borrowed(&mut self) {
+        self.server_autocommit = None;
+        self.in_transaction = true;
+        self.changed |= self.reset == SessionReset::Always;
     }
 
     /// A statement ended: take in what the server's session tracker reported in its final
@@ -89,16 +100,14 @@ impl Session {
                 // "________" is no transaction; the 8th place is `L` under `LOCK TABLES`,
                 // which a rollback does not release.
                 Ok(SessionStateChange::TransactionState(state)) => {
+                    // The server's word replaces what was known (a SQL `COMMIT` reports
+                    // "________": nothing open, nothing written).
                     let state = state.as_bytes();
-                    self.in_transaction |= state.iter().any(|&b| b != b'_');
+                    self.in_transaction = state.iter().any(|&b| b != b'_');
                     // The 4th and 5th places: a non-transactional (`w`) or transactional (`W`)
                     // write.
-                    self.wrote |= state.get(3) == Some(&b'w') || state.get(4) == Some(&b'W');
+                    self.wrote = state.get(3) == Some(&b'w') || state.get(4) == Some(&b'W');
                     self.changed |= state.get(7) == Some(&b'L');
-                }
-                Ok(SessionStateChange::Schema(_)) => {
-                    self.changed = true;
-                    self.schema_changed = true;
                 }
                 // Variables, temporary tables, prepared statements: a change.
                 _ => self.changed = true,
