@@ -85,6 +85,97 @@ fn run(conn: &mut impl Connection, sql: &[&str]) {
     }
 }
 
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use super::*;
+    use nimue::sqlite::{SqliteConnection, SqliteConnector};
+
+    fn snapshot(conn: &mut SqliteConnection) -> Vec<String> {
+        let seen = [
+            "PRAGMA foreign_keys",
+            "PRAGMA busy_timeout",
+            "PRAGMA query_only",
+            "PRAGMA recursive_triggers",
+            "SELECT name FROM pragma_database_list ORDER BY name",
+            "SELECT name FROM temp.sqlite_master ORDER BY name",
+        ]
+        .iter()
+        .map(|sql| probe(conn, sql))
+        .collect();
+        conn.rollback().unwrap();
+        seen
+    }
+
+    fn changes() -> Vec<Change<SqliteConnection>> {
+        vec![
+            ("PRAGMA foreign_keys = OFF", |c| {
+                run(c, &["PRAGMA foreign_keys = OFF"])
+            }),
+            ("PRAGMA busy_timeout = 0", |c| {
+                run(c, &["PRAGMA busy_timeout = 0"])
+            }),
+            ("PRAGMA query_only = ON", |c| {
+                run(c, &["PRAGMA query_only = ON"])
+            }),
+            ("PRAGMA recursive_triggers", |c| {
+                run(c, &["PRAGMA recursive_triggers = 1"])
+            }),
+            ("ATTACH", |c| run(c, &["ATTACH ':memory:' AS other"])),
+            ("a committed temporary table", |c| {
+                run(c, &["CREATE TEMP TABLE nimue_tmp (n INTEGER)"]);
+                c.commit().unwrap();
+            }),
+            ("a temporary table by schema name", |c| {
+                run(c, &["CREATE TABLE temp.nimue_tmp2 (n INTEGER)"]);
+                c.commit().unwrap();
+            }),
+            ("a temporary view", |c| {
+                run(c, &["CREATE TEMP VIEW nimue_view AS SELECT 1"]);
+                c.commit().unwrap();
+            }),
+            ("the same PRAGMA again (a cached statement)", |c| {
+                run(c, &["PRAGMA foreign_keys = OFF"])
+            }),
+            ("the driver's connection", |c| {
+                c.native_mut()
+                    .execute_batch("PRAGMA foreign_keys = OFF")
+                    .unwrap();
+            }),
+        ]
+    }
+
+    #[test]
+    fn the_next_checkout_sees_a_fresh_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let connector = SqliteConnector::new(dir.path().join("reset.db"));
+        compare_with_fresh(connector.clone(), false, &changes(), snapshot);
+        compare_with_fresh(connector, true, &changes(), snapshot);
+    }
+
+    #[test]
+    fn the_connector_settings_and_on_connect_survive_a_replaced_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let connector = SqliteConnector::new(dir.path().join("setup.db")).foreign_keys(false);
+        let pool = Pool::builder(connector)
+            .max_size(1)
+            .on_connect(|c| {
+                c.execute("PRAGMA recursive_triggers = 1", &[])?;
+                Ok(())
+            })
+            .build()
+            .unwrap();
+        for _ in 0..3 {
+            let mut c = pool.get().unwrap();
+            assert_eq!(probe(&mut *c, "PRAGMA foreign_keys"), "Int(0)");
+            assert_eq!(probe(&mut *c, "PRAGMA recursive_triggers"), "Int(1)");
+            run(
+                &mut *c,
+                &["PRAGMA recursive_triggers = 0", "PRAGMA foreign_keys = 1"],
+            );
+        }
+    }
+}
+
 #[cfg(feature = "mysql")]
 mod mariadb {
     use super::*;

@@ -2,9 +2,14 @@
 
 use crate::cursor::{prepare, read, Descriptions, Hints, SqliteStream};
 use crate::error::{is_fatal, map_err};
+use crate::session::SessionWatch;
 use nimue_core::sql::starts_with_any;
 use nimue_core::{Columns, Connection, Error, Result, Row, StreamingCursor, Value};
 use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+/// Opens a new connection with a connector's settings.
+pub(crate) type Opener = Arc<dyn Fn() -> rusqlite::Result<rusqlite::Connection> + Send + Sync>;
 
 /// The cursor of an [`SqliteConnection`]: rows are stepped from SQLite as they are fetched
 /// (see [`StreamingCursor`] for `rowcount` of long results). While a query's rows are being
@@ -14,9 +19,22 @@ pub type SqliteCursor<'c> = StreamingCursor<SqliteStream<'c>>;
 
 /// A connection to an SQLite database.
 ///
-/// Follows PEP 249's transaction rules: with autocommit off (the default) the first statement
-/// that writes (DML or DDL) opens a transaction that lasts until `commit()` or `rollback()`.
-/// Read-only statements do not open one, so an idle reader never holds SQLite's lock.
+/// Follows PEP 249's transaction rules: with autocommit off (the default) every statement runs
+/// inside a transaction, opened by the first (as Python 3.12's `sqlite3` does with
+/// `autocommit=False`), that lasts until `commit()` or `rollback()`: a read and the write
+/// that follows it see one snapshot. `BEGIN` (`IMMEDIATE`, `EXCLUSIVE`), `COMMIT`, `ROLLBACK`,
+/// `RELEASE`, `PRAGMA`, `VACUUM`, `ATTACH` and `DETACH` open none (SQLite refuses the last
+/// four inside a transaction, or ignores them there). The transaction is SQLite's deferred
+/// kind unless the connector asks for `BEGIN IMMEDIATE`
+/// ([`SqliteConnector::begin_immediate`](crate::SqliteConnector::begin_immediate)): two deferred transactions that both read and then
+/// write cannot both commit; the second writer gets an `OperationalError` ("database is
+/// locked"), to be rolled back and retried.
+///
+/// Given back to the pool, a connection whose session the checkout changed (a `PRAGMA` that
+/// sets something, `ATTACH`, `DETACH`, a temporary table, index, view or trigger, as SQLite's
+/// parser reports them; or anything done through [`native_mut`](Self::native_mut)) is
+/// replaced by a new connection with the connector's settings, so the next checkout sees a
+/// fresh session.
 ///
 /// ```
 /// use nimue_core::{params, Connect, Connection, Cursor};
@@ -36,6 +54,16 @@ pub type SqliteCursor<'c> = StreamingCursor<SqliteStream<'c>>;
 /// ```
 pub struct SqliteConnection {
     conn: rusqlite::Connection,
+    /// Opens a new connection when the session changed (none for `from_rusqlite`).
+    opener: Option<Opener>,
+    /// Implicit transactions begin with `BEGIN IMMEDIATE`.
+    begin_immediate: bool,
+    /// Whether the session may differ from its set-up.
+    session: SessionWatch,
+    /// Whether the last `reset` replaced the connection.
+    session_cleared: bool,
+    /// A statement that writes ran in the open transaction.
+    wrote: Cell<bool>,
     autocommit: bool,
     /// A fatal error was seen; set through the shared reference a cursor holds.
     broken: Cell<bool>,
@@ -54,31 +82,59 @@ impl std::fmt::Debug for SqliteConnection {
 }
 
 impl SqliteConnection {
-    /// Wrap an open rusqlite connection (autocommit off, as PEP 249 wants).
+    /// Wrap an open rusqlite connection (autocommit off, as PEP 249 wants). Its session is
+    /// not restored on return (there is no connector to open a fresh one): only an open
+    /// transaction is rolled back.
     pub fn from_rusqlite(conn: rusqlite::Connection) -> Self {
         SqliteConnection {
             conn,
+            opener: None,
+            begin_immediate: false,
+            session: SessionWatch::default(),
+            session_cleared: false,
+            wrote: Cell::new(false),
             autocommit: false,
             broken: Cell::new(false),
             descriptions: RefCell::default(),
         }
     }
 
+    /// A connection of a connector's, whose session is watched and replaced by one from
+    /// `opener` when changed.
+    pub(crate) fn opened(
+        conn: rusqlite::Connection,
+        opener: Opener,
+        begin_immediate: bool,
+    ) -> Result<Self> {
+        let session = SessionWatch::default();
+        session.install(&conn).map_err(map_err)?;
+        Ok(SqliteConnection {
+            opener: Some(opener),
+            begin_immediate,
+            session,
+            ..Self::from_rusqlite(conn)
+        })
+    }
+
     /// The underlying rusqlite connection, for what nimue does not cover (functions,
-    /// backups, ...). Statements run through it bypass nimue's implicit transactions.
+    /// backups, ...). Statements run through it bypass nimue's implicit transactions, and
+    /// the pool's return replaces the connection (nimue cannot tell what they changed).
     pub fn rusqlite(&self) -> &rusqlite::Connection {
+        self.session.raise();
         &self.conn
     }
 
     /// The driver's connection (every adapter's `native`): the same as
     /// [`rusqlite`](Self::rusqlite).
     pub fn native(&self) -> &rusqlite::Connection {
-        &self.conn
+        self.rusqlite()
     }
 
     /// The driver's connection, mutable (e.g. for `rusqlite::Connection::transaction` or
-    /// `backup`). What runs through it bypasses nimue's transaction tracking.
+    /// `backup`). What runs through it bypasses nimue's transaction tracking, and the
+    /// pool's return replaces the connection.
     pub fn native_mut(&mut self) -> &mut rusqlite::Connection {
+        self.session.raise();
         &mut self.conn
     }
 
@@ -102,21 +158,38 @@ impl SqliteConnection {
         result
     }
 
-    /// Whether running `stmt` should first open PEP 249's implicit transaction: autocommit
-    /// is off, none is open, and the statement writes.
-    pub(crate) fn opens_transaction(&self, stmt: &rusqlite::Statement<'_>, sql: &str) -> bool {
-        !self.autocommit && self.conn.is_autocommit() && writes(stmt, sql)
+    /// Before `stmt` runs: open PEP 249's implicit transaction when autocommit is off, none
+    /// is open, and the statement may run in one; note a statement that writes.
+    pub(crate) fn starting(&self, stmt: &rusqlite::Statement<'_>, sql: &str) -> Result<()> {
+        if self.conn.is_autocommit() {
+            self.wrote.set(false);
+            if !self.autocommit && !outside_transactions(sql) {
+                let begin = if self.begin_immediate {
+                    "BEGIN IMMEDIATE"
+                } else {
+                    "BEGIN"
+                };
+                self.watch(self.conn.execute_batch(begin).map_err(map_err))?;
+            }
+        }
+        // sqlite3_stmt_readonly: SQLite's word on whether the statement writes (a writing
+        // CTE, DDL and the rest included).
+        if !stmt.readonly() {
+            self.wrote.set(true);
+        }
+        Ok(())
     }
 }
 
-/// Whether running `stmt` outside a transaction should first open one (PEP 249's implicit
-/// transactions): statements that write, except those SQLite refuses inside a transaction.
-fn writes(stmt: &rusqlite::Statement<'_>, sql: &str) -> bool {
-    // sqlite3_stmt_readonly is true for SELECT and for BEGIN/COMMIT/ROLLBACK/SAVEPOINT. A
-    // SAVEPOINT outside a transaction would open one that its RELEASE commits: it opens
-    // PEP 249's transaction first, so that it nests in it.
-    (!stmt.readonly() && !starts_with_any(sql, &["PRAGMA", "VACUUM", "ATTACH", "DETACH"]))
-        || starts_with_any(sql, &["SAVEPOINT"])
+/// Statements that open no implicit transaction: those that control transactions, and those
+/// SQLite refuses or ignores inside one.
+fn outside_transactions(sql: &str) -> bool {
+    starts_with_any(
+        sql,
+        &[
+            "BEGIN", "COMMIT", "END", "ROLLBACK", "RELEASE", "PRAGMA", "VACUUM", "ATTACH", "DETACH",
+        ],
+    )
 }
 
 impl Connection for SqliteConnection {
@@ -126,9 +199,9 @@ impl Connection for SqliteConnection {
         "sqlite"
     }
 
-    /// A transaction is open: PEP 249's opens with the first statement that writes.
+    /// A transaction is open and a statement that writes ran in it.
     fn holds_uncommitted_writes(&self) -> bool {
-        !self.conn.is_autocommit()
+        !self.conn.is_autocommit() && self.wrote.get()
     }
 
     /// The database is in this process: a reset waits for no server.
@@ -136,9 +209,41 @@ impl Connection for SqliteConnection {
         false
     }
 
-    /// With no transaction open there is nothing to roll back.
+    /// With no transaction open and the session as set up there is nothing to do.
     fn reset_is_local(&self) -> bool {
-        self.conn.is_autocommit()
+        self.conn.is_autocommit() && !self.session.changed()
+    }
+
+    /// Roll back an open transaction and restore autocommit; when the checkout changed the
+    /// session (see the type's docs), replace the connection by a new one of the connector's
+    /// (the pool then runs its set-up on it).
+    fn reset(&mut self) -> Result<()> {
+        self.session_cleared = false;
+        if let (true, Some(opener)) = (self.session.changed(), &self.opener) {
+            let fresh = opener().map_err(map_err)?;
+            self.session.install(&fresh).map_err(map_err)?;
+            let old = std::mem::replace(&mut self.conn, fresh);
+            // A failure to close the old one loses nothing of the new one's.
+            let _ = old.close();
+            self.wrote.set(false);
+            self.autocommit = false;
+            self.session_cleared = true;
+            return Ok(());
+        }
+        self.rollback()?;
+        if self.autocommit {
+            self.set_autocommit(false)?;
+        }
+        Ok(())
+    }
+
+    fn reset_cleared_session(&self) -> bool {
+        self.session_cleared
+    }
+
+    /// The session as it is now (after the pool's set-up) is what `reset` returns to.
+    fn session_set_up(&mut self) {
+        self.session.clear(&self.conn);
     }
 
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {

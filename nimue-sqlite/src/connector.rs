@@ -5,6 +5,8 @@ use crate::error::map_err;
 use nimue_core::{Connect, Error, Result};
 use rusqlite::OpenFlags;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Opens connections to one SQLite database, with the same settings each time.
@@ -35,12 +37,18 @@ pub struct SqliteConnector {
     busy_timeout: Duration,
     foreign_keys: bool,
     init_sql: Vec<String>,
+    begin_immediate: bool,
 }
 
 #[derive(Debug, Clone)]
 enum Target {
     File(PathBuf),
-    Memory,
+    /// One in-memory database (SQLite's `memdb` VFS, shared by name within the process),
+    /// kept alive by a connection of its own while a clone of the connector lives.
+    Memory {
+        name: String,
+        keeper: Arc<Mutex<Option<rusqlite::Connection>>>,
+    },
 }
 
 impl SqliteConnector {
@@ -51,6 +59,7 @@ impl SqliteConnector {
             busy_timeout: Duration::from_secs(5),
             foreign_keys: true,
             init_sql: Vec::new(),
+            begin_immediate: false,
         }
     }
 
@@ -59,10 +68,28 @@ impl SqliteConnector {
         Self::with_target(Target::File(path.into()))
     }
 
-    /// Connections to private in-memory databases: **each connection gets its own, empty
-    /// database**. Good for tests of a single connection; a pool wants a file.
+    /// Connections to one new in-memory database, shared by every connection this connector
+    /// and its clones open (a pool's connections see the same tables), and dropped when the
+    /// last of them is gone. Another call makes another database.
+    ///
+    /// ```
+    /// use nimue_core::{Connect, Connection};
+    /// let connector = nimue_sqlite::SqliteConnector::memory();
+    /// let mut one = connector.connect()?;
+    /// one.execute("CREATE TABLE t (n INTEGER)", &[])?;
+    /// one.commit()?;
+    /// let mut two = connector.connect()?;
+    /// assert!(two.execute("SELECT n FROM t", &[]).is_ok());
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
     pub fn memory() -> Self {
-        Self::with_target(Target::Memory)
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        // Relaxed: only uniqueness matters.
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Self::with_target(Target::Memory {
+            name: format!("/nimue-memory-{}-{n}", std::process::id()),
+            keeper: Arc::default(),
+        })
     }
 
     /// A connector from a URL: `sqlite:path/to.db`, `sqlite://path/to.db`,
@@ -146,16 +173,41 @@ impl SqliteConnector {
         self
     }
 
+    /// Open PEP 249's implicit transactions with `BEGIN IMMEDIATE` (default off: `BEGIN`,
+    /// SQLite's deferred kind). An immediate transaction takes the database's write lock at
+    /// its start, so writers that read first queue behind each other (for up to the busy
+    /// timeout) instead of the second failing when it writes; readers take it too.
+    pub fn begin_immediate(mut self, on: bool) -> Self {
+        self.begin_immediate = on;
+        self
+    }
+
+    /// Whether implicit transactions are opened with `BEGIN IMMEDIATE`.
+    pub fn get_begin_immediate(&self) -> bool {
+        self.begin_immediate
+    }
+
     /// SQL run on every new connection, after the built-in settings (e.g. `PRAGMA`s).
     pub fn init_sql(mut self, sql: impl Into<String>) -> Self {
         self.init_sql.push(sql.into());
         self
     }
 
+    /// A new connection with the connector's settings.
     fn open(&self) -> rusqlite::Result<rusqlite::Connection> {
         let conn = match &self.target {
             Target::File(path) => rusqlite::Connection::open_with_flags(path, self.flags)?,
-            Target::Memory => rusqlite::Connection::open_in_memory_with_flags(self.flags)?,
+            Target::Memory { name, keeper } => {
+                let uri = format!("file:{name}?vfs=memdb");
+                let flags = self.flags | OpenFlags::SQLITE_OPEN_URI;
+                // The keeper's lock is held while this connection opens: the database
+                // exists from the keeper's opening until the connector's last clone is gone.
+                let mut kept = keeper.lock().unwrap_or_else(|e| e.into_inner());
+                if kept.is_none() {
+                    *kept = Some(rusqlite::Connection::open_with_flags(&uri, flags)?);
+                }
+                rusqlite::Connection::open_with_flags(&uri, flags)?
+            }
         };
         conn.busy_timeout(self.busy_timeout)?;
         conn.pragma_update(None, "foreign_keys", self.foreign_keys)?;
@@ -171,6 +223,8 @@ impl Connect for SqliteConnector {
 
     fn connect(&self) -> Result<SqliteConnection> {
         let conn = self.open().map_err(map_err)?;
-        Ok(SqliteConnection::from_rusqlite(conn))
+        let connector = self.clone();
+        let opener = Arc::new(move || connector.open());
+        SqliteConnection::opened(conn, opener, self.begin_immediate)
     }
 }

@@ -195,9 +195,7 @@ pub(crate) fn prepare<'c>(
 ) -> Result<rusqlite::CachedStatement<'c>> {
     let mut stmt = conn.raw().prepare_cached(sql).map_err(map_err)?;
     check_param_count(stmt.parameter_count(), params.len())?;
-    if conn.opens_transaction(&stmt, sql) {
-        conn.raw().execute_batch("BEGIN").map_err(map_err)?;
-    }
+    conn.starting(&stmt, sql)?;
     for (i, value) in params.iter().enumerate() {
         stmt.raw_bind_parameter(i + 1, Param(value))
             .map_err(map_err)?;

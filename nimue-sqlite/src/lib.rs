@@ -78,6 +78,7 @@ mod connector;
 mod convert;
 mod cursor;
 mod error;
+mod session;
 
 pub use connection::{SqliteConnection, SqliteCursor};
 pub use connector::SqliteConnector;
