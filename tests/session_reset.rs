@@ -382,3 +382,68 @@ mod postgres {
             .expect("nothing is open after rollback()");
     }
 }
+
+#[cfg(feature = "odbc")]
+mod odbc {
+    use super::*;
+    use nimue::odbc::OdbcConnector;
+
+    /// With autocommit on, an SQL `BEGIN` and a write, then the connection back: the next
+    /// checkout sees what every other connection sees (nothing uncommitted of the previous
+    /// user's), and its own write is committed at once. (psqlODBC commits each statement
+    /// itself with autocommit on, `BEGIN` or not; the SQLite driver leaves the transaction
+    /// open.)
+    fn an_sql_transaction_ends_with_the_checkout(connection_string: &str) {
+        let connector = OdbcConnector::new(connection_string);
+        let mut other = connector.connect().unwrap();
+        other.set_autocommit(true).unwrap();
+        let _ = other.execute("DROP TABLE nimue_reset_odbc", &[]);
+        run(&mut other, &["CREATE TABLE nimue_reset_odbc (n INTEGER)"]);
+        let count = "SELECT COUNT(*) FROM nimue_reset_odbc";
+        let pool = pool_of_one(connector.clone(), true);
+        {
+            let mut a = pool.get().unwrap();
+            run(
+                &mut *a,
+                &["BEGIN", "INSERT INTO nimue_reset_odbc VALUES (1)"],
+            );
+        }
+        let before = {
+            let mut b = pool.get().unwrap();
+            let seen = probe(&mut *b, count);
+            assert_eq!(
+                seen,
+                probe(&mut other, count),
+                "the next checkout sees nothing uncommitted of the previous user's"
+            );
+            run(&mut *b, &["INSERT INTO nimue_reset_odbc VALUES (2)"]);
+            seen
+        };
+        let after = probe(&mut other, count);
+        assert_ne!(after, before, "the next user's write is committed at once");
+        pool.close();
+        run(&mut other, &["DROP TABLE nimue_reset_odbc"]);
+    }
+
+    #[test]
+    fn an_sql_transaction_ends_with_the_checkout_sqlite() {
+        let Some(base) = common::server_env("NIMUE_TEST_ODBC_SQLITE") else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let driver = base.split(';').next().expect("Driver=... first");
+        let db = dir.path().join("reset.db");
+        an_sql_transaction_ends_with_the_checkout(&format!(
+            "{driver};Database={};Timeout=2000;",
+            db.display()
+        ));
+    }
+
+    #[test]
+    fn an_sql_transaction_ends_with_the_checkout_postgres() {
+        let Some(connection_string) = common::server_env("NIMUE_TEST_ODBC_POSTGRES") else {
+            return;
+        };
+        an_sql_transaction_ends_with_the_checkout(&connection_string);
+    }
+}

@@ -78,7 +78,10 @@ fn disconnect(conn: odbc_api::Connection<'static>) -> Result<()> {
 /// attribute (`SQL_ATTR_CONNECTION_DEAD`, no I/O) or a connection-level error seen earlier;
 /// [`ping`](Connection::ping) checks that attribute, then runs the connector's ping query
 /// (default `SELECT 1`) for a real round trip; [`reset`](Connection::reset) rolls back and
-/// turns autocommit back off.
+/// turns autocommit back off. After a checkout that ran statements with autocommit on, the
+/// reset also sends an SQL `ROLLBACK`: the driver cannot know whether the SQL opened a
+/// transaction (`BEGIN`), and `SQLEndTran` does nothing in autocommit mode. (One round trip
+/// on such returns; the error of a `ROLLBACK` with nothing to roll back is ignored.)
 pub struct OdbcConnection {
     conn: Open,
     dbms: String,
@@ -87,6 +90,9 @@ pub struct OdbcConnection {
     /// and the two below are `Cell`s: a cursor's statement sets them through its shared
     /// borrow of the connection.)
     in_transaction: Cell<bool>,
+    /// A statement ran with autocommit on: its SQL may have opened a transaction (`BEGIN`)
+    /// that the driver does not know of, so `SQLEndTran` would not end it.
+    sql_may_have_begun: Cell<bool>,
     /// A connection-level error was seen.
     broken: Cell<bool>,
     /// Whether the driver's sizes of character and binary columns are limits, so that such
@@ -158,6 +164,7 @@ impl OdbcConnection {
             dbms,
             autocommit: false,
             in_transaction: Cell::new(false),
+            sql_may_have_begun: Cell::new(false),
             broken: Cell::new(false),
             trust_sizes: Cell::new(trust_sizes),
             ping_query,
@@ -217,7 +224,9 @@ impl OdbcConnection {
 
     /// Note that a statement runs: with autocommit off, it is in the driver's transaction.
     pub(crate) fn statement_runs(&self) {
-        if !self.autocommit {
+        if self.autocommit {
+            self.sql_may_have_begun.set(true);
+        } else {
             self.in_transaction.set(true);
         }
     }
@@ -366,6 +375,27 @@ impl Connection for OdbcConnection {
 
     fn is_broken(&self) -> bool {
         self.broken.get() || matches!(self.conn.get().is_dead(), Ok(true))
+    }
+
+    /// Roll back, ending with SQL a transaction the statements may have begun with
+    /// autocommit on (see the type's docs), and turn autocommit back off.
+    fn reset(&mut self) -> Result<()> {
+        if self.sql_may_have_begun.get() {
+            if let Err(e) = self.run_to_end("ROLLBACK") {
+                if self.broken.get() {
+                    return Err(e);
+                }
+                // Nothing was open: what drivers say to that differs (an error with the
+                // SQLite driver, a warning with PostgreSQL's).
+                log::debug!("ROLLBACK after an autocommit checkout: {e}");
+            }
+        }
+        self.sql_may_have_begun.set(false);
+        self.rollback()?;
+        if self.autocommit {
+            self.set_autocommit(false)?;
+        }
+        Ok(())
     }
 
     /// [`Liveness::Flag`]: the driver's dead-connection attribute (no round trip with most

@@ -102,12 +102,12 @@ impl SqliteConnection {
     /// A connection of a connector's, whose session is watched and replaced by one from
     /// `opener` when changed.
     pub(crate) fn opened(
-        conn: rusqlite::Connection,
+        mut conn: rusqlite::Connection,
         opener: Opener,
         begin_immediate: bool,
     ) -> Result<Self> {
         let session = SessionWatch::default();
-        session.install(&conn).map_err(map_err)?;
+        session.install(&mut conn).map_err(map_err)?;
         Ok(SqliteConnection {
             opener: Some(opener),
             begin_immediate,
@@ -220,8 +220,8 @@ impl Connection for SqliteConnection {
     fn reset(&mut self) -> Result<()> {
         self.session_cleared = false;
         if let (true, Some(opener)) = (self.session.changed(), &self.opener) {
-            let fresh = opener().map_err(map_err)?;
-            self.session.install(&fresh).map_err(map_err)?;
+            let mut fresh = opener().map_err(map_err)?;
+            self.session.install(&mut fresh).map_err(map_err)?;
             let old = std::mem::replace(&mut self.conn, fresh);
             // A failure to close the old one loses nothing of the new one's.
             let _ = old.close();

@@ -36,8 +36,8 @@ const READING_PRAGMAS: &[&str] = &[
 ];
 
 impl SessionWatch {
-    /// Watch `conn` (replacing any authorizer it had).
-    pub(crate) fn install(&self, conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    /// Watch `conn` (replacing any authorizer it had; `&mut`: rusqlite 0.43 asks for it).
+    pub(crate) fn install(&self, conn: &mut rusqlite::Connection) -> rusqlite::Result<()> {
         let flag = Arc::clone(&self.0);
         conn.authorizer(Some(move |ctx: AuthContext<'_>| {
             if changes_session(&ctx) {
