@@ -447,3 +447,56 @@ fn unsigned_64_bit_values_never_wrap() {
     assert_eq!(row.get::<u64>(0).unwrap(), 42);
     conn.rollback().unwrap();
 }
+
+/// A `real` parameter the type cannot hold is a DataError in both statement modes (as the
+/// server says of the same text), never `Infinity` or 0 stored in its place.
+#[test]
+fn real_parameters_out_of_range_are_data_errors() {
+    let Some(url) = url() else { return };
+    for mode in ["cached", "unnamed"] {
+        let mut conn = connect(&format!("{url}?statements={mode}"));
+        for x in [1e300, 3.5e38, 1e-300] {
+            let err = conn.query_row("SELECT ?::real", &params![x]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Data, "{mode} {x}: {err}");
+            conn.rollback().unwrap();
+        }
+        let row = conn
+            .query_row("SELECT ?::real", &params![1.5])
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.get::<f64>(0).unwrap(), 1.5, "{mode}");
+        conn.rollback().unwrap();
+    }
+}
+
+/// `time '24:00:00'` (the end of a day) is not read as midnight.
+#[test]
+fn the_end_of_a_day_is_not_midnight() {
+    let Some(url) = url() else { return };
+    let mut conn = connect(&url);
+    let row = conn
+        .query_row("SELECT time '24:00:00', time '00:00:00'", &[])
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.get::<String>(0).unwrap(), "24:00:00");
+    assert!(row.get::<NaiveTime>(0).is_err());
+    assert_eq!(
+        row.get::<NaiveTime>(1).unwrap(),
+        NaiveTime::from_hms_opt(0, 0, 0).unwrap()
+    );
+}
+
+/// `u64` values past `i64::MAX` go to a `numeric` and come back as `u64`.
+#[test]
+fn unsigned_64_bit_values_read_back_as_u64() {
+    let Some(url) = url() else { return };
+    let mut conn = connect(&url);
+    for n in [u64::MAX, 1 << 63] {
+        let row = conn
+            .query_row("SELECT ?::numeric", &params![n])
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.get::<u64>(0).unwrap(), n);
+    }
+    conn.rollback().unwrap();
+}

@@ -112,7 +112,11 @@ impl ToSql for Param<'_> {
             Type::INT4 => read::<i32>(value, ty)?.to_sql(base, out),
             Type::INT8 => read::<i64>(value, ty)?.to_sql(base, out),
             Type::OID => read::<u32>(value, ty)?.to_sql(base, out),
-            Type::FLOAT4 => read::<f32>(value, ty)?.to_sql(base, out),
+            // Read as f64 (text too), then narrowed with a range check: never Infinity or 0
+            // for a finite non-zero value.
+            Type::FLOAT4 => f32::from_value(&Value::Float(read::<f64>(value, ty)?))
+                .or_else(|e| fail(ErrorKind::Data, format!("parameter of type {ty}: {e}")))?
+                .to_sql(base, out),
             Type::FLOAT8 => read::<f64>(value, ty)?.to_sql(base, out),
             Type::NUMERIC => read::<Decimal>(value, ty)?.to_sql(base, out),
             Type::BYTEA => match value {
@@ -196,6 +200,16 @@ fn decode<'a, T: FromSql<'a>>(ty: &Type, raw: &'a [u8]) -> BoxResult<T> {
     T::from_sql(ty, raw).or_else(|e| fail(ErrorKind::Data, format!("reading a {ty} value: {e}")))
 }
 
+/// A `time` value: PostgreSQL's `24:00:00` (the end of a day, which no time of day in chrono
+/// is) comes as the text PostgreSQL prints, not as midnight.
+fn time_of_day(raw: &[u8]) -> BoxResult<Value> {
+    const END_OF_DAY_MICROS: i64 = 86_400_000_000;
+    if raw == END_OF_DAY_MICROS.to_be_bytes() {
+        return Ok(Value::Text("24:00:00".to_owned()));
+    }
+    Ok(Value::Time(decode(&Type::TIME, raw)?))
+}
+
 impl<'a> FromSql<'a> for PgValue {
     fn from_sql(ty: &Type, raw: &'a [u8]) -> BoxResult<Self> {
         let base = base_type(ty);
@@ -210,7 +224,7 @@ impl<'a> FromSql<'a> for PgValue {
             Type::NUMERIC => Value::Decimal(decode(base, raw)?),
             Type::BYTEA => Value::Bytes(decode(base, raw)?),
             Type::DATE => Value::Date(decode(base, raw)?),
-            Type::TIME => Value::Time(decode(base, raw)?),
+            Type::TIME => time_of_day(raw)?,
             Type::TIMESTAMP => Value::Timestamp(decode(base, raw)?),
             Type::TIMESTAMPTZ => Value::Timestamp(decode::<DateTime<Utc>>(base, raw)?.naive_utc()),
             Type::JSONB => Value::Text(text(raw.get(1..).unwrap_or_default())?),

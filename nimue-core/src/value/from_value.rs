@@ -107,7 +107,28 @@ macro_rules! int_from_value {
         }
     )*};
 }
-int_from_value!(i8, i16, i32, u8, u16, u32, u64, usize, isize);
+int_from_value!(i8, i16, i32, u8, u16, u32, isize);
+
+/// Unsigned types that reach past `i64::MAX`: such values come as whole decimals (as they go
+/// to the database, see `Value::from(u64)`), and are read back exactly.
+macro_rules! wide_unsigned_from_value {
+    ($($t:ty),*) => {$(
+        impl FromValue for $t {
+            fn from_value(value: &Value) -> Result<Self> {
+                let wide = match value {
+                    Value::Decimal(d) if d.fract().is_zero() => d.to_u64(),
+                    _ => {
+                        let wide = i64::from_value(value).or_else(|_| mismatch(value, stringify!($t)))?;
+                        u64::try_from(wide).ok()
+                    }
+                };
+                wide.and_then(|w| <$t>::try_from(w).ok())
+                    .map_or_else(|| out_of_range(value, stringify!($t)), Ok)
+            }
+        }
+    )*};
+}
+wide_unsigned_from_value!(u64, usize);
 
 impl FromValue for f64 {
     fn from_value(value: &Value) -> Result<Self> {
@@ -122,8 +143,16 @@ impl FromValue for f64 {
 }
 
 impl FromValue for f32 {
+    /// Rounded to the nearest `f32`; a finite value beyond `f32`'s range, or one so small it
+    /// would become zero, is out of range (as a `real` column's server says) rather than
+    /// infinity or 0.
     fn from_value(value: &Value) -> Result<Self> {
-        f64::from_value(value).map(|x| x as f32)
+        let x = f64::from_value(value)?;
+        let narrow = x as f32;
+        if (narrow.is_infinite() && x.is_finite()) || (narrow == 0.0 && x != 0.0) {
+            return out_of_range(value, "f32");
+        }
+        Ok(narrow)
     }
 }
 
@@ -251,6 +280,40 @@ impl FromValue for NaiveDateTime {
 mod tests {
     use super::*;
     use chrono::NaiveDate;
+
+    #[test]
+    fn unsigned_values_past_i64_read_back_exactly() {
+        for n in [u64::MAX, 1 << 63, 7] {
+            assert_eq!(u64::from_value(&Value::from(n)).unwrap(), n);
+        }
+        assert_eq!(
+            usize::from_value(&Value::from(usize::MAX)).unwrap(),
+            usize::MAX
+        );
+        let past =
+            Value::Decimal(rust_decimal::Decimal::from(u64::MAX) + rust_decimal::Decimal::ONE);
+        assert_eq!(
+            u64::from_value(&past).unwrap_err().kind(),
+            crate::ErrorKind::Data
+        );
+        let half = Value::Decimal(rust_decimal::Decimal::new(15, 1));
+        assert!(u64::from_value(&half).is_err());
+        assert!(u64::from_value(&Value::Int(-1)).is_err());
+    }
+
+    #[test]
+    fn f32_refuses_what_it_cannot_hold() {
+        for x in [1e300, 3.5e38, -1e39, 1e-300] {
+            let e = f32::from_value(&Value::Float(x)).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Data, "{x}");
+        }
+        assert_eq!(f32::from_value(&Value::Float(0.5)).unwrap(), 0.5);
+        assert_eq!(f32::from_value(&Value::Float(0.0)).unwrap(), 0.0);
+        assert!(f32::from_value(&Value::Float(f64::INFINITY))
+            .unwrap()
+            .is_infinite());
+        assert!(f32::from_value(&Value::Float(f64::NAN)).unwrap().is_nan());
+    }
 
     #[test]
     fn unsigned_64_bit_parameters_never_wrap() {
