@@ -101,7 +101,7 @@ mod timer;
 
 pub use builder::PoolBuilder;
 pub use checkout_async::GetAsync;
-pub use config::Reuse;
+pub use config::{Reuse, MAX_SIZE};
 pub use events::{CloseReason, PoolEvent};
 pub use guard::PooledConnection;
 pub use stats::PoolState;

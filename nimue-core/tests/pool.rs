@@ -673,3 +673,28 @@ fn abandoned_connect_attempts_are_capped() {
     assert!(err.contains("still running"), "{err}");
     assert_consistent(&pool.state());
 }
+
+/// A size no pool can have is a clear error, never a panic or an allocation of it all; a
+/// large allowed one allocates nothing up front.
+#[test]
+fn sizes_past_the_limit_are_refused() {
+    for max in [usize::MAX, 1 << 40, nimue_core::pool::MAX_SIZE + 1] {
+        let err = Pool::builder(TestConnector::new())
+            .max_size(max)
+            .build_lazy()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Interface, "{max}: {err}");
+        assert!(err.to_string().contains("limit"), "{err}");
+    }
+    let pool = Pool::builder(TestConnector::new())
+        .min_idle(0)
+        .max_size(nimue_core::pool::MAX_SIZE)
+        .build()
+        .unwrap();
+    drop(pool.get().unwrap());
+    let err = pool.resize(1, 1 << 40).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Interface, "{err}");
+    pool.resize(1, 4).unwrap();
+    assert!(pool.get().is_ok());
+    pool.close();
+}

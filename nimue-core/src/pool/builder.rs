@@ -112,6 +112,8 @@ impl<K: Connect> PoolBuilder<K> {
     }
 
     /// The most connections open at once, idle or in use (default 10; Nimue's `poolmax`).
+    /// At most [`MAX_SIZE`](crate::pool::MAX_SIZE): a larger one fails the build with an
+    /// `InterfaceError`.
     pub fn max_size(mut self, max_size: usize) -> Self {
         self.config.max_size = max_size;
         self

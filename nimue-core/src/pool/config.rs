@@ -46,10 +46,20 @@ pub(crate) struct Config<C> {
     pub metrics: bool,
 }
 
-/// `min_idle` and `max_size` make sense together.
+/// The most connections one pool may hold: far beyond what a process can keep open, and far
+/// from where counting them could overflow.
+pub const MAX_SIZE: usize = 1 << 20;
+
+/// Whether `min_idle` and `max_size` make a pool: at least one connection, at most
+/// [`MAX_SIZE`], and `min_idle` no more than `max_size`.
 pub(crate) fn check_sizes(min_idle: usize, max_size: usize) -> Result<()> {
     if max_size == 0 {
         return Err(Error::interface("pool max_size must be at least 1"));
+    }
+    if max_size > MAX_SIZE {
+        return Err(Error::interface(format!(
+            "pool max_size ({max_size}) is over nimue's limit of {MAX_SIZE} connections"
+        )));
     }
     if min_idle > max_size {
         return Err(Error::interface(format!(

@@ -143,7 +143,8 @@ impl<C> State<C> {
     pub(crate) fn new(min_idle: usize, max_size: usize, backoff_cap: Duration) -> Self {
         let now = Instant::now();
         State {
-            idle: VecDeque::with_capacity(max_size),
+            // Grown by use: max_size is a bound, not a forecast.
+            idle: VecDeque::new(),
             total: 0,
             in_use: 0,
             opening: 0,
@@ -411,8 +412,8 @@ impl<C> State<C> {
         self.round += 1;
         self.tick = now;
         let mut retire = Vec::new();
-        let mut kept = VecDeque::with_capacity(self.max_size);
         let idle = std::mem::take(&mut self.idle);
+        let mut kept = VecDeque::with_capacity(idle.len());
         let mut spare = idle.len().saturating_sub(self.min_idle);
         for mut entry in idle {
             let expired = entry.live.expires.is_some_and(|at| at <= now);
