@@ -167,13 +167,25 @@ fn malformed_urls_never_show_a_password() {
         format!("MariaDB://user:{WRONG}@127.0.0.1:1/db?ssl-mode=maybe"),
         format!("sqlite:{WRONG}.db?password={WRONG}"),
         "odbc:".to_string(),
+        // A `?` in the password, unencoded: not the query's start.
+        format!("postgres://u:1?statements={WRONG}@127.0.0.1:1/db"),
+        format!("postgres://u:1?sslmode={WRONG}@127.0.0.1:1/db"),
+        format!("mysql://u:1?ssl-mode={WRONG}@127.0.0.1:1/db"),
+        format!("mysql://u:1?{WRONG}@127.0.0.1:1/db"),
+        format!("host=127.0.0.1 port=1 password='{WRONG} sslmode=disable'"),
+        format!("host=127.0.0.1 port=1 password='{WRONG}"),
     ] {
         let seen = match nimue::any::connector(&url) {
             Err(err) => format!("{err}\n{err:?}"),
-            // Some adapters only fail when they connect.
-            Ok(connector) => format!("{connector:?}"),
+            // Some adapters only fail when they connect (nothing listens on port 1).
+            Ok(connector) => match connector.connect() {
+                Err(err) => format!("{connector:?}\n{err}\n{err:?}"),
+                Ok(_) => format!("{connector:?}"),
+            },
         };
         assert!(!seen.is_empty());
-        assert!(!seen.contains(WRONG), "{WRONG:?} leaked in:\n{seen}");
+        for shown in [WRONG.to_owned(), WRONG.to_uppercase(), WRONG.to_lowercase()] {
+            assert!(!seen.contains(&shown), "{shown:?} leaked in:\n{seen}");
+        }
     }
 }

@@ -34,6 +34,7 @@ pub mod sql;
 pub mod stream;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod url;
 pub mod value;
 
 pub use cell::RowView;

@@ -6,6 +6,7 @@ use crate::session::{SessionReset, TRACK_CHANGES};
 use mysql::consts::CapabilityFlags;
 use mysql::prelude::Queryable;
 use mysql::{Opts, OptsBuilder};
+use nimue_core::url::{encode_user_info, split_query};
 use nimue_core::{Connect, DatabaseError, ErrorKind, Result};
 use std::time::Duration;
 
@@ -208,9 +209,12 @@ impl MySqlConnector {
 }
 
 /// `url` without `ssl-mode` and `ssl-ca` (which the driver does not know), and their values.
+/// The user info is percent-encoded where the driver's URL parser would misread it (a `?` in
+/// a password).
 fn take_ssl_params(url: &str) -> (String, Option<String>, Option<String>) {
-    let Some((base, query)) = url.split_once('?') else {
-        return (url.to_owned(), None, None);
+    let url = encode_user_info(url);
+    let Some((base, query)) = split_query(&url) else {
+        return (url.into_owned(), None, None);
     };
     let (mut mode, mut ca) = (None, None);
     let kept: Vec<&str> = query
@@ -301,6 +305,15 @@ impl Connect for MySqlConnector {
 #[cfg(test)]
 mod tcp_tests {
     use super::*;
+
+    #[test]
+    fn a_question_mark_in_the_password_is_not_the_query() {
+        let c = MySqlConnector::from_url("mysql://u:1?ssl-mode=x@127.0.0.1:1/db?ssl-mode=DISABLED")
+            .unwrap();
+        assert_eq!(c.opts().get_pass(), Some("1?ssl-mode=x"));
+        assert_eq!(c.opts().get_db_name(), Some("db"));
+        assert_eq!(c.opts().get_tcp_port(), 1);
+    }
 
     #[test]
     fn a_dead_peer_is_noticed_in_about_a_minute_by_default() {

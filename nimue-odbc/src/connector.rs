@@ -195,10 +195,26 @@ fn connect_error(env: &Environment, e: odbc_api::Error) -> Error {
     Error::interface_from(message, e)
 }
 
-/// Whether a connection-string key holds a secret.
+/// Whether a connection-string key holds a secret: a password (`PWD`, `PW`, `Password`), a
+/// key or token (`AccountKey`, `Auth`, `AuthToken`, `ApiKey`, `SharedAccessSignature`), or a
+/// credential of another name.
 fn is_secret_key(key: &str) -> bool {
     let key = key.trim().to_ascii_lowercase();
-    ["pwd", "passw", "secret", "token"]
+    matches!(key.as_str(), "pw" | "key" | "sas")
+        || [
+            "pwd",
+            "passw",
+            "secret",
+            "token",
+            "accountkey",
+            "auth",
+            "apikey",
+            "api_key",
+            "credential",
+            "privatekey",
+            "private_key",
+            "signature",
+        ]
         .iter()
         .any(|secret| key.contains(secret))
 }
@@ -216,7 +232,11 @@ fn redact_connection_string(connection_string: &str) -> String {
         out.push_str(key);
         out.push('=');
         let after = &rest[eq + 1..];
-        let value_len = value_length(after);
+        let Some(value_len) = value_length(after) else {
+            // An unterminated `{`: where this value ends (and a password starts) is unknown.
+            out.push_str("***");
+            break;
+        };
         if is_secret_key(key) {
             out.push_str("***");
         } else {
@@ -232,8 +252,8 @@ fn redact_connection_string(connection_string: &str) -> String {
 }
 
 /// The length of the attribute value at the start of `s`: a `{braced}` value (where `}}` is
-/// an escaped brace) or everything up to the next `;`.
-fn value_length(s: &str) -> usize {
+/// an escaped brace) or everything up to the next `;`. `None` for a `{` never closed.
+fn value_length(s: &str) -> Option<usize> {
     let trimmed = s.trim_start();
     let lead = s.len() - trimmed.len();
     if trimmed.starts_with('{') {
@@ -247,13 +267,13 @@ fn value_length(s: &str) -> usize {
                 }
                 // The closing brace, then anything up to the next `;`.
                 let tail = &trimmed[i + 1..];
-                return lead + i + 1 + tail.find(';').unwrap_or(tail.len());
+                return Some(lead + i + 1 + tail.find(';').unwrap_or(tail.len()));
             }
             i += 1;
         }
-        s.len()
+        None
     } else {
-        s.find(';').unwrap_or(s.len())
+        Some(s.find(';').unwrap_or(s.len()))
     }
 }
 
@@ -272,6 +292,22 @@ mod tests {
         );
         assert_eq!(redact_connection_string("DSN=x"), "DSN=x");
         assert_eq!(redact_connection_string("Pwd={unterminated"), "Pwd=***");
+        // An unterminated value hides what follows it: a password may be in it.
+        assert_eq!(
+            redact_connection_string("Driver={PostgreSQL;Server=h;PWD=s3cret;"),
+            "Driver=***"
+        );
+        for key in [
+            "PW",
+            "AccountKey",
+            "Auth",
+            "AuthToken",
+            "ApiKey",
+            "SharedAccessSignature",
+        ] {
+            let shown = redact_connection_string(&format!("Server=h;{key}=s3cret;Port=1"));
+            assert_eq!(shown, format!("Server=h;{key}=***;Port=1"));
+        }
     }
 
     #[test]
