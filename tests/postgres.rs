@@ -500,3 +500,37 @@ fn unsigned_64_bit_values_read_back_as_u64() {
     }
     conn.rollback().unwrap();
 }
+
+/// The placeholder rewriter reads the SQL as the server does: a carriage return ends a line
+/// comment, and with `standard_conforming_strings` off a backslash escapes a quote. A
+/// parameter is never silently dropped: too many are an error, in both statement modes.
+#[test]
+fn placeholders_are_where_the_server_sees_them() {
+    let Some(url) = url() else { return };
+    for mode in ["cached", "unnamed"] {
+        let mut conn = connect(&format!("{url}?statements={mode}"));
+        conn.set_autocommit(true).unwrap();
+        let sql = "SELECT ?::int AS a -- c\r, '\n?' AS b";
+        let err = conn.query(sql, &params![1, 999]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Programming, "{mode}: {err}");
+        let row = conn.query_row(sql, &params![1]).unwrap().unwrap();
+        assert_eq!(row.get::<i64>(0).unwrap(), 1, "{mode}");
+        // The comment ended at \r: `b` is the string '\n?', its ? left alone.
+        assert_eq!(row.get::<String>(1).unwrap(), "\n?", "{mode}");
+        conn.execute("SET standard_conforming_strings = off", &[])
+            .unwrap();
+        let row = conn
+            .query_row(r"SELECT 'it\'s', ?::int", &params![5])
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.get::<String>(0).unwrap(), "it's", "{mode}");
+        assert_eq!(row.get::<i64>(1).unwrap(), 5, "{mode}");
+        conn.execute("SET standard_conforming_strings = on", &[])
+            .unwrap();
+        let row = conn
+            .query_row(r"SELECT 'a\', ?::int", &params![6])
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.get::<String>(0).unwrap(), r"a\", "{mode}");
+    }
+}

@@ -114,6 +114,11 @@ impl Client {
         self.status.in_transaction()
     }
 
+    /// The session's `standard_conforming_strings`, as the server last reported it.
+    pub(crate) fn standard_strings(&self) -> bool {
+        self.status.standard_strings()
+    }
+
     /// The async client.
     pub(crate) fn inner(&self) -> &tokio_postgres::Client {
         self.inner

@@ -4,7 +4,7 @@ use crate::client::Client;
 use crate::convert::describe;
 use crate::cursor::PgStream;
 use crate::error::map_err;
-use crate::placeholders::rewrite_placeholders;
+use crate::placeholders::rewrite_for;
 use nimue_core::{Columns, Connection, DatabaseError, Error, ErrorKind, Result, StreamingCursor};
 use postgres::Statement;
 use std::collections::HashMap;
@@ -56,6 +56,8 @@ pub(crate) struct Session {
     /// A statement that writes ran in the open transaction.
     pub(crate) wrote: bool,
     statements: HashMap<String, Prepared>,
+    /// The `standard_conforming_strings` the cached statements were rewritten under.
+    standard_strings: bool,
 }
 
 /// What [`PgConnection::run`] runs: a future of the async client.
@@ -93,6 +95,7 @@ impl PgConnection {
                 read_only: false,
                 wrote: false,
                 statements: HashMap::new(),
+                standard_strings: true,
             },
             ping_timeout,
             set_up_autocommit: false,
@@ -171,13 +174,29 @@ impl Session {
     }
 
     /// The prepared statement for `sql`, from the cache or prepared now on `client`.
+    /// A placeholder the server did not read as one (its lexing and nimue's disagreed) is an
+    /// error, never a parameter silently dropped.
     pub(crate) fn statement(&mut self, client: &mut Client, sql: &str) -> Result<Prepared> {
+        let standard_strings = client.standard_strings();
+        if standard_strings != self.standard_strings {
+            // The setting changed: every cached rewrite may be wrong now.
+            self.statements.clear();
+            self.standard_strings = standard_strings;
+        }
         if let Some(prepared) = self.statements.get(sql) {
             return Ok(prepared.clone());
         }
-        let (rewritten, _) = rewrite_placeholders(sql);
+        let (rewritten, count) = rewrite_for(sql, standard_strings);
         let (client, driver) = client.parts();
         let stmt = driver.block_on(client.prepare(&rewritten))?;
+        if stmt.params().len() < count {
+            return Err(Error::programming(format!(
+                "nimue found {count} placeholders in this statement, but the server reads {} \
+                 parameters in it: a ? it took for a placeholder is inside a string or comment \
+                 for the server",
+                stmt.params().len()
+            )));
+        }
         let columns = describe(stmt.columns());
         if self.statements.len() >= STATEMENT_CACHE_SIZE {
             self.statements.clear();

@@ -6,7 +6,7 @@ use crate::client::{Client, Driver};
 use crate::connection::Session;
 use crate::convert::{describe, Param, PgCell, PgValue, Unnamed};
 use crate::error::map_err;
-use crate::placeholders::rewrite_placeholders;
+use crate::placeholders::rewrite_for;
 use futures_util::Stream;
 use nimue_core::sql::{first_keyword, starts_with_any, DML_KEYWORDS};
 use nimue_core::{
@@ -74,7 +74,7 @@ impl<'c> PgStream<'c> {
     /// with its first row; a query without rows is described by the server in one more round
     /// trip.
     fn begin_unnamed(&mut self, sql: &str, params: &[Value], keyword: &str) -> Result<Started> {
-        let (rewritten, count) = rewrite_placeholders(sql);
+        let (rewritten, count) = rewrite_for(sql, self.client.standard_strings());
         check_param_count(count, params.len())?;
         let open = self.opens_transaction(keyword);
         self.session.in_transaction |= open;

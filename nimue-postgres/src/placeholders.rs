@@ -1,8 +1,10 @@
 //! qmark (`?`) placeholders rewritten to PostgreSQL's `$1, $2, ...`.
 //!
-//! Only a `?` in SQL code is a placeholder. Left alone: string constants (`'...'`, with `''`
-//! escapes, and `E'...'` with backslash escapes too), quoted identifiers (`"..."`), line
-//! comments (`-- ...`), nested block comments (`/* ... */`) and dollar-quoted bodies
+//! Only a `?` in SQL code is a placeholder, as PostgreSQL's own scanner reads the text. Left
+//! alone: string constants (`'...'`, with `''` escapes, and `E'...'` with backslash escapes
+//! too, as are plain ones when the server's `standard_conforming_strings` is off), quoted
+//! identifiers (`"..."`), line comments (`-- ...`, ending at a newline or a carriage
+//! return), nested block comments (`/* ... */`) and dollar-quoted bodies
 //! (`$$...$$`, `$tag$...$tag$`). `??` in code stands for a literal `?`, for PostgreSQL's
 //! operators that contain one (`jsonb ?? 'key'` sends `jsonb ? 'key'`).
 //!
@@ -18,6 +20,12 @@
 /// assert_eq!(rewrite_placeholders("SELECT doc ?? 'k' FROM t").0, "SELECT doc ? 'k' FROM t");
 /// ```
 pub fn rewrite_placeholders(sql: &str) -> (String, usize) {
+    rewrite_for(sql, true)
+}
+
+/// [`rewrite_placeholders`] for a session whose `standard_conforming_strings` is as given
+/// (off: a backslash escapes the next character in every string constant).
+pub(crate) fn rewrite_for(sql: &str, standard_strings: bool) -> (String, usize) {
     let bytes = sql.as_bytes();
     let mut out = String::with_capacity(sql.len() + 8);
     let mut count = 0;
@@ -28,13 +36,15 @@ pub fn rewrite_placeholders(sql: &str) -> (String, usize) {
     while i < bytes.len() {
         let next = match bytes[i] {
             b'\'' => {
-                let backslashes = is_escape_string_prefix(bytes, i);
+                let backslashes = !standard_strings || is_escape_string_prefix(bytes, i);
                 skip_quoted(bytes, i, b'\'', backslashes)
             }
             b'"' => skip_quoted(bytes, i, b'"', false),
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                memchr_from(bytes, i, b'\n').map_or(bytes.len(), |nl| nl + 1)
-            }
+            // PostgreSQL's scanner ends a line comment at either newline character.
+            b'-' if bytes.get(i + 1) == Some(&b'-') => bytes[i..]
+                .iter()
+                .position(|&b| b == b'\n' || b == b'\r')
+                .map_or(bytes.len(), |end| i + end + 1),
             b'/' if bytes.get(i + 1) == Some(&b'*') => skip_block_comment(bytes, i),
             b'$' if !follows_identifier(bytes, i) => skip_dollar_quoted(bytes, i),
             b'?' if bytes.get(i + 1) == Some(&b'?') => {
@@ -81,13 +91,6 @@ fn follows_identifier(bytes: &[u8], i: usize) -> bool {
 /// Whether the quote at `i` opens an `E'...'` string (backslash escapes apply).
 fn is_escape_string_prefix(bytes: &[u8], i: usize) -> bool {
     i > 0 && matches!(bytes[i - 1], b'E' | b'e') && (i < 2 || !is_ident_char(bytes[i - 2]))
-}
-
-fn memchr_from(bytes: &[u8], from: usize, needle: u8) -> Option<usize> {
-    bytes[from..]
-        .iter()
-        .position(|&b| b == needle)
-        .map(|p| p + from)
 }
 
 /// The index just past the quoted run opening at `start` (doubled quotes are escapes; with
@@ -190,6 +193,26 @@ mod tests {
     }
 
     #[test]
+    fn a_carriage_return_ends_a_line_comment() {
+        // As the server reads it: `, '\n?' AS b` is code holding a string.
+        assert_eq!(
+            rw("SELECT ? AS a -- c\r, '\n?' AS b"),
+            ("SELECT $1 AS a -- c\r, '\n?' AS b".into(), 1)
+        );
+        assert_eq!(rw("SELECT 1 -- c\r\n, ?").1, 1);
+    }
+
+    #[test]
+    fn without_standard_strings_a_backslash_escapes_in_every_string() {
+        use super::rewrite_for;
+        let sql = r"SELECT 'a\'b', ?";
+        // On: 'a\' is a whole string, then `b`, then a string that runs to the end.
+        assert_eq!(rewrite_for(sql, true), (sql.to_owned(), 0));
+        // Off: \' is an escaped quote: 'a\'b' is one string, then a placeholder.
+        assert_eq!(rewrite_for(sql, false).1, 1);
+    }
+
+    #[test]
     fn backslash_only_escapes_in_e_strings() {
         // standard_conforming_strings: '\' is a complete string, so the ? after it counts.
         assert_eq!(rw("SELECT '\\', ?").1, 1);
@@ -275,7 +298,8 @@ mod tests {
             "[=<>(),.;+]".prop_map(|s| (s, 0)),
             text.prop_map(|s| (format!("'{}'", s.replace('\'', "''")), 0)),
             text.prop_map(|s| (format!("\"{}\"", s.replace('"', "\"\"")), 0)),
-            text.prop_map(|s| (format!("-- {}\n", s.replace('\n', " ")), 0)),
+            // (The server ends a line comment at \r too.)
+            text.prop_map(|s| (format!("-- {}\n", s.replace(['\n', '\r'], " ")), 0)),
             text.prop_map(|s| (format!("/* {} */", s.replace('*', "")), 0)),
             (text, "[a-z]{0,3}").prop_map(|(s, tag)| {
                 let quote = format!("${tag}$");

@@ -1,5 +1,6 @@
-//! The server's own word on the session's transaction: the status byte of every
-//! `ReadyForQuery` message, read off the connection's stream as its bytes pass.
+//! The server's own word on the session: the transaction status byte of every
+//! `ReadyForQuery` message, and the `standard_conforming_strings` setting of its
+//! `ParameterStatus` reports, read off the connection's stream as its bytes pass.
 //!
 //! `tokio_postgres` reads that byte and drops it, so guessing it from the SQL text was all the
 //! adapter could do, and a guess misses cases (`COMMIT AND CHAIN` opens a new transaction at
@@ -9,7 +10,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -18,28 +19,55 @@ use tokio_postgres::tls::{ChannelBinding, TlsStream};
 /// `ReadyForQuery`'s status when no transaction is open.
 const IDLE: u8 = b'I';
 
-/// The transaction status the server reported last (`I` idle, `T` in a transaction, `E` in a
-/// failed one), shared by a connection's [`Tap`] and its client.
+/// What the server reported last, shared by a connection's [`Tap`] and its client.
 #[derive(Clone)]
-pub(crate) struct TxStatus(Arc<AtomicU8>);
+pub(crate) struct TxStatus(Arc<Reported>);
+
+struct Reported {
+    /// The last `ReadyForQuery` status: `I` idle, `T` in a transaction, `E` in a failed one.
+    tx: AtomicU8,
+    /// The last `standard_conforming_strings` reported (on unless the server said off).
+    standard_strings: AtomicBool,
+}
+
+/// The `ParameterStatus` body that matters here, and the longest one kept to read it.
+const STANDARD_STRINGS: &[u8] = b"standard_conforming_strings\0";
+const LONGEST_KEPT: usize = 64;
 
 impl TxStatus {
     /// Idle, as a session starts (its first `ReadyForQuery` says so too).
     pub(crate) fn new() -> Self {
-        TxStatus(Arc::new(AtomicU8::new(IDLE)))
+        TxStatus(Arc::new(Reported {
+            tx: AtomicU8::new(IDLE),
+            standard_strings: AtomicBool::new(true),
+        }))
     }
 
     /// Whether the server said a transaction is open (or failed and not yet rolled back)
     /// when it last became ready.
     pub(crate) fn in_transaction(&self) -> bool {
-        // Relaxed: written and read on the connection's one thread (the client's runtime is
-        // current-thread); the atomic only lets the tap and the client share it.
-        self.0.load(Ordering::Relaxed) != IDLE
+        // Relaxed (here and below): written and read on the connection's one thread (the
+        // client's runtime is current-thread); the atomics only let the tap and the client
+        // share them.
+        self.0.tx.load(Ordering::Relaxed) != IDLE
+    }
+
+    /// Whether the session's string constants treat a backslash as an ordinary character
+    /// (`standard_conforming_strings`, as the server last reported it).
+    pub(crate) fn standard_strings(&self) -> bool {
+        self.0.standard_strings.load(Ordering::Relaxed)
     }
 
     fn set(&self, status: u8) {
-        // Relaxed: see `in_transaction`.
-        self.0.store(status, Ordering::Relaxed);
+        self.0.tx.store(status, Ordering::Relaxed);
+    }
+
+    /// A `ParameterStatus` body: `name\0value\0`.
+    fn parameter(&self, body: &[u8]) {
+        if let Some(value) = body.strip_prefix(STANDARD_STRINGS) {
+            let on = !value.starts_with(b"off");
+            self.0.standard_strings.store(on, Ordering::Relaxed);
+        }
     }
 }
 
@@ -52,6 +80,8 @@ struct Framing {
     have: usize,
     /// Body bytes of the current message still to come.
     left: usize,
+    /// The body of a `ParameterStatus` message being read (up to `LONGEST_KEPT` bytes).
+    kept: Vec<u8>,
 }
 
 impl Framing {
@@ -63,6 +93,12 @@ impl Framing {
                 // `ReadyForQuery` ('Z') has a one-byte body: the status.
                 if self.header[0] == b'Z' && n == self.left {
                     status.set(bytes[n - 1]);
+                }
+                if self.header[0] == b'S' && self.kept.len() + n <= LONGEST_KEPT {
+                    self.kept.extend_from_slice(&bytes[..n]);
+                    if n == self.left {
+                        status.parameter(&self.kept);
+                    }
                 }
                 self.left -= n;
                 bytes = &bytes[n..];
@@ -81,6 +117,7 @@ impl Framing {
                 ]);
                 self.left = (len as usize).saturating_sub(4);
                 self.have = 0;
+                self.kept.clear();
             }
         }
     }
@@ -180,7 +217,7 @@ mod tests {
             let mut seen = vec![b'I'];
             for piece in stream.chunks(chunk) {
                 framing.feed(piece, &status);
-                let now = status.0.load(Ordering::Relaxed);
+                let now = status.0.tx.load(Ordering::Relaxed);
                 if seen.last() != Some(&now) {
                     seen.push(now);
                 }
@@ -192,5 +229,23 @@ mod tests {
         let status = TxStatus::new();
         Framing::default().feed(&message(b'Z', b"I"), &status);
         assert!(!status.in_transaction());
+    }
+
+    #[test]
+    fn standard_conforming_strings_is_followed() {
+        let status = TxStatus::new();
+        let mut framing = Framing::default();
+        assert!(status.standard_strings());
+        let mut stream = message(b'S', b"standard_conforming_strings\0off\0");
+        stream.extend(message(b'S', b"TimeZone\0UTC\0"));
+        for byte in &stream {
+            framing.feed(std::slice::from_ref(byte), &status);
+        }
+        assert!(!status.standard_strings());
+        framing.feed(
+            &message(b'S', b"standard_conforming_strings\0on\0"),
+            &status,
+        );
+        assert!(status.standard_strings());
     }
 }
