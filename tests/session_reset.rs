@@ -349,6 +349,97 @@ mod postgres {
         pool.close();
     }
 
+    /// Session state a user can leave behind, each probed as the next user would meet it.
+    fn snapshot(conn: &mut nimue::postgres::PgConnection) -> Vec<String> {
+        let seen = [
+            "SELECT current_setting('search_path'), current_setting('TimeZone'), \
+             current_setting('DateStyle'), current_setting('statement_timeout'), \
+             current_setting('application_name'), current_setting('standard_conforming_strings')",
+            // A custom setting, once set, stays defined for the session's life (PostgreSQL's
+            // own rule: not even DISCARD ALL removes it); its value is reset to ''.
+            "SELECT NULLIF(current_setting('nimue.custom', true), '')",
+            "SELECT current_setting('transaction_isolation'), current_setting('default_transaction_read_only')",
+            "SELECT session_user = current_user, current_setting('role')",
+            "SELECT count(*) FROM pg_prepared_statements WHERE from_sql",
+            "SELECT count(*) FROM pg_cursors",
+            "SELECT count(*) FROM pg_listening_channels()",
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()",
+            "SELECT count(*) FROM pg_class WHERE relpersistence = 't' AND pg_table_is_visible(oid)",
+            "SELECT lastval()",
+        ]
+        .iter()
+        .map(|sql| {
+            let seen = probe(conn, sql);
+            conn.rollback().unwrap();
+            seen
+        })
+        .collect();
+        seen
+    }
+
+    fn changes() -> Vec<Change<nimue::postgres::PgConnection>> {
+        vec![
+            ("SET search_path", |c| {
+                run(c, &["SET search_path = pg_catalog"])
+            }),
+            ("SET TimeZone", |c| run(c, &["SET TimeZone = 'Asia/Tokyo'"])),
+            ("SET DateStyle", |c| run(c, &["SET DateStyle = 'German'"])),
+            ("SET statement_timeout", |c| {
+                run(c, &["SET statement_timeout = 1234"])
+            }),
+            ("SET application_name", |c| {
+                run(c, &["SET application_name = 'other'"])
+            }),
+            ("set_config in a query", |c| {
+                run(c, &["SELECT set_config('nimue.custom', 'x', false)"]);
+                c.commit().unwrap();
+            }),
+            ("a session's default isolation", |c| {
+                run(
+                    c,
+                    &["SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE"],
+                );
+            }),
+            ("default_transaction_read_only", |c| {
+                run(c, &["SET default_transaction_read_only = on"])
+            }),
+            ("SET ROLE", |c| run(c, &["SET ROLE nimue"])),
+            ("SQL PREPARE", |c| {
+                run(c, &["PREPARE nimue_stmt AS SELECT 1"])
+            }),
+            ("a cursor WITH HOLD", |c| {
+                run(c, &["DECLARE nimue_cur CURSOR WITH HOLD FOR SELECT 1"]);
+                c.commit().unwrap();
+            }),
+            ("LISTEN", |c| {
+                run(c, &["LISTEN nimue_channel"]);
+                c.commit().unwrap();
+            }),
+            ("an advisory lock", |c| {
+                run(c, &["SELECT pg_advisory_lock(4242)"])
+            }),
+            ("a temporary table", |c| {
+                run(c, &["CREATE TEMP TABLE nimue_tmp (n int)"]);
+                c.commit().unwrap();
+            }),
+            ("nextval", |c| {
+                run(c, &["CREATE SEQUENCE IF NOT EXISTS nimue_reset_seq"]);
+                c.commit().unwrap();
+                run(c, &["SELECT nextval('nimue_reset_seq')"]);
+            }),
+            ("SET standard_conforming_strings", |c| {
+                run(c, &["SET standard_conforming_strings = off"])
+            }),
+        ]
+    }
+
+    #[test]
+    fn the_next_checkout_sees_a_fresh_session() {
+        let Some(connector) = connector() else { return };
+        compare_with_fresh(connector.clone(), false, &changes(), snapshot);
+        compare_with_fresh(connector, true, &changes(), snapshot);
+    }
+
     #[test]
     fn commit_and_chain_leaves_nothing_open() {
         next_user_writes_for_real("nimue_reset_chain1", &["BEGIN", "COMMIT AND CHAIN"]);

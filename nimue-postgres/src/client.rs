@@ -114,6 +114,11 @@ impl Client {
         self.status.in_transaction()
     }
 
+    /// Whether a SQL `PREPARE` ran since the last call.
+    pub(crate) fn take_sql_prepared(&self) -> bool {
+        self.status.take_sql_prepared()
+    }
+
     /// The session's `standard_conforming_strings`, as the server last reported it.
     pub(crate) fn standard_strings(&self) -> bool {
         self.status.standard_strings()

@@ -12,6 +12,17 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+/// What a returned session is cleared of (one simple query: its statements run in one implicit
+/// transaction, which each of them allows): `DISCARD ALL` but for the protocol-level prepared
+/// statements nimue caches (`DEALLOCATE ALL` is added when a SQL `PREPARE` ran) and the plans
+/// cached with them. `RESET ALL` returns every setting to the session's start, the startup
+/// options (the connector's `statement_timeout` among them) included.
+const CLEAR_SESSION: &str = "CLOSE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); \
+     RESET ALL; SET SESSION AUTHORIZATION DEFAULT; DISCARD TEMP; DISCARD SEQUENCES";
+const CLEAR_SESSION_AND_STATEMENTS: &str = "CLOSE ALL; UNLISTEN *; \
+     SELECT pg_advisory_unlock_all(); RESET ALL; SET SESSION AUTHORIZATION DEFAULT; \
+     DISCARD TEMP; DISCARD SEQUENCES; DEALLOCATE ALL";
+
 /// Prepared statements kept per connection before the cache is emptied and refilled.
 const STATEMENT_CACHE_SIZE: usize = 256;
 
@@ -41,6 +52,8 @@ pub struct PgConnection {
     ping_timeout: Duration,
     /// The autocommit of the session as set up: what `reset` restores.
     set_up_autocommit: bool,
+    /// Whether the last `reset` cleared the session (the pool runs its set-up again).
+    session_cleared: bool,
 }
 
 /// What a connection tracks besides its client (a cursor borrows both, apart).
@@ -55,6 +68,9 @@ pub(crate) struct Session {
     pub(crate) read_only: bool,
     /// A statement that writes ran in the open transaction.
     pub(crate) wrote: bool,
+    /// A statement ran (or the client was lent out) since the last reset: the session may
+    /// hold something for the next user.
+    pub(crate) used: bool,
     statements: HashMap<String, Prepared>,
     /// The `standard_conforming_strings` the cached statements were rewritten under.
     standard_strings: bool,
@@ -94,11 +110,13 @@ impl PgConnection {
                 unnamed,
                 read_only: false,
                 wrote: false,
+                used: false,
                 statements: HashMap::new(),
                 standard_strings: true,
             },
             ping_timeout,
             set_up_autocommit: false,
+            session_cleared: false,
         }
     }
 
@@ -120,8 +138,11 @@ impl PgConnection {
         &mut self,
         f: impl for<'a> FnOnce(&'a tokio_postgres::Client) -> ClientFuture<'a, T>,
     ) -> Result<T> {
+        self.session.used = true;
         let (client, driver) = self.client.parts();
-        driver.block_on(f(client))
+        let done = driver.block_on(f(client));
+        self.session.synced(&self.client);
+        done
     }
 
     /// The driver's client (every adapter's `native`): the async `tokio_postgres` client,
@@ -324,14 +345,34 @@ impl Connection for PgConnection {
         self.client.is_closed() || self.session.read_only
     }
 
-    /// Back to the session as set up: an open transaction is rolled back with a `ROLLBACK`
-    /// that is sent without waiting for its reply (the server handles it before whatever the
-    /// next user sends; its reply is read then), and autocommit is restored (no round trip:
-    /// autocommit is this side's choice to send `BEGIN`). A checkout that opened no
-    /// transaction costs nothing.
+    /// Back to a fresh session: after a checkout that ran statements, an open transaction is
+    /// rolled back and the session cleared of what a checkout can leave in it (cursors,
+    /// `LISTEN`s, advisory locks, settings, the role, temporary tables, sequences' `currval`,
+    /// and SQL `PREPARE`d statements when the server reported one), all sent without waiting
+    /// for the reply: the server handles it before whatever the next user sends, whose reply
+    /// comes after it. The pool then runs its set-up again. A checkout that ran nothing costs
+    /// nothing.
     fn reset(&mut self) -> Result<()> {
         self.session.wrote = false;
-        if std::mem::take(&mut self.session.in_transaction) {
+        self.session_cleared = false;
+        let in_transaction = std::mem::take(&mut self.session.in_transaction);
+        if std::mem::take(&mut self.session.used) {
+            let deallocate = self.client.take_sql_prepared();
+            let (client, driver) = self.client.parts();
+            if in_transaction {
+                driver.send(client.batch_execute("ROLLBACK"));
+            }
+            driver.send(client.batch_execute(if deallocate {
+                CLEAR_SESSION_AND_STATEMENTS
+            } else {
+                CLEAR_SESSION
+            }));
+            if deallocate {
+                // DEALLOCATE ALL dropped the cached statements too.
+                self.session.statements.clear();
+            }
+            self.session_cleared = true;
+        } else if in_transaction {
             let (client, driver) = self.client.parts();
             driver.send(client.batch_execute("ROLLBACK"));
         }
@@ -342,8 +383,15 @@ impl Connection for PgConnection {
         Ok(())
     }
 
+    fn reset_cleared_session(&self) -> bool {
+        self.session_cleared
+    }
+
+    /// The session as it is now (after the pool's `autocommit` and `on_connect`) is the
+    /// baseline: what the set-up ran is not the next checkout's.
     fn session_set_up(&mut self) {
         self.set_up_autocommit = self.session.autocommit;
+        self.session.used = false;
     }
 
     /// `reset` waits for nothing: its `ROLLBACK` is sent without waiting for the reply.
@@ -351,9 +399,9 @@ impl Connection for PgConnection {
         false
     }
 
-    /// With no transaction open, `reset` only sets flags (the client's, on a runtime of its
-    /// own, is not called).
+    /// After a checkout that ran nothing, `reset` only sets flags (the client's, on a
+    /// runtime of its own, is not called).
     fn reset_is_local(&self) -> bool {
-        !self.session.in_transaction
+        !self.session.in_transaction && !self.session.used
     }
 }

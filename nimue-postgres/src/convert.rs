@@ -225,6 +225,8 @@ impl<'a> FromSql<'a> for PgValue {
             Type::BYTEA => Value::Bytes(decode(base, raw)?),
             Type::DATE => Value::Date(decode(base, raw)?),
             Type::TIME => time_of_day(raw)?,
+            // What a function returning nothing returns (`SELECT pg_advisory_lock(1)`).
+            Type::VOID => Value::Null,
             Type::TIMESTAMP => Value::Timestamp(decode(base, raw)?),
             Type::TIMESTAMPTZ => Value::Timestamp(decode::<DateTime<Utc>>(base, raw)?.naive_utc()),
             Type::JSONB => Value::Text(text(raw.get(1..).unwrap_or_default())?),

@@ -280,6 +280,7 @@ impl Drop for PgStream<'_> {
 
 impl RowStream for PgStream<'_> {
     fn start(&mut self, sql: &str, params: &[Value]) -> Result<Started> {
+        self.session.used = true;
         // The previous query ends first (its rows not read are skipped as they come).
         self.rows = None;
         self.first = None;

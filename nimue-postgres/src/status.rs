@@ -28,9 +28,11 @@ struct Reported {
     tx: AtomicU8,
     /// The last `standard_conforming_strings` reported (on unless the server said off).
     standard_strings: AtomicBool,
+    /// A SQL `PREPARE` completed (its `CommandComplete` tag) since this was last taken.
+    sql_prepared: AtomicBool,
 }
 
-/// The `ParameterStatus` body that matters here, and the longest one kept to read it.
+/// The `ParameterStatus` body that matters here, and the longest body kept to read one.
 const STANDARD_STRINGS: &[u8] = b"standard_conforming_strings\0";
 const LONGEST_KEPT: usize = 64;
 
@@ -40,6 +42,7 @@ impl TxStatus {
         TxStatus(Arc::new(Reported {
             tx: AtomicU8::new(IDLE),
             standard_strings: AtomicBool::new(true),
+            sql_prepared: AtomicBool::new(false),
         }))
     }
 
@@ -58,8 +61,20 @@ impl TxStatus {
         self.0.standard_strings.load(Ordering::Relaxed)
     }
 
+    /// Whether a SQL `PREPARE` ran since the last call (the server's tag said so).
+    pub(crate) fn take_sql_prepared(&self) -> bool {
+        self.0.sql_prepared.swap(false, Ordering::Relaxed)
+    }
+
     fn set(&self, status: u8) {
         self.0.tx.store(status, Ordering::Relaxed);
+    }
+
+    /// A `CommandComplete` body: the command's tag.
+    fn completed(&self, tag: &[u8]) {
+        if tag == b"PREPARE\0" {
+            self.0.sql_prepared.store(true, Ordering::Relaxed);
+        }
     }
 
     /// A `ParameterStatus` body: `name\0value\0`.
@@ -80,7 +95,8 @@ struct Framing {
     have: usize,
     /// Body bytes of the current message still to come.
     left: usize,
-    /// The body of a `ParameterStatus` message being read (up to `LONGEST_KEPT` bytes).
+    /// The body of a `ParameterStatus` or `CommandComplete` message being read (up to
+    /// `LONGEST_KEPT` bytes).
     kept: Vec<u8>,
 }
 
@@ -94,10 +110,16 @@ impl Framing {
                 if self.header[0] == b'Z' && n == self.left {
                     status.set(bytes[n - 1]);
                 }
-                if self.header[0] == b'S' && self.kept.len() + n <= LONGEST_KEPT {
+                // `ParameterStatus` ('S') and `CommandComplete` ('C'): short bodies, read whole.
+                let tag = self.header[0];
+                if matches!(tag, b'S' | b'C') && self.kept.len() + n <= LONGEST_KEPT {
                     self.kept.extend_from_slice(&bytes[..n]);
                     if n == self.left {
-                        status.parameter(&self.kept);
+                        if tag == b'S' {
+                            status.parameter(&self.kept);
+                        } else {
+                            status.completed(&self.kept);
+                        }
                     }
                 }
                 self.left -= n;
