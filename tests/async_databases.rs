@@ -121,3 +121,42 @@ fn odbc_postgres() {
         scenario(&format!("odbc:{conn}"), "nimue_async_odbc");
     }
 }
+
+/// PostgreSQL inside a runtime's context (`#[tokio::main]`'s thread): a guard's synchronous
+/// calls work there, and dropping and closing the pool there close every connection with its
+/// goodbye, with no panic on any thread (the client's own runtime can neither run nor be
+/// dropped in that context: it is moved off it).
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_inside_a_runtime_neither_panics_nor_fails() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static RUNTIME_PANICS: AtomicUsize = AtomicUsize::new(0);
+    let Some(url) = common::server_env("NIMUE_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.to_string().contains("runtime") {
+            RUNTIME_PANICS.fetch_add(1, Ordering::SeqCst);
+        }
+        previous(info);
+    }));
+    current_thread().block_on(async {
+        let pool = Pool::builder(nimue::postgres::PgConnector::from_url(&url).unwrap())
+            .min_idle(2)
+            .max_size(2)
+            .build()
+            .unwrap();
+        let mut conn = pool.get_async().await.unwrap();
+        // Synchronous calls on the runtime's thread: they block it, and they work.
+        let row = conn.query_row("SELECT 41 + 1", &[]).unwrap().unwrap();
+        assert_eq!(row.get::<i64>(0).unwrap(), 42);
+        conn.execute("SELECT 1", &[]).unwrap();
+        // Its transaction is rolled back off the runtime; then the pool is dropped here.
+        drop(conn);
+        let other = pool.clone();
+        other.close();
+        drop(pool);
+    });
+    assert_eq!(RUNTIME_PANICS.load(Ordering::SeqCst), 0);
+}

@@ -74,6 +74,7 @@
 mod backoff;
 #[cfg(feature = "tokio")]
 mod blocking;
+mod blocking_thread;
 mod builder;
 mod checker;
 mod checkin;
@@ -99,6 +100,7 @@ mod sync;
 #[cfg(not(loom))]
 mod timer;
 
+pub use blocking_thread::on_blocking_thread;
 pub use builder::PoolBuilder;
 pub use checkout_async::GetAsync;
 pub use config::{Reuse, MAX_SIZE};

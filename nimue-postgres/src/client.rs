@@ -30,7 +30,8 @@ pub(crate) struct Client {
     inner: Option<tokio_postgres::Client>,
     /// What the server last said of the session's transaction.
     status: TxStatus,
-    driver: Driver,
+    /// `None` only while the client is dropped.
+    driver: Option<Driver>,
 }
 
 /// Runs the client's futures on this thread, driving the connection (the socket) meanwhile.
@@ -99,12 +100,12 @@ impl Client {
         Ok(Client {
             inner: Some(inner),
             status,
-            driver: Driver {
+            driver: Some(Driver {
                 runtime,
                 connection,
                 ended: false,
                 patience: None,
-            },
+            }),
         })
     }
 
@@ -137,25 +138,64 @@ impl Client {
             .inner
             .as_ref()
             .expect("the client is there until dropped");
-        (inner, &mut self.driver)
+        let driver = self
+            .driver
+            .as_mut()
+            .expect("the driver is there until dropped");
+        (inner, driver)
     }
 
     /// Give up the connection when one wait for the server lasts longer than `patience`
     /// (a hung server or a silent network): the wait fails with an `OperationalError` and the
     /// connection is closed.
     pub(crate) fn set_patience(&mut self, patience: Option<Duration>) {
-        self.driver.patience = patience;
+        self.parts().1.patience = patience;
     }
 
     /// Whether the connection is closed (the server went away, or a fatal error).
     pub(crate) fn is_closed(&self) -> bool {
-        self.driver.ended || self.inner.as_ref().is_none_or(|c| c.is_closed())
+        self.driver.as_ref().is_none_or(|d| d.ended)
+            || self.inner.as_ref().is_none_or(|c| c.is_closed())
     }
 }
 
 impl Driver {
     /// Run `future` to its end, reading and writing the socket meanwhile.
-    pub(crate) fn block_on<T>(
+    pub(crate) fn block_on<T: Send>(
+        &mut self,
+        future: impl Future<Output = Result<T, tokio_postgres::Error>> + Send,
+    ) -> Result<T> {
+        if in_async_context() {
+            // This runtime cannot run here: it runs on a thread of its own meanwhile (this
+            // thread waits: a synchronous call blocks, as it does anywhere; async code should
+            // use `interact`).
+            return std::thread::scope(|s| {
+                let waited = s.spawn(|| self.block_on_here(future));
+                waited.join().unwrap_or_else(|_| {
+                    Err(Error::interface("the PostgreSQL client's thread panicked"))
+                })
+            });
+        }
+        self.block_on_here(future)
+    }
+
+    /// [`block_on`](Self::block_on) for a future that must stay on this thread: inside an
+    /// async runtime's context it is refused with an `InterfaceError` that names `interact`.
+    pub(crate) fn block_on_local<T>(
+        &mut self,
+        future: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T> {
+        if in_async_context() {
+            return Err(Error::interface(
+                "PgConnection::run cannot run on an async runtime's thread (its client drives a \
+                 runtime of its own): call it inside PooledConnection::interact or \
+                 Pool::interact",
+            ));
+        }
+        self.block_on_here(future)
+    }
+
+    fn block_on_here<T>(
         &mut self,
         future: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T> {
@@ -191,7 +231,18 @@ impl Driver {
     /// without waiting for the reply: the connection reads and drops it later, before the
     /// reply to anything sent after. A failure shows in the next request (the connection is
     /// then closed).
-    pub(crate) fn send(&mut self, future: impl Future) {
+    pub(crate) fn send(&mut self, future: impl Future + Send) {
+        if in_async_context() {
+            // As `block_on`: this runtime runs on a thread of its own for it.
+            std::thread::scope(|s| {
+                let _ = s.spawn(|| self.send_here(future)).join();
+            });
+            return;
+        }
+        self.send_here(future)
+    }
+
+    fn send_here(&mut self, future: impl Future) {
         let mut future = pin!(future);
         let (connection, ended) = (&mut self.connection, &mut self.ended);
         self.runtime.block_on(poll_fn(|cx| {
@@ -300,18 +351,44 @@ async fn connect_unix(
 
 impl Drop for Client {
     /// Say goodbye (`Terminate`) and close the socket: the connection does that once the
-    /// async client is gone.
-    /// (Bounded: the connection does not wait for the server to close its side.)
+    /// async client is gone. (Bounded: the connection does not wait for the server to close
+    /// its side.) Inside an async runtime's context, where this client's own runtime can be
+    /// neither run nor dropped, that happens on a thread of its own.
     fn drop(&mut self) {
-        drop(self.inner.take());
-        let Driver {
-            runtime,
-            connection,
-            ended,
-            ..
-        } = &mut self.driver;
-        let closed = poll_fn(|cx| drive(connection.as_mut(), ended, cx).map(drop));
-        // (The timer is made inside the runtime, which it needs.)
-        let _ = runtime.block_on(async { tokio::time::timeout(CLOSE_TIMEOUT, closed).await });
+        let (Some(inner), Some(driver)) = (self.inner.take(), self.driver.take()) else {
+            return;
+        };
+        if in_async_context() {
+            let goodbye = std::thread::Builder::new()
+                .name("nimue-pg-close".into())
+                .spawn(move || goodbye(inner, driver));
+            if let Err(e) = goodbye {
+                log::warn!("closing a PostgreSQL connection: no thread for it: {e}");
+            }
+            return;
+        }
+        goodbye(inner, driver);
     }
+}
+
+/// Drop the async client, then drive the connection until it has written its `Terminate`.
+fn goodbye(inner: tokio_postgres::Client, mut driver: Driver) {
+    drop(inner);
+    let Driver {
+        runtime,
+        connection,
+        ended,
+        ..
+    } = &mut driver;
+    let closed = poll_fn(|cx| drive(connection.as_mut(), ended, cx).map(drop));
+    // (The timer is made inside the runtime, which it needs.)
+    let _ = runtime.block_on(async { tokio::time::timeout(CLOSE_TIMEOUT, closed).await });
+}
+
+/// Whether this thread is inside a tokio runtime's context where blocking on this client's
+/// own runtime would panic ("Cannot start a runtime from within a runtime"): a runtime's
+/// worker thread, or one in `block_on`; not nimue's blocking threads (where `interact` runs).
+/// A user's own `spawn_blocking` thread counts as inside too (nothing public tells them apart).
+fn in_async_context() -> bool {
+    !nimue_core::pool::on_blocking_thread() && tokio::runtime::Handle::try_current().is_ok()
 }

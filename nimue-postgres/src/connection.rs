@@ -140,7 +140,7 @@ impl PgConnection {
     ) -> Result<T> {
         self.session.used = true;
         let (client, driver) = self.client.parts();
-        let done = driver.block_on(f(client));
+        let done = driver.block_on_local(f(client));
         self.session.synced(&self.client);
         done
     }

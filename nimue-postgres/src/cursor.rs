@@ -190,11 +190,11 @@ impl<'c> PgStream<'c> {
 /// Run `statement`, with `BEGIN` sent ahead of it in the same write when `begin`: the server
 /// answers both in one round trip. (A `BEGIN` that fails, which only a lost connection makes
 /// it do, fails the statement too.)
-fn after_begin<T>(
+fn after_begin<T: Send>(
     driver: &mut Driver,
     client: &tokio_postgres::Client,
     begin: bool,
-    statement: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+    statement: impl Future<Output = std::result::Result<T, tokio_postgres::Error>> + Send,
 ) -> Result<T> {
     if !begin {
         return driver.block_on(statement);

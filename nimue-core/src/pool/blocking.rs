@@ -12,6 +12,7 @@
 //!
 //! [`interact`]: PooledConnection::interact
 
+use super::blocking_thread::BlockingSection;
 use super::checkin::{Held, Why};
 use super::guard::PooledConnection;
 use super::guarded::{broken, reset_is_local, LOG};
@@ -70,7 +71,10 @@ pub(crate) fn off_runtime<K: Connect>(
         panicking,
     };
     // Run or not (a runtime shutting down drops it unrun), dropping `lent` gives it back.
-    drop(runtime.spawn_blocking(move || drop(lent)));
+    drop(runtime.spawn_blocking(move || {
+        let _section = BlockingSection::enter();
+        drop(lent)
+    }));
     None
 }
 
@@ -184,6 +188,7 @@ where
         panicking: false,
     };
     let ran = tokio::task::spawn_blocking(move || {
+        let _section = BlockingSection::enter();
         let live = lent.live.as_mut().expect("lent until taken here");
         let result = panic::catch_unwind(AssertUnwindSafe(|| f(&mut live.conn)));
         if result.is_err() {
