@@ -448,3 +448,25 @@ mod interact {
         assert_eq!((st.in_use, st.broken), (0, 1), "{st:?}");
     }
 }
+
+/// A task granted a slot (a connection was discarded while it waited) and polled only after
+/// `close()` ends with the closed error, its slot freed: it does not queue again on the
+/// closed pool (where nothing would ever serve it, its timeout included).
+#[test]
+fn a_task_granted_a_slot_before_close_ends_closed() {
+    let pool = pool(1, 1);
+    let mut held = pool.get().unwrap();
+    let mut task = pool.get_async_timeout(Duration::from_millis(200));
+    assert!(poll_once(&mut task).is_pending());
+    held.set_broken();
+    // Discarded: its slot goes to the task.
+    drop(held);
+    pool.close();
+    match poll_once(&mut task) {
+        Poll::Ready(Err(e)) => assert!(matches!(e, nimue_core::Error::Closed { .. }), "{e}"),
+        Poll::Ready(Ok(_)) => panic!("a connection from a closed pool"),
+        Poll::Pending => panic!("queued again on a closed pool: {:?}", pool.state()),
+    }
+    let st = pool.state();
+    assert_eq!((st.total, st.pending, st.waiting), (0, 0, 0), "{st:?}");
+}

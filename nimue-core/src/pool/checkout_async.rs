@@ -154,6 +154,13 @@ impl<K: Connect> GetAsync<K> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Box<Live<K::Connection>>>> {
         let shared = Arc::clone(&self.shared);
+        // Closed since this task was granted its slot: nothing would serve it in the queue.
+        if st.closed {
+            if attempt.is_some() {
+                shared.return_slot(st);
+            }
+            return Poll::Ready(Err(shared.closed_error()));
+        }
         let now = Instant::now();
         let began = *self.began.get_or_insert(now);
         if !self.waited {
@@ -191,6 +198,21 @@ impl<K: Connect> GetAsync<K> {
             return self.step(cx);
         }
         Poll::Pending
+    }
+}
+
+impl<K: Connect> Shared<K> {
+    /// A slot a task held (reserved, or granted) and will not open a connection in: to the
+    /// next waiter, or uncounted.
+    fn return_slot(&self, mut st: MutexGuard<'_, State<K::Connection>>) {
+        st.opening -= 1;
+        let wake = st.release_slot();
+        self.sync_gate(&st);
+        st.check();
+        drop(st);
+        if let Some(wake) = wake {
+            wake.wake();
+        }
     }
 }
 
@@ -242,17 +264,7 @@ impl<K: Connect> Drop for GetAsync<K> {
         match st.take_grant(index) {
             // Served, never polled: the connection goes on as a return does.
             Some(Grant::Conn(live)) => shared.give_back(st, live, false),
-            // A slot: to the next waiter, or uncounted.
-            Some(Grant::Slot) => {
-                st.opening -= 1;
-                let wake = st.release_slot();
-                shared.sync_gate(&st);
-                st.check();
-                drop(st);
-                if let Some(wake) = wake {
-                    wake.wake();
-                }
-            }
+            Some(Grant::Slot) => shared.return_slot(st),
             Some(Grant::Closed | Grant::TimedOut) => shared.sync_gate(&st),
             // Still queued: it leaves; a nudge it had goes to the next waiter.
             None => {
