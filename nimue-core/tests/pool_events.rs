@@ -183,3 +183,41 @@ fn metrics_are_exported_with_the_pools_name() {
         "{found:?}"
     );
 }
+
+/// A task's checkout tells the same events as a thread's: checked out, timed out, refused.
+#[cfg(feature = "tokio")]
+#[test]
+fn async_checkouts_are_told_as_thread_ones_are() {
+    let connector = TestConnector::new();
+    let (b, seen) = recording(builder(&connector, 1, 1).max_waiting(Some(1)));
+    let pool = b.build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    take(&seen);
+    runtime.block_on(async {
+        let held = pool.get_async().await.unwrap();
+        assert_eq!(take(&seen), [Seen::CheckedOut]);
+        let err = pool
+            .get_async_timeout(Duration::from_millis(20))
+            .await
+            .map(drop)
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PoolTimeout, "{err}");
+        let seen_now = take(&seen);
+        assert!(
+            matches!(seen_now.as_slice(), [Seen::TimedOut(w)] if *w >= Duration::from_millis(20)),
+            "{seen_now:?}"
+        );
+        // One waiter queued: the next is refused.
+        let mut queued = pool.get_async();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(std::future::Future::poll(std::pin::Pin::new(&mut queued), &mut cx).is_pending());
+        let refused = pool.get_async().await.map(drop).unwrap_err();
+        assert!(matches!(refused, nimue_core::Error::Exhausted(_)), "{refused}");
+        assert_eq!(take(&seen), [Seen::Rejected]);
+        drop(queued);
+        drop(held);
+    });
+}

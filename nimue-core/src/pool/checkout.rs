@@ -126,10 +126,15 @@ impl<K: Connect> Shared<K> {
         }
         let called = Instant::now();
         let result = Self::checkout_quietly(this, timeout);
-        if let Some(event) = events::of_checkout(&result, called.elapsed()) {
-            this.emit(&event);
-        }
+        this.report_checkout(result.as_ref().map(Option::is_some), called);
         result
+    }
+
+    /// Tell the event hooks how a checkout called at `called` ended (threads and tasks alike).
+    pub(crate) fn report_checkout(&self, outcome: std::result::Result<bool, &Error>, called: Instant) {
+        if let Some(event) = events::of_checkout(outcome, called.elapsed()) {
+            self.emit(&event);
+        }
     }
 
     /// [`checkout`](Self::checkout), telling no event hook.

@@ -56,6 +56,8 @@ pub struct GetAsync<K: Connect> {
     waited: bool,
     /// Come back at the front of the queue (it was granted a slot and is waiting for it).
     front: bool,
+    /// When it was first polled, for the event hooks (none: no hook, or not polled yet).
+    called: Option<Instant>,
 }
 
 impl<K: Connect> GetAsync<K> {
@@ -73,6 +75,7 @@ impl<K: Connect> GetAsync<K> {
             counted: false,
             waited: false,
             front: false,
+            called: None,
         }
     }
 
@@ -236,6 +239,20 @@ impl<K: Connect> Future for GetAsync<K> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // No field is pinned: `GetAsync` is `Unpin`.
         let this = self.get_mut();
+        if this.called.is_none() && !this.shared.config.on_event.is_empty() {
+            this.called = Some(Instant::now());
+        }
+        let ready = this.poll_checkout(cx);
+        if let (Poll::Ready(result), Some(called)) = (&ready, this.called) {
+            this.shared.report_checkout(result.as_ref().map(|_| true), called);
+        }
+        ready
+    }
+}
+
+impl<K: Connect> GetAsync<K> {
+    fn poll_checkout(&mut self, cx: &mut Context<'_>) -> Poll<Result<PooledConnection<K>>> {
+        let this = self;
         loop {
             let live = match this.step(cx) {
                 Poll::Ready(Ok(live)) => live,

@@ -129,13 +129,14 @@ pub(crate) fn emit(pool: &str, hooks: &[EventHook], event: &PoolEvent<'_>) {
     }
 }
 
-/// What a `get` that ended with `result` after `waited` reports.
-pub(crate) fn of_checkout<T>(
-    result: &Result<Option<T>>,
+/// What a checkout (a thread's or a task's) that ended with `outcome` (`Ok(true)`: a
+/// connection; `Ok(false)`: none, `try_get`) after `waited` reports.
+pub(crate) fn of_checkout(
+    outcome: std::result::Result<bool, &Error>,
     waited: Duration,
 ) -> Option<PoolEvent<'static>> {
-    Some(match result {
-        Ok(Some(_)) => PoolEvent::CheckedOut { waited },
+    Some(match outcome {
+        Ok(true) => PoolEvent::CheckedOut { waited },
         Err(Error::Timeout(t)) => PoolEvent::TimedOut { waited: t.waited },
         Err(Error::Connect {
             timeout: Some(t), ..
