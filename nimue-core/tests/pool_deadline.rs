@@ -197,3 +197,36 @@ fn a_database_that_is_down_is_reported_as_the_cause_even_after_a_failed_checkout
     );
     assert!(chain_mentions(&err, "connection refused"), "{err:?}");
 }
+
+/// A task, as a thread: the hook's error is the timeout's cause, and retries back off (it
+/// made 382 connects in 300 ms where `get` made 9).
+#[cfg(feature = "tokio")]
+#[test]
+fn get_async_ends_when_the_checkout_hook_rejects_every_connection() {
+    let connector = TestConnector::new();
+    let pool = rejecting_pool(&connector, PATIENCE);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let result = runtime.block_on(pool.get_async_timeout(Duration::from_millis(200)));
+    let took = started.elapsed();
+    let err = result.map(drop).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PoolTimeout, "{err}");
+    assert!(
+        chain_mentions(&err, "no tenant for this session"),
+        "the hook's error is the cause: {err:?}"
+    );
+    assert!(took < Duration::from_millis(200) * 3, "took {took:?}");
+    let opened = connector.stats().opened;
+    assert!(opened < 30, "{opened} connects in 200 ms");
+    assert!(eventually(|| connector.stats().live == 0));
+    let state = pool.state();
+    assert_eq!(
+        (state.total, state.in_use, state.waiting),
+        (0, 0, 0),
+        "{state:?}"
+    );
+    assert_consistent(&state);
+}

@@ -215,7 +215,10 @@ fn async_checkouts_are_told_as_thread_ones_are() {
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         assert!(std::future::Future::poll(std::pin::Pin::new(&mut queued), &mut cx).is_pending());
         let refused = pool.get_async().await.map(drop).unwrap_err();
-        assert!(matches!(refused, nimue_core::Error::Exhausted(_)), "{refused}");
+        assert!(
+            matches!(refused, nimue_core::Error::Exhausted(_)),
+            "{refused}"
+        );
         assert_eq!(take(&seen), [Seen::Rejected]);
         drop(queued);
         drop(held);

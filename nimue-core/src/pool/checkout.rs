@@ -22,6 +22,13 @@ use std::time::{Duration, Instant};
 /// waiter looks out for its grant before sleeping.
 const SPINS: usize = if cfg!(loom) { 1 } else { 8 };
 
+/// How long a checkout waits before it tries again after its `n`th connection in a row was
+/// turned away at checkout (threads sleep it; tasks wait it out in the queue): doubling from
+/// 1 ms, at most 100 ms.
+pub(crate) fn rejection_pause(n: u32) -> Duration {
+    Duration::from_millis(1 << n.saturating_sub(1).min(7)).min(Duration::from_millis(100))
+}
+
 /// What `acquire` got for a caller.
 enum Got<C> {
     /// A connection to hand out (counted in `in_use`).
@@ -131,7 +138,11 @@ impl<K: Connect> Shared<K> {
     }
 
     /// Tell the event hooks how a checkout called at `called` ended (threads and tasks alike).
-    pub(crate) fn report_checkout(&self, outcome: std::result::Result<bool, &Error>, called: Instant) {
+    pub(crate) fn report_checkout(
+        &self,
+        outcome: std::result::Result<bool, &Error>,
+        called: Instant,
+    ) {
         if let Some(event) = events::of_checkout(outcome, called.elapsed()) {
             self.emit(&event);
         }
@@ -215,8 +226,7 @@ impl<K: Connect> Shared<K> {
             if wait.is_try() {
                 return Err(self.gave_up(wait));
             }
-            let pause = Duration::from_millis(1 << (wait.rejections - 1).min(7))
-                .min(Duration::from_millis(100));
+            let pause = rejection_pause(wait.rejections);
             thread::sleep(wait.left().map_or(pause, |left| left.min(pause)));
         }
         if wait.expired() {

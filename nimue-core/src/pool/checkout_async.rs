@@ -25,6 +25,7 @@
 //! are off by default (the checker pings idle connections in the background instead).
 
 use super::backoff::Attempt;
+use super::checkout::rejection_pause;
 use super::guard::PooledConnection;
 use super::shared::Shared;
 use super::state::{Grant, Live, State};
@@ -58,6 +59,13 @@ pub struct GetAsync<K: Connect> {
     front: bool,
     /// When it was first polled, for the event hooks (none: no hook, or not polled yet).
     called: Option<Instant>,
+    /// Connections turned away at checkout in a row, and the last one's reason (the cause
+    /// of a timeout).
+    rejections: u32,
+    rejected: Option<Error>,
+    /// After a rejection: no new connection is opened for it before then (it waits in the
+    /// queue meanwhile, where a returned connection still reaches it).
+    retry_at: Option<Instant>,
 }
 
 impl<K: Connect> GetAsync<K> {
@@ -76,6 +84,9 @@ impl<K: Connect> GetAsync<K> {
             waited: false,
             front: false,
             called: None,
+            rejections: 0,
+            rejected: None,
+            retry_at: None,
         }
     }
 
@@ -98,9 +109,15 @@ impl<K: Connect> GetAsync<K> {
                     }
                     Grant::Closed => Poll::Ready(Err(shared.closed_error())),
                     Grant::TimedOut => {
-                        st.stats.timeouts += 1;
                         let waited = self.began.map_or(Duration::ZERO, |at| at.elapsed());
-                        Poll::Ready(Err(shared.timeout_error(&st, waited, None)))
+                        // Served at its retry time, not its deadline: look again.
+                        if self.retry_at.take().is_some() && waited < self.timeout {
+                            drop(st);
+                            return self.step(cx);
+                        }
+                        st.stats.timeouts += 1;
+                        let cause = self.rejected.take();
+                        Poll::Ready(Err(shared.timeout_error(&st, waited, cause)))
                     }
                 };
             }
@@ -140,8 +157,15 @@ impl<K: Connect> GetAsync<K> {
                 return Poll::Ready(Err(full));
             }
         }
-        // Room for a connection: opened on a thread of its own, it comes to the queue.
-        let attempt = st.reserve(Instant::now, true);
+        // Room for a connection: opened on a thread of its own, it comes to the queue. Not
+        // before the retry time after a rejection (new connections may all be turned away).
+        let backing_off = self.retry_at.is_some_and(|at| Instant::now() < at);
+        let attempt = if backing_off {
+            None
+        } else {
+            self.retry_at = None;
+            st.reserve(Instant::now, true)
+        };
         self.enqueue(st, attempt, cx)
     }
 
@@ -170,9 +194,14 @@ impl<K: Connect> GetAsync<K> {
             self.waited = true;
             st.stats.waits += 1;
         }
-        let deadline = began.checked_add(self.timeout);
+        // The timer serves it at its deadline, or at its retry time if that comes first.
+        let deadline = match (began.checked_add(self.timeout), self.retry_at) {
+            (Some(deadline), Some(retry)) => Some(deadline.min(retry)),
+            (deadline, retry) => deadline.or(retry),
+        };
         let front = std::mem::take(&mut self.front);
-        let index = st.enqueue_task(front, now, cx.waker(), deadline);
+        let holding_off = attempt.is_none() && self.retry_at.is_some();
+        let index = st.enqueue_task(front, now, cx.waker(), deadline, holding_off);
         self.queued = Some((index, now));
         // The timer serves the timeout: woken if it would sleep past the deadline. The checker
         // retries for waiters while connecting backs off.
@@ -244,7 +273,8 @@ impl<K: Connect> Future for GetAsync<K> {
         }
         let ready = this.poll_checkout(cx);
         if let (Poll::Ready(result), Some(called)) = (&ready, this.called) {
-            this.shared.report_checkout(result.as_ref().map(|_| true), called);
+            this.shared
+                .report_checkout(result.as_ref().map(|_| true), called);
         }
         ready
     }
@@ -264,8 +294,14 @@ impl<K: Connect> GetAsync<K> {
                     let guard = PooledConnection::new(Arc::clone(&this.shared), live, this.at);
                     return Poll::Ready(Ok(guard));
                 }
-                // Turned away (and discarded): look again.
-                Err(_) => continue,
+                // Turned away (and discarded): look again, opening no new connection before
+                // the pause `get` would sleep.
+                Err(e) => {
+                    this.rejections = this.rejections.saturating_add(1);
+                    this.rejected = Some(e);
+                    this.retry_at = Some(Instant::now() + rejection_pause(this.rejections));
+                    continue;
+                }
             }
         }
     }

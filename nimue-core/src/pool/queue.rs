@@ -45,6 +45,9 @@ pub(super) struct Mailbox<C> {
     waker: Option<Waker>,
     /// When a task gives up: the timer (`timer.rs`) serves it [`Grant::TimedOut`] then.
     deadline: Option<Instant>,
+    /// A task holding off after its connection was turned away at checkout: it opens no new
+    /// connection until the timer serves it at its retry time (its `deadline` then).
+    holding_off: bool,
 }
 
 impl<C> Mailbox<C> {
@@ -153,6 +156,7 @@ impl<C> State<C> {
                 task: false,
                 waker: None,
                 deadline: None,
+                holding_off: false,
             });
             self.mailboxes.len() - 1
         });
@@ -166,19 +170,21 @@ impl<C> State<C> {
         mailbox.task = false;
         mailbox.waker = None;
         mailbox.deadline = None;
+        mailbox.holding_off = false;
         mailbox.signal.ready.store(false, Ordering::Relaxed);
         (index, Arc::clone(&mailbox.signal))
     }
 
     /// Queue an async task (`get_async`) as [`enqueue`](Self::enqueue) does a thread; it
     /// counts as asleep (waking a task costs a trip through its executor), and gives up at
-    /// `deadline`.
+    /// `deadline` (or, `holding_off`, comes back then to open a connection).
     pub(crate) fn enqueue_task(
         &mut self,
         front: bool,
         now: Instant,
         waker: &Waker,
         deadline: Option<Instant>,
+        holding_off: bool,
     ) -> usize {
         let (index, _) = self.enqueue(front, now);
         let mailbox = &mut self.mailboxes[index];
@@ -186,7 +192,16 @@ impl<C> State<C> {
         mailbox.sleeping = true;
         mailbox.waker = Some(waker.clone());
         mailbox.deadline = deadline;
+        mailbox.holding_off = holding_off;
         index
+    }
+
+    /// Queued waiters that a free slot would be opened for (all but tasks holding off).
+    pub(super) fn waiting_for_slots(&self) -> usize {
+        self.waiters
+            .iter()
+            .filter(|&&i| !self.mailboxes[i].holding_off)
+            .count()
     }
 
     /// Whether the timer must be woken to serve a timeout at `deadline` in time: it sleeps

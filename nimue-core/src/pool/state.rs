@@ -193,7 +193,7 @@ impl<C> State<C> {
             "the nudged waiter is queued"
         );
         debug_assert!(
-            self.waiters.len() <= self.opening
+            self.waiting_for_slots() <= self.opening
                 || self.closed
                 || self.total >= self.max_size
                 || !self.backoff.healthy(),
