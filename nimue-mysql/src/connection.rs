@@ -192,8 +192,9 @@ impl Connection for MySqlConnection {
     /// that rolls back and also drops temporary tables, user variables, locks and prepared
     /// statements), else a `ROLLBACK` when a transaction may be open and a `SET autocommit`
     /// when it was changed. A checkout that ran only queries with autocommit on costs no round
-    /// trip at all. After `COM_RESET_CONNECTION` the session has `autocommit=0` and the
-    /// pool runs its `on_connect` set-up again.
+    /// trip at all. After `COM_RESET_CONNECTION` the session has `autocommit=0`, the
+    /// statements the checkout ran are prepared again (the reset drops them), and the pool
+    /// runs its `on_connect` set-up again.
     fn reset(&mut self) -> Result<()> {
         self.session_cleared = std::mem::take(&mut self.session.changed);
         if self.session_cleared {
@@ -213,6 +214,19 @@ impl Connection for MySqlConnection {
                 let done = self.conn.query_drop(&again);
                 self.session.watch(done)?;
             }
+            // The statements it ran, ready again for the next checkout (most run the same
+            // ones); one that no longer prepares (a table dropped) is left to fail there.
+            for sql in std::mem::take(&mut self.session.statements) {
+                if let Err(e) = self.conn.prep(&sql) {
+                    self.session.watch(Err::<(), _>(e)).or_else(|e| {
+                        if self.session.broken {
+                            Err(e)
+                        } else {
+                            Ok(())
+                        }
+                    })?;
+                }
+            }
             self.session.server_autocommit = Some(false);
             self.session.in_transaction = false;
             self.session.wrote = false;
@@ -220,6 +234,8 @@ impl Connection for MySqlConnection {
             self.set_up_autocommit = false;
             return Ok(());
         }
+        // The driver keeps its prepared statements: nothing to prepare again.
+        self.session.statements.clear();
         self.rollback()?;
         if self.session.autocommit != self.set_up_autocommit {
             self.set_autocommit(self.set_up_autocommit)?;

@@ -35,6 +35,9 @@ pub enum SessionReset {
     Always,
 }
 
+/// How many of a checkout's statements are prepared again after its session is reset.
+const KEPT_STATEMENTS: usize = 8;
+
 /// PEP 249's bookkeeping of a session, apart from the driver connection: a cursor reading a
 /// result (which borrows the driver connection) still updates it.
 #[derive(Debug, Default)]
@@ -53,6 +56,9 @@ pub(crate) struct Session {
     /// The server's `autocommit`, when known for sure (this side set it, and no statement
     /// that could set it ran since).
     pub(crate) server_autocommit: Option<bool>,
+    /// The statements this checkout prepared (the first few): prepared again after a
+    /// `COM_RESET_CONNECTION`, which drops them, so the next checkout finds them ready.
+    pub(crate) statements: Vec<String>,
     pub(crate) broken: bool,
 }
 
@@ -69,6 +75,9 @@ impl Session {
     /// the session in ways the server will not report.
     pub(crate) fn starting(&mut self, sql: &str) {
         self.server_autocommit = None;
+        if self.statements.len() < KEPT_STATEMENTS && !self.statements.iter().any(|s| s == sql) {
+            self.statements.push(sql.to_owned());
+        }
         if !self.autocommit {
             self.in_transaction = true;
         }

@@ -12,16 +12,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-/// What a returned session is cleared of (one simple query: its statements run in one implicit
-/// transaction, which each of them allows): `DISCARD ALL` but for the protocol-level prepared
-/// statements nimue caches (`DEALLOCATE ALL` is added when a SQL `PREPARE` ran) and the plans
-/// cached with them. `RESET ALL` returns every setting to the session's start, the startup
-/// options (the connector's `statement_timeout` among them) included.
-const CLEAR_SESSION: &str = "CLOSE ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); \
-     RESET ALL; SET SESSION AUTHORIZATION DEFAULT; DISCARD TEMP; DISCARD SEQUENCES";
-const CLEAR_SESSION_AND_STATEMENTS: &str = "CLOSE ALL; UNLISTEN *; \
-     SELECT pg_advisory_unlock_all(); RESET ALL; SET SESSION AUTHORIZATION DEFAULT; \
-     DISCARD TEMP; DISCARD SEQUENCES; DEALLOCATE ALL";
+/// What a returned session is cleared of, after the `ROLLBACK` of an open transaction, in the
+/// same simple query (its statements then run in one implicit transaction, which each of them
+/// allows): what `DISCARD ALL` does, but for the protocol-level prepared statements nimue
+/// caches (`DEALLOCATE ALL` is added when a SQL `PREPARE` ran) and the plans cached with them.
+/// `SET SESSION AUTHORIZATION DEFAULT` (which anyone may run) also resets the role, and
+/// `RESET ALL` every other setting to the session's start, the startup options (the
+/// connector's `statement_timeout`) included.
+const CLEAR_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; \
+     UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES";
 
 /// Prepared statements kept per connection before the cache is emptied and refilled.
 const STATEMENT_CACHE_SIZE: usize = 256;
@@ -358,15 +357,16 @@ impl Connection for PgConnection {
         let in_transaction = std::mem::take(&mut self.session.in_transaction);
         if std::mem::take(&mut self.session.used) {
             let deallocate = self.client.take_sql_prepared();
-            let (client, driver) = self.client.parts();
+            let mut clear = String::with_capacity(160);
             if in_transaction {
-                driver.send(client.batch_execute("ROLLBACK"));
+                clear.push_str("ROLLBACK; ");
             }
-            driver.send(client.batch_execute(if deallocate {
-                CLEAR_SESSION_AND_STATEMENTS
-            } else {
-                CLEAR_SESSION
-            }));
+            clear.push_str(CLEAR_SESSION);
+            if deallocate {
+                clear.push_str("; DEALLOCATE ALL");
+            }
+            let (client, driver) = self.client.parts();
+            driver.send(client.batch_execute(&clear));
             if deallocate {
                 // DEALLOCATE ALL dropped the cached statements too.
                 self.session.statements.clear();

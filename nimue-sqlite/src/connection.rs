@@ -169,7 +169,7 @@ impl SqliteConnection {
                 } else {
                     "BEGIN"
                 };
-                self.watch(self.conn.execute_batch(begin).map_err(map_err))?;
+                self.watch(self.run_cached(begin))?;
             }
         }
         // sqlite3_stmt_readonly: SQLite's word on whether the statement writes (a writing
@@ -178,6 +178,19 @@ impl SqliteConnection {
             self.wrote.set(true);
         }
         Ok(())
+    }
+}
+
+impl SqliteConnection {
+    /// Run a statement without parameters or rows, prepared once (`BEGIN`, `COMMIT` and
+    /// `ROLLBACK` run around nearly every checkout: parsing them each time costs more than a
+    /// point query).
+    fn run_cached(&self, sql: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut stmt| stmt.raw_execute())
+            .map(drop)
+            .map_err(map_err)
     }
 }
 
@@ -254,7 +267,7 @@ impl Connection for SqliteConnection {
         if self.conn.is_autocommit() {
             return Ok(());
         }
-        let result = self.conn.execute_batch("COMMIT").map_err(map_err);
+        let result = self.run_cached("COMMIT");
         self.watch(result)
     }
 
@@ -262,7 +275,7 @@ impl Connection for SqliteConnection {
         if self.conn.is_autocommit() {
             return Ok(());
         }
-        let result = self.conn.execute_batch("ROLLBACK").map_err(map_err);
+        let result = self.run_cached("ROLLBACK");
         self.watch(result)
     }
 
