@@ -370,6 +370,34 @@ mod interact {
         });
     }
 
+    /// An `interact` future cancelled after its closure finished (the connection waits in the
+    /// blocking task's output): dropped on the runtime's thread, the connection is reset off
+    /// it, as a dropped guard's is.
+    #[test]
+    fn a_cancelled_interact_is_reset_off_the_runtime() {
+        let pool = slow_reset_pool(Duration::from_millis(200));
+        current_thread().block_on(async {
+            let mut conn = pool.get_async().await.unwrap();
+            {
+                let mut running = Box::pin(conn.interact(|c| c.execute("INSERT 1", &[]).map(drop)));
+                assert!(poll_once(&mut running).is_pending());
+                // The closure runs and finishes on its blocking thread meanwhile.
+                thread::sleep(Duration::from_millis(50));
+                drop(running);
+            }
+            // A reset on this thread would have made it idle before the drop returned.
+            let st = pool.state();
+            assert_eq!(
+                (st.idle, st.in_use),
+                (0, 1),
+                "being reset elsewhere: {st:?}"
+            );
+            drop(conn);
+            let conn = pool.get_async().await.unwrap();
+            assert!(!conn.in_transaction());
+        });
+    }
+
     /// A guard with nothing to reset is given back right where it is dropped (no trip to a
     /// blocking thread): idle at once.
     #[test]

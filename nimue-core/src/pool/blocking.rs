@@ -12,7 +12,7 @@
 //!
 //! [`interact`]: PooledConnection::interact
 
-use super::blocking_thread::BlockingSection;
+use super::blocking_thread::{on_blocking_thread, BlockingSection};
 use super::checkin::{Held, Why};
 use super::guard::PooledConnection;
 use super::guarded::{broken, reset_is_local, LOG};
@@ -27,19 +27,28 @@ use std::panic::{self, AssertUnwindSafe};
 use std::thread;
 
 /// A connection on its way between a guard and a blocking thread: given back to the pool
-/// (reset first, as a dropped guard's) if dropped while it still holds it.
+/// (reset first, as a dropped guard's) if dropped while it still holds it, by the same path
+/// as a dropped guard: off a runtime's thread when the return may call the driver.
 struct Lent<K: Connect> {
     shared: Arc<Shared<K>>,
     live: Option<Box<Live<K::Connection>>>,
     /// Whether the thread that let it go was panicking (its connection is then discarded).
     panicking: bool,
+    /// Already sent off a runtime's thread once (by [`off_runtime`]): given back where it is
+    /// dropped, so that a runtime shutting down (which drops the task unrun) cannot send it on
+    /// and on.
+    sent_off: bool,
 }
 
 impl<K: Connect> Drop for Lent<K> {
     fn drop(&mut self) {
         if let Some(live) = self.live.take() {
             let panicking = self.panicking || thread::panicking();
-            self.shared.checkin_dropped(live, panicking);
+            if self.sent_off {
+                self.shared.checkin_dropped(live, panicking);
+            } else {
+                Shared::give_back_dropped(&self.shared, live, panicking);
+            }
         }
     }
 }
@@ -52,8 +61,12 @@ pub(crate) fn off_runtime<K: Connect>(
     live: Box<Live<K::Connection>>,
     panicking: bool,
 ) -> Option<Box<Live<K::Connection>>> {
-    // Off any runtime (a thread-local read): the common case of synchronous code, which
-    // asks nothing of the connection here.
+    // On one of nimue's blocking threads, where returns belong; off any runtime (a
+    // thread-local read): the common case of synchronous code, which asks nothing of the
+    // connection here.
+    if on_blocking_thread() {
+        return Some(live);
+    }
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return Some(live);
     };
@@ -69,6 +82,7 @@ pub(crate) fn off_runtime<K: Connect>(
         shared: Arc::clone(shared),
         live: Some(live),
         panicking,
+        sent_off: true,
     };
     // Run or not (a runtime shutting down drops it unrun), dropping `lent` gives it back.
     drop(runtime.spawn_blocking(move || {
@@ -186,6 +200,7 @@ where
         shared: Arc::clone(shared),
         live: Some(live),
         panicking: false,
+        sent_off: false,
     };
     let ran = tokio::task::spawn_blocking(move || {
         let _section = BlockingSection::enter();

@@ -6,7 +6,7 @@ use super::guarded::{broken, close_quietly, guarded, reset_waits, LOG};
 use super::resetter::{RESET_QUEUE, SPARE};
 use super::shared::Shared;
 use super::state::{Live, Retire, State, Wake};
-use super::sync::MutexGuard;
+use super::sync::{Arc, MutexGuard};
 use crate::connection::{Connect, Connection};
 use crate::error::Result;
 use std::time::Instant;
@@ -36,6 +36,22 @@ pub(crate) enum Why {
 }
 
 impl<K: Connect> Shared<K> {
+    /// The one way back for a connection nobody holds any more (a dropped guard, an
+    /// `interact` future cancelled with the connection in it): on an async runtime's thread,
+    /// a return that calls the driver runs on a blocking thread (feature `tokio`), else as
+    /// [`checkin_dropped`](Self::checkin_dropped) here.
+    pub(crate) fn give_back_dropped(
+        this: &Arc<Self>,
+        live: Box<Live<K::Connection>>,
+        panicking: bool,
+    ) {
+        #[cfg(feature = "tokio")]
+        let Some(live) = super::blocking::off_runtime(this, live, panicking) else {
+            return;
+        };
+        this.checkin_dropped(live, panicking);
+    }
+
     /// A dropped guard gives its connection back: to the resetter when its reset would wait
     /// on the database, the resetter has room and two others are idle (`resetter.rs`,
     /// invariant 4), else as [`checkin`](Self::checkin).

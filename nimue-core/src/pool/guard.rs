@@ -139,13 +139,7 @@ impl<K: Connect> Drop for PooledConnection<K> {
         let Some(live) = self.take_back() else {
             return;
         };
-        let panicking = thread::panicking();
-        // On an async runtime's thread, the reset (driver I/O) runs on a blocking thread.
-        #[cfg(feature = "tokio")]
-        let Some(live) = super::blocking::off_runtime(&self.shared, live, panicking) else {
-            return;
-        };
-        self.shared.checkin_dropped(live, panicking);
+        Shared::give_back_dropped(&self.shared, live, thread::panicking());
     }
 }
 
