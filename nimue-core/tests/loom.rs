@@ -275,3 +275,43 @@ fn a_cancelled_task_frees_the_slot_it_was_granted() {
         all_closed(&connector, 1);
     });
 }
+
+/// `drain()` while a connection comes back: whatever the interleaving, the connection opened
+/// before the drain is closed once both are done, not left on a shelf until a later take or
+/// checker round (its return read the eviction time before the drain stored it, and shelved
+/// it after the drain emptied the shelves).
+#[test]
+fn drain_closes_a_connection_returned_meanwhile() {
+    model(3, || {
+        let (connector, pool) = pool(2);
+        let held = pool.get().expect("get");
+        let t = thread::spawn(move || drop(held));
+        pool.drain();
+        t.join().unwrap();
+        assert_eq!(connector.stats().live, 0, "{:?}", pool.state());
+        settled(&pool);
+        drop(pool);
+        all_closed(&connector, 2);
+    });
+}
+
+/// `resize()` down to one connection while two come back: the one over the new size is
+/// closed, none is left on a shelf beyond it.
+#[test]
+fn shrinking_while_connections_come_back() {
+    model(2, || {
+        let (connector, pool) = pool(2);
+        let a = pool.get().expect("get");
+        let b = pool.get().expect("get");
+        let t = thread::spawn(move || drop(a));
+        pool.resize(0, 1).expect("resize");
+        drop(b);
+        t.join().unwrap();
+        let st = pool.state();
+        assert!(st.total <= 1, "{st:?}");
+        assert!(connector.stats().live <= 1, "{:?}", connector.stats());
+        settled(&pool);
+        drop(pool);
+        all_closed(&connector, 2);
+    });
+}

@@ -266,9 +266,15 @@ impl<T: Stamped> Lane<T> {
     /// Whether a connection may stay in circulation (invariant 5).
     #[inline]
     fn usable(&self, item: &T) -> bool {
-        // Acquire: see `set_evict_before`; Relaxed tick: see `set_tick`.
-        item.expires_ns() > self.tick.load(Ordering::Relaxed)
-            && item.born_ns() >= self.evict_before.load(Ordering::Acquire)
+        // Acquire: see `set_evict_before`.
+        self.usable_after(item, self.evict_before.load(Ordering::Acquire))
+    }
+
+    /// [`usable`](Self::usable) against the eviction time `evict_before`.
+    #[inline]
+    fn usable_after(&self, item: &T, evict_before: u64) -> bool {
+        // Relaxed tick: see `set_tick`.
+        item.expires_ns() > self.tick.load(Ordering::Relaxed) && item.born_ns() >= evict_before
     }
 
     /// Take a connection off a shelf, starting with this thread's; `None`: the gate is closed
@@ -347,8 +353,11 @@ impl<T: Stamped> Lane<T> {
     #[inline]
     pub(crate) fn put(&self, mut item: Box<T>, mut back: impl FnMut(Box<T>)) {
         let n = self.shelves.len();
+        // Acquire: see `set_evict_before`. An eviction after this read is caught by the fence
+        // and second read below.
+        let evict_before = self.evict_before.load(Ordering::Acquire);
         // Relaxed: a stale open gate is caught by the fence and second read below.
-        if n == 0 || !self.gate.load(Ordering::Relaxed) || !self.usable(&item) {
+        if n == 0 || !self.gate.load(Ordering::Relaxed) || !self.usable_after(&item, evict_before) {
             return back(item);
         }
         let start = hint(n);
@@ -374,12 +383,16 @@ impl<T: Stamped> Lane<T> {
             Some(item)
         };
         if shelved {
-            // SeqCst fence, then the gate: the load half of invariant 4.
+            // SeqCst fence, then the gate and the eviction time: the load half of invariants
+            // 4 and 5 (an eviction stores its time, then fences and empties the shelves, so
+            // either it takes what this put shelved or this put sees its time).
             fence(Ordering::SeqCst);
-            if !self.gate.load(Ordering::Relaxed) {
-                // The gate closed meanwhile: take everything back (what others shelved too;
-                // whoever closed the gate may be emptying the shelves as well, and each cell
-                // goes to one of us).
+            let evicted = self.evict_before.load(Ordering::Relaxed) != evict_before;
+            if !self.gate.load(Ordering::Relaxed) || evicted {
+                // The gate closed, or an eviction came, meanwhile: take everything back (what
+                // others shelved too; whoever closed the gate or evicted may be emptying the
+                // shelves as well, and each cell goes to one of us). The slow path closes
+                // what was opened before the eviction.
                 self.drain().into_iter().chain(carry).for_each(back);
                 return;
             }
