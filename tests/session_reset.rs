@@ -288,6 +288,97 @@ mod mariadb {
     }
 }
 
+/// What a PostgreSQL session can hold, as a next user meets it: used on the direct connection
+/// and through psqlODBC alike.
+#[cfg(any(feature = "postgres", feature = "odbc"))]
+mod pg_session {
+    use super::*;
+
+    /// Session state a user can leave behind, each probed as the next user would meet it.
+    pub fn snapshot<C: Connection>(conn: &mut C) -> Vec<String> {
+        let seen = [
+            "SELECT current_setting('search_path'), current_setting('TimeZone'), \
+             current_setting('DateStyle'), current_setting('statement_timeout'), \
+             current_setting('application_name'), current_setting('standard_conforming_strings')",
+            // A custom setting, once set, stays defined for the session's life (PostgreSQL's
+            // own rule: not even DISCARD ALL removes it); its value is reset to ''.
+            "SELECT NULLIF(current_setting('nimue.custom', true), '')",
+            "SELECT current_setting('transaction_isolation'), current_setting('default_transaction_read_only')",
+            "SELECT session_user = current_user, current_setting('role')",
+            "SELECT count(*) FROM pg_prepared_statements WHERE from_sql",
+            "SELECT count(*) FROM pg_cursors",
+            "SELECT count(*) FROM pg_listening_channels()",
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()",
+            "SELECT count(*) FROM pg_class WHERE relpersistence = 't' AND pg_table_is_visible(oid)",
+            "SELECT lastval()",
+        ]
+        .iter()
+        .map(|sql| {
+            let seen = probe(conn, sql);
+            conn.rollback().unwrap();
+            seen
+        })
+        .collect();
+        seen
+    }
+
+    pub fn changes<C: Connection>() -> Vec<Change<C>> {
+        vec![
+            ("SET search_path", |c| {
+                run(c, &["SET search_path = pg_catalog"])
+            }),
+            ("SET TimeZone", |c| run(c, &["SET TimeZone = 'Asia/Tokyo'"])),
+            ("SET DateStyle", |c| run(c, &["SET DateStyle = 'German'"])),
+            ("SET statement_timeout", |c| {
+                run(c, &["SET statement_timeout = 1234"])
+            }),
+            ("SET application_name", |c| {
+                run(c, &["SET application_name = 'other'"])
+            }),
+            ("set_config in a query", |c| {
+                run(c, &["SELECT set_config('nimue.custom', 'x', false)"]);
+                c.commit().unwrap();
+            }),
+            ("a session's default isolation", |c| {
+                run(
+                    c,
+                    &["SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE"],
+                );
+            }),
+            ("default_transaction_read_only", |c| {
+                run(c, &["SET default_transaction_read_only = on"])
+            }),
+            ("SET ROLE", |c| run(c, &["SET ROLE nimue"])),
+            ("SQL PREPARE", |c| {
+                run(c, &["PREPARE nimue_stmt AS SELECT 1"])
+            }),
+            ("a cursor WITH HOLD", |c| {
+                run(c, &["DECLARE nimue_cur CURSOR WITH HOLD FOR SELECT 1"]);
+                c.commit().unwrap();
+            }),
+            ("LISTEN", |c| {
+                run(c, &["LISTEN nimue_channel"]);
+                c.commit().unwrap();
+            }),
+            ("an advisory lock", |c| {
+                run(c, &["SELECT pg_advisory_lock(4242)"])
+            }),
+            ("a temporary table", |c| {
+                run(c, &["CREATE TEMP TABLE nimue_tmp (n int)"]);
+                c.commit().unwrap();
+            }),
+            ("nextval", |c| {
+                run(c, &["CREATE SEQUENCE IF NOT EXISTS nimue_reset_seq"]);
+                c.commit().unwrap();
+                run(c, &["SELECT nextval('nimue_reset_seq')"]);
+            }),
+            ("SET standard_conforming_strings", |c| {
+                run(c, &["SET standard_conforming_strings = off"])
+            }),
+        ]
+    }
+}
+
 #[cfg(feature = "postgres")]
 mod postgres {
     use super::*;
@@ -349,95 +440,12 @@ mod postgres {
         pool.close();
     }
 
-    /// Session state a user can leave behind, each probed as the next user would meet it.
-    fn snapshot(conn: &mut nimue::postgres::PgConnection) -> Vec<String> {
-        let seen = [
-            "SELECT current_setting('search_path'), current_setting('TimeZone'), \
-             current_setting('DateStyle'), current_setting('statement_timeout'), \
-             current_setting('application_name'), current_setting('standard_conforming_strings')",
-            // A custom setting, once set, stays defined for the session's life (PostgreSQL's
-            // own rule: not even DISCARD ALL removes it); its value is reset to ''.
-            "SELECT NULLIF(current_setting('nimue.custom', true), '')",
-            "SELECT current_setting('transaction_isolation'), current_setting('default_transaction_read_only')",
-            "SELECT session_user = current_user, current_setting('role')",
-            "SELECT count(*) FROM pg_prepared_statements WHERE from_sql",
-            "SELECT count(*) FROM pg_cursors",
-            "SELECT count(*) FROM pg_listening_channels()",
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()",
-            "SELECT count(*) FROM pg_class WHERE relpersistence = 't' AND pg_table_is_visible(oid)",
-            "SELECT lastval()",
-        ]
-        .iter()
-        .map(|sql| {
-            let seen = probe(conn, sql);
-            conn.rollback().unwrap();
-            seen
-        })
-        .collect();
-        seen
-    }
-
-    fn changes() -> Vec<Change<nimue::postgres::PgConnection>> {
-        vec![
-            ("SET search_path", |c| {
-                run(c, &["SET search_path = pg_catalog"])
-            }),
-            ("SET TimeZone", |c| run(c, &["SET TimeZone = 'Asia/Tokyo'"])),
-            ("SET DateStyle", |c| run(c, &["SET DateStyle = 'German'"])),
-            ("SET statement_timeout", |c| {
-                run(c, &["SET statement_timeout = 1234"])
-            }),
-            ("SET application_name", |c| {
-                run(c, &["SET application_name = 'other'"])
-            }),
-            ("set_config in a query", |c| {
-                run(c, &["SELECT set_config('nimue.custom', 'x', false)"]);
-                c.commit().unwrap();
-            }),
-            ("a session's default isolation", |c| {
-                run(
-                    c,
-                    &["SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE"],
-                );
-            }),
-            ("default_transaction_read_only", |c| {
-                run(c, &["SET default_transaction_read_only = on"])
-            }),
-            ("SET ROLE", |c| run(c, &["SET ROLE nimue"])),
-            ("SQL PREPARE", |c| {
-                run(c, &["PREPARE nimue_stmt AS SELECT 1"])
-            }),
-            ("a cursor WITH HOLD", |c| {
-                run(c, &["DECLARE nimue_cur CURSOR WITH HOLD FOR SELECT 1"]);
-                c.commit().unwrap();
-            }),
-            ("LISTEN", |c| {
-                run(c, &["LISTEN nimue_channel"]);
-                c.commit().unwrap();
-            }),
-            ("an advisory lock", |c| {
-                run(c, &["SELECT pg_advisory_lock(4242)"])
-            }),
-            ("a temporary table", |c| {
-                run(c, &["CREATE TEMP TABLE nimue_tmp (n int)"]);
-                c.commit().unwrap();
-            }),
-            ("nextval", |c| {
-                run(c, &["CREATE SEQUENCE IF NOT EXISTS nimue_reset_seq"]);
-                c.commit().unwrap();
-                run(c, &["SELECT nextval('nimue_reset_seq')"]);
-            }),
-            ("SET standard_conforming_strings", |c| {
-                run(c, &["SET standard_conforming_strings = off"])
-            }),
-        ]
-    }
-
     #[test]
     fn the_next_checkout_sees_a_fresh_session() {
         let Some(connector) = connector() else { return };
-        compare_with_fresh(connector.clone(), false, &changes(), snapshot);
-        compare_with_fresh(connector, true, &changes(), snapshot);
+        let (changes, snapshot) = (pg_session::changes(), pg_session::snapshot);
+        compare_with_fresh(connector.clone(), false, &changes, snapshot);
+        compare_with_fresh(connector, true, &changes, snapshot);
     }
 
     #[test]
@@ -528,6 +536,18 @@ mod odbc {
             "{driver};Database={};Timeout=2000;",
             db.display()
         ));
+    }
+
+    /// Through psqlODBC, the same comparison with a fresh session as on the direct connection.
+    #[test]
+    fn the_next_checkout_sees_a_fresh_session_postgres() {
+        let Some(connection_string) = common::server_env("NIMUE_TEST_ODBC_POSTGRES") else {
+            return;
+        };
+        let connector = OdbcConnector::new(connection_string);
+        let (changes, snapshot) = (pg_session::changes(), pg_session::snapshot);
+        compare_with_fresh(connector.clone(), false, &changes, snapshot);
+        compare_with_fresh(connector, true, &changes, snapshot);
     }
 
     #[test]

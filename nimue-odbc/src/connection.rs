@@ -78,8 +78,9 @@ fn disconnect(conn: odbc_api::Connection<'static>) -> Result<()> {
 /// attribute (`SQL_ATTR_CONNECTION_DEAD`, no I/O) or a connection-level error seen earlier;
 /// [`ping`](Connection::ping) checks that attribute, then runs the connector's ping query
 /// (default `SELECT 1`) for a real round trip; [`reset`](Connection::reset) rolls back and
-/// turns autocommit back off. After a checkout that ran statements with autocommit on, the
-/// reset also sends an SQL `ROLLBACK`: the driver cannot know whether the SQL opened a
+/// turns autocommit back off; on PostgreSQL it also clears the session (as `DISCARD ALL`: one
+/// round trip more) after a checkout that ran statements. After a checkout that ran
+/// statements with autocommit on, the reset also sends an SQL `ROLLBACK`: the driver cannot know whether the SQL opened a
 /// transaction (`BEGIN`), and `SQLEndTran` does nothing in autocommit mode. (One round trip
 /// on such returns; the error of a `ROLLBACK` with nothing to roll back is ignored.)
 pub struct OdbcConnection {
@@ -93,6 +94,13 @@ pub struct OdbcConnection {
     /// A statement ran with autocommit on: its SQL may have opened a transaction (`BEGIN`)
     /// that the driver does not know of, so `SQLEndTran` would not end it.
     sql_may_have_begun: Cell<bool>,
+    /// A statement ran since the last reset (the session may hold something of it).
+    used: Cell<bool>,
+    /// Whether the last `reset` cleared the session (the pool then runs its set-up again).
+    session_cleared: bool,
+    /// What clears a session of this database system on return, when known
+    /// ([`CLEAR_SESSION`]).
+    clear_session: Option<&'static str>,
     /// A connection-level error was seen.
     broken: Cell<bool>,
     /// Whether the driver's sizes of character and binary columns are limits, so that such
@@ -128,6 +136,20 @@ const SIZES_NOT_ENFORCED: [&str; 1] = ["SQLite"];
 /// `NotSupportedError` instead.
 const TEXT_ENDS_AT_NUL: [&str; 2] = ["SQLite", "PostgreSQL"];
 
+/// Database systems whose sessions a statement clears completely (what a fresh session would
+/// not have: settings, the role, cursors, `LISTEN`s, advisory locks, temporary tables,
+/// SQL-prepared statements), run with autocommit on after a checkout that ran statements.
+/// On PostgreSQL what `DISCARD ALL` does, but for the driver's own server-side prepared
+/// statements (psqlODBC's `_PLAN…`, which it must keep track of itself: deallocated behind its
+/// back, its next prepare of one fails).
+const CLEAR_SESSION: [(&str, &str); 1] = [(
+    "PostgreSQL",
+    "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; \
+     SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES; \
+     DO $$ DECLARE s record; BEGIN FOR s IN SELECT name FROM pg_prepared_statements \
+     WHERE from_sql LOOP EXECUTE 'DEALLOCATE ' || quote_ident(s.name); END LOOP; END $$",
+)];
+
 /// Database systems whose ODBC driver answers `SQLRowCount` after a query with the number of
 /// rows of its result when it already holds them all (the PostgreSQL driver, unless
 /// `UseDeclareFetch=1`), and with -1 otherwise (seen with psqlODBC 13). ODBC leaves that
@@ -157,14 +179,21 @@ impl OdbcConnection {
         let counts_query_rows = COUNTS_QUERY_ROWS
             .iter()
             .any(|name| dbms.eq_ignore_ascii_case(name));
+        let clear_session = CLEAR_SESSION
+            .iter()
+            .find(|(name, _)| dbms.eq_ignore_ascii_case(name))
+            .map(|(_, sql)| *sql);
         Ok(OdbcConnection {
+            dbms,
             conn,
             text_ends_at_nul,
             counts_query_rows,
-            dbms,
             autocommit: false,
             in_transaction: Cell::new(false),
             sql_may_have_begun: Cell::new(false),
+            used: Cell::new(false),
+            session_cleared: false,
+            clear_session,
             broken: Cell::new(false),
             trust_sizes: Cell::new(trust_sizes),
             ping_query,
@@ -224,6 +253,7 @@ impl OdbcConnection {
 
     /// Note that a statement runs: with autocommit off, it is in the driver's transaction.
     pub(crate) fn statement_runs(&self) {
+        self.used.set(true);
         if self.autocommit {
             self.sql_may_have_begun.set(true);
         } else {
@@ -377,6 +407,16 @@ impl Connection for OdbcConnection {
         self.broken.get() || matches!(self.conn.get().is_dead(), Ok(true))
     }
 
+    fn reset_cleared_session(&self) -> bool {
+        self.session_cleared
+    }
+
+    /// The session as the pool's set-up left it is the baseline: its statements are not a
+    /// checkout's.
+    fn session_set_up(&mut self) {
+        self.used.set(false);
+    }
+
     /// Roll back, ending with SQL a transaction the statements may have begun with
     /// autocommit on (see the type's docs), and turn autocommit back off.
     fn reset(&mut self) -> Result<()> {
@@ -391,7 +431,17 @@ impl Connection for OdbcConnection {
             }
         }
         self.sql_may_have_begun.set(false);
+        self.session_cleared = false;
         self.rollback()?;
+        if let (Some(clear), true) = (self.clear_session, self.used.take()) {
+            // With autocommit on: in one implicit transaction, not the driver's. Executed
+            // directly (`SQLExecDirect`), so the driver prepares nothing of its own for it.
+            self.set_autocommit(true)?;
+            let done = self.conn.get().execute(clear, (), None).map(drop);
+            self.watch(done)?;
+            self.used.set(false);
+            self.session_cleared = true;
+        }
         if self.autocommit {
             self.set_autocommit(false)?;
         }

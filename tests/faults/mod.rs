@@ -48,16 +48,24 @@ pub fn assert_consistent(state: &PoolState) {
     assert!(state.total <= state.max_size, "{state:?}");
 }
 
-/// Take `n` connections at once; each must really work. Returns their session ids.
+/// Take `n` connections at once; each must really work. Returns their session ids, once
+/// every one is back in the pool (their resets, which may run on the pool's resetter thread,
+/// done: a session killed after this is killed idle, not in the middle of its reset).
 fn sessions<K: Connect>(server: &Server<K>, pool: &Pool<K>, n: usize) -> Vec<i64> {
     let mut held: Vec<_> = (0..n).map(|_| pool.get().expect("a connection")).collect();
-    held.iter_mut()
+    let ids = held
+        .iter_mut()
         .map(|conn| {
             let row = conn.query_row("SELECT 1", &[]).expect("a live connection");
             assert_eq!(row.expect("one row").get::<i64>(0).unwrap(), 1);
             (server.session_id)(&mut **conn)
         })
-        .collect()
+        .collect();
+    drop(held);
+    eventually("every returned connection is reset", || {
+        pool.state().pending == 0
+    });
+    ids
 }
 
 /// Kill every session in `ids` and wait until the server has really ended them.
