@@ -98,6 +98,10 @@ pub struct OdbcConnection {
     used: Cell<bool>,
     /// Whether the last `reset` cleared the session (the pool then runs its set-up again).
     session_cleared: bool,
+    /// What puts back the settings the session had when it was set up (the driver's own
+    /// connect-time settings, e.g. psqlODBC's `ConnSettings`, which the clear undoes and
+    /// nothing else would run again), run with the clear.
+    restore_settings: Option<String>,
     /// What clears a session of this database system on return, when known
     /// ([`CLEAR_SESSION`]).
     clear_session: Option<&'static str>,
@@ -183,7 +187,7 @@ impl OdbcConnection {
             .iter()
             .find(|(name, _)| dbms.eq_ignore_ascii_case(name))
             .map(|(_, sql)| *sql);
-        Ok(OdbcConnection {
+        let mut connection = OdbcConnection {
             dbms,
             conn,
             text_ends_at_nul,
@@ -193,12 +197,20 @@ impl OdbcConnection {
             sql_may_have_begun: Cell::new(false),
             used: Cell::new(false),
             session_cleared: false,
+            restore_settings: None,
             clear_session,
             broken: Cell::new(false),
             trust_sizes: Cell::new(trust_sizes),
             ping_query,
             query_timeout_sec: 0,
-        })
+        };
+        // What the driver set up at connect (e.g. psqlODBC's `ConnSettings`) is the session a
+        // reset returns to, used in a pool or not.
+        if connection.clear_session.is_some() {
+            connection.restore_settings = connection.session_settings()?;
+        }
+        connection.used.set(false);
+        Ok(connection)
     }
 
     /// Give every statement this `SQL_ATTR_QUERY_TIMEOUT` (0: none).
@@ -312,6 +324,32 @@ impl OdbcConnection {
         Ok(())
     }
 
+    /// A statement that sets every setting this PostgreSQL session has of its own (those not
+    /// from the server's configuration) to its value now, or `None` without any.
+    fn session_settings(&mut self) -> Result<Option<String>> {
+        let rows = self.query(
+            "SELECT name, setting FROM pg_settings WHERE source = 'session' \
+             AND name NOT IN ('transaction_isolation', 'transaction_read_only')",
+            &[],
+        );
+        if !self.autocommit {
+            self.rollback()?;
+        }
+        let literal = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let sets: Vec<String> = rows?
+            .iter()
+            .map(|row| {
+                let (name, value) = (row.get::<String>(0)?, row.get::<String>(1)?);
+                Ok(format!(
+                    "set_config({}, {}, false)",
+                    literal(&name),
+                    literal(&value)
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok((!sets.is_empty()).then(|| format!("SELECT {}", sets.join(", "))))
+    }
+
     /// Map a driver error, remembering when it means the connection is gone.
     fn watch<T>(&self, result: std::result::Result<T, odbc_api::Error>) -> Result<T> {
         result.map_err(|e| self.after_error(map_err(e)))
@@ -412,8 +450,17 @@ impl Connection for OdbcConnection {
     }
 
     /// The session as the pool's set-up left it is the baseline: its statements are not a
-    /// checkout's.
+    /// checkout's, and on PostgreSQL its settings (the driver's connect-time ones among them)
+    /// are what the clear puts back.
     fn session_set_up(&mut self) {
+        if self.clear_session.is_some() {
+            match self.session_settings() {
+                Ok(restore) => self.restore_settings = restore,
+                Err(e) => {
+                    log::warn!("reading the session's settings (to keep them across resets): {e}")
+                }
+            }
+        }
         self.used.set(false);
     }
 
@@ -437,8 +484,14 @@ impl Connection for OdbcConnection {
             // With autocommit on: in one implicit transaction, not the driver's. Executed
             // directly (`SQLExecDirect`), so the driver prepares nothing of its own for it.
             self.set_autocommit(true)?;
-            let done = self.conn.get().execute(clear, (), None).map(drop);
-            self.watch(done)?;
+            let done = match &self.restore_settings {
+                Some(restore) => self
+                    .conn
+                    .get()
+                    .execute(&format!("{clear}; {restore}"), (), None),
+                None => self.conn.get().execute(clear, (), None),
+            };
+            self.watch(done.map(drop))?;
             self.used.set(false);
             self.session_cleared = true;
         }
