@@ -3,6 +3,7 @@
 use crate::cursor::{OdbcCursor, OdbcStream};
 use crate::error::{is_connection_lost, map_err};
 use crate::fetch::FetchError;
+use crate::session;
 use nimue_core::{
     Connection, DatabaseError, Error, ErrorKind, Liveness, Result, RowStream, Started,
     StreamingCursor,
@@ -103,7 +104,7 @@ pub struct OdbcConnection {
     /// nothing else would run again), run with the clear.
     restore_settings: Option<String>,
     /// What clears a session of this database system on return, when known
-    /// ([`CLEAR_SESSION`]).
+    /// ([`session::clear_for`]).
     clear_session: Option<&'static str>,
     /// A connection-level error was seen.
     broken: Cell<bool>,
@@ -140,20 +141,6 @@ const SIZES_NOT_ENFORCED: [&str; 1] = ["SQLite"];
 /// `NotSupportedError` instead.
 const TEXT_ENDS_AT_NUL: [&str; 2] = ["SQLite", "PostgreSQL"];
 
-/// Database systems whose sessions a statement clears completely (what a fresh session would
-/// not have: settings, the role, cursors, `LISTEN`s, advisory locks, temporary tables,
-/// SQL-prepared statements), run with autocommit on after a checkout that ran statements.
-/// On PostgreSQL what `DISCARD ALL` does, but for the driver's own server-side prepared
-/// statements (psqlODBC's `_PLAN…`, which it must keep track of itself: deallocated behind its
-/// back, its next prepare of one fails).
-const CLEAR_SESSION: [(&str, &str); 1] = [(
-    "PostgreSQL",
-    "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; \
-     SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES; \
-     DO $$ DECLARE s record; BEGIN FOR s IN SELECT name FROM pg_prepared_statements \
-     WHERE from_sql LOOP EXECUTE 'DEALLOCATE ' || quote_ident(s.name); END LOOP; END $$",
-)];
-
 /// Database systems whose ODBC driver answers `SQLRowCount` after a query with the number of
 /// rows of its result when it already holds them all (the PostgreSQL driver, unless
 /// `UseDeclareFetch=1`), and with -1 otherwise (seen with psqlODBC 13). ODBC leaves that
@@ -183,10 +170,7 @@ impl OdbcConnection {
         let counts_query_rows = COUNTS_QUERY_ROWS
             .iter()
             .any(|name| dbms.eq_ignore_ascii_case(name));
-        let clear_session = CLEAR_SESSION
-            .iter()
-            .find(|(name, _)| dbms.eq_ignore_ascii_case(name))
-            .map(|(_, sql)| *sql);
+        let clear_session = session::clear_for(&dbms);
         let mut connection = OdbcConnection {
             dbms,
             conn,
@@ -324,30 +308,14 @@ impl OdbcConnection {
         Ok(())
     }
 
-    /// A statement that sets every setting this PostgreSQL session has of its own (those not
-    /// from the server's configuration) to its value now, or `None` without any.
+    /// The statement that puts this session's own settings back (see
+    /// [`session::restore_settings`]).
     fn session_settings(&mut self) -> Result<Option<String>> {
-        let rows = self.query(
-            "SELECT name, setting FROM pg_settings WHERE source = 'session' \
-             AND name NOT IN ('transaction_isolation', 'transaction_read_only')",
-            &[],
-        );
+        let rows = self.query(session::SETTINGS, &[]);
         if !self.autocommit {
             self.rollback()?;
         }
-        let literal = |s: &str| format!("'{}'", s.replace('\'', "''"));
-        let sets: Vec<String> = rows?
-            .iter()
-            .map(|row| {
-                let (name, value) = (row.get::<String>(0)?, row.get::<String>(1)?);
-                Ok(format!(
-                    "set_config({}, {}, false)",
-                    literal(&name),
-                    literal(&value)
-                ))
-            })
-            .collect::<Result<_>>()?;
-        Ok((!sets.is_empty()).then(|| format!("SELECT {}", sets.join(", "))))
+        session::restore_settings(&rows?)
     }
 
     /// Map a driver error, remembering when it means the connection is gone.

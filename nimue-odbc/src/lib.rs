@@ -108,6 +108,7 @@ mod convert;
 mod cursor;
 mod error;
 mod fetch;
+mod session;
 
 pub use connection::OdbcConnection;
 pub use connector::OdbcConnector;
