@@ -217,14 +217,11 @@ impl Connection for MySqlConnection {
             // The statements it ran, ready again for the next checkout (most run the same
             // ones); one that no longer prepares (a table dropped) is left to fail there.
             for sql in std::mem::take(&mut self.session.statements) {
-                if let Err(e) = self.conn.prep(&sql) {
-                    self.session.watch(Err::<(), _>(e)).or_else(|e| {
-                        if self.session.broken {
-                            Err(e)
-                        } else {
-                            Ok(())
-                        }
-                    })?;
+                let prepared = self.conn.prep(&sql);
+                if let Err(e) = self.session.watch(prepared) {
+                    if self.session.broken {
+                        return Err(e);
+                    }
                 }
             }
             self.session.server_autocommit = Some(false);
