@@ -61,15 +61,15 @@ pub(crate) fn off_runtime<K: Connect>(
     live: Box<Live<K::Connection>>,
     panicking: bool,
 ) -> Option<Box<Live<K::Connection>>> {
-    // On one of nimue's blocking threads, where returns belong; off any runtime (a
-    // thread-local read): the common case of synchronous code, which asks nothing of the
-    // connection here.
-    if on_blocking_thread() {
-        return Some(live);
-    }
+    // Off any runtime (a thread-local read): the common case of synchronous code, which
+    // asks nothing of the connection here. Or on one of nimue's blocking threads, where
+    // returns belong.
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return Some(live);
     };
+    if on_blocking_thread() {
+        return Some(live);
+    }
     // Nothing to reset, nothing that blocks: given back right here.
     let local = !panicking
         && reset_is_local(&live.conn)
