@@ -69,6 +69,7 @@ counted scripts/loom.sh
 echo "== benchmark smoke run (debug build, numbers not checked; see README, Benchmarks)"
 bench_out=$(mktemp -d)
 counted cargo test --all-features --bench vs_r2d2 -- --quick --rounds 1 --out "$bench_out"
+counted cargo test --all-features --bench spike -- --quick --out "$bench_out"
 test -s "$bench_out/results.md" && test -s "$bench_out/ratios.svg"
 counted cargo test --all-features --bench recovery -- --quick --out "$bench_out" # stops and starts each server
 counted cargo test --all-features --bench e2e -- --quick --out "$bench_out" # scans in child processes

@@ -80,9 +80,11 @@ mod checker;
 mod checkin;
 mod checkout;
 mod checkout_async;
+mod checkout_thread;
 mod config;
 mod connect;
 mod control;
+mod demand;
 mod events;
 mod guard;
 mod guarded;
@@ -91,6 +93,7 @@ mod leak;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod open;
+mod opener;
 mod queue;
 mod resetter;
 mod shared;
@@ -179,6 +182,10 @@ impl<K: Connect> Pool<K> {
                 return Err(Error::interface_from(message, e));
             }
         }
+        // The timer applies the demand rule again when it held opens back, for threads and
+        // tasks alike, and times tasks out.
+        #[cfg(not(loom))]
+        timer::ensure_started(&shared);
         #[cfg(not(loom))]
         if let Err(e) = resetter::spawn(&shared) {
             shared.close();
@@ -190,8 +197,10 @@ impl<K: Connect> Pool<K> {
 
     /// A connection, waiting up to the pool's `connection_timeout` for one.
     ///
-    /// Takes an idle connection, or opens one (on this thread) while fewer than `max_size`
-    /// exist, or waits for one to be returned. Fails with [`Error::Timeout`] (which carries
+    /// Takes an idle connection, or else waits in the queue for whichever comes first: one
+    /// another caller gives back, or one opened for the queue (on a thread of its own, while
+    /// fewer than `max_size` exist and the returns would not serve the queue within a
+    /// connect time: a burst of callers does not open a connection each). Fails with [`Error::Timeout`] (which carries
     /// the pool's numbers, and as its source why the connections it was given were turned
     /// away by `on_checkout` or `test_on_checkout`, if they were), [`Error::Connect`] (the
     /// timeout ran out while connecting failed: the connect error) or [`Error::Closed`].
@@ -440,7 +449,8 @@ impl<K: Connect> Pool<K> {
         let mut state = self.shared.lock().snapshot();
         let fast = self.shared.lane.gets();
         state.gets += fast;
-        state.direct += fast;
+        // A get the lane counted may have waited after all (its connection turned away).
+        state.direct = state.gets.saturating_sub(state.waits);
         state
     }
 

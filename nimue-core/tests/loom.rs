@@ -25,14 +25,24 @@ fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
 
 /// A pool of at most `max` connections, none opened yet, that never times out a `get`.
 fn pool(max: usize) -> (TestConnector, Pool<TestConnector>) {
+    pool_opened(max, 0)
+}
+
+/// [`pool`] with `opened` connections opened (on this thread) and idle. A connection a
+/// caller waits for is opened on a thread of its own, and loom models at most five threads
+/// in all: models about the hand-off between callers start with their connections open.
+fn pool_opened(max: usize, opened: usize) -> (TestConnector, Pool<TestConnector>) {
     let connector = TestConnector::noop();
-    let pool = Pool::builder(connector.clone())
-        .min_idle(0)
+    let builder = Pool::builder(connector.clone())
+        .min_idle(opened)
         .max_size(max)
-        .connection_timeout(Duration::from_secs(3600))
-        .build_lazy()
-        .expect("pool");
-    (connector, pool)
+        .connection_timeout(Duration::from_secs(3600));
+    let pool = if opened == 0 {
+        builder.build_lazy()
+    } else {
+        builder.build()
+    };
+    (connector, pool.expect("pool"))
 }
 
 /// The pool's books balance and nothing is out or waiting.
@@ -130,7 +140,7 @@ fn close_wakes_a_waiter_and_closes_the_lent_connection_on_return() {
 #[test]
 fn three_callers_share_two_connections_one_breaking() {
     model(2, || {
-        let (connector, pool) = pool(2);
+        let (connector, pool) = pool_opened(2, 2);
         let threads: Vec<_> = (0..2)
             .map(|i| {
                 let pool = pool.clone();
@@ -158,12 +168,12 @@ fn three_callers_share_two_connections_one_breaking() {
 /// meanwhile another connection comes back onto it. When a take cleared the shelf's "full"
 /// hint after its swap (before the fix), the loser's late clear could land after the
 /// returner's set and hide that connection from every later checkout; a take now clears it
-/// before its swap. Two of at most three connections are held at the end, so the third is idle
-/// or may be opened: `try_get` must find one.
+/// before its swap. All three connections are open from the start (no connect can stand in
+/// for a hidden one) and two are held at the end: `try_get` must find the third.
 #[test]
 fn a_connection_shelved_while_two_callers_race_for_the_shelf_stays_in_sight() {
     model(3, || {
-        let (connector, pool) = pool(3);
+        let (connector, pool) = pool_opened(3, 3);
         let first = pool.get().expect("get");
         let second = pool.get().expect("get");
         // Onto shelf 0, for both callers below to race for.
@@ -250,10 +260,10 @@ fn a_cancelled_task_passes_on_the_connection_it_was_nudged_for() {
     });
 }
 
-/// The connection a task waits for breaks: its slot is granted to the task, which is
-/// cancelled meanwhile; the slot is freed, not lost.
+/// The connection a task waits for breaks: its slot becomes a connect for the queue, which
+/// the task (woken to start it) is cancelled before starting; the slot is freed, not lost.
 #[test]
-fn a_cancelled_task_frees_the_slot_it_was_granted() {
+fn a_cancelled_task_frees_the_slot_it_was_to_open_in() {
     model(3, || {
         let (connector, pool) = pool(1);
         let mut held = pool.get().expect("get");
@@ -273,6 +283,29 @@ fn a_cancelled_task_frees_the_slot_it_was_granted() {
         );
         drop(pool);
         all_closed(&connector, 1);
+    });
+}
+
+/// A caller queues while the one connection it could have is lent, so a connect is opened
+/// for it on a thread of its own, and the holder gives the connection back meanwhile:
+/// whichever comes first serves the caller, the other goes idle; nothing waits or leaks,
+/// and closing the pool waits for the connect thread's hand-over.
+#[test]
+fn a_connection_returned_while_a_connect_for_the_waiter_is_in_flight() {
+    model(2, || {
+        let (connector, pool) = pool_opened(2, 1);
+        let held = pool.get().expect("get");
+        let t = thread::spawn(move || drop(held));
+        drop(
+            pool.get()
+                .expect("served by the return or by the new connection"),
+        );
+        t.join().unwrap();
+        let st = pool.state();
+        assert_eq!((st.in_use, st.waiting), (0, 0), "{st:?}");
+        assert!(st.total <= 2, "{st:?}");
+        drop(pool);
+        all_closed(&connector, 2);
     });
 }
 

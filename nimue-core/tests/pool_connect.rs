@@ -18,7 +18,7 @@ fn all_closed(connector: &TestConnector) -> bool {
 }
 
 /// The threads of this process whose name starts with `prefix` (Linux truncates names to 15
-/// bytes: `"{pool}-connect-watch"` reads `"{pool}-connect-wa"` for a two-letter pool name).
+/// bytes).
 fn threads(prefix: &str) -> Vec<String> {
     let tasks = std::fs::read_dir("/proc/self/task").expect("Linux /proc");
     tasks
@@ -77,14 +77,15 @@ fn a_connect_in_flight_at_close_closes_its_connection_when_it_arrives() {
         .connect_timeout(Some(Duration::from_secs(20)))
         .build_lazy()
         .unwrap();
-    // The caller gives up; its attempt goes on for the pool (a watch thread waits for it).
+    // The caller gives up; the attempt opened for the queue goes on for the pool (its
+    // opener thread waits for it).
     let started = Instant::now();
     let err = pool.get_timeout(Duration::from_millis(30)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PoolTimeout, "{err}");
     // (A thread just started bears its creator's name until it sets its own.)
     assert!(
-        eventually(|| threads("pa-connect").len() == 2),
-        "the attempt and its watch"
+        eventually(|| threads("pa-connect").len() == 1 && threads("nimue-open pa").len() == 1),
+        "the attempt and its opener"
     );
     // close() does not wait for the attempt.
     pool.close();
@@ -92,10 +93,11 @@ fn a_connect_in_flight_at_close_closes_its_connection_when_it_arrives() {
     assert!(started.elapsed() < DELAY, "close() waited for the connect");
     assert_eq!(connector.stats().opened, 0);
     // When the login completes, the closed pool closes the connection, and nothing of the
-    // pool is left: no connect thread, no watch thread, no share of the connector.
+    // pool is left: no connect thread, no opener thread, no share of the connector.
     assert!(eventually(|| all_closed(&connector)
         && connector.stats().opened == 1
         && threads("pa-connect").is_empty()
+        && threads("nimue-open pa").is_empty()
         && connector.clones() == 1));
 }
 
@@ -116,12 +118,12 @@ fn after_close_the_pool_waits_for_an_attempt_at_most_connect_timeout() {
     assert_eq!(err.kind(), ErrorKind::PoolTimeout, "{err}");
     pool.close();
     drop(pool);
-    // The watch thread gives up at connect_timeout...
-    assert!(eventually(|| threads("pb-connect-w").is_empty()));
+    // The opener thread gives up at connect_timeout...
+    assert!(eventually(|| threads("nimue-open pb").is_empty()));
     let watched = started.elapsed();
     assert!(
         watched < CONNECT_TIMEOUT + Duration::from_secs(1),
-        "the watch thread outlived connect_timeout by far: {watched:?}"
+        "the opener thread outlived connect_timeout by far: {watched:?}"
     );
     // ...while the attempt's own thread is still in the driver's connect, which nothing can
     // interrupt; it holds no connection yet.

@@ -73,6 +73,11 @@ impl Backoff {
         self.probing
     }
 
+    /// The probe was reserved but will not be made (nobody wants it any more).
+    pub(crate) fn probe_dropped(&mut self) {
+        self.probing = false;
+    }
+
     /// A connect succeeded: healthy again. Returns whether this ended an outage.
     pub(crate) fn succeeded(&mut self) -> bool {
         let recovered = !self.healthy();

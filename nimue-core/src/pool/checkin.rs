@@ -18,6 +18,8 @@ pub(crate) enum Held {
     Checking,
     /// In use, and counted in `resetting` too (given to the resetter).
     Resetting,
+    /// Just opened, still counted in `opening` (the waiters counted on it until it is gone).
+    Opening,
 }
 
 /// Why a connection is being discarded (for the counters).
@@ -150,6 +152,7 @@ impl<K: Connect> Shared<K> {
             // Through the state, in one critical section with leaving `resetting`.
             let mut st = self.lock();
             st.resetting -= 1;
+            st.demand.returned();
             self.give_back(st, *live, false);
             return Ok(());
         }
@@ -161,19 +164,45 @@ impl<K: Connect> Shared<K> {
     /// Return a connection (counted in `in_use`) through the state: to the first waiter or
     /// idle, or closed when the pool is closed, it expired or is unwanted.
     pub(crate) fn put_back(&self, live: Live<K::Connection>) {
-        self.give_back(self.lock(), live, false);
+        let mut st = self.lock();
+        st.demand.returned();
+        self.give_back(st, live, false);
     }
 
-    /// [`put_back`](Self::put_back) under the lock the caller took; `recovered`: the
-    /// connection ended an outage, so every waiter there is room for gets a slot too.
+    /// [`put_back`](Self::put_back) under the lock the caller took; `opened`: the
+    /// connection was just opened for the pool, so the demand rule is applied again (it may
+    /// have ended an outage, or gone idle with waiters held back).
     pub(crate) fn give_back(
         &self,
         mut st: MutexGuard<'_, State<K::Connection>>,
         live: Live<K::Connection>,
-        recovered: bool,
+        opened: bool,
     ) {
+        if let Some(why) = Self::not_kept(&st, &live) {
+            self.sync_gate(&st);
+            drop(st);
+            // Its slot is freed through `uncount`, which applies the demand rule.
+            self.discard(live, Held::InUse, why);
+            return;
+        }
+        let first = st.give(live);
+        let opens = if opened {
+            st.demand_changed(Instant::now())
+        } else {
+            Wake::default()
+        };
+        self.sync_gate(&st);
+        st.check();
+        drop(st);
+        first.wake();
+        opens.wake();
+    }
+
+    /// Why a connection coming back (or just opened) is closed rather than kept: the pool is
+    /// closed, it expired, or it is unwanted (opened before an eviction, or over the size).
+    pub(crate) fn not_kept(st: &State<K::Connection>, live: &Live<K::Connection>) -> Option<Why> {
         let expired = live.expires.is_some_and(|at| at <= st.tick);
-        let why = if st.closed {
+        if st.closed {
             Some(Why::Closed)
         } else if expired {
             Some(Why::Retired(Retire::Lifetime))
@@ -181,31 +210,7 @@ impl<K: Connect> Shared<K> {
             Some(Why::Retired(Retire::Evicted))
         } else {
             None
-        };
-        if let Some(why) = why {
-            // Still the end of an outage: the waiters get slots (invariant 4 of `state.rs`).
-            let wakes = if recovered {
-                st.grant_slots()
-            } else {
-                Vec::new()
-            };
-            self.sync_gate(&st);
-            drop(st);
-            wakes.into_iter().for_each(Wake::wake);
-            self.discard(live, Held::InUse, why);
-            return;
         }
-        let first = st.give(live);
-        let wakes = if recovered {
-            st.grant_slots()
-        } else {
-            Vec::new()
-        };
-        self.sync_gate(&st);
-        st.check();
-        drop(st);
-        first.wake();
-        wakes.into_iter().for_each(Wake::wake);
     }
 
     /// Close a connection (no lock held), then free its slot.
@@ -224,6 +229,10 @@ impl<K: Connect> Shared<K> {
         match from {
             Held::InUse => st.in_use -= 1,
             Held::Checking => st.checking -= 1,
+            Held::Opening => {
+                st.opening -= 1;
+                st.stats.created += 1;
+            }
             Held::Resetting => {
                 st.in_use -= 1;
                 st.resetting -= 1;
@@ -245,9 +254,7 @@ impl<K: Connect> Shared<K> {
         let short = !st.closed && st.idle.len() < st.min_idle;
         st.check();
         drop(st);
-        if let Some(wake) = wake {
-            wake.wake();
-        }
+        wake.wake();
         if short {
             self.checker_wake.notify_one();
         }

@@ -1,103 +1,121 @@
-//! A caller gets a connection: `get`, `get_timeout`, `try_get` and `with`. The fast lane
-//! first, then one critical section that takes an idle connection, reserves a slot to connect
-//! in, or queues the caller; then the checks before hand-out. The call's timeout counts from
-//! its start, through every retry.
+//! The one checkout: how a caller gets a connection, for threads (`get`, `try_get`, `with`,
+//! `checkout_thread.rs`) and tasks (`get_async`, `checkout_async.rs`) alike. Only the way of
+//! waiting differs: a thread parks on its mailbox's condition variable and times itself out,
+//! a task leaves its `Waker` in the mailbox and the pool's timer times it out.
+//!
+//! 1. [`Shared::look`]: in one critical section, take an idle connection, or queue. Queueing
+//!    applies the demand rule (`demand.rs`): connections are opened for the queue on threads
+//!    of their own, and the first waiter gets whichever comes first, a connection given back
+//!    or one just opened. `try_get` never queues: it opens in a slot of its own, or gives up.
+//! 2. [`Shared::collect`]: a queued caller looks at its mailbox (a connection, the pool's
+//!    close, a task's timeout) or takes the idle connection it was nudged for; it starts the
+//!    connects the demand asked for, if any (invariant 6 of `state.rs`).
+//! 3. [`Shared::prepare`]: the checks before hand-out. A connection turned away is discarded
+//!    and the caller looks again, holding off new connects for a pause that doubles from
+//!    1 ms ([`Checkout::turned_away`]), so a hook that always fails costs a few connects.
+//!
+//! The call's timeout counts from its start, through every look.
 
 use super::backoff::Attempt;
 use super::checkin::{Held, Why};
-use super::events;
 use super::guarded::{broken, guarded, LOG};
+use super::queue::Signal;
 use super::shared::Shared;
-use super::state::{Grant, Live, Retire, Wake};
-use super::sync::{Arc, SharedError};
+use super::state::{Grant, Live, State, Wake};
+use super::sync::{Arc, MutexGuard};
 use crate::connection::{Connect, Connection};
 use crate::error::{Error, Result};
-use crossbeam::utils::Backoff;
-use std::sync::atomic::Ordering;
-use std::sync::PoisonError;
-use std::thread;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
-/// How many exponentially growing spins (about 200 pause instructions in all) a lone
-/// waiter looks out for its grant before sleeping.
-const SPINS: usize = if cfg!(loom) { 1 } else { 8 };
-
-/// How long a checkout waits before it tries again after its `n`th connection in a row was
-/// turned away at checkout (threads sleep it; tasks wait it out in the queue): doubling from
-/// 1 ms, at most 100 ms.
+/// How long a checkout holds off new connects after its `n`th connection in a row was
+/// turned away at checkout: doubling from 1 ms, at most 100 ms.
 pub(crate) fn rejection_pause(n: u32) -> Duration {
     Duration::from_millis(1 << n.saturating_sub(1).min(7)).min(Duration::from_millis(100))
 }
 
-/// What `acquire` got for a caller.
-enum Got<C> {
-    /// A connection to hand out (counted in `in_use`).
-    Conn(Live<C>),
-    /// A slot to open a connection in (counted in `opening`).
-    Open(Attempt),
-    /// Nothing without waiting (`try_get`).
-    WouldWait,
-    /// What a look at the shelves found (see [`Lane::take`](super::lane::Lane::take)).
-    Shelved(std::result::Result<Box<Live<C>>, Box<Live<C>>>),
-}
-
-/// What a caller's own connect attempt came to.
-enum Opened<C> {
-    Conn(Live<C>),
-    /// The pool closed, or was drained, meanwhile (the connection was closed): try again.
-    Gone,
-    /// The caller's time ran out first: the pool takes the connection when it comes.
-    Late,
-}
-
-/// A caller's progress through `get`.
-struct Wait {
+/// A caller's progress through a checkout.
+pub(crate) struct Checkout {
     /// `None`: `try_get`, which never waits for another caller's connection.
-    timeout: Option<Duration>,
+    pub timeout: Option<Duration>,
     /// When the call started: its timeout counts from here. Read from the clock only when
     /// the call must do more than take a connection that is there (connect, queue, check), so
-    /// the common checkout reads no clock; what comes before that is a few lock-free steps.
+    /// the common checkout reads no clock.
     began: Option<Instant>,
-    /// Whether it queued before (it is counted as a wait once).
-    queued: bool,
-    /// Queue at the front next time: its own connect attempt just failed.
-    front: bool,
-    /// Whether the get was counted.
-    counted: bool,
-    /// Whether it looked out for a shelved connection before queueing.
-    spun: bool,
+    /// Its mailbox and when it queued, while queued.
+    pub queued: Option<(usize, Instant)>,
+    /// Whether the get was counted (the fast lane counts its own), and its wait.
+    pub counted: bool,
+    waited: bool,
+    /// Whether it looked out for a shelved connection before queueing (threads).
+    pub spun: bool,
     /// Why the last connection it was given was turned away at checkout.
     rejected: Option<Error>,
-    /// New connections turned away in a row (each retry waits twice as long).
+    /// Connections turned away in a row.
     rejections: u32,
+    /// No connect is opened for it before then (after a rejection).
+    hold_until: Option<Instant>,
 }
 
-impl Wait {
-    fn new(timeout: Option<Duration>) -> Self {
-        Wait {
+/// How a caller waits.
+pub(crate) enum How<'a> {
+    Thread,
+    Task(&'a Waker),
+}
+
+/// What a look got.
+pub(crate) enum Look<C> {
+    /// A connection to check and hand out (counted in `in_use`).
+    Conn(Box<Live<C>>),
+    /// `try_get`: a slot to open a connection in (counted in `opening`).
+    Open(Attempt),
+    /// `try_get`: nothing without waiting.
+    WouldWait,
+    /// What a thread's look at the shelves found (see [`Lane::take`](super::lane::Lane::take)).
+    Shelved(std::result::Result<Box<Live<C>>, Box<Live<C>>>),
+    /// Queued: a thread waits on the signal (`alone`: the only waiter, it may spin first);
+    /// `drained`: shelved connections went through the state meanwhile, one may be its own.
+    Queued {
+        signal: Arc<Signal>,
+        alone: bool,
+        drained: bool,
+    },
+}
+
+/// What a look at the mailbox found.
+pub(crate) enum Collected<'a, C> {
+    Done(Result<Box<Live<C>>>),
+    /// Nothing yet: still queued, the lock still held.
+    Waiting(MutexGuard<'a, State<C>>),
+}
+
+impl Checkout {
+    pub(crate) fn new(timeout: Option<Duration>) -> Self {
+        Checkout {
             timeout,
             began: None,
-            queued: false,
-            front: false,
+            queued: None,
             counted: false,
+            waited: false,
             spun: false,
             rejected: None,
             rejections: 0,
+            hold_until: None,
         }
     }
 
     /// `try_get`: never wait.
-    fn is_try(&self) -> bool {
+    pub(crate) fn is_try(&self) -> bool {
         self.timeout.is_none()
     }
 
     /// Start the clock (once), before anything that takes time.
-    fn start(&mut self) -> Instant {
+    pub(crate) fn start(&mut self) -> Instant {
         *self.began.get_or_insert_with(Instant::now)
     }
 
     /// When the call ends (`try_get`: at once), or `None`: a timeout beyond the clock's range.
-    fn deadline(&mut self) -> Option<Instant> {
+    pub(crate) fn deadline(&mut self) -> Option<Instant> {
         let began = self.start();
         match self.timeout {
             None => Some(began),
@@ -105,320 +123,225 @@ impl Wait {
         }
     }
 
-    /// What is left of the call's time (`None`: no end).
-    fn left(&mut self) -> Option<Duration> {
-        self.deadline()
-            .map(|at| at.saturating_duration_since(Instant::now()))
-    }
-
-    fn expired(&mut self) -> bool {
-        self.left().is_some_and(|left| left.is_zero())
+    pub(crate) fn expired(&mut self) -> bool {
+        self.deadline().is_some_and(|at| Instant::now() >= at)
     }
 
     /// How long the call has taken so far.
-    fn elapsed(&mut self) -> Duration {
+    pub(crate) fn elapsed(&mut self) -> Duration {
         self.start().elapsed()
+    }
+
+    /// The connection it was given was turned away (`e`): no new connect for it for a pause
+    /// that doubles with each one in a row.
+    pub(crate) fn turned_away(&mut self, e: Error) {
+        self.rejected = Some(e);
+        self.rejections = self.rejections.saturating_add(1);
+        self.hold_until = Some(Instant::now() + rejection_pause(self.rejections));
     }
 }
 
 impl<K: Connect> Shared<K> {
-    /// A connection for `get` or `with` (counted in `in_use`), checked and ready. The
-    /// timeout (`None`: `try_get`) counts from this call's start, through every retry.
-    pub(crate) fn checkout(
+    /// Step 1: an idle connection, or queue (see the module docs). Not for a queued caller.
+    pub(crate) fn look(
         this: &Arc<Self>,
-        timeout: Option<Duration>,
-    ) -> Result<Option<Box<Live<K::Connection>>>> {
-        if this.config.on_event.is_empty() {
-            return Self::checkout_quietly(this, timeout);
-        }
-        let called = Instant::now();
-        let result = Self::checkout_quietly(this, timeout);
-        this.report_checkout(result.as_ref().map(Option::is_some), called);
-        result
-    }
-
-    /// Tell the event hooks how a checkout called at `called` ended (threads and tasks alike).
-    pub(crate) fn report_checkout(
-        &self,
-        outcome: std::result::Result<bool, &Error>,
-        called: Instant,
-    ) {
-        if let Some(event) = events::of_checkout(outcome, called.elapsed()) {
-            self.emit(&event);
-        }
-    }
-
-    /// [`checkout`](Self::checkout), telling no event hook.
-    fn checkout_quietly(
-        this: &Arc<Self>,
-        timeout: Option<Duration>,
-    ) -> Result<Option<Box<Live<K::Connection>>>> {
-        let mut wait = Wait::new(timeout);
-        // The fast lane first, on a short path of its own: kept small, it stays inlined into
-        // the caller (through the general loop below, contended throughput halved).
-        if let Some(took) = this.lane.take() {
-            // Counted by the lane: the slow path must not count this get again.
-            wait.counted = true;
-            match took {
-                Ok(live) => {
-                    if let Some(live) = this.hand_out(&mut wait, live, false)? {
-                        return Ok(Some(live));
-                    }
-                }
-                Err(stale) => this.put_back(*stale),
-            }
-        }
-        loop {
-            let (live, fresh) = match this.acquire(&mut wait)? {
-                Got::Conn(live) => (Box::new(live), false),
-                Got::WouldWait => return Ok(None),
-                Got::Shelved(Ok(live)) => (live, false),
-                Got::Shelved(Err(stale)) => {
-                    this.put_back(*stale);
-                    continue;
-                }
-                Got::Open(attempt) => match Self::open_for_caller(this, attempt, &mut wait) {
-                    Ok(Opened::Conn(live)) => (Box::new(live), true),
-                    Ok(Opened::Gone) => continue, // the next acquire says why, or retries
-                    Ok(Opened::Late) => return Err(this.gave_up(&mut wait)),
-                    Err(e) if wait.is_try() => return Err(this.connect_error(e)),
-                    Err(_) if wait.expired() => return Err(this.gave_up(&mut wait)),
-                    Err(_) => {
-                        wait.front = true;
-                        continue;
-                    }
-                },
-            };
-            if let Some(live) = this.hand_out(&mut wait, live, fresh)? {
-                return Ok(Some(live));
-            }
-        }
-    }
-
-    /// Check a connection and hand it out: `Ok(None)` when it was turned away and the caller
-    /// should try again (or an error when its time is up).
-    #[inline]
-    fn hand_out(
-        &self,
-        wait: &mut Wait,
-        live: Box<Live<K::Connection>>,
-        fresh: bool,
-    ) -> Result<Option<Box<Live<K::Connection>>>> {
-        // Checks and hooks do I/O: the clock starts before them.
-        if self.config.test_on_checkout || self.config.on_checkout.is_some() {
-            wait.start();
-        }
-        match self.prepare(live, fresh) {
-            Ok(live) => Ok(Some(live)),
-            Err(e) => self.rejected(wait, e, fresh).map(|()| None),
-        }
-    }
-
-    /// A connection a caller was given was turned away at checkout (by `on_checkout` or
-    /// `test_on_checkout`, and discarded): carry on, or give up with the reason as the cause
-    /// when the call's time is up. A new connection turned away means new ones may all be:
-    /// `try_get` gives up, `get` retries after a delay doubling from 1 ms (at most 100 ms),
-    /// so a hook that always fails costs a few connects, not a storm of them.
-    fn rejected(&self, wait: &mut Wait, e: Error, fresh: bool) -> Result<()> {
-        wait.rejected = Some(e);
-        if fresh {
-            wait.rejections = wait.rejections.saturating_add(1);
-            if wait.is_try() {
-                return Err(self.gave_up(wait));
-            }
-            let pause = rejection_pause(wait.rejections);
-            thread::sleep(wait.left().map_or(pause, |left| left.min(pause)));
-        }
-        if wait.expired() {
-            return Err(self.gave_up(wait));
-        }
-        Ok(())
-    }
-
-    /// The hot path: one critical section that takes an idle connection or reserves a slot,
-    /// or else queues the caller until it is handed one (or a slot) or times out.
-    fn acquire(&self, wait: &mut Wait) -> Result<Got<K::Connection>> {
-        let mut st = self.lock();
+        co: &mut Checkout,
+        how: How<'_>,
+    ) -> Result<Look<K::Connection>> {
+        debug_assert!(
+            co.queued.is_none(),
+            "a queued caller collects, it does not look"
+        );
+        let mut st = this.lock();
         if st.closed {
-            return Err(self.closed_error());
+            return Err(this.closed_error());
         }
-        if !wait.counted {
-            wait.counted = true;
+        if !co.counted {
+            co.counted = true;
             st.stats.gets += 1;
         }
-        if let Some(live) = st.take_idle(self.lifo()) {
-            return Ok(Got::Conn(live));
+        if let Some(live) = st.take_idle(this.lifo()) {
+            if st.waiting() > 0 {
+                // Taken before the nudged waiter came for it: that waiter may need a connect.
+                st.open_for_demand(Instant::now());
+                this.time(&st, st.demand.review_at);
+                let opens = st.take_pending();
+                st.check();
+                drop(st);
+                Self::start_opens(this, opens);
+            }
+            return Ok(Look::Conn(Box::new(live)));
         }
-        // A caller is demand: while connecting fails, it may be the retry.
-        if let Some(attempt) = st.reserve(Instant::now, true) {
-            wait.start();
-            return Ok(Got::Open(attempt));
-        }
-        if wait.is_try() {
-            return Ok(Got::WouldWait);
+        if co.is_try() {
+            // A caller is demand: while connecting fails, it may be the retry.
+            return Ok(match st.reserve(Instant::now, true) {
+                Some(attempt) => {
+                    co.start();
+                    Look::Open(attempt)
+                }
+                None => Look::WouldWait,
+            });
         }
         // Nobody queued and returns go to the shelves: a connection usually comes back within
-        // microseconds, often from a thread the scheduler must run first. Look out for it a
-        // little, yielding the CPU, before queueing (sleeping and waking cost system calls,
-        // and closing the shelves sends every later return through this lock).
-        if !wait.spun && !wait.queued && st.waiting() == 0 && self.lane.in_use() {
-            wait.spun = true;
+        // microseconds, often from a thread the scheduler must run first. A thread looks out
+        // for it a little, yielding the CPU, before queueing (sleeping and waking cost system
+        // calls, and closing the shelves sends every later return through this lock).
+        if matches!(how, How::Thread)
+            && !co.spun
+            && !co.waited
+            && st.waiting() == 0
+            && this.lane.in_use()
+        {
+            co.spun = true;
             drop(st);
-            if let Some(took) = self.lane.look_out() {
-                return Ok(Got::Shelved(took));
+            if let Some(took) = this.lane.look_out() {
+                return Ok(Look::Shelved(took));
             }
-            return self.acquire(wait);
+            return Self::look(this, co, how);
         }
-        if !wait.queued {
-            if let Some(full) = self.queue_full(&mut st) {
+        if !co.waited {
+            if let Some(full) = this.queue_full(&mut st) {
                 return Err(full);
             }
         }
-        let queued = Instant::now();
-        wait.began.get_or_insert(queued);
-        if !wait.queued {
-            wait.queued = true;
-            st.stats.waits += 1;
+        let now = Instant::now();
+        co.began.get_or_insert(now);
+        let hold = co.hold_until.filter(|&until| until > now);
+        let (index, signal) = match how {
+            How::Thread => st.enqueue(now, hold),
+            How::Task(waker) => {
+                let deadline = co.deadline();
+                let queued = st.enqueue_task(now, hold, waker, deadline);
+                this.time(&st, deadline);
+                queued
+            }
+        };
+        co.queued = Some((index, now));
+        this.time(&st, hold);
+        // Connects for the queue: this caller starts them (invariant 6 of `state.rs`).
+        st.open_for_demand(now);
+        this.time(&st, st.demand.review_at);
+        let opens = st.take_pending();
+        // A wait is a caller queued behind others' connections, not one whose arrival
+        // started a connect (as `get` opening one on its own thread was not).
+        if !co.waited {
+            co.waited = true;
+            if opens.is_empty() {
+                st.stats.waits += 1;
+            }
         }
-        let deadline = wait.deadline();
-        let (index, signal) = st.enqueue(std::mem::take(&mut wait.front), queued);
         if !st.backoff.healthy() {
             // The checker retries for waiters while connecting backs off.
-            self.checker_wake.notify_one();
+            this.checker_wake.notify_one();
         }
-        // Shelving stops before this caller sleeps (invariant 4 of `lane.rs`)...
-        self.sync_gate(&st);
+        // Shelving stops before this caller waits (invariant 4 of `lane.rs`)...
+        this.sync_gate(&st);
         st.check();
-        // A connection often comes back within microseconds: a lone waiter looks out for it
-        // a little before sleeping, which would make the hand-over cost two system calls.
-        // With more waiters than that, spinning would only take CPU from the holders.
         let alone = st.waiting() == 1;
         drop(st);
+        Self::start_opens(this, opens);
         // ...and what is shelved comes to the waiters (maybe this one) through the state.
-        self.drain_lane();
-        if alone {
-            let backoff = Backoff::new();
-            for _ in 0..SPINS {
-                if signal.ready.load(Ordering::Acquire) {
-                    break;
-                }
-                backoff.spin();
-            }
-        }
-        let mut st = self.lock();
-        loop {
-            if let Some(grant) = st.take_grant(index) {
-                st.stats.wait_time += queued.elapsed();
-                self.sync_gate(&st);
-                return match grant {
-                    Grant::Conn(live) => Ok(Got::Conn(live)),
-                    Grant::Slot => Ok(Got::Open(Attempt { probe: false })),
-                    Grant::Closed => Err(self.closed_error()),
-                    // Only tasks have deadlines in the state: a thread times itself out.
-                    Grant::TimedOut => {
-                        Err(self.timeout_error(&st, wait.elapsed(), wait.rejected.take()))
-                    }
-                };
-            }
-            if let Some((live, next)) = st.take_nudged(index, self.lifo()) {
-                st.stats.wait_time += queued.elapsed();
-                self.sync_gate(&st);
-                st.check();
-                drop(st);
-                next.wake();
-                return Ok(Got::Conn(live));
-            }
-            let now = Instant::now();
-            if deadline.is_some_and(|deadline| now >= deadline) {
-                let next = st.dequeue(index);
-                st.stats.wait_time += now - queued;
-                st.stats.timeouts += 1;
-                let error = self.timeout_error(&st, wait.elapsed(), wait.rejected.take());
-                self.sync_gate(&st);
-                st.check();
-                drop(st);
-                next.wake();
-                return Err(error);
-            }
-            st.set_sleeping(index, true);
-            st = match deadline {
-                Some(deadline) => {
-                    let waited = signal.wake.wait_timeout(st, deadline - now);
-                    waited.unwrap_or_else(PoisonError::into_inner).0
-                }
-                None => signal.wake.wait(st).unwrap_or_else(PoisonError::into_inner),
-            };
-            st.set_sleeping(index, false);
-        }
+        let drained = this.drain_lane();
+        Ok(Look::Queued {
+            signal,
+            alone,
+            drained,
+        })
     }
 
-    /// Open a connection for a caller, in the slot it reserved, waiting no longer than what
-    /// is left of its time (`try_get` waits for its attempt); when that runs out first, the
-    /// attempt goes on and the pool takes its connection ([`Opened::Late`]).
-    fn open_for_caller(
-        this: &Arc<Self>,
-        attempt: Attempt,
-        wait: &mut Wait,
-    ) -> std::result::Result<Opened<K::Connection>, SharedError> {
-        let name = &this.config.name;
-        let born = Instant::now();
-        let connected = match wait.timeout {
-            None => this.connector.connect(name),
-            Some(_) => {
-                let left = wait.left().unwrap_or(Duration::MAX);
-                let shared = Arc::clone(this);
-                let late = move |result| shared.adopt(attempt, born, result);
-                match this.connector.connect_for(name, left, late) {
-                    Some(result) => result,
-                    None => return Ok(Opened::Late),
+    /// Step 2: what a queued caller's mailbox holds, under the lock `st` (see the module
+    /// docs); the connects the demand asked for are started first.
+    pub(crate) fn collect<'a>(
+        this: &'a Arc<Self>,
+        co: &mut Checkout,
+        mut st: MutexGuard<'a, State<K::Connection>>,
+    ) -> Collected<'a, K::Connection> {
+        let Some((index, queued)) = co.queued else {
+            unreachable!("only a queued caller collects");
+        };
+        let opens = st.take_pending();
+        if !opens.is_empty() {
+            drop(st);
+            Self::start_opens(this, opens);
+            st = this.lock();
+        }
+        if let Some(grant) = st.take_grant(index) {
+            co.queued = None;
+            st.stats.wait_time += queued.elapsed();
+            this.sync_gate(&st);
+            let result = match grant {
+                Grant::Conn(live) => Ok(Box::new(live)),
+                Grant::Closed => Err(this.closed_error()),
+                Grant::TimedOut => {
+                    st.stats.timeouts += 1;
+                    Err(this.timed_out(&st, co))
                 }
-            }
-        };
-        let live = connected
-            .and_then(|conn| this.live(conn, born))
-            .map_err(|e| {
-                let e = SharedError::new(e);
-                this.open_failed(attempt, &e);
-                e
-            })?;
-        let mut st = this.lock();
-        let wakes = if st.opened() {
-            st.grant_slots()
-        } else {
-            Vec::new()
-        };
-        // Closed, or drained while connecting: this connection is not handed out.
-        let gone = if st.closed {
-            Some(Why::Closed)
-        } else if st.evicted(live.born) {
-            Some(Why::Retired(Retire::Evicted))
-        } else {
-            None
-        };
+            };
+            Self::after_leaving(this, st, Wake::default());
+            return Collected::Done(result);
+        }
+        if let Some((live, next)) = st.take_nudged(index, this.lifo()) {
+            co.queued = None;
+            st.stats.wait_time += queued.elapsed();
+            this.sync_gate(&st);
+            Self::after_leaving(this, st, next);
+            return Collected::Done(Ok(Box::new(live)));
+        }
+        Collected::Waiting(st)
+    }
+
+    /// A caller left the queue (served, or giving up) under the lock `st`: the waiters
+    /// behind it may need connects that what it took was counted against (an idle connection
+    /// a waiter holding off took, say), so the demand rule is applied again; then `next` is
+    /// woken and the connects are started.
+    fn after_leaving(this: &Arc<Self>, mut st: MutexGuard<'_, State<K::Connection>>, next: Wake) {
+        if st.waiting() > 0 {
+            st.open_for_demand(Instant::now());
+            this.time(&st, st.demand.review_at);
+        }
+        let opens = st.take_pending();
         st.check();
         drop(st);
-        wakes.into_iter().for_each(Wake::wake);
-        if let Some(why) = gone {
-            this.discard(live, Held::InUse, why);
-            return Ok(Opened::Gone);
+        next.wake();
+        Self::start_opens(this, opens);
+    }
+
+    /// A queued caller gives up (`timed_out`: its time ran out, and the error that says so
+    /// is returned; else it was cancelled): it leaves the queue; a nudge it had goes to the
+    /// next waiter, and the connects it was to start are started.
+    pub(crate) fn leave(
+        this: &Arc<Self>,
+        co: &mut Checkout,
+        mut st: MutexGuard<'_, State<K::Connection>>,
+        timed_out: bool,
+    ) -> Option<Error> {
+        let (index, queued) = co.queued.take()?;
+        let next = st.dequeue(index);
+        st.stats.wait_time += queued.elapsed();
+        let error = timed_out.then(|| {
+            st.stats.timeouts += 1;
+            this.timed_out(&st, co)
+        });
+        this.sync_gate(&st);
+        Self::after_leaving(this, st, next);
+        error
+    }
+
+    /// Tell the timer about a time it must act at (a task's deadline, a hold-off's end, the
+    /// demand rule's review), if it would sleep past it.
+    pub(crate) fn time(&self, st: &State<K::Connection>, at: Option<Instant>) {
+        if st.timer_late_for(at) {
+            self.timer_wake.notify_one();
         }
-        Ok(Opened::Conn(live))
     }
 
-    /// A caller's time ran out outside the queue (while connecting, or after a rejection).
-    fn gave_up(&self, wait: &mut Wait) -> Error {
-        let mut st = self.lock();
-        st.stats.timeouts += 1;
-        self.timeout_error(&st, wait.elapsed(), wait.rejected.take())
-    }
-
-    /// Check a connection before handing it out; `Err`: it was discarded, for that reason.
+    /// Step 3: check a connection before handing it out; `Err`: it was discarded, for that
+    /// reason. A new one (never handed out) is not tested again.
     pub(crate) fn prepare(
         &self,
         mut live: Box<Live<K::Connection>>,
-        fresh: bool,
     ) -> Result<Box<Live<K::Connection>>> {
-        if !fresh {
+        if !std::mem::take(&mut live.fresh) {
             if broken(&live.conn) {
                 self.discard(*live, Held::InUse, Why::Broken);
                 return Err(Error::operational("the connection was broken"));
@@ -444,5 +367,18 @@ impl<K: Connect> Shared<K> {
             }
         }
         Ok(live)
+    }
+
+    /// A caller's time ran out outside the queue (after a rejection).
+    pub(crate) fn gave_up(&self, co: &mut Checkout) -> Error {
+        let mut st = self.lock();
+        st.stats.timeouts += 1;
+        self.timed_out(&st, co)
+    }
+
+    /// The error of a checkout whose time ran out (counted by the caller): the connect
+    /// error while connecting fails, else a timeout caused by the last rejection, if any.
+    pub(crate) fn timed_out(&self, st: &State<K::Connection>, co: &mut Checkout) -> Error {
+        self.timeout_error(st, co.elapsed(), co.rejected.take())
     }
 }

@@ -23,7 +23,7 @@ use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The connector and the bound on connecting with it.
 pub(crate) struct Connector<K> {
@@ -74,55 +74,6 @@ impl<K: Connect> Connector<K> {
         receive(rx, pool, timeout, timeout)
     }
 
-    /// Open a connection for a caller that waits at most `wait` (its own `get` timeout) for
-    /// it. `None`: the caller's time ran out first; the attempt goes on, up to the connect
-    /// timeout, and its result goes to `late` (so a slow login still ends in the pool, and a
-    /// lone caller whose timeout is shorter than the login does not retry for ever).
-    pub(crate) fn connect_for(
-        &self,
-        pool: &str,
-        wait: Duration,
-        late: impl FnOnce(Result<K::Connection>) + Send + 'static,
-    ) -> Option<Result<K::Connection>> {
-        let Some(timeout) = self.timeout else {
-            // No connect thread to leave behind: the caller waits for the driver.
-            return Some(guarded("the connector", || self.connector.connect()));
-        };
-        let rx = match self.start(pool, timeout) {
-            Ok(rx) => rx,
-            Err(e) => return Some(Err(e)),
-        };
-        if wait >= timeout {
-            return Some(receive(rx, pool, timeout, timeout));
-        }
-        let began = Instant::now();
-        // Rendezvous (see `handover`): on `Timeout` nothing was handed over, and the connect
-        // thread, if it finishes now, waits in its send until the watch thread receives (or
-        // drops the receiver).
-        match rx.recv_timeout(wait) {
-            Ok(result) => return Some(result),
-            Err(RecvTimeoutError::Disconnected) => return Some(Err(no_result())),
-            Err(RecvTimeoutError::Timeout) => {}
-        }
-        // The rest of the connect timeout is watched on a thread of its own, which hands the
-        // result on (or the timeout error); the caller goes back with its own timeout.
-        let name = pool.to_owned();
-        let rest = timeout.saturating_sub(began.elapsed());
-        // The receiver moves into the watch thread, whose `receive` is over within `rest`.
-        // If the thread cannot start, the closure and the receiver in it are dropped by
-        // `spawn`: the connect thread's send then fails and it closes the connection.
-        let watch = thread::Builder::new()
-            .name(format!("{pool}-connect-watch"))
-            .spawn(move || late(receive(rx, &name, rest, timeout)));
-        match watch {
-            Ok(_) => None,
-            Err(e) => Some(Err(Error::interface_from(
-                format!("starting a connect thread: {e}"),
-                e,
-            ))),
-        }
-    }
-
     /// Start a connect thread; its result arrives on the returned channel.
     fn start(&self, pool: &str, timeout: Duration) -> Result<Receiver<Result<K::Connection>>> {
         // Relaxed: see `Running`; an occasional extra thread past the bound is harmless.
@@ -153,7 +104,7 @@ impl<K: Connect> Connector<K> {
 }
 
 /// The channel a connect thread hands its result over on: one sender (the connect thread),
-/// one receiver (the waiter: the caller, then perhaps its watch thread).
+/// one receiver (the thread that waits for it).
 ///
 /// Zero capacity (a rendezvous): a send completes only into a receive that takes the message,
 /// and fails once the receiver is dropped. So the result is never left in the channel with
@@ -170,8 +121,7 @@ fn handover<C>() -> (Sender<Result<C>>, Receiver<Result<C>>) {
 fn hand_over<C: Connection>(tx: &Sender<Result<C>>, result: Result<C>, pool: &str) {
     // Blocks until the waiter takes the result or drops the receiver, and so always ends:
     // every receiver is either in a `recv_timeout` or about to be dropped (`receive` drops it
-    // as soon as its wait is over; between the caller's wait and its watch thread's, the
-    // receiver moves to that thread, or is dropped with it if it cannot start).
+    // as soon as its wait is over).
     if let Err(channel::SendError(Ok(conn))) = tx.send(result) {
         // The waiter is gone without having taken it: this thread owns the connection.
         log::debug!(target: LOG, "pool {pool:?}: closing a connection opened after connect_timeout");
@@ -211,7 +161,7 @@ fn no_result() -> Error {
 mod tests {
     use super::*;
     use crate::testing::TestConnector;
-    use std::sync::mpsc;
+    use std::time::Instant;
 
     /// Poll `cond` for up to 20 s.
     fn eventually(mut cond: impl FnMut() -> bool) -> bool {
@@ -254,48 +204,6 @@ mod tests {
         assert!(err.to_string().contains("connect_timeout"), "{err}");
         // The thread goes on with the driver's connect, then closes what it opened.
         assert_eq!(connecting.running.load(Ordering::Relaxed), 1);
-        assert!(eventually(|| all_closed(&connector, &connecting)));
-        assert_eq!(connector.stats().opened, 1);
-    }
-
-    #[test]
-    fn a_caller_that_stops_waiting_leaves_the_connection_to_the_watch_thread() {
-        let connector = TestConnector::new();
-        connector.set_connect_delay(Duration::from_millis(200));
-        let connecting = Connector::new(connector.clone(), Some(Duration::from_secs(20)), 1);
-        let (late_tx, late_rx) = mpsc::channel();
-        let late = move |result| late_tx.send(result).unwrap();
-        let now = connecting.connect_for("test", Duration::from_millis(10), late);
-        assert!(now.is_none(), "the caller's wait ends first");
-        // The connect thread waits in its send until the watch thread receives.
-        let conn = late_rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap()
-            .unwrap();
-        conn.close().unwrap();
-        assert!(eventually(|| all_closed(&connector, &connecting)));
-        assert_eq!(connector.stats().opened, 1);
-    }
-
-    #[test]
-    fn a_watch_thread_gives_up_at_connect_timeout_and_the_connect_thread_closes_its_connection() {
-        let connector = TestConnector::new();
-        connector.set_connect_delay(Duration::from_millis(600));
-        let connecting = Connector::new(connector.clone(), Some(Duration::from_millis(100)), 1);
-        let (late_tx, late_rx) = mpsc::channel();
-        let late = move |result| late_tx.send(result).unwrap();
-        let started = Instant::now();
-        assert!(connecting
-            .connect_for("test", Duration::from_millis(10), late)
-            .is_none());
-        let err = late_rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap()
-            .unwrap_err();
-        assert!(err.to_string().contains("connect_timeout"), "{err}");
-        // The watch gave up at connect_timeout, long before the driver's connect returns.
-        assert!(started.elapsed() < Duration::from_millis(600), "{err}");
-        assert_eq!(connector.stats().opened, 0);
         assert!(eventually(|| all_closed(&connector, &connecting)));
         assert_eq!(connector.stats().opened, 1);
     }

@@ -33,6 +33,8 @@ impl<K: Connect> Shared<K> {
         }
         self.join(&self.checker, "checker");
         self.join(&self.timer, "timer");
+        // Connects that ended meanwhile hand their connections over (to be closed).
+        self.openers.wait_settled();
         log::debug!(target: LOG, "pool {:?} closed", self.config.name);
     }
 
@@ -93,14 +95,15 @@ impl<K: Connect> Shared<K> {
     /// Change `min_idle` and `max_size` of the live pool.
     pub(crate) fn resize(&self, min_idle: usize, max_size: usize) {
         self.connector.set_max_size(max_size);
-        let (excess, wakes) = {
+        let (excess, wake) = {
             let mut st = self.lock();
             let resized = st.resize(min_idle, max_size);
+            self.time(&st, st.demand.review_at);
             self.sync_gate(&st);
             resized
         };
         self.drain_lane();
-        wakes.into_iter().for_each(Wake::wake);
+        wake.wake();
         self.close_evicted(excess);
         self.checker_wake.notify_one();
     }

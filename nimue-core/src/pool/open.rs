@@ -1,7 +1,8 @@
-//! Opening connections for the pool (by `build` and the checker, or an attempt whose caller
-//! gave up), setting up their session, and recording failures for the back-off.
+//! Opening connections for the pool (by `build`, the checker, or for the queue on threads of
+//! their own), setting up their session, and recording failures for the back-off.
 
 use super::backoff::Attempt;
+use super::checkin::Held;
 use super::events::PoolEvent;
 use super::guarded::{close_quietly, guarded, LOG};
 use super::shared::Shared;
@@ -12,18 +13,6 @@ use crate::error::Result;
 use std::time::{Duration, Instant};
 
 impl<K: Connect> Shared<K> {
-    /// The result of an attempt whose caller stopped waiting: the connection goes to the
-    /// first waiter or is idle, or the failure is recorded and the slot freed.
-    pub(crate) fn adopt(&self, attempt: Attempt, born: Instant, result: Result<K::Connection>) {
-        match result.and_then(|conn| self.live(conn, born)) {
-            Ok(live) => {
-                log::debug!(target: LOG, "pool {:?}: a connection finished opening after its caller gave up; kept", self.config.name);
-                self.lend_to_pool(live);
-            }
-            Err(e) => self.open_failed(attempt, &SharedError::new(e)),
-        }
-    }
-
     /// Open a connection for the pool (by `build` or the checker), in a reserved slot, and
     /// give it to the first waiter or make it idle.
     pub(crate) fn open_for_pool(&self, attempt: Attempt) -> std::result::Result<(), SharedError> {
@@ -34,10 +23,16 @@ impl<K: Connect> Shared<K> {
 
     /// A connection just opened in a reserved slot goes to the first waiter or is idle
     /// (or is closed, as a returned one would be).
-    fn lend_to_pool(&self, live: Live<K::Connection>) {
+    pub(crate) fn lend_to_pool(&self, live: Live<K::Connection>) {
         let mut st = self.lock();
-        let recovered = st.opened();
-        self.give_back(st, live, recovered);
+        if let Some(why) = Self::not_kept(&st, &live) {
+            // Counted as opening until closed: the waiters' connects are reckoned with it.
+            drop(st);
+            self.discard(live, Held::Opening, why);
+            return;
+        }
+        st.opened(live.born.elapsed());
+        self.give_back(st, live, true);
     }
 
     /// Open one idle connection now (for `build`).
@@ -50,7 +45,10 @@ impl<K: Connect> Shared<K> {
 
     /// Open a connection in the slot `attempt` reserved; a failure frees the slot and
     /// backs off.
-    fn open_in(&self, attempt: Attempt) -> std::result::Result<Live<K::Connection>, SharedError> {
+    pub(crate) fn open_in(
+        &self,
+        attempt: Attempt,
+    ) -> std::result::Result<Live<K::Connection>, SharedError> {
         let born = Instant::now();
         let opened = self
             .connector
@@ -85,6 +83,7 @@ impl<K: Connect> Shared<K> {
             born,
             autocommit,
             returned: None,
+            fresh: true,
             born_ns: self.lane.stamp(born),
             expires_ns: expires.map_or(u64::MAX, |at| self.lane.stamp(at)),
         })

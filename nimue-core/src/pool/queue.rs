@@ -12,8 +12,6 @@ use std::time::{Duration, Instant};
 pub(crate) enum Grant<C> {
     /// A connection, already counted in `in_use`.
     Conn(Live<C>),
-    /// Permission to open a connection: a slot counted in `total` and `opening`.
-    Slot,
     /// The pool closed.
     Closed,
     /// An async waiter's deadline passed (served by the timer, [`State::expire_tasks`]).
@@ -45,9 +43,10 @@ pub(super) struct Mailbox<C> {
     waker: Option<Waker>,
     /// When a task gives up: the timer (`timer.rs`) serves it [`Grant::TimedOut`] then.
     deadline: Option<Instant>,
-    /// A task holding off after its connection was turned away at checkout: it opens no new
-    /// connection until the timer serves it at its retry time (its `deadline` then).
-    holding_off: bool,
+    /// A waiter holding off after a connection was turned away at its checkout: no new
+    /// connection is opened for it before then (the timer ends the hold-off); a returned one
+    /// still reaches it.
+    hold_until: Option<Instant>,
 }
 
 impl<C> Mailbox<C> {
@@ -130,6 +129,7 @@ impl<C> State<C> {
     /// queue; the next waiter is nudged if one is still idle). `None`: it was not nudged, or a
     /// running caller took the connection first (it stays queued, in its place).
     pub(crate) fn take_nudged(&mut self, index: usize, lifo: bool) -> Option<(Live<C>, Wake)> {
+        self.note("take_nudged");
         if self.nudged != Some(index) {
             return None;
         }
@@ -141,9 +141,14 @@ impl<C> State<C> {
         Some((live, self.nudge()))
     }
 
-    /// Queue a waiter (at the front when it is coming back after its own connect failed) and
-    /// return its mailbox and the signal it waits for.
-    pub(crate) fn enqueue(&mut self, front: bool, now: Instant) -> (usize, Arc<Signal>) {
+    /// Queue a waiter (holding off until `hold_until`, if given) and return its mailbox and
+    /// the signal it waits for.
+    pub(crate) fn enqueue(
+        &mut self,
+        now: Instant,
+        hold_until: Option<Instant>,
+    ) -> (usize, Arc<Signal>) {
+        self.note("enqueue");
         let index = self.free.pop().unwrap_or_else(|| {
             self.mailboxes.push(Mailbox {
                 grant: None,
@@ -156,52 +161,61 @@ impl<C> State<C> {
                 task: false,
                 waker: None,
                 deadline: None,
-                holding_off: false,
+                hold_until: None,
             });
             self.mailboxes.len() - 1
         });
-        if front {
-            self.waiters.push_front(index);
-        } else {
-            self.waiters.push_back(index);
+        if self.waiters.is_empty() {
+            self.demand.queued(now);
         }
+        self.waiters.push_back(index);
         let mailbox = &mut self.mailboxes[index];
         mailbox.since = now;
         mailbox.task = false;
         mailbox.waker = None;
         mailbox.deadline = None;
-        mailbox.holding_off = false;
+        mailbox.hold_until = hold_until;
         mailbox.signal.ready.store(false, Ordering::Relaxed);
         (index, Arc::clone(&mailbox.signal))
     }
 
     /// Queue an async task (`get_async`) as [`enqueue`](Self::enqueue) does a thread; it
     /// counts as asleep (waking a task costs a trip through its executor), and gives up at
-    /// `deadline` (or, `holding_off`, comes back then to open a connection).
+    /// `deadline`.
     pub(crate) fn enqueue_task(
         &mut self,
-        front: bool,
         now: Instant,
+        hold_until: Option<Instant>,
         waker: &Waker,
         deadline: Option<Instant>,
-        holding_off: bool,
-    ) -> usize {
-        let (index, _) = self.enqueue(front, now);
+    ) -> (usize, Arc<Signal>) {
+        let (index, signal) = self.enqueue(now, hold_until);
         let mailbox = &mut self.mailboxes[index];
         mailbox.task = true;
         mailbox.sleeping = true;
         mailbox.waker = Some(waker.clone());
         mailbox.deadline = deadline;
-        mailbox.holding_off = holding_off;
-        index
+        (index, signal)
     }
 
-    /// Queued waiters that a free slot would be opened for (all but tasks holding off).
+    /// Queued waiters that connections may be opened for (all but those holding off).
     pub(super) fn waiting_for_slots(&self) -> usize {
         self.waiters
             .iter()
-            .filter(|&&i| !self.mailboxes[i].holding_off)
+            .filter(|&&i| self.mailboxes[i].hold_until.is_none())
             .count()
+    }
+
+    /// Wake the first waiter to start the connects the demand asked for ([`State::pending`]):
+    /// whoever waits starts them when it next looks at its mailbox.
+    pub(super) fn call_for_opens(&mut self) -> Wake {
+        if self.pending.is_empty() {
+            return Wake::default();
+        }
+        match self.waiters.front() {
+            Some(&first) => Wake([self.mailboxes[first].sleeper(), None]),
+            None => Wake::default(),
+        }
     }
 
     /// Whether the timer must be woken to serve a timeout at `deadline` in time: it sleeps
@@ -222,27 +236,41 @@ impl<C> State<C> {
         }
     }
 
-    /// Serve [`Grant::TimedOut`] to every queued task whose deadline is past `now`; the wakes,
-    /// and when the next deadline comes.
-    pub(crate) fn expire_tasks(&mut self, now: Instant) -> (Vec<Wake>, Option<Instant>) {
+    /// Serve [`Grant::TimedOut`] to every queued task whose deadline is past `now`, and end
+    /// the hold-offs that are over: the wakes, whether a hold-off ended (the demand changed),
+    /// and when the next deadline or hold-off end comes.
+    pub(crate) fn expire_tasks(&mut self, now: Instant) -> (Vec<Wake>, bool, Option<Instant>) {
+        self.note("expire");
         let mut wakes = Vec::new();
+        let mut unheld = false;
         let mut next: Option<Instant> = None;
+        let mut sooner = |at: Instant| next = Some(next.map_or(at, |n: Instant| n.min(at)));
         let mut at = 0;
         while at < self.waiters.len() {
             let index = self.waiters[at];
-            match self.mailboxes[index].deadline {
+            let mailbox = &mut self.mailboxes[index];
+            match mailbox.hold_until {
+                Some(until) if until <= now => {
+                    mailbox.hold_until = None;
+                    unheld = true;
+                }
+                Some(until) => sooner(until),
+                None => {}
+            }
+            match mailbox.deadline {
                 Some(deadline) if deadline <= now => {
                     self.waiters.remove(at);
                     wakes.push(self.served(index, Grant::TimedOut));
+                    self.left_queue();
                 }
                 Some(deadline) => {
-                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
+                    sooner(deadline);
                     at += 1;
                 }
                 None => at += 1,
             }
         }
-        (wakes, next)
+        (wakes, unheld, next)
     }
 
     /// Record whether a waiter is about to sleep (`true`) or awake again.
@@ -260,6 +288,7 @@ impl<C> State<C> {
     /// Remove a waiter that gives up (it was not served: it is still queued); if it was
     /// nudged, the next waiter is.
     pub(crate) fn dequeue(&mut self, index: usize) -> Wake {
+        self.note("dequeue");
         if self.nudged == Some(index) {
             self.nudged = None;
         }
@@ -274,6 +303,26 @@ impl<C> State<C> {
             self.waiters.remove(at);
         }
         self.free.push(index);
+        self.left_queue();
+    }
+
+    /// A waiter left the queue: if it was the last, the backlog is over, and the connects
+    /// asked for and not started are not needed (their slots are freed).
+    fn left_queue(&mut self) {
+        if !self.waiters.is_empty() {
+            return;
+        }
+        self.demand.emptied(Instant::now());
+        let unstarted = std::mem::take(&mut self.pending);
+        if !unstarted.is_empty() {
+            let probe = unstarted.iter().any(|attempt| attempt.probe);
+            self.total -= unstarted.len();
+            self.opening -= unstarted.len();
+            self.shrinking &= self.total > self.max_size;
+            if probe {
+                self.backoff.probe_dropped();
+            }
+        }
     }
 
     pub(crate) fn waiting(&self) -> usize {
@@ -283,8 +332,11 @@ impl<C> State<C> {
     /// Serve the first waiter, if any (invariant 5: it leaves the queue as it is served). If
     /// it was the nudged one, the next waiter is nudged (invariant 3).
     pub(super) fn serve(&mut self, grant: Grant<C>) -> Option<Wake> {
+        self.note("serve");
         let index = self.waiters.pop_front()?;
-        Some(self.served(index, grant))
+        let wake = self.served(index, grant);
+        self.left_queue();
+        Some(wake)
     }
 
     /// Put `grant` in the mailbox of `index`, just removed from the queue.

@@ -48,6 +48,9 @@ pub(crate) struct Shared<K: Connect> {
     /// `timer_started` says it was started without taking this lock.
     pub timer: Mutex<Option<JoinHandle<()>>>,
     pub timer_started: std::sync::atomic::AtomicBool,
+    /// The threads opening connections for the queue (`opener.rs`); beside the shared part,
+    /// so a thread can count itself out after letting go of it.
+    pub openers: std::sync::Arc<super::opener::Openers>,
     /// Connections handed out, when `leak_threshold` is set.
     pub leaks: Option<Leaks>,
     /// Resets dropped guards' connections off the callers' threads, when
@@ -77,6 +80,7 @@ impl<K: Connect> Shared<K> {
             checker_wake: Condvar::new(),
             timer_wake: Condvar::new(),
             timer: Mutex::new(None),
+            openers: std::sync::Arc::default(),
             timer_started: std::sync::atomic::AtomicBool::new(false),
             handles: AtomicUsize::new(0),
             checker: Mutex::new(None),

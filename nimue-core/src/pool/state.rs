@@ -18,12 +18,18 @@
 //!    removes a nudged waiter, nudges the first waiter when this would not hold otherwise
 //!    ([`State::nudge`]).
 //! 4. Waiters are queued while `total < max_size` only while connecting is backing off after a
-//!    failure, or while as many connections are being opened (an async task queues while the
-//!    connection it reserved a slot for is opened on another thread, `checkout_async.rs`); the checker then retries at `backoff.retry_at` and, on success, every waiter it
-//!    can is granted a slot ([`State::opened`]). So a freed slot is never left unused while a
-//!    waiter could have used it.
+//!    failure (the checker then retries at `backoff.retry_at`), while as many connections are
+//!    being opened for them (on threads of their own: a waiter never connects, `try_get`
+//!    aside), or while the demand rule holds opens back until `demand.review_at` (the timer
+//!    applies it again then, `demand.rs`). Whatever frees a slot, ends an outage or a
+//!    hold-off, or queues a waiter applies the rule ([`State::open_for_demand`]). So a freed
+//!    slot is never left unused while a waiter needs it.
 //! 5. Each waiter is served at most once: a grant is written only into the slot of a waiter
 //!    just removed from the queue, and the waiter takes it out under the same lock.
+//! 6. Connects the demand asked for and not started yet (`pending`, counted in `total` and
+//!    `opening`) exist only while a waiter is queued: the first waiter is woken to start
+//!    them (it holds the pool's `Arc` a connect thread needs), any waiter that looks at its
+//!    mailbox does, and when the queue empties they are dropped and their slots freed.
 //!
 //! # Hand-off
 //!
@@ -38,6 +44,7 @@
 //! it (`Mailbox::takes_directly` in `queue.rs`). Waiters are still served in arrival order.
 
 use super::backoff::{Attempt, Backoff};
+use super::demand::Demand;
 use super::lane::Stamped;
 use super::queue::Mailbox;
 pub(crate) use super::queue::{Grant, Wake};
@@ -58,6 +65,9 @@ pub(crate) struct Live<C> {
     pub autocommit: bool,
     /// When it was last returned, if `checkout_skip_window` is set (else not measured).
     pub returned: Option<Instant>,
+    /// Just opened and handed straight to a waiter: its checkout skips the checks a new
+    /// connection just passed (cleared once it is idle).
+    pub fresh: bool,
     /// `born` and `expires` (`u64::MAX`: never) in the fast lane's nanoseconds.
     pub born_ns: u64,
     pub expires_ns: u64,
@@ -123,6 +133,10 @@ pub(crate) struct State<C> {
     pub(super) free: Vec<usize>,
     pub closed: bool,
     pub backoff: Backoff,
+    /// What the rule for opening connections for waiters knows (`demand.rs`).
+    pub demand: Demand,
+    /// Connects the demand asked for that no waiter has started yet (invariant 6).
+    pub(super) pending: Vec<Attempt>,
     /// Why the latest connect attempt failed; cleared by a successful one.
     pub last_connect_error: Option<SharedError>,
     /// The checker's round number.
@@ -137,6 +151,9 @@ pub(crate) struct State<C> {
     /// with `evict_on_disconnect`).
     pub evict_before: Option<Instant>,
     pub stats: Counters,
+    /// The last state changes (debug builds; empty otherwise), for an invariant's failure
+    /// message.
+    pub(super) trail: std::collections::VecDeque<&'static str>,
 }
 
 impl<C> State<C> {
@@ -159,6 +176,8 @@ impl<C> State<C> {
             free: Vec::new(),
             closed: false,
             backoff: Backoff::new(backoff_cap, now),
+            demand: Demand::default(),
+            pending: Vec::new(),
             last_connect_error: None,
             round: 0,
             timer_asleep: false,
@@ -166,6 +185,19 @@ impl<C> State<C> {
             tick: now,
             evict_before: None,
             stats: Counters::default(),
+            trail: VecDeque::new(),
+        }
+    }
+
+    /// Note a state change (debug builds), for [`check`](Self::check)'s messages.
+    #[inline]
+    pub(crate) fn note(&mut self, _what: &'static str) {
+        #[cfg(debug_assertions)]
+        {
+            if self.trail.len() == 16 {
+                self.trail.pop_front();
+            }
+            self.trail.push_back(_what);
         }
     }
 
@@ -193,17 +225,36 @@ impl<C> State<C> {
             "the nudged waiter is queued"
         );
         debug_assert!(
-            self.waiting_for_slots() <= self.opening
+            self.waiting_for_slots() <= self.opening + self.idle.len() + self.checking
                 || self.closed
                 || self.total >= self.max_size
-                || !self.backoff.healthy(),
-            "nobody waits for a slot that could be opened"
+                || !self.backoff.healthy()
+                || self.demand.review_at.is_some(),
+            "nobody waits for a connection that could be opened, but while the rule holds it \
+             back: {} waiting, {} opening, {} idle, {} checking, {}/{} ({} in use) after {:?}",
+            self.waiting_for_slots(),
+            self.opening,
+            self.idle.len(),
+            self.checking,
+            self.total,
+            self.max_size,
+            self.in_use,
+            self.trail,
+        );
+        debug_assert!(
+            self.pending.is_empty() || !self.waiters.is_empty(),
+            "connects not started are asked for by waiters"
+        );
+        debug_assert!(
+            self.pending.len() <= self.opening,
+            "pending connects are counted"
         );
     }
 
     /// Take an idle connection for a caller (`lifo`: the most recently returned one).
     #[inline]
     pub(crate) fn take_idle(&mut self, lifo: bool) -> Option<Live<C>> {
+        self.note("take_idle");
         let idle = if lifo {
             self.idle.pop_back()
         } else {
@@ -221,6 +272,7 @@ impl<C> State<C> {
         now: impl FnOnce() -> Instant,
         demand: bool,
     ) -> Option<Attempt> {
+        self.note("reserve");
         if self.closed || self.total >= self.max_size {
             return None;
         }
@@ -242,12 +294,48 @@ impl<C> State<C> {
     }
 
     /// Whether the checker should open a connection now: to keep `min_idle` idle connections,
-    /// or to retry for waiters while backing off.
+    /// or to retry for waiters while backing off (while connecting works, the connections
+    /// waiters need are opened by the demand rule, [`State::open_for_demand`]).
     pub(crate) fn wants_open(&self, now: Instant) -> bool {
+        let healthy = self.backoff.healthy();
         !self.closed
             && self.total < self.max_size
-            && (self.idle.len() < self.min_idle || self.demand())
-            && (self.backoff.healthy() || self.backoff.probe_due(now, self.demand()))
+            && (self.idle.len() < self.min_idle || (self.demand() && !healthy))
+            && (healthy || self.backoff.probe_due(now, self.demand()))
+    }
+
+    /// Apply the demand rule (`demand.rs`) at `now`: reserve the slots of the connects to
+    /// open for the waiters, as [`pending`](Self::pending) connects, for a waiter to start
+    /// (invariant 6).
+    pub(crate) fn open_for_demand(&mut self, now: Instant) {
+        self.note("open_for_demand");
+        if self.waiters.is_empty() {
+            return;
+        }
+        let waiting = self.waiting_for_slots();
+        // An idle connection is on its way to the nudged waiter; one being checked comes
+        // back (or frees its slot, which applies the rule again).
+        let coming = self.opening + self.idle.len() + self.checking;
+        let wanted = self.demand.opens(now, waiting, coming, self.in_use);
+        for _ in 0..wanted {
+            match self.reserve(|| now, true) {
+                Some(attempt) => self.pending.push(attempt),
+                None => break,
+            }
+        }
+    }
+
+    /// [`open_for_demand`](Self::open_for_demand) where no waiter is at hand: who to wake to
+    /// start the connects.
+    pub(crate) fn demand_changed(&mut self, now: Instant) -> Wake {
+        self.open_for_demand(now);
+        self.call_for_opens()
+    }
+
+    /// The connects asked for that no waiter started yet: the caller starts them once the
+    /// lock is released (invariant 6).
+    pub(crate) fn take_pending(&mut self) -> Vec<Attempt> {
+        std::mem::take(&mut self.pending)
     }
 
     /// While connecting backs off and the pool wants a connection: when the checker should
@@ -266,33 +354,22 @@ impl<C> State<C> {
         self.evict_before.is_some_and(|at| born < at)
     }
 
-    /// A connection opened in a reserved slot; it is now in use by whoever opened it.
-    /// Returns whether this ended an outage: then call [`State::grant_slots`] (after giving
-    /// the new connection away, if it is for a waiter).
-    pub(crate) fn opened(&mut self) -> bool {
+    /// A connection opened in a reserved slot, after `took`; it is now in use by whoever
+    /// opened it. Returns whether this ended an outage (then apply the demand rule, after
+    /// giving the new connection away).
+    pub(crate) fn opened(&mut self, took: Duration) -> bool {
+        self.note("opened");
         self.opening -= 1;
         self.in_use += 1;
         self.stats.created += 1;
         self.last_connect_error = None;
+        self.demand.connected(took);
         self.backoff.succeeded()
-    }
-
-    /// After an outage: give every waiter there is room for a slot to open its connection in.
-    pub(crate) fn grant_slots(&mut self) -> Vec<Wake> {
-        let mut wakes = Vec::new();
-        while self.total < self.max_size {
-            let Some(wake) = self.serve(Grant::Slot) else {
-                break;
-            };
-            self.total += 1;
-            self.opening += 1;
-            wakes.push(wake);
-        }
-        wakes
     }
 
     /// Opening a connection in a reserved slot failed: back off and free the slot.
     pub(crate) fn open_failed(&mut self, attempt: Attempt, error: SharedError, now: Instant) {
+        self.note("open_failed");
         self.opening -= 1;
         self.total -= 1;
         self.stats.connect_failures += 1;
@@ -304,7 +381,8 @@ impl<C> State<C> {
     /// first waiter when it is awake or has waited too long, else make it idle at the hot end
     /// and nudge the first waiter (see "Hand-off" in the module docs).
     #[inline]
-    pub(crate) fn give(&mut self, live: Live<C>) -> Wake {
+    pub(crate) fn give(&mut self, mut live: Live<C>) -> Wake {
+        self.note("give");
         if let Some(&first) = self.waiters.front() {
             let mailbox = &self.mailboxes[first];
             // With a waiter nudged, a connection is idle already: the order is kept by
@@ -315,6 +393,8 @@ impl<C> State<C> {
             }
         }
         self.in_use -= 1;
+        // Idle, it may die before its checkout: that one tests it as any.
+        live.fresh = false;
         self.idle.push_back(Idle {
             live,
             round: self.round,
@@ -326,6 +406,7 @@ impl<C> State<C> {
     /// Put back an idle connection the checker took out and found alive: to the first waiter,
     /// or at the cold end (`lifo`: the front) so the reuse order is not disturbed.
     pub(crate) fn put_checked(&mut self, mut idle: Idle<C>, lifo: bool) -> Wake {
+        self.note("put_checked");
         self.checking -= 1;
         if self.waiters.is_empty() || self.nudged.is_some() {
             idle.round = self.round;
@@ -341,18 +422,16 @@ impl<C> State<C> {
         }
     }
 
-    /// A counted slot is free (its connection closed): give the first waiter permission to
-    /// open a connection in it, or uncount it.
-    pub(crate) fn release_slot(&mut self) -> Option<Wake> {
-        if !self.closed && self.backoff.healthy() && self.total <= self.max_size {
-            if let Some(wake) = self.serve(Grant::Slot) {
-                self.opening += 1;
-                return Some(wake);
-            }
-        }
+    /// A counted slot is free (its connection closed): uncount it, and open in its place
+    /// what the waiters need (the wake of [`open_for_demand`](Self::open_for_demand)).
+    pub(crate) fn release_slot(&mut self) -> Wake {
+        self.note("release_slot");
         self.total -= 1;
         self.shrinking &= self.total > self.max_size;
-        None
+        if self.waiters.is_empty() {
+            return Wake::default();
+        }
+        self.demand_changed(Instant::now())
     }
 
     /// Whether a connection opened at `born` must not be reused: it predates an eviction, or
@@ -364,6 +443,7 @@ impl<C> State<C> {
     /// Close every connection opened before `now` instead of reusing it: returns the idle
     /// ones (counted in `checking` until they are closed); in-use ones are closed on return.
     pub(crate) fn evict(&mut self, now: Instant) -> Vec<Idle<C>> {
+        self.note("evict");
         self.evict_before = Some(now);
         let idle: Vec<_> = self.idle.drain(..).collect();
         self.checking += idle.len();
@@ -372,7 +452,8 @@ impl<C> State<C> {
 
     /// Change the sizes: more room gives waiters slots at once; less closes idle connections
     /// above it now (returned) and in-use ones as they come back (invariant 2).
-    pub(crate) fn resize(&mut self, min_idle: usize, max_size: usize) -> (Vec<Idle<C>>, Vec<Wake>) {
+    pub(crate) fn resize(&mut self, min_idle: usize, max_size: usize) -> (Vec<Idle<C>>, Wake) {
+        self.note("resize");
         self.min_idle = min_idle;
         self.max_size = max_size;
         let mut excess = Vec::new();
@@ -384,17 +465,14 @@ impl<C> State<C> {
         }
         self.checking += excess.len();
         self.shrinking = self.total > max_size;
-        let wakes = if self.backoff.healthy() && !self.closed {
-            self.grant_slots()
-        } else {
-            Vec::new()
-        };
-        (excess, wakes)
+        let wake = self.demand_changed(Instant::now());
+        (excess, wake)
     }
 
     /// Take the checker's next idle connection to ping: one not used or pinged this round,
     /// idle longest first.
     pub(crate) fn take_unchecked(&mut self) -> Option<Idle<C>> {
+        self.note("take_unchecked");
         let round = self.round;
         let at = self.idle.iter().position(|idle| idle.round < round)?;
         self.checking += 1;
@@ -448,6 +526,9 @@ impl<C> State<C> {
     /// and the waiters to wake with [`Grant::Closed`].
     pub(crate) fn close(&mut self) -> (Vec<Idle<C>>, Vec<Wake>) {
         self.closed = true;
+        let unstarted = std::mem::take(&mut self.pending);
+        self.total -= unstarted.len();
+        self.opening -= unstarted.len();
         let idle: Vec<_> = self.idle.drain(..).collect();
         self.checking += idle.len();
         let mut wakes = Vec::new();
@@ -483,7 +564,7 @@ impl<C> State<C> {
             retired_lifetime: s.retired_lifetime,
             evicted: s.evicted,
             rejected: s.rejected,
-            direct: s.gets - s.waits,
+            direct: s.gets.saturating_sub(s.waits),
             last_connect_error: self.last_connect_error.as_ref().map(|e| e.to_string()),
         }
     }

@@ -5,6 +5,11 @@
 //! Errors keep `std::sync::Arc` in both builds: they are data, not synchronization.
 
 #[cfg(loom)]
+pub(crate) use loom::thread;
+#[cfg(not(loom))]
+pub(crate) use std::thread;
+
+#[cfg(loom)]
 pub(crate) use loom::sync::{
     atomic::{fence, AtomicBool, AtomicU64, AtomicUsize},
     Arc, Condvar, Mutex, MutexGuard,

@@ -1,15 +1,20 @@
-//! The timer: one thread per pool, started by the first async task that waits with a
-//! deadline, which serves tasks their timeout ([`Grant::TimedOut`](super::state::Grant))
-//! when their deadline passes ([`State::expire_tasks`](super::state::State::expire_tasks)).
+//! The timer: one thread per pool, the clock of its queue. It serves tasks their timeout
+//! ([`Grant::TimedOut`](super::state::Grant)) when their deadline passes, ends the hold-offs
+//! of waiters whose connection was turned away ([`State::expire_tasks`]), and applies the
+//! demand rule again when it held opens back (`demand.rs`, [`Demand::review_at`]).
 //!
 //! A waiting thread times itself out; a waiting task has nothing to run on. The checker could
-//! serve the timeouts, but it does I/O (pings, connects) that takes long on a hung server or
-//! a cut network: a task's timeout must not wait for that. This thread does nothing else.
+//! do this, but it does I/O (pings, connects) that takes long on a hung server or a cut
+//! network: a task's timeout must not wait for that. This thread does no I/O: the connects
+//! the rule asks for are started by the first waiter, whom it wakes.
 //!
-//! It sleeps on `timer_wake` until the earliest deadline; a task queued with an earlier one
+//! It sleeps on `timer_wake` until the earliest of these times; whatever sets an earlier one
 //! wakes it (the state's `timer_wakes_at`, written under the lock it waits with, so no
 //! wake-up is lost). Like the checker, it holds an `Arc` of the shared part, and `close()`
 //! wakes and joins it.
+//!
+//! [`State::expire_tasks`]: super::state::State::expire_tasks
+//! [`Demand::review_at`]: super::demand::Demand::review_at
 
 use super::shared::Shared;
 use super::state::Wake;
@@ -52,15 +57,23 @@ fn run<K: Connect>(shared: &Shared<K>) {
         if st.closed {
             return;
         }
-        let (expired, next) = st.expire_tasks(Instant::now());
-        if !expired.is_empty() {
+        let now = Instant::now();
+        let (expired, unheld, next) = st.expire_tasks(now);
+        let review = st.demand.review_at.is_some_and(|at| at <= now);
+        if !expired.is_empty() || unheld || review {
+            let opens = st.demand_changed(now);
             shared.sync_gate(&st);
             st.check();
             drop(st);
             expired.into_iter().for_each(Wake::wake);
+            opens.wake();
             st = shared.lock();
             continue;
         }
+        let next = match (next, st.demand.review_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         st.timer_wakes_at = next;
         st.timer_asleep = true;
         st = match next {

@@ -10,6 +10,7 @@ fn live(id: u32) -> Live<u32> {
         born: Instant::now(),
         autocommit: false,
         returned: None,
+        fresh: false,
         born_ns: 0,
         expires_ns: u64::MAX,
     }
@@ -20,10 +21,10 @@ fn exhausted(n: usize, since: Instant) -> (State<u32>, Vec<usize>) {
     let mut st = State::new(0, 1, Duration::from_secs(1));
     let attempt = st.reserve(Instant::now, true).unwrap();
     assert!(!attempt.probe);
-    st.opened();
+    st.opened(Duration::ZERO);
     let waiters = (0..n)
         .map(|_| {
-            let (index, _) = st.enqueue(false, since);
+            let (index, _) = st.enqueue(since, None);
             st.set_sleeping(index, true);
             index
         })
@@ -113,28 +114,66 @@ fn an_awake_or_long_waiting_first_waiter_is_handed_the_connection() {
 }
 
 #[test]
-fn serving_the_nudged_waiter_nudges_the_next() {
+fn a_freed_slot_becomes_a_connect_for_the_queue_that_the_first_waiter_starts() {
     // Two connections in use, two sleeping waiters.
     let mut st = State::new(0, 2, Duration::from_secs(1));
     for _ in 0..2 {
         st.reserve(Instant::now, true).unwrap();
-        st.opened();
+        st.opened(Duration::ZERO);
     }
     let w: Vec<usize> = (0..2)
         .map(|_| {
-            let (index, _) = st.enqueue(false, just_queued());
+            let (index, _) = st.enqueue(just_queued(), None);
             st.set_sleeping(index, true);
             index
         })
         .collect();
     let _ = st.give(live(1));
     assert_eq!(st.nudged, Some(w[0]));
-    // The other connection is discarded: its slot goes to the first waiter, the nudged
-    // one, so the next is nudged for the idle connection.
+    // The other connection is discarded: its slot is opened in for the queue (no waiter
+    // connects), and the first waiter is woken to start that connect.
     st.in_use -= 1;
-    let wake = st.release_slot().expect("the first waiter is served");
-    assert_eq!(woken(&wake), 2, "the served one and the next, nudged");
-    assert_eq!(st.nudged, Some(w[1]));
-    assert!(matches!(st.take_grant(w[0]), Some(Grant::Slot)));
+    let wake = st.release_slot();
+    assert_eq!(woken(&wake), 1, "the first waiter, to start the connect");
+    assert_eq!((st.total, st.opening, st.pending.len()), (2, 1, 1));
+    assert_eq!(
+        st.nudged,
+        Some(w[0]),
+        "still nudged for the idle connection"
+    );
+    st.check();
+    assert_eq!(st.take_pending().len(), 1);
+    st.check();
+}
+
+#[test]
+fn connects_nobody_started_are_dropped_when_the_queue_empties() {
+    let mut st: State<u32> = State::new(0, 3, Duration::from_secs(1));
+    st.reserve(Instant::now, true).unwrap();
+    st.opened(Duration::ZERO);
+    let (index, _) = st.enqueue(just_queued(), None);
+    st.open_for_demand(Instant::now());
+    assert_eq!((st.total, st.opening, st.pending.len()), (2, 1, 1));
+    // The waiter is served by a return before anyone started the connect: it is not made.
+    st.remove_waiter(index);
+    assert_eq!((st.total, st.opening, st.pending.len()), (1, 0, 0));
+    st.check();
+}
+
+#[test]
+fn a_waiter_holding_off_is_not_opened_for() {
+    let mut st: State<u32> = State::new(0, 3, Duration::from_secs(1));
+    st.reserve(Instant::now, true).unwrap();
+    st.opened(Duration::ZERO);
+    let now = Instant::now();
+    let _ = st.enqueue(just_queued(), Some(now + Duration::from_secs(3600)));
+    st.open_for_demand(now);
+    assert_eq!(st.pending.len(), 0);
+    st.check();
+    // Its hold-off ends (the timer's `expire_tasks`): now it is.
+    let (_, unheld, _) = st.expire_tasks(now + Duration::from_secs(7200));
+    assert!(unheld);
+    let _ = st.demand_changed(now);
+    assert_eq!(st.pending.len(), 1);
     st.check();
 }
