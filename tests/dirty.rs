@@ -135,3 +135,80 @@ fn mariadb() {
         "CREATE TABLE nimue_dirty (n BIGINT) ENGINE=InnoDB",
     );
 }
+
+/// Writes the statement's text does not show (a writing `WITH`, a function that writes) are
+/// reported too: the server says whether the transaction wrote, and its answer comes with
+/// the connection's next request, after which the pool warns, naming where the checkout that
+/// wrote was made (issue 26, item 4).
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_writes_the_text_does_not_show() {
+    let Some(url) = common::server_env("NIMUE_TEST_POSTGRES_URL") else {
+        return;
+    };
+    capture();
+    let name = "dirty-postgres-hidden";
+    let connector = nimue::postgres::PgConnector::from_url(&url).unwrap();
+    let pool = Pool::builder(connector)
+        .name(name)
+        .max_size(1)
+        .build()
+        .unwrap();
+    {
+        let mut conn = pool.get().unwrap();
+        conn.execute("DROP TABLE IF EXISTS nimue_dirty_hidden", &[])
+            .unwrap();
+        conn.execute("CREATE TABLE nimue_dirty_hidden (n int8)", &[])
+            .unwrap();
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION nimue_dirty_write() RETURNS int8 LANGUAGE sql AS \
+             'INSERT INTO nimue_dirty_hidden VALUES (3) RETURNING n'",
+            &[],
+        )
+        .unwrap();
+        conn.commit().unwrap();
+    }
+    {
+        let mut conn = pool.get().unwrap();
+        conn.execute("SELECT n FROM nimue_dirty_hidden", &[])
+            .unwrap();
+    }
+    let cte = line!() + 2;
+    {
+        let mut conn = pool.get().unwrap();
+        conn.execute(
+            "WITH w AS (INSERT INTO nimue_dirty_hidden VALUES (1) RETURNING n) SELECT n FROM w",
+            &[],
+        )
+        .unwrap();
+    }
+    let function = line!() + 2;
+    {
+        let mut conn = pool.get().unwrap();
+        conn.execute("SELECT nimue_dirty_write()", &[]).unwrap();
+    }
+    {
+        let mut conn = pool.get().unwrap();
+        let n = conn
+            .query_row("SELECT COUNT(*) FROM nimue_dirty_hidden", &[])
+            .unwrap()
+            .unwrap();
+        assert_eq!(n.get::<i64>(0).unwrap(), 0, "both writes were rolled back");
+    }
+    let warnings = dirty_warnings(name);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].contains(&format!("tests/dirty.rs:{cte}")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].contains(&format!("tests/dirty.rs:{function}")),
+        "{warnings:?}"
+    );
+    let mut conn = pool.get().unwrap();
+    conn.execute("DROP TABLE nimue_dirty_hidden CASCADE", &[])
+        .unwrap();
+    conn.execute("DROP FUNCTION IF EXISTS nimue_dirty_write()", &[])
+        .unwrap();
+    conn.commit().unwrap();
+}

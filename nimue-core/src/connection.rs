@@ -154,6 +154,17 @@ pub trait Connection: Send {
         false
     }
 
+    /// Whether the server has since said that the transaction an earlier
+    /// [`reset`](Self::reset) rolled back held writes
+    /// [`holds_uncommitted_writes`](Self::holds_uncommitted_writes) could not tell from the
+    /// statements (a writing `WITH`, a function that writes): an adapter that asks the server
+    /// without waiting for the answer gets it with a later request. Taken (the next call says
+    /// `false`); the pool then warns, naming where that earlier checkout was made. The
+    /// default is `false`.
+    fn took_back_uncommitted_writes(&mut self) -> bool {
+        false
+    }
+
     /// The database system behind this connection, for code that picks a driver at run time
     /// (a [`BoxConnection`](crate::BoxConnection)): `"sqlite"`, `"postgres"`, `"mysql"`,
     /// `"odbc"` for nimue's adapters. The default is `"unknown"`.

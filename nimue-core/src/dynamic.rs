@@ -59,6 +59,8 @@ pub trait DynConnection: Send {
     fn dyn_backend(&self) -> &'static str;
     /// [`Connection::holds_uncommitted_writes`].
     fn dyn_holds_uncommitted_writes(&self) -> bool;
+    /// [`Connection::took_back_uncommitted_writes`].
+    fn dyn_took_back_uncommitted_writes(&mut self) -> bool;
     /// The connection as `Any`, to reach the adapter's own type.
     fn as_any(&self) -> &dyn Any;
     /// The connection as `Any`, mutable.
@@ -139,6 +141,9 @@ impl<C: Connection + 'static> DynConnection for C {
     fn dyn_holds_uncommitted_writes(&self) -> bool {
         self.holds_uncommitted_writes()
     }
+    fn dyn_took_back_uncommitted_writes(&mut self) -> bool {
+        self.took_back_uncommitted_writes()
+    }
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -203,6 +208,9 @@ impl Connection for BoxConnection {
     }
     fn holds_uncommitted_writes(&self) -> bool {
         (**self).dyn_holds_uncommitted_writes()
+    }
+    fn took_back_uncommitted_writes(&mut self) -> bool {
+        (**self).dyn_took_back_uncommitted_writes()
     }
 }
 

@@ -139,10 +139,12 @@ fn metrics_are_exported_with_the_pools_name() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let connector = TestConnector::new();
+    // A recorder of this thread only: the one connection is opened here, by `build`
+    // (connections opened for waiters are opened on threads of their own).
     metrics::with_local_recorder(&recorder, || {
         let pool = Pool::builder(connector.clone())
             .name("exported")
-            .min_idle(0)
+            .min_idle(1)
             .max_size(1)
             .metrics(true)
             .build()

@@ -160,6 +160,25 @@ fn max_waiting_rejects_the_caller_past_the_limit() {
     assert_consistent(&state);
 }
 
+/// `max_waiting` bounds the queue of a pool that cannot grow: a caller the pool has room to
+/// open a connection for waits for it (or a returned one), even with `max_waiting` 0.
+#[test]
+fn max_waiting_zero_still_opens_the_connections_there_is_room_for() {
+    let connector = TestConnector::new();
+    let pool = builder(&connector, 0, 2)
+        .max_waiting(Some(0))
+        .build()
+        .unwrap();
+    let first = pool.get().expect("room for a first connection");
+    let second = pool.get().expect("room for a second");
+    let err = pool.get().map(drop).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PoolExhausted, "{err}");
+    drop((first, second));
+    let state = pool.state();
+    assert_eq!((state.total, state.rejected), (2, 1), "{state:?}");
+    assert_consistent(&state);
+}
+
 #[test]
 fn wait_ready_reports_why_and_returns_once_min_idle_are_open() {
     let connector = TestConnector::new();

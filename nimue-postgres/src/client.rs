@@ -120,6 +120,11 @@ impl Client {
         self.status.take_sql_prepared()
     }
 
+    /// The server's own word on the session: what its messages reported.
+    pub(crate) fn status(&self) -> &crate::status::TxStatus {
+        &self.status
+    }
+
     /// The session's `standard_conforming_strings`, as the server last reported it.
     pub(crate) fn standard_strings(&self) -> bool {
         self.status.standard_strings()

@@ -5,6 +5,7 @@ use crate::convert::describe;
 use crate::cursor::PgStream;
 use crate::error::map_err;
 use crate::placeholders::rewrite_for;
+use crate::status::writes_probe;
 use nimue_core::{Columns, Connection, DatabaseError, Error, ErrorKind, Result, StreamingCursor};
 use postgres::Statement;
 use std::collections::HashMap;
@@ -278,6 +279,29 @@ fn is_stale(e: &Error) -> bool {
     matches!(e.sqlstate(), Some("0A000" | "26000"))
 }
 
+impl PgConnection {
+    /// Before a reset rolls back a transaction in which no statement that writes by its text
+    /// ran: ask the server whether the transaction wrote (a writing `WITH`, a function), in a
+    /// request of its own (if it fails, the `ROLLBACK` after it still runs), without waiting:
+    /// its answer comes with the next request and is taken by
+    /// [`took_back_uncommitted_writes`](Connection::took_back_uncommitted_writes). Only when
+    /// the pool's warning would be heard (the `nimue::pool` target logs at warn level), and the
+    /// transaction has not failed (the question would fail too).
+    fn probe_writes(&mut self) {
+        let status = self.client.status();
+        if !log::log_enabled!(target: "nimue::pool", log::Level::Warn)
+            || !status.in_healthy_transaction()
+        {
+            return;
+        }
+        let Some(probe) = writes_probe(status.major()) else {
+            return;
+        };
+        let (client, driver) = self.client.parts();
+        driver.send(client.batch_execute(&probe));
+    }
+}
+
 impl Connection for PgConnection {
     type Cursor<'c> = PgCursor<'c>;
 
@@ -352,9 +376,12 @@ impl Connection for PgConnection {
     /// comes after it. The pool then runs its set-up again. A checkout that ran nothing costs
     /// nothing.
     fn reset(&mut self) -> Result<()> {
-        self.session.wrote = false;
+        let wrote = std::mem::take(&mut self.session.wrote);
         self.session_cleared = false;
         let in_transaction = std::mem::take(&mut self.session.in_transaction);
+        if in_transaction && !wrote {
+            self.probe_writes();
+        }
         if std::mem::take(&mut self.session.used) {
             let deallocate = self.client.take_sql_prepared();
             let mut clear = String::with_capacity(160);
@@ -385,6 +412,11 @@ impl Connection for PgConnection {
 
     fn reset_cleared_session(&self) -> bool {
         self.session_cleared
+    }
+
+    /// The server's answer to the writes probe of an earlier `reset`, read since.
+    fn took_back_uncommitted_writes(&mut self) -> bool {
+        self.client.status().take_probed_writes()
     }
 
     /// The session as it is now (after the pool's `autocommit` and `on_connect`) is the

@@ -30,10 +30,31 @@ struct Reported {
     standard_strings: AtomicBool,
     /// A SQL `PREPARE` completed (its `CommandComplete` tag) since this was last taken.
     sql_prepared: AtomicBool,
+    /// The last `RowDescription` was the writes probe's ([`PROBE_COLUMN`]): its row says.
+    probing: AtomicBool,
+    /// The writes probe answered true since this was last taken.
+    probed_writes: AtomicBool,
+    /// The server's major version (`server_version`, reported at startup); 0 until known.
+    major: AtomicU8,
+}
+
+/// The column the writes probe names its answer (see [`writes_probe`]).
+pub(crate) const PROBE_COLUMN: &str = "nimue_uncommitted_writes";
+
+/// A query that says whether the open transaction wrote (it has a transaction ID), for a
+/// server of major version `major`: `None` where there is no such function (before 10).
+pub(crate) fn writes_probe(major: u8) -> Option<String> {
+    let function = match major {
+        13.. => "pg_current_xact_id_if_assigned",
+        10..=12 => "txid_current_if_assigned",
+        _ => return None,
+    };
+    Some(format!("SELECT {function}() IS NOT NULL AS {PROBE_COLUMN}"))
 }
 
 /// The `ParameterStatus` body that matters here, and the longest body kept to read one.
 const STANDARD_STRINGS: &[u8] = b"standard_conforming_strings\0";
+const SERVER_VERSION: &[u8] = b"server_version\0";
 const LONGEST_KEPT: usize = 64;
 
 impl TxStatus {
@@ -43,7 +64,25 @@ impl TxStatus {
             tx: AtomicU8::new(IDLE),
             standard_strings: AtomicBool::new(true),
             sql_prepared: AtomicBool::new(false),
+            probing: AtomicBool::new(false),
+            probed_writes: AtomicBool::new(false),
+            major: AtomicU8::new(0),
         }))
+    }
+
+    /// Whether a transaction is open and not failed (`T`): a statement sent now runs.
+    pub(crate) fn in_healthy_transaction(&self) -> bool {
+        self.0.tx.load(Ordering::Relaxed) == b'T'
+    }
+
+    /// The server's major version, 0 until it said.
+    pub(crate) fn major(&self) -> u8 {
+        self.0.major.load(Ordering::Relaxed)
+    }
+
+    /// Whether the writes probe answered true since the last call.
+    pub(crate) fn take_probed_writes(&self) -> bool {
+        self.0.probed_writes.swap(false, Ordering::Relaxed)
     }
 
     /// Whether the server said a transaction is open (or failed and not yet rolled back)
@@ -70,8 +109,26 @@ impl TxStatus {
         self.0.tx.store(status, Ordering::Relaxed);
     }
 
+    /// A `RowDescription` body: a field count, then each field's name and attributes.
+    fn row_description(&self, body: &[u8]) {
+        let probe = body.strip_prefix(&[0, 1][..]).is_some_and(|rest| {
+            rest.strip_prefix(PROBE_COLUMN.as_bytes())
+                .is_some_and(|rest| rest.first() == Some(&0))
+        });
+        self.0.probing.store(probe, Ordering::Relaxed);
+    }
+
+    /// A `DataRow` body: a column count, then each value's length and bytes. The probe's is
+    /// one boolean in text: `t` or `f`.
+    fn data_row(&self, body: &[u8]) {
+        if self.0.probing.swap(false, Ordering::Relaxed) && body == [0, 1, 0, 0, 0, 1, b't'] {
+            self.0.probed_writes.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// A `CommandComplete` body: the command's tag.
     fn completed(&self, tag: &[u8]) {
+        self.0.probing.store(false, Ordering::Relaxed);
         if tag == b"PREPARE\0" {
             self.0.sql_prepared.store(true, Ordering::Relaxed);
         }
@@ -82,6 +139,11 @@ impl TxStatus {
         if let Some(value) = body.strip_prefix(STANDARD_STRINGS) {
             let on = !value.starts_with(b"off");
             self.0.standard_strings.store(on, Ordering::Relaxed);
+        } else if let Some(value) = body.strip_prefix(SERVER_VERSION) {
+            // "15.5", "16beta1", "9.6.24": the digits before the first non-digit.
+            let digits = value.iter().take_while(|b| b.is_ascii_digit());
+            let major = digits.fold(0u32, |n, &b| n * 10 + u32::from(b - b'0'));
+            self.0.major.store(major.min(255) as u8, Ordering::Relaxed);
         }
     }
 }
@@ -95,9 +157,10 @@ struct Framing {
     have: usize,
     /// Body bytes of the current message still to come.
     left: usize,
-    /// The body of a `ParameterStatus` or `CommandComplete` message being read (up to
-    /// `LONGEST_KEPT` bytes).
+    /// The body of a short message being read (up to `LONGEST_KEPT` bytes).
     kept: Vec<u8>,
+    /// The length of the current message's body.
+    body_len: usize,
 }
 
 impl Framing {
@@ -110,17 +173,23 @@ impl Framing {
                 if self.header[0] == b'Z' && n == self.left {
                     status.set(bytes[n - 1]);
                 }
-                // `ParameterStatus` ('S') and `CommandComplete` ('C'): short bodies, read whole.
+                // `ParameterStatus` ('S'), `CommandComplete` ('C'), and the writes probe's
+                // `RowDescription` ('T') and `DataRow` ('D'): short bodies, read whole.
                 let tag = self.header[0];
-                if matches!(tag, b'S' | b'C') && self.kept.len() + n <= LONGEST_KEPT {
+                let whole = self.kept.len() + n <= LONGEST_KEPT && self.body_len <= LONGEST_KEPT;
+                if matches!(tag, b'S' | b'C' | b'T' | b'D') && whole {
                     self.kept.extend_from_slice(&bytes[..n]);
                     if n == self.left {
-                        if tag == b'S' {
-                            status.parameter(&self.kept);
-                        } else {
-                            status.completed(&self.kept);
+                        match tag {
+                            b'S' => status.parameter(&self.kept),
+                            b'C' => status.completed(&self.kept),
+                            b'T' => status.row_description(&self.kept),
+                            _ => status.data_row(&self.kept),
                         }
                     }
+                } else if n == self.left && matches!(tag, b'T' | b'D') {
+                    // Too long to be the probe's: whatever follows is not its answer.
+                    status.0.probing.store(false, Ordering::Relaxed);
                 }
                 self.left -= n;
                 bytes = &bytes[n..];
@@ -138,6 +207,7 @@ impl Framing {
                     self.header[4],
                 ]);
                 self.left = (len as usize).saturating_sub(4);
+                self.body_len = self.left;
                 self.have = 0;
                 self.kept.clear();
             }
@@ -251,6 +321,62 @@ mod tests {
         let status = TxStatus::new();
         Framing::default().feed(&message(b'Z', b"I"), &status);
         assert!(!status.in_transaction());
+    }
+
+    /// The probe's row description and row, as the server sends them.
+    fn probe_reply(answer: u8) -> Vec<u8> {
+        let mut description = vec![0, 1];
+        description.extend_from_slice(PROBE_COLUMN.as_bytes());
+        description.extend_from_slice(&[0; 19]);
+        let mut stream = message(b'T', &description);
+        stream.extend(message(b'D', &[0, 1, 0, 0, 0, 1, answer]));
+        stream.extend(message(b'C', b"SELECT 1\0"));
+        stream.extend(message(b'Z', b"T"));
+        stream
+    }
+
+    #[test]
+    fn the_writes_probe_answer_is_read_off_the_stream() {
+        for chunk in [1, 3, 1000] {
+            let status = TxStatus::new();
+            let mut framing = Framing::default();
+            for piece in probe_reply(b'f').chunks(chunk) {
+                framing.feed(piece, &status);
+            }
+            assert!(!status.take_probed_writes(), "chunks of {chunk}");
+            for piece in probe_reply(b't').chunks(chunk) {
+                framing.feed(piece, &status);
+            }
+            assert!(status.take_probed_writes(), "chunks of {chunk}");
+            assert!(!status.take_probed_writes(), "taken");
+        }
+        // A user's one-boolean row under another name is not the probe's.
+        let status = TxStatus::new();
+        let mut framing = Framing::default();
+        let mut description = vec![0, 1];
+        description.extend_from_slice(b"other\0");
+        description.extend_from_slice(&[0; 18]);
+        framing.feed(&message(b'T', &description), &status);
+        framing.feed(&message(b'D', &[0, 1, 0, 0, 0, 1, b't']), &status);
+        assert!(!status.take_probed_writes());
+    }
+
+    #[test]
+    fn the_server_version_gives_the_probe() {
+        let status = TxStatus::new();
+        let mut framing = Framing::default();
+        framing.feed(
+            &message(b'S', b"server_version\x0015.14 (Debian 15.14-0+deb12u1)\0"),
+            &status,
+        );
+        assert_eq!(status.major(), 15);
+        assert!(writes_probe(15)
+            .unwrap()
+            .contains("pg_current_xact_id_if_assigned"));
+        assert!(writes_probe(12)
+            .unwrap()
+            .contains("txid_current_if_assigned"));
+        assert_eq!(writes_probe(9), None);
     }
 
     #[test]

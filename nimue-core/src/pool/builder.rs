@@ -152,9 +152,11 @@ impl<K: Connect> PoolBuilder<K> {
         self
     }
 
-    /// The most callers that may wait for a connection at once (default: no limit). One more
-    /// gets [`Error::Exhausted`] at once instead of queueing: under overload, failing fast
-    /// beats a queue that only grows.
+    /// The most callers that may wait for a connection at once while the pool holds
+    /// `max_size` connections (or cannot connect) (default: no limit). One more gets
+    /// [`Error::Exhausted`] at once instead of queueing: under overload, failing fast beats a
+    /// queue that only grows. A caller the pool has room to open a connection for is not
+    /// refused (it waits for that connection, or a returned one, whichever comes first).
     ///
     /// ```
     /// use nimue_core::{testing::TestConnector, ErrorKind, Pool};

@@ -133,6 +133,8 @@ fn round<K: Connect>(shared: &Shared<K>) {
             shared.discard(idle.live, Held::Checking, Why::CheckFailed);
             continue;
         }
+        // The ping read whatever the server still had to say of the last return.
+        super::guard::warn_if_took_back(&shared.config.name, &mut idle.live);
         let mut st = shared.lock();
         if st.closed {
             drop(st);

@@ -199,7 +199,9 @@ impl<K: Connect> Shared<K> {
             }
             return Self::look(this, co, how);
         }
-        if !co.waited {
+        // `max_waiting` bounds the callers waiting on a pool that cannot grow for them.
+        let room = st.total < st.max_size && st.backoff.healthy();
+        if !co.waited && !room {
             if let Some(full) = this.queue_full(&mut st) {
                 return Err(full);
             }

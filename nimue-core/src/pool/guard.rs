@@ -104,8 +104,8 @@ impl<K: Connect> PooledConnection<K> {
 
     /// Take the connection to give it back, warning when it holds writes nobody committed.
     fn take_back(&mut self) -> Option<Box<Live<K::Connection>>> {
-        let live = self.take()?;
-        warn_if_dirty(&self.shared.config.name, &live.conn, self.at);
+        let mut live = self.take()?;
+        warn_if_dirty(&self.shared.config.name, &mut live, self.at);
         Some(live)
     }
 }
@@ -189,8 +189,8 @@ impl<'a, K: Connect> Lease<'a, K> {
 impl<K: Connect> Drop for Lease<'_, K> {
     fn drop(&mut self) {
         self.shared.settle_ticket(self.ticket.take());
-        if let Some(live) = self.live.take() {
-            warn_if_dirty(&self.shared.config.name, &live.conn, self.at);
+        if let Some(mut live) = self.live.take() {
+            warn_if_dirty(&self.shared.config.name, &mut live, self.at);
             // As for a dropped guard.
             self.shared.checkin_dropped(live, thread::panicking());
         }
@@ -199,13 +199,35 @@ impl<K: Connect> Drop for Lease<'_, K> {
 
 /// A connection given back with writes nobody committed (HikariCP's "dirty" connection):
 /// the return rolls them back, which is what the code that checked it out may not expect.
-/// Said at warn level, with where it was checked out.
-fn warn_if_dirty<C: Connection>(pool: &str, conn: &C, at: &Location<'_>) {
-    if conn.holds_uncommitted_writes() {
+/// Said at warn level, with where it was checked out; first what the server said since of the
+/// previous return ([`Connection::took_back_uncommitted_writes`]), naming that checkout.
+pub(crate) fn warn_if_dirty<C: Connection>(
+    pool: &str,
+    live: &mut Live<C>,
+    at: &'static Location<'static>,
+) {
+    warn_if_took_back(pool, live);
+    if live.conn.holds_uncommitted_writes() {
         log::warn!(
             target: LOG,
             "pool {pool:?}: a connection checked out at {at} came back with uncommitted writes; \
              they are rolled back (commit them, or use Connection::transaction)"
+        );
+    }
+    live.last_at = Some(at);
+}
+
+/// Warn when the server said since the last return that it rolled back writes.
+pub(crate) fn warn_if_took_back<C: Connection>(pool: &str, live: &mut Live<C>) {
+    if live.conn.took_back_uncommitted_writes() {
+        let at = live
+            .last_at
+            .map_or_else(|| "an unknown place".to_owned(), ToString::to_string);
+        log::warn!(
+            target: LOG,
+            "pool {pool:?}: a connection checked out at {at} came back with uncommitted writes \
+             (the server said so after the return); they were rolled back (commit them, or use \
+             Connection::transaction)"
         );
     }
 }

@@ -84,6 +84,7 @@ impl<K: Connect> Shared<K> {
             autocommit,
             returned: None,
             fresh: true,
+            last_at: None,
             born_ns: self.lane.stamp(born),
             expires_ns: expires.map_or(u64::MAX, |at| self.lane.stamp(at)),
         })

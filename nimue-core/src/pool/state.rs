@@ -65,6 +65,9 @@ pub(crate) struct Live<C> {
     pub autocommit: bool,
     /// When it was last returned, if `checkout_skip_window` is set (else not measured).
     pub returned: Option<Instant>,
+    /// Where the last checkout of it was made (for a warning about writes the server
+    /// reported after it came back).
+    pub last_at: Option<&'static std::panic::Location<'static>>,
     /// Just opened and handed straight to a waiter: its checkout skips the checks a new
     /// connection just passed (cleared once it is idle).
     pub fresh: bool,

@@ -11,6 +11,7 @@ fn live(id: u32) -> Live<u32> {
         autocommit: false,
         returned: None,
         fresh: false,
+        last_at: None,
         born_ns: 0,
         expires_ns: u64::MAX,
     }
