@@ -10,10 +10,11 @@
 //! that the returns will not serve within one connect time:
 //!
 //! - Nothing in use (nothing will come back), or no connect measured yet: one per waiter.
-//! - The queue has lasted a connect time (sustained demand, not a spike): one per waiter, so
-//!   the pool reaches what the load needs within the next connect time.
-//! - Otherwise the waiters beyond what returns at the rate seen (in this backlog, or the last
-//!   one) will serve within a connect time. A rate is trusted once as many returns were seen
+//! - The queue has lasted a connect time, or does not shrink as connections come back (new
+//!   callers keep it as long as it was: sustained demand, not a spike): one per waiter, so the
+//!   pool reaches what the load needs within the next connect time.
+//! - Otherwise the waiters beyond what the queue will drain within a connect time: what the
+//!   returns serve at the rate seen (in this backlog, or the last one), less what arrives. A rate is trusted once as many returns were seen
 //!   as connections are in use (at most [`EVIDENCE`]): the first return alone, one of a batch
 //!   checked out together, says little. Before that: one connect at a time, until the returns
 //!   say how fast they come or a quarter of a connect time passes without them.
@@ -30,6 +31,9 @@ pub(crate) struct Demand {
     since: Option<Instant>,
     /// Connections given back since then.
     returns: u32,
+    /// The longest the queue was in this backlog, and when it was last that long.
+    peak: usize,
+    peak_at: Option<Instant>,
     /// Returns per second in the last backlog: what the next one expects at first.
     rate: Option<f64>,
     /// How long a connect takes (a moving average of the successful ones).
@@ -49,6 +53,8 @@ impl Demand {
     pub(crate) fn queued(&mut self, now: Instant) {
         self.since = Some(now);
         self.returns = 0;
+        self.peak = 0;
+        self.peak_at = None;
     }
 
     /// The queue became empty at `now`: its return rate is the next backlog's first guess.
@@ -90,6 +96,10 @@ impl Demand {
         in_use: usize,
     ) -> usize {
         self.review_at = None;
+        if waiting >= self.peak {
+            self.peak = waiting;
+            self.peak_at = Some(now);
+        }
         let uncovered = waiting.saturating_sub(opening);
         // Under loom the model has no timer to apply the rule again: every waiter is
         // opened for, the hand-off is what the model checks.
@@ -115,7 +125,17 @@ impl Demand {
             // Nothing says how soon a connection comes back: one connect at a time.
             None => usize::from(opening == 0),
             Some(rate) => {
-                let expected = rate * connect.as_secs_f64();
+                let mut expected = rate * connect.as_secs_f64();
+                if !unseen {
+                    // With the returns seen, the queue should have shrunk since it was longest;
+                    // what it drains per second is what the returns serve less what arrives.
+                    let drained = self.peak.saturating_sub(waiting) as f64;
+                    let over = self
+                        .peak_at
+                        .map_or(0.0, |at| now.saturating_duration_since(at).as_secs_f64());
+                    let draining = if over > 0.0 { drained / over } else { 0.0 };
+                    expected = expected.min(draining * connect.as_secs_f64());
+                }
                 // `as` saturates: a huge rate covers every waiter.
                 uncovered.saturating_sub(expected as usize)
             }
@@ -176,7 +196,8 @@ mod tests {
         let now = Instant::now();
         let mut demand = warm(150 * MS);
         demand.queued(now);
-        // Five returns in the first 2 ms: 375 expected within a connect time.
+        assert_eq!(demand.opens(now, 45, 1, 5), 0);
+        // Five returns in the first 2 ms, five served: 375 expected within a connect time.
         for _ in 0..5 {
             demand.returned();
         }
@@ -189,10 +210,12 @@ mod tests {
         let now = Instant::now();
         let mut demand = warm(100 * MS);
         demand.queued(now);
-        // Two returns in 20 ms with two in use: ten expected within a connect time.
+        assert_eq!(demand.opens(now, 14, 0, 2), 1);
+        // Two returns in 20 ms with two in use, two served: ten expected within a connect
+        // time, for eleven waiters no connect is under way for.
         demand.returned();
         demand.returned();
-        assert_eq!(demand.opens(now + 20 * MS, 14, 0, 2), 4);
+        assert_eq!(demand.opens(now + 20 * MS, 12, 1, 2), 1);
     }
 
     #[test]
@@ -200,15 +223,43 @@ mod tests {
         let now = Instant::now();
         let mut demand = warm(20 * MS);
         demand.queued(now);
+        assert_eq!(demand.opens(now, 45, 0, 5), 1);
         demand.returned();
         // One of five in use came back after 2 ms: one connect at a time still.
         assert_eq!(demand.opens(now + 2 * MS, 44, 1, 5), 0);
         for _ in 0..4 {
             demand.returned();
         }
-        // All five: 50 expected within a connect time.
-        assert_eq!(demand.opens(now + 2 * MS, 44, 1, 5), 0);
+        // All five, and five served: 50 expected within a connect time.
+        assert_eq!(demand.opens(now + 2 * MS, 40, 1, 5), 0);
         assert_eq!(demand.review_at, Some(now + 20 * MS));
+    }
+
+    /// 45 callers at once on five connections in use (150 ms connects), and the five come
+    /// back within 2 ms.
+    fn five_returned_of_a_spike() -> (Instant, Demand) {
+        let now = Instant::now();
+        let mut demand = warm(150 * MS);
+        demand.queued(now);
+        assert_eq!(demand.opens(now, 45, 0, 5), 1);
+        for _ in 0..5 {
+            demand.returned();
+        }
+        (now, demand)
+    }
+
+    #[test]
+    fn a_queue_that_does_not_shrink_is_opened_for_at_once() {
+        let (now, mut demand) = five_returned_of_a_spike();
+        // Five new callers took the served ones' places.
+        assert_eq!(demand.opens(now + 2 * MS, 45, 1, 5), 44);
+    }
+
+    #[test]
+    fn a_queue_that_drains_in_time_is_not() {
+        let (now, mut demand) = five_returned_of_a_spike();
+        // Five served in 2 ms, nobody new: drained within a connect time.
+        assert_eq!(demand.opens(now + 2 * MS, 40, 1, 5), 0);
     }
 
     #[test]
@@ -216,6 +267,8 @@ mod tests {
         let now = Instant::now();
         let mut demand = warm(150 * MS);
         demand.queued(now);
+        let _ = demand.opens(now, 90, 0, 5);
+        // Draining, but not within a connect time of its start.
         for _ in 0..1000 {
             demand.returned();
         }

@@ -26,7 +26,9 @@ impl<K: Connect> Shared<K> {
     pub(crate) fn lend_to_pool(&self, live: Live<K::Connection>) {
         let mut st = self.lock();
         if let Some(why) = Self::not_kept(&st, &live) {
-            // Counted as opening until closed: the waiters' connects are reckoned with it.
+            // The connect worked (a probe's end); the connection is counted as opening until
+            // closed: the waiters' connects are reckoned with it.
+            st.connected(live.born.elapsed());
             drop(st);
             self.discard(live, Held::Opening, why);
             return;

@@ -365,6 +365,12 @@ impl<C> State<C> {
         self.opening -= 1;
         self.in_use += 1;
         self.stats.created += 1;
+        self.connected(took)
+    }
+
+    /// A connect succeeded after `took` (whether its connection is kept or not): connecting
+    /// works, the probe if it was one is over. Returns whether this ended an outage.
+    pub(crate) fn connected(&mut self, took: Duration) -> bool {
         self.last_connect_error = None;
         self.demand.connected(took);
         self.backoff.succeeded()
