@@ -163,12 +163,7 @@ impl<K: Connect> Shared<K> {
         if let Some(live) = st.take_idle(this.lifo()) {
             if st.waiting() > 0 {
                 // Taken before the nudged waiter came for it: that waiter may need a connect.
-                st.open_for_demand(Instant::now());
-                this.time(&st, st.demand.review_at);
-                let opens = st.take_pending();
-                st.check();
-                drop(st);
-                Self::start_opens(this, opens);
+                Self::demand_changed(this, st, Wake::default());
             }
             return Ok(Look::Conn(Box::new(live)));
         }
@@ -279,24 +274,24 @@ impl<K: Connect> Shared<K> {
                     Err(this.timed_out(&st, co))
                 }
             };
-            Self::after_leaving(this, st, Wake::default());
+            Self::demand_changed(this, st, Wake::default());
             return Collected::Done(result);
         }
         if let Some((live, next)) = st.take_nudged(index, this.lifo()) {
             co.queued = None;
             st.stats.wait_time += queued.elapsed();
             this.sync_gate(&st);
-            Self::after_leaving(this, st, next);
+            Self::demand_changed(this, st, next);
             return Collected::Done(Ok(Box::new(live)));
         }
         Collected::Waiting(st)
     }
 
-    /// A caller left the queue (served, or giving up) under the lock `st`: the waiters
-    /// behind it may need connects that what it took was counted against (an idle connection
-    /// a waiter holding off took, say), so the demand rule is applied again; then `next` is
-    /// woken and the connects are started.
-    fn after_leaving(this: &Arc<Self>, mut st: MutexGuard<'_, State<K::Connection>>, next: Wake) {
+    /// A caller left the queue (served, or giving up) or took an idle connection past it,
+    /// under the lock `st`: the waiters may need connects that what it took was counted
+    /// against (an idle connection a waiter holding off took, say), so the demand rule is
+    /// applied again; then `next` is woken and the connects are started.
+    fn demand_changed(this: &Arc<Self>, mut st: MutexGuard<'_, State<K::Connection>>, next: Wake) {
         if st.waiting() > 0 {
             st.open_for_demand(Instant::now());
             this.time(&st, st.demand.review_at);
@@ -325,7 +320,7 @@ impl<K: Connect> Shared<K> {
             this.timed_out(&st, co)
         });
         this.sync_gate(&st);
-        Self::after_leaving(this, st, next);
+        Self::demand_changed(this, st, next);
         error
     }
 
