@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 pub(crate) struct Attempt {
     /// Whether this is the one retry allowed while backing off.
     pub probe: bool,
+    /// When its slot was reserved: its connection counts as opened then (a `drain()` after
+    /// this closes it), however late the thread that connects gets going.
+    pub reserved: Instant,
 }
 
 /// Back-off of connect attempts after failures: exponential for the background refill, short

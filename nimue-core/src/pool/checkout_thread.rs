@@ -169,7 +169,8 @@ impl<K: Connect> Shared<K> {
         this: &Arc<Self>,
         attempt: Attempt,
     ) -> std::result::Result<Option<Live<K::Connection>>, SharedError> {
-        let born = Instant::now();
+        // Opened, for `drain()`, from when its slot was reserved.
+        let born = attempt.reserved;
         let live = this
             .connector
             .connect(&this.config.name)

@@ -51,7 +51,8 @@ impl<K: Connect> Shared<K> {
         &self,
         attempt: Attempt,
     ) -> std::result::Result<Live<K::Connection>, SharedError> {
-        let born = Instant::now();
+        // Opened, for `drain()`, from when its slot was reserved.
+        let born = attempt.reserved;
         let opened = self
             .connector
             .connect(&self.config.name)

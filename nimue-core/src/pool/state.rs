@@ -288,7 +288,10 @@ impl<C> State<C> {
         }
         self.total += 1;
         self.opening += 1;
-        Some(Attempt { probe })
+        Some(Attempt {
+            probe,
+            reserved: Instant::now(),
+        })
     }
 
     /// Whether callers wait for a connection: the checker's retries are then on demand.
