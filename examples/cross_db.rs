@@ -9,15 +9,13 @@
 //!
 //! In a project of yours the same body goes in a `#[test]`.
 
-use nimue::{matrix, params, Connection, Result};
+use nimue::{matrix, Connection, Result};
 
 /// The code under test: written once against the traits.
 fn add_user<C: Connection>(conn: &mut C, email: &str) -> Result<i64> {
     conn.transaction(|tx| {
-        tx.execute("INSERT INTO users (email) VALUES (?)", &params![email])?;
-        tx.query_row("SELECT COUNT(*) FROM users", &[])?
-            .expect("a count")
-            .get(0)
+        tx.execute("INSERT INTO users (email) VALUES (?)", (email,))?;
+        tx.query_scalar("SELECT COUNT(*) FROM users", ())
     })
 }
 

@@ -262,12 +262,10 @@ fn main() -> Result<()> {
         let value: String = row.get("value")?;
         println!("{key} = {value}");
     }
-    let answer: Option<i64> = match conn.query_row("GET ?", &params!["answer"])? {
-        Some(row) => Some(row.get::<String>(1)?.parse().expect("a number")),
-        None => None,
-    };
-    assert_eq!(answer, Some(42));
-    assert!(conn.query_row("GET ?", &params!["draft"])?.is_none());
+    let (_, answer): (String, String) = conn.query_one("GET ?", ("answer",))?;
+    assert_eq!(answer.parse::<i64>().ok(), Some(42));
+    let draft: Option<(String, String)> = conn.query_opt("GET ?", ("draft",))?;
+    assert!(draft.is_none());
 
     // Errors land in PEP 249's classes like any other driver's.
     let err = conn.execute("FROB ?", &params![1]).unwrap_err();

@@ -20,7 +20,7 @@
 //!     let mut conn = db.pool().get()?;
 //!     conn.execute("CREATE TABLE IF NOT EXISTS notes (body VARCHAR(100))", &[])?;
 //!     conn.execute("INSERT INTO notes VALUES (?)", &params!["hello"])?;
-//!     let n: i64 = conn.query_row("SELECT COUNT(*) FROM notes", &[])?.unwrap().get(0)?;
+//!     let n: i64 = conn.query_scalar("SELECT COUNT(*) FROM notes", ())?;
 //!     assert!(n >= 1, "on {}", db.name());
 //!     conn.rollback()
 //! });

@@ -67,7 +67,7 @@ fn every_type_width_round_trips_with_its_description() {
     .to_vec();
     let insert = "INSERT INTO nimue_pg_types VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     conn.execute(insert, &row).unwrap();
-    conn.execute(insert, &vec![Value::Null; 15]).unwrap();
+    conn.execute(insert, vec![Value::Null; 15]).unwrap();
     let mut cur = conn.cursor().unwrap();
     cur.execute("SELECT * FROM nimue_pg_types ORDER BY i2 NULLS LAST", &[])
         .unwrap();

@@ -3,8 +3,10 @@
 use crate::cell::RowView;
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
+use crate::from_row::FromRow;
+use crate::params::Params;
 use crate::row::Row;
-use crate::value::Value;
+use crate::value::FromValue;
 
 mod transaction;
 
@@ -195,7 +197,7 @@ pub trait Connection: Send {
     /// let changed = conn.execute("DELETE FROM sessions WHERE user_id = ?", &params![42])?;
     /// # Ok(()) }
     /// ```
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<i64> {
+    fn execute(&mut self, sql: &str, params: impl Params) -> Result<i64> {
         let mut cursor = self.cursor()?;
         cursor.execute(sql, params)?;
         // A long query's rowcount is known once its rows were read (streaming cursors).
@@ -215,7 +217,7 @@ pub trait Connection: Send {
     /// }
     /// # Ok(()) }
     /// ```
-    fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>> {
+    fn query(&mut self, sql: &str, params: impl Params) -> Result<Vec<Row>> {
         let mut cursor = self.cursor()?;
         cursor.execute(sql, params)?;
         cursor.fetchall()
@@ -237,7 +239,7 @@ pub trait Connection: Send {
     fn query_map<T>(
         &mut self,
         sql: &str,
-        params: &[Value],
+        params: impl Params,
         f: impl FnMut(RowView<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
         let mut cursor = self.cursor()?;
@@ -257,7 +259,7 @@ pub trait Connection: Send {
     ///     conn.query_as("SELECT id, name FROM users WHERE active = ?", &params![true])?;
     /// # Ok(()) }
     /// ```
-    fn query_as<T: crate::FromRow>(&mut self, sql: &str, params: &[Value]) -> Result<Vec<T>> {
+    fn query_as<T: FromRow>(&mut self, sql: &str, params: impl Params) -> Result<Vec<T>> {
         self.query_map(sql, params, |row| T::from_row(&row))
     }
 
@@ -313,11 +315,61 @@ pub trait Connection: Send {
         transaction::run_retrying(self, attempts, f)
     }
 
-    /// Execute a query and return its first row, or `None` when it returned no rows.
-    fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+    /// Execute a query and return its first row, or `None` when it returned no rows (the rest
+    /// of its rows are not read).
+    fn query_row(&mut self, sql: &str, params: impl Params) -> Result<Option<Row>> {
         let mut cursor = self.cursor()?;
         cursor.execute(sql, params)?;
         cursor.fetchone()
+    }
+
+    /// Execute a query and read its first row into a `T` (a tuple, or a [`FromRow`] struct):
+    /// an error of kind [`NoRows`](crate::ErrorKind::NoRows) when it returned none.
+    ///
+    /// ```
+    /// # use nimue_core::{params, Connection, Result};
+    /// # fn f<C: Connection>(conn: &mut C) -> Result<()> {
+    /// let (name, born): (String, i64) =
+    ///     conn.query_one("SELECT name, born FROM people WHERE id = ?", (7,))?;
+    /// # Ok(()) }
+    /// ```
+    fn query_one<T: FromRow>(&mut self, sql: &str, params: impl Params) -> Result<T> {
+        self.query_opt(sql, params)?.ok_or(Error::NoRows)
+    }
+
+    /// Execute a query and read its first row into a `T`, or `None` when it returned no rows.
+    ///
+    /// ```
+    /// # use nimue_core::{params, Connection, Result};
+    /// # fn f<C: Connection>(conn: &mut C) -> Result<()> {
+    /// let user: Option<(i64, String)> =
+    ///     conn.query_opt("SELECT id, name FROM users WHERE email = ?", ("ada@example.com",))?;
+    /// # Ok(()) }
+    /// ```
+    fn query_opt<T: FromRow>(&mut self, sql: &str, params: impl Params) -> Result<Option<T>> {
+        let mut cursor = self.cursor()?;
+        cursor.execute(sql, params)?;
+        let mut first = None;
+        cursor.fetch_with(&mut |row| first = Some(T::from_row(&row)))?;
+        first.transpose()
+    }
+
+    /// Execute a query and read the first column of its first row (`COUNT(*)`, a `RETURNING
+    /// id`, a setting): an error of kind [`NoRows`](crate::ErrorKind::NoRows) when it returned
+    /// none; a `T` that is an `Option` reads `NULL` as `None`.
+    ///
+    /// ```
+    /// # use nimue_core::{params, Connection, Result};
+    /// # fn f<C: Connection>(conn: &mut C) -> Result<()> {
+    /// let active: i64 = conn.query_scalar("SELECT COUNT(*) FROM users WHERE active = ?", (true,))?;
+    /// # Ok(()) }
+    /// ```
+    fn query_scalar<T: FromValue>(&mut self, sql: &str, params: impl Params) -> Result<T> {
+        let mut cursor = self.cursor()?;
+        cursor.execute(sql, params)?;
+        let mut first = None;
+        cursor.fetch_with(&mut |row| first = Some(row.get::<T>(0)))?;
+        first.ok_or(Error::NoRows)?
     }
 }
 

@@ -6,6 +6,7 @@
 
 use crate::cell::RowView;
 use crate::error::{Error, Result};
+use crate::params::{ParamSets, Params};
 use crate::row::{Column, Columns, Row};
 use crate::value::Value;
 use std::collections::VecDeque;
@@ -25,14 +26,48 @@ use std::collections::VecDeque;
 /// }
 /// ```
 pub trait Cursor {
-    /// Prepare and execute one statement with `params` bound to its `?` placeholders.
+    /// Prepare and execute one statement with `params` ([`Params`]: `params![..]`, a tuple,
+    /// a slice, `&[]` for none) bound to its `?` placeholders.
     ///
     /// A wrong number of parameters is a `ProgrammingError`, never a panic. Rows of a previous
     /// statement that were not fetched are discarded.
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<()>;
+    fn execute<P: Params>(&mut self, sql: &str, params: P) -> Result<()>
+    where
+        Self: Sized,
+    {
+        self.execute_values(sql, &params.into_values())
+    }
 
-    /// Execute one statement once per parameter set; `rowcount` is the total of affected rows.
-    fn executemany(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<()>;
+    /// Execute one statement once per parameter set, taken from any iterator as it runs (a
+    /// `&[Vec<Value>]`, a `Vec` of tuples, an iterator that reads a file): `rowcount` is the
+    /// total of affected rows.
+    ///
+    /// ```
+    /// use nimue_core::{Connection, Cursor, Result};
+    ///
+    /// fn load<C: Connection>(conn: &mut C, points: &[(i64, f64)]) -> Result<()> {
+    ///     let mut cur = conn.cursor()?;
+    ///     cur.executemany("INSERT INTO points VALUES (?, ?)", points.iter().map(|(id, x)| (id, x)))?;
+    ///     drop(cur);
+    ///     conn.commit()
+    /// }
+    /// ```
+    fn executemany<I>(&mut self, sql: &str, param_sets: I) -> Result<()>
+    where
+        Self: Sized,
+        I: IntoIterator,
+        I::Item: Params,
+    {
+        self.executemany_values(sql, &mut param_sets.into_iter().map(|p| p.into_values()))
+    }
+
+    /// [`execute`](Self::execute) with its parameters as [`Value`]s: what the cursor
+    /// implements (and what a `dyn Cursor` calls).
+    fn execute_values(&mut self, sql: &str, params: &[Value]) -> Result<()>;
+
+    /// [`executemany`](Self::executemany) with its parameter sets as [`Value`]s, one at a time:
+    /// what the cursor implements.
+    fn executemany_values(&mut self, sql: &str, param_sets: &mut ParamSets<'_>) -> Result<()>;
 
     /// The result columns of the last statement, or `None` when it returned no rows (DML, DDL)
     /// or nothing was executed yet.
@@ -182,11 +217,11 @@ impl<T, C: Cursor + ?Sized, F: FnMut(RowView<'_>) -> Result<T>> Iterator for Map
 
 /// A boxed cursor is a cursor (what [`BoxConnection`](crate::BoxConnection) hands out).
 impl<C: Cursor + ?Sized> Cursor for Box<C> {
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<()> {
-        (**self).execute(sql, params)
+    fn execute_values(&mut self, sql: &str, params: &[Value]) -> Result<()> {
+        (**self).execute_values(sql, params)
     }
-    fn executemany(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<()> {
-        (**self).executemany(sql, param_sets)
+    fn executemany_values(&mut self, sql: &str, param_sets: &mut ParamSets<'_>) -> Result<()> {
+        (**self).executemany_values(sql, param_sets)
     }
     fn description(&self) -> Option<&[Column]> {
         (**self).description()
@@ -273,10 +308,10 @@ pub trait Execute {
 
     /// Run `sql` once per parameter set. The default runs [`Execute::run`] in a loop and
     /// sums the row counts; adapters override it to prepare once.
-    fn run_many(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<ResultSet> {
+    fn run_many(&mut self, sql: &str, param_sets: &mut ParamSets<'_>) -> Result<ResultSet> {
         let mut total = ResultSet::no_rows(0, None);
         for params in param_sets {
-            let one = self.run(sql, params)?;
+            let one = self.run(sql, &params)?;
             total.rowcount += one.rowcount.max(0);
             total.lastrowid = one.lastrowid.or(total.lastrowid);
         }
@@ -327,14 +362,14 @@ impl<'c, C: Execute + ?Sized> BufferedCursor<'c, C> {
 }
 
 impl<C: Execute + ?Sized> Cursor for BufferedCursor<'_, C> {
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<()> {
+    fn execute_values(&mut self, sql: &str, params: &[Value]) -> Result<()> {
         // Drop the previous result first: a failed statement leaves no stale rows behind.
         self.result = None;
         self.result = Some(self.conn.run(sql, params)?);
         Ok(())
     }
 
-    fn executemany(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<()> {
+    fn executemany_values(&mut self, sql: &str, param_sets: &mut ParamSets<'_>) -> Result<()> {
         self.result = None;
         self.result = Some(self.conn.run_many(sql, param_sets)?);
         Ok(())

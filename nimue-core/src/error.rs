@@ -72,6 +72,11 @@ pub enum Error {
     /// A pool refused to queue another caller: `max_waiting` callers were already waiting.
     #[error("pool {:?}: too many callers waiting ({}); not queueing another", .0.pool, .0.numbers())]
     Exhausted(Box<PoolTimeout>),
+    /// A query helper that needs a row ([`query_one`](crate::Connection::query_one),
+    /// [`query_scalar`](crate::Connection::query_scalar)) got none: sqlx's `RowNotFound`,
+    /// rusqlite's `QueryReturnedNoRows`.
+    #[error("the query returned no rows")]
+    NoRows,
     /// The pool is closed: it hands out no more connections.
     #[error("pool {pool:?} is closed")]
     Closed {
@@ -133,7 +138,7 @@ impl Error {
             Error::Interface { driver, .. } => driver.as_deref(),
             Error::Database(e) => e.driver_error(),
             Error::Connect { cause, .. } => cause.driver_error(),
-            Error::Timeout(_) | Error::Exhausted(_) | Error::Closed { .. } => None,
+            Error::Timeout(_) | Error::Exhausted(_) | Error::Closed { .. } | Error::NoRows => None,
         }
     }
 
@@ -182,6 +187,7 @@ impl Error {
             Error::Timeout(_) => ErrorKind::PoolTimeout,
             Error::Exhausted(_) => ErrorKind::PoolExhausted,
             Error::Closed { .. } => ErrorKind::PoolClosed,
+            Error::NoRows => ErrorKind::NoRows,
             Error::Connect { cause, .. } => cause.kind(),
         }
     }
@@ -226,12 +232,14 @@ pub enum ErrorKind {
     PoolClosed,
     /// Not PEP 249: the pool refused to queue the caller ([`Error::Exhausted`], `max_waiting`).
     PoolExhausted,
+    /// Not PEP 249: a query that had to return a row returned none ([`Error::NoRows`]).
+    NoRows,
 }
 
 impl ErrorKind {
     /// Whether this kind is `DatabaseError` or one of its subclasses.
     pub fn is_database(self) -> bool {
-        !matches!(self, ErrorKind::Interface) && !self.is_pool()
+        !matches!(self, ErrorKind::Interface | ErrorKind::NoRows) && !self.is_pool()
     }
 
     /// Whether this is one of the pool's own errors, which PEP 249 does not define.
@@ -265,6 +273,7 @@ impl ErrorKind {
             ErrorKind::PoolTimeout => "PoolTimeout",
             ErrorKind::PoolClosed => "PoolClosed",
             ErrorKind::PoolExhausted => "TooManyRequests",
+            ErrorKind::NoRows => "NoRows",
         }
     }
 }
@@ -283,6 +292,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::PoolTimeout => "pool timeout",
             ErrorKind::PoolClosed => "pool closed",
             ErrorKind::PoolExhausted => "pool exhausted",
+            ErrorKind::NoRows => "no rows",
         };
         f.write_str(text)
     }

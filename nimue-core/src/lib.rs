@@ -28,6 +28,7 @@ mod cursor;
 mod dynamic;
 pub mod error;
 mod from_row;
+mod params;
 pub mod pool;
 mod row;
 pub mod sql;
@@ -43,10 +44,11 @@ pub use cursor::{BufferedCursor, Cursor, Execute, ResultSet, Rows};
 pub use dynamic::{BoxConnection, BoxConnector, DynConnection};
 pub use error::{BoxError, DatabaseError, Error, ErrorKind, PoolTimeout, Result};
 pub use from_row::FromRow;
+pub use params::{ParamSets, Params};
 pub use pool::{Pool, PoolBuilder, PoolState, PooledConnection, Reuse};
 pub use row::{Column, Columns, Row, RowIndex};
 pub use stream::{RowStream, Started, StreamingCursor};
-pub use value::{CellRef, FromValue, RawRow, TypeCode, Value};
+pub use value::{CellRef, FromValue, RawRow, ToValue, TypeCode, Value};
 
 /// PEP 249's `apilevel`.
 pub const APILEVEL: &str = "2.0";

@@ -18,6 +18,7 @@
 use crate::cell::RowView;
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
+use crate::params::ParamSets;
 use crate::row::{Column, Columns, Row};
 use crate::value::RawRow;
 use crate::value::Value;
@@ -67,11 +68,11 @@ pub trait RowStream {
 
     /// Run `sql` once per parameter set; the default starts it once per set, reads and drops
     /// any rows, and sums the row counts.
-    fn start_many(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<Started> {
+    fn start_many(&mut self, sql: &str, param_sets: &mut ParamSets<'_>) -> Result<Started> {
         let mut total = 0;
         let mut last = None;
         for params in param_sets {
-            match self.start(sql, params)? {
+            match self.start(sql, &params)? {
                 Started::Done {
                     rowcount,
                     lastrowid,
@@ -269,14 +270,14 @@ impl<S: RowStream> StreamingCursor<S> {
 }
 
 impl<S: RowStream> Cursor for StreamingCursor<S> {
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<()> {
+    fn execute_values(&mut self, sql: &str, params: &[Value]) -> Result<()> {
         // A failed statement leaves no stale rows or counts behind.
         self.progress = Progress::Idle;
         let started = self.stream.start(sql, params)?;
         self.begin(started)
     }
 
-    fn executemany(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<()> {
+    fn executemany_values(&mut self, sql: &str, param_sets: &mut ParamSets<'_>) -> Result<()> {
         self.progress = Progress::Idle;
         let started = self.stream.start_many(sql, param_sets)?;
         self.begin(started)

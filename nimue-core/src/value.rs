@@ -19,8 +19,10 @@ use std::fmt;
 
 mod from_value;
 mod interop;
+mod to_value;
 
 pub use from_value::FromValue;
+pub use to_value::ToValue;
 
 /// One SQL value, with PEP 249's types.
 ///
@@ -184,20 +186,23 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// Build a parameter array for [`Cursor::execute`](crate::Cursor::execute) from Rust values.
+/// Build a parameter array for [`Cursor::execute`](crate::Cursor::execute) from Rust values
+/// of any [`ToValue`] types, owned or borrowed (an owned `String` is moved, not copied).
 ///
 /// ```
 /// use nimue_core::{params, Value};
-/// let p = params![1, "two", 3.0, None::<i64>];
+/// let name = String::from("two");
+/// let p = params![1, &name, 3.0, None::<i64>, &4_i64];
 /// assert_eq!(p[1], Value::Text("two".into()));
 /// assert_eq!(p[3], Value::Null);
+/// assert_eq!(p[4], Value::Int(4));
 /// let none: [Value; 0] = params![];
 /// assert!(none.is_empty());
 /// ```
 #[macro_export]
 macro_rules! params {
     () => { [] as [$crate::Value; 0] };
-    ($($p:expr),+ $(,)?) => { [$($crate::Value::from($p)),+] };
+    ($($p:expr),+ $(,)?) => { [$($crate::value::ToValue::into_value($p)),+] };
 }
 
 /// One cell of a row, as the driver holds it.

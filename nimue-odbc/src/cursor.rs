@@ -8,7 +8,7 @@ use crate::error::map_err;
 use crate::fetch::{describe, FetchError, Fetcher, Layout, OdbcCursorImpl};
 use nimue_core::sql::{starts_with_any, DML_KEYWORDS};
 use nimue_core::{
-    check_param_count, Error, Result, Row, RowStream, Started, StreamingCursor, Value,
+    check_param_count, Error, ParamSets, Result, Row, RowStream, Started, StreamingCursor, Value,
 };
 use odbc_api::handles::{AsStatementRef, Statement, StatementImpl};
 use odbc_api::parameter::InputParameter;
@@ -214,8 +214,10 @@ impl RowStream for OdbcStream<'_> {
     }
 
     /// Prepares once, then executes once per parameter set.
-    fn start_many(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<Started> {
-        let sets: Vec<&[Value]> = param_sets.iter().map(Vec::as_slice).collect();
+    /// The sets are gathered first: every set is checked before any runs.
+    fn start_many(&mut self, sql: &str, param_sets: &mut ParamSets<'_>) -> Result<Started> {
+        let owned: Vec<_> = param_sets.collect();
+        let sets: Vec<&[Value]> = owned.iter().map(AsRef::as_ref).collect();
         if sets.is_empty() {
             self.finish();
             self.layout = None;

@@ -10,8 +10,8 @@ use crate::placeholders::rewrite_for;
 use futures_util::Stream;
 use nimue_core::sql::{first_keyword, starts_with_any, DML_KEYWORDS};
 use nimue_core::{
-    check_param_count, CellRef, Columns, DatabaseError, ErrorKind, RawRow, Result, Row, RowStream,
-    Started, Value,
+    check_param_count, CellRef, Columns, DatabaseError, ErrorKind, ParamSets, RawRow, Result, Row,
+    RowStream, Started, Value,
 };
 use postgres::types::ToSql;
 use std::future::{poll_fn, Future};
@@ -336,10 +336,10 @@ impl RowStream for PgStream<'_> {
 
     /// Once per parameter set, as [`RowStream::start_many`]; a set that returns rows (e.g.
     /// `INSERT ... RETURNING`) adds their number to `rowcount`, as a set that changes rows does.
-    fn start_many(&mut self, sql: &str, param_sets: &[Vec<Value>]) -> Result<Started> {
+    fn start_many(&mut self, sql: &str, param_sets: &mut ParamSets<'_>) -> Result<Started> {
         let mut total = 0;
         for params in param_sets {
-            match self.start(sql, params)? {
+            match self.start(sql, &params)? {
                 Started::Done { rowcount, .. } => total += rowcount.max(0),
                 Started::Rows(_) => {
                     while self.next_row()?.is_some() {

@@ -4,7 +4,7 @@ use crate::cursor::{prepare, read, Descriptions, Hints, SqliteStream};
 use crate::error::{is_fatal, map_err};
 use crate::session::SessionWatch;
 use nimue_core::sql::starts_with_any;
-use nimue_core::{Columns, Connection, Error, Result, Row, StreamingCursor, Value};
+use nimue_core::{Columns, Connection, Error, Params, Result, Row, StreamingCursor};
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
@@ -312,9 +312,10 @@ impl Connection for SqliteConnection {
 
     /// A point query without a cursor: the first row, stepped straight from the statement
     /// (the rest of the result is not read).
-    fn query_row(&mut self, sql: &str, params: &[Value]) -> Result<Option<Row>> {
+    fn query_row(&mut self, sql: &str, params: impl Params) -> Result<Option<Row>> {
+        let params = params.into_values();
         let first = (|| {
-            let mut stmt = prepare(self, sql, params)?;
+            let mut stmt = prepare(self, sql, &params)?;
             if stmt.column_count() == 0 {
                 stmt.raw_execute().map_err(map_err)?;
                 return Err(Error::programming(

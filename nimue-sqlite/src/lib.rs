@@ -20,8 +20,8 @@
 //! conn.execute("INSERT INTO kv VALUES (?, ?)", &params!["a", vec![1u8, 2, 3]])?;
 //! let dup = conn.execute("INSERT INTO kv VALUES (?, ?)", &params!["a", None::<Vec<u8>>]);
 //! assert_eq!(dup.unwrap_err().kind(), ErrorKind::Integrity);
-//! let row = conn.query_row("SELECT v FROM kv WHERE k = ?", &params!["a"])?.unwrap();
-//! assert_eq!(row.get::<Vec<u8>>("v")?, vec![1, 2, 3]);
+//! let v: Vec<u8> = conn.query_scalar("SELECT v FROM kv WHERE k = ?", ("a",))?;
+//! assert_eq!(v, vec![1, 2, 3]);
 //! # Ok::<(), nimue_core::Error>(())
 //! ```
 //!
@@ -63,9 +63,8 @@
 //! // DECIMAL(38, 10): stored as an 8-byte float.
 //! assert_eq!(rows[0].values()[1], Value::Decimal(Decimal::from_str("12345678901234567000").unwrap()));
 //! assert_eq!(rows[1].values()[1], Value::Float(7.922816251426434e28));
-//! let stored = conn.query_row("SELECT typeof(exact), typeof(lossy) FROM money", &[])?.unwrap();
-//! assert_eq!(stored.get::<String>(0)?, "text");
-//! assert_eq!(stored.get::<String>(1)?, "real");
+//! let stored: (String, String) = conn.query_one("SELECT typeof(exact), typeof(lossy) FROM money", ())?;
+//! assert_eq!(stored, ("text".into(), "real".into()));
 //! # Ok::<(), nimue_core::Error>(())
 //! ```
 
