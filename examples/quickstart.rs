@@ -10,7 +10,10 @@ fn main() -> Result<()> {
     let dir = std::env::temp_dir().join("nimue-quickstart");
     std::fs::create_dir_all(&dir).map_err(|e| nimue::Error::interface_from("temp dir", e))?;
     // One pool for the program's lifetime: 1 connection kept open, at most 4.
-    let pool = Pool::new(SqliteConnector::new(dir.join("quickstart.db")), 1, 4)?;
+    let pool = Pool::builder(SqliteConnector::new(dir.join("quickstart.db")))
+        .min_idle(1)
+        .max_size(4)
+        .build()?;
     // A pooled connection derefs to the adapter's connection; dropping it returns it to the
     // pool (rolling back whatever was not committed).
     let mut conn = pool.get()?;

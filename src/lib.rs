@@ -32,6 +32,74 @@
 
 pub use nimue_core::*;
 
+/// `#[derive(FromRow)]` (feature `derive`): each field reads the column of its name, in any
+/// column order; `#[nimue(rename = "column")]` reads another, `#[nimue(flatten)]` reads a
+/// nested `FromRow` from the same row, an `Option` field reads `NULL` as `None`; a tuple
+/// struct reads the columns in order. A column the row lacks is a `ProgrammingError` naming
+/// it; a value that does not convert, a `DataError`.
+///
+/// ```
+/// # #[cfg(feature = "sqlite")] {
+/// use nimue::sqlite::SqliteConnector;
+/// use nimue::{Connect, Connection, FromRow};
+///
+/// #[derive(Debug, FromRow)]
+/// struct User {
+///     id: i64,
+///     #[nimue(rename = "email_address")]
+///     email: String,
+///     #[nimue(flatten)]
+///     plan: Plan,
+/// }
+///
+/// #[derive(Debug, FromRow)]
+/// struct Plan {
+///     tier: String,
+///     seats: Option<i64>,
+/// }
+///
+/// let mut conn = SqliteConnector::memory().connect()?;
+/// conn.execute("CREATE TABLE users (id INTEGER, email_address TEXT, tier TEXT, seats INTEGER)", ())?;
+/// conn.execute("INSERT INTO users VALUES (?, ?, ?, ?)", (1, "ada@example.org", "pro", None::<i64>))?;
+/// let user: User = conn.query_one("SELECT * FROM users WHERE id = ?", (1,))?;
+/// assert_eq!((user.email.as_str(), user.plan.tier.as_str(), user.plan.seats), ("ada@example.org", "pro", None));
+/// let all: Vec<User> = conn.query_as("SELECT * FROM users", ())?;
+/// # assert_eq!(all.len(), 1);
+/// # }
+/// # Ok::<(), nimue::Error>(())
+/// ```
+///
+/// What it cannot read is a compile error at the attribute (an enum, a unit struct, an
+/// unknown or misplaced attribute, a renamed flattened field):
+///
+/// ```compile_fail
+/// #[derive(nimue::FromRow)]
+/// struct User {
+///     #[nimue(column = "user_id")] // `rename = "..."` or `flatten`
+///     id: i64,
+/// }
+/// ```
+///
+/// ```compile_fail
+/// #[derive(nimue::FromRow)]
+/// enum Role { Admin, Member }
+/// ```
+///
+/// ```compile_fail
+/// #[derive(nimue::FromRow)]
+/// struct User { id: i64, #[nimue(flatten, rename = "plan")] plan: Plan }
+/// #[derive(nimue::FromRow)]
+/// struct Plan { tier: String }
+/// ```
+///
+/// ```compile_fail
+/// // A field type that is not read from a cell.
+/// #[derive(nimue::FromRow)]
+/// struct User { id: i64, tags: std::collections::HashMap<String, String> }
+/// ```
+#[cfg(feature = "derive")]
+pub use nimue_derive::FromRow;
+
 pub mod any;
 #[cfg(feature = "sqlite")]
 pub mod matrix;

@@ -3,8 +3,9 @@
 
 mod common;
 
-use nimue::{Connect, Connection, Pool};
-use std::sync::{Mutex, Once};
+use nimue::pool::PoolEvent;
+use nimue::{Connect, Connection, Pool, PoolBuilder};
+use std::sync::{Arc, Mutex, Once};
 
 static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -41,15 +42,29 @@ fn dirty_warnings(name: &str) -> Vec<String> {
         .collect()
 }
 
-/// Check out, write, forget to commit: one warning naming this file; committed work and a
-/// checkout that only read: none.
+/// Where the `DirtyReturn` events of a pool said its dirty checkouts were made.
+type Seen = Arc<Mutex<Vec<String>>>;
+
+/// `builder` with an `on_event` hook that keeps the `DirtyReturn` events' places.
+fn seeing_dirty_returns<K: Connect>(builder: PoolBuilder<K>) -> (PoolBuilder<K>, Seen) {
+    let seen = Seen::default();
+    let keep = Arc::clone(&seen);
+    let builder = builder.on_event(move |event| {
+        if let PoolEvent::DirtyReturn { checked_out_at } = event {
+            let at = checked_out_at.map_or("unknown".into(), |at| at.to_string());
+            keep.lock().unwrap().push(at);
+        }
+    });
+    (builder, seen)
+}
+
+/// Check out, write, forget to commit: one warning, one `DirtyReturn` event and one count in
+/// `state().dirty_returns`, each naming this file; committed work and a checkout that only
+/// read: none.
 fn warns_about_dirty_returns<K: Connect>(connector: K, name: &str, create: &str) {
     capture();
-    let pool = Pool::builder(connector)
-        .name(name)
-        .max_size(1)
-        .build()
-        .unwrap();
+    let (builder, seen) = seeing_dirty_returns(Pool::builder(connector).name(name).max_size(1));
+    let pool = builder.build().unwrap();
     {
         let mut conn = pool.get().unwrap();
         conn.execute("DROP TABLE IF EXISTS nimue_dirty", &[])
@@ -75,6 +90,8 @@ fn warns_about_dirty_returns<K: Connect>(connector: K, name: &str, create: &str)
         conn.execute("COMMIT", &[]).unwrap();
     }
     assert_eq!(dirty_warnings(name), Vec::<String>::new(), "{name}");
+    assert_eq!(pool.state().dirty_returns, 0, "{name}");
+    assert!(seen.lock().unwrap().is_empty(), "{name}");
     let line = line!() + 2;
     {
         let mut conn = pool.get().unwrap();
@@ -86,6 +103,13 @@ fn warns_about_dirty_returns<K: Connect>(connector: K, name: &str, create: &str)
     assert!(
         warnings[0].contains(&format!("tests/dirty.rs:{line}")),
         "{name}: {warnings:?}"
+    );
+    assert_eq!(pool.state().dirty_returns, 1, "{name}");
+    let events = seen.lock().unwrap().clone();
+    assert_eq!(events.len(), 1, "{name}: {events:?}");
+    assert!(
+        events[0].contains(&format!("tests/dirty.rs:{line}")),
+        "{events:?}"
     );
     let mut conn = pool.get().unwrap();
     let n = conn
@@ -149,11 +173,8 @@ fn postgres_writes_the_text_does_not_show() {
     capture();
     let name = "dirty-postgres-hidden";
     let connector = nimue::postgres::PgConnector::from_url(&url).unwrap();
-    let pool = Pool::builder(connector)
-        .name(name)
-        .max_size(1)
-        .build()
-        .unwrap();
+    let (builder, seen) = seeing_dirty_returns(Pool::builder(connector).name(name).max_size(1));
+    let pool = builder.build().unwrap();
     {
         let mut conn = pool.get().unwrap();
         conn.execute("DROP TABLE IF EXISTS nimue_dirty_hidden", &[])
@@ -204,6 +225,17 @@ fn postgres_writes_the_text_does_not_show() {
     assert!(
         warnings[1].contains(&format!("tests/dirty.rs:{function}")),
         "{warnings:?}"
+    );
+    assert_eq!(pool.state().dirty_returns, 2);
+    let events = seen.lock().unwrap().clone();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(
+        events[0].contains(&format!("tests/dirty.rs:{cte}")),
+        "{events:?}"
+    );
+    assert!(
+        events[1].contains(&format!("tests/dirty.rs:{function}")),
+        "{events:?}"
     );
     let mut conn = pool.get().unwrap();
     conn.execute("DROP TABLE nimue_dirty_hidden CASCADE", &[])

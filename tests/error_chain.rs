@@ -25,7 +25,11 @@ fn chain(err: &Error) -> Vec<String> {
 /// A failed connect, from `build()` and from `get()`: the reason once, the driver's error
 /// reachable and of `D`'s type.
 fn check_connect_failure<K: Connect + Clone, D: std::error::Error + 'static>(bad: K, reason: &str) {
-    let built = Pool::new(bad.clone(), 1, 2).unwrap_err();
+    let built = Pool::builder(bad.clone())
+        .min_idle(1)
+        .max_size(2)
+        .build()
+        .unwrap_err();
     let pool = Pool::builder(bad).min_idle(0).build_lazy().unwrap();
     let got = pool
         .get_timeout(Duration::from_millis(300))

@@ -167,7 +167,11 @@ fn close_wakes_a_waiting_get() {
 fn an_unopenable_database_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-such-dir").join("x.db");
-    let err = Pool::new(SqliteConnector::new(&missing), 1, 2).unwrap_err();
+    let err = Pool::builder(SqliteConnector::new(&missing))
+        .min_idle(1)
+        .max_size(2)
+        .build()
+        .unwrap_err();
     let Error::Connect { cause, .. } = &err else {
         panic!("expected a connect error, got {err:?}")
     };

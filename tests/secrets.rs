@@ -41,7 +41,11 @@ fn exercise<K: Connect + Debug + Clone>(good: K, bad: K) -> String {
     let mut seen = format!("{good:?}\n{bad:?}\n{good:#?}\n");
 
     // Wrong password: build, get, the errors, their sources, the state.
-    let err = Pool::new(bad.clone(), 1, 2).unwrap_err();
+    let err = Pool::builder(bad.clone())
+        .min_idle(1)
+        .max_size(2)
+        .build()
+        .unwrap_err();
     seen += &format!("{err}\n{err:?}\n{err:#?}\n");
     let mut source = std::error::Error::source(&err);
     while let Some(e) = source {

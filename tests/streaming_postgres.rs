@@ -130,7 +130,11 @@ fn txid<C: Connection>(conn: &mut C) -> i64 {
 fn a_connection_returned_mid_result_serves_the_next_checkout() {
     let Some(connector) = connector() else { return };
     let _one = SERIAL.lock().unwrap();
-    let pool = Pool::new(connector, 0, 1).unwrap();
+    let pool = Pool::builder(connector)
+        .min_idle(0)
+        .max_size(1)
+        .build()
+        .unwrap();
     let mut conn = pool.get().unwrap();
     let pid = conn.backend_pid().unwrap();
     let xid = txid(&mut *conn);

@@ -52,6 +52,13 @@ impl Row {
     }
 }
 
+/// For `#[derive(FromRow)]` on a tuple struct: a `ProgrammingError` unless `row` has
+/// exactly `arity` columns.
+#[doc(hidden)]
+pub fn from_row_arity(row: &RowView<'_>, arity: usize) -> Result<()> {
+    check_arity(row.len(), arity)
+}
+
 /// A tuple of `arity` read from a row of `len` columns.
 fn check_arity(len: usize, arity: usize) -> Result<()> {
     if len == arity {

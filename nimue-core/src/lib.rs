@@ -43,6 +43,8 @@ pub use connection::{check_param_count, Connect, Connection, Liveness, Transacti
 pub use cursor::{BufferedCursor, Cursor, Execute, ResultSet, Rows};
 pub use dynamic::{BoxConnection, BoxConnector, DynConnection};
 pub use error::{BoxError, DatabaseError, Error, ErrorKind, PoolTimeout, Result};
+#[doc(hidden)]
+pub use from_row::from_row_arity;
 pub use from_row::FromRow;
 pub use params::{ParamSets, Params};
 pub use pool::{Pool, PoolBuilder, PoolState, PooledConnection, Reuse};

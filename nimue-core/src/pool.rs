@@ -5,7 +5,7 @@
 //! use nimue_core::{testing::TestConnector, Connection, Pool};
 //!
 //! // Any connector works; a closure returning a connection is one too.
-//! let pool = Pool::new(TestConnector::new(), 2, 10)?; // min_idle 2, max_size 10
+//! let pool = Pool::builder(TestConnector::new()).min_idle(2).max_size(10).build()?; // min_idle 2, max_size 10
 //! let mut conn = pool.get()?; // waits up to connection_timeout (30 s by default)
 //! conn.execute("UPDATE counters SET n = n + 1", &[])?;
 //! conn.commit()?;
@@ -59,6 +59,7 @@
 //! | `nimue_pool_checkout_wait_seconds` | histogram | from a `get` call to the connection in hand |
 //! | `nimue_pool_timeouts_total` | counter | `get`s that gave up |
 //! | `nimue_pool_rejected_total` | counter | callers refused by `max_waiting` |
+//! | `nimue_pool_dirty_returns_total` | counter | connections given back with uncommitted writes (rolled back) |
 //! | `nimue_pool_connections_opened_total` | counter | connections opened |
 //! | `nimue_pool_connect_failures_total` | counter | failed connects |
 //! | `nimue_pool_connections_closed_total` | counter | closed connections, label `reason` ([`CloseReason::as_str`]) |
@@ -129,7 +130,7 @@ use sync::{fence, Arc};
 /// use nimue_core::{testing::TestConnector, Pool};
 /// use std::thread;
 ///
-/// let pool = Pool::new(TestConnector::new(), 1, 4)?;
+/// let pool = Pool::builder(TestConnector::new()).min_idle(1).max_size(4).build()?;
 /// let workers: Vec<_> = (0..8)
 ///     .map(|_| {
 ///         let pool = pool.clone();
@@ -147,20 +148,19 @@ pub struct Pool<K: Connect> {
 }
 
 impl<K: Connect> Pool<K> {
-    /// A pool with `min_idle` connections kept ready and at most `max_size`, other settings
-    /// at their defaults; opens `min_idle` connections first ([`PoolBuilder::build`]).
+    /// A pool with every setting at its default (at most 10 connections, 1 kept ready, as
+    /// r2d2's `Pool::new`); opens that one first ([`PoolBuilder::build`]). Sizes and every
+    /// other setting are named on [`builder`](Self::builder):
+    /// `Pool::builder(connector).min_idle(2).max_size(8).build()`.
     ///
     /// ```
     /// use nimue_core::{testing::TestConnector, Pool};
-    /// let pool = Pool::new(TestConnector::new(), 2, 8)?;
-    /// assert_eq!(pool.state().idle, 2);
+    /// let pool = Pool::new(TestConnector::new())?;
+    /// assert_eq!((pool.state().idle, pool.state().max_size), (1, 10));
     /// # Ok::<(), nimue_core::Error>(())
     /// ```
-    pub fn new(connector: K, min_idle: usize, max_size: usize) -> Result<Self> {
-        Self::builder(connector)
-            .min_idle(min_idle)
-            .max_size(max_size)
-            .build()
+    pub fn new(connector: K) -> Result<Self> {
+        Self::builder(connector).build()
     }
 
     /// A builder to set every option.
@@ -230,7 +230,7 @@ impl<K: Connect> Pool<K> {
     ///     Ok(pool.state().in_use)
     /// }
     ///
-    /// let pool = Pool::new(TestConnector::new(), 1, 2)?;
+    /// let pool = Pool::builder(TestConnector::new()).min_idle(1).max_size(2).build()?;
     /// assert_eq!(block_on(handler(&pool))?, 1);
     /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
     /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -259,7 +259,7 @@ impl<K: Connect> Pool<K> {
     ///
     /// ```
     /// use nimue_core::{testing::TestConnector, Connection, Pool};
-    /// let pool = Pool::new(TestConnector::new(), 1, 2)?;
+    /// let pool = Pool::builder(TestConnector::new()).min_idle(1).max_size(2).build()?;
     /// let changed = pool.transaction(|tx| tx.execute("INSERT INTO t VALUES (1)", &[]))?;
     /// # Ok::<(), nimue_core::Error>(())
     /// ```
@@ -277,7 +277,7 @@ impl<K: Connect> Pool<K> {
     /// use nimue_core::{testing::TestConnector, ErrorKind, Pool};
     /// use std::time::Duration;
     ///
-    /// let pool = Pool::new(TestConnector::new(), 1, 1)?;
+    /// let pool = Pool::builder(TestConnector::new()).min_idle(1).max_size(1).build()?;
     /// let held = pool.get()?;
     /// let err = pool.get_timeout(Duration::from_millis(10)).unwrap_err();
     /// assert_eq!(err.kind(), ErrorKind::PoolTimeout);
@@ -298,7 +298,7 @@ impl<K: Connect> Pool<K> {
     /// ```
     /// use nimue_core::{testing::TestConnector, Pool};
     ///
-    /// let pool = Pool::new(TestConnector::new(), 0, 1)?;
+    /// let pool = Pool::builder(TestConnector::new()).min_idle(0).max_size(1).build()?;
     /// let first = pool.try_get()?.expect("room for one");
     /// assert!(pool.try_get()?.is_none());
     /// # Ok::<(), nimue_core::Error>(())
@@ -318,7 +318,7 @@ impl<K: Connect> Pool<K> {
     /// ```
     /// use nimue_core::{testing::TestConnector, Connection, Pool};
     ///
-    /// let pool = Pool::new(TestConnector::new(), 1, 1)?;
+    /// let pool = Pool::builder(TestConnector::new()).min_idle(1).max_size(1).build()?;
     /// let id = pool.with(|conn| Ok::<_, nimue_core::Error>(conn.id()))?;
     /// assert_eq!(pool.state().idle, 1);
     /// # let _ = id;
@@ -344,7 +344,7 @@ impl<K: Connect> Pool<K> {
     /// use nimue_core::{testing::TestConnector, ErrorKind, Pool};
     ///
     /// let connector = TestConnector::new();
-    /// let pool = Pool::new(connector.clone(), 2, 4)?;
+    /// let pool = Pool::builder(connector.clone()).min_idle(2).max_size(4).build()?;
     /// let lent = pool.get()?;
     /// pool.close();
     /// assert_eq!(pool.get().unwrap_err().kind(), ErrorKind::PoolClosed);
@@ -364,7 +364,7 @@ impl<K: Connect> Pool<K> {
     /// ```
     /// use nimue_core::{testing::TestConnector, Pool};
     ///
-    /// let pool = Pool::new(TestConnector::new(), 2, 4)?;
+    /// let pool = Pool::builder(TestConnector::new()).min_idle(2).max_size(4).build()?;
     /// let before = pool.get()?.id();
     /// pool.drain();
     /// assert_ne!(pool.get()?.id(), before);
@@ -383,7 +383,7 @@ impl<K: Connect> Pool<K> {
     /// ```
     /// use nimue_core::{testing::TestConnector, Pool};
     ///
-    /// let pool = Pool::new(TestConnector::new(), 4, 4)?;
+    /// let pool = Pool::builder(TestConnector::new()).min_idle(4).max_size(4).build()?;
     /// pool.resize(1, 2)?;
     /// let state = pool.state();
     /// assert_eq!((state.max_size, state.total), (2, 2));

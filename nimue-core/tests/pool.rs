@@ -24,7 +24,11 @@ fn pool_and_guard_can_be_shared_across_threads() {
 #[test]
 fn build_opens_min_idle_connections() {
     let connector = TestConnector::new();
-    let pool = Pool::new(connector.clone(), 3, 5).unwrap();
+    let pool = Pool::builder(connector.clone())
+        .min_idle(3)
+        .max_size(5)
+        .build()
+        .unwrap();
     let state = pool.state();
     assert_eq!((state.idle, state.in_use, state.total), (3, 0, 3));
     assert_eq!(connector.stats().live, 3);
@@ -206,7 +210,11 @@ fn a_panic_inside_with_closes_the_connection_and_frees_its_slot() {
 fn build_reports_a_connect_failure_and_leaves_nothing_open() {
     let connector = TestConnector::new();
     connector.fail_next_connects(1);
-    let err = Pool::new(connector.clone(), 2, 4).unwrap_err();
+    let err = Pool::builder(connector.clone())
+        .min_idle(2)
+        .max_size(4)
+        .build()
+        .unwrap_err();
     assert!(
         matches!(err, Error::Connect { timeout: None, .. }),
         "{err:?}"
@@ -267,7 +275,11 @@ fn a_closure_is_a_connector() {
     let source = connector.clone();
     // min_idle 0: the only connection is the one `get` opens through the closure (with
     // min_idle 1 the checker may top up while it is lent, and make it two).
-    let pool = Pool::new(move || source.connect(), 0, 2).unwrap();
+    let pool = Pool::builder(move || source.connect())
+        .min_idle(0)
+        .max_size(2)
+        .build()
+        .unwrap();
     pool.get().unwrap().ping().unwrap();
     assert_eq!(connector.stats().live, 1);
     assert_eq!(pool.state().created, 1);

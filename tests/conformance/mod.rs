@@ -11,7 +11,9 @@ use nimue::{params, Column, Connect, Connection, Cursor, Error, ErrorKind, TypeC
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
+mod derive;
 mod params;
+pub use derive::derived_rows;
 pub use params::{parameter_forms, single_rows};
 
 /// The column types and quirks of one database, as the suite needs them.
@@ -913,7 +915,8 @@ macro_rules! conformance_tests {
             ddl_and_dml, value_roundtrip, typed_rows, mapped_rows, large_values,
             parameter_count_mismatch, transaction_closures,
             transactions, fetch_sizes, description, rowcount_and_lastrowid, error_kinds,
-            pool_hooks, nul_in_text, bad_input, parameter_forms, single_rows);
+            pool_hooks, nul_in_text, bad_input, parameter_forms, single_rows,
+            derived_rows);
     };
     (@cases $setup:expr; $($case:ident),*) => {$(
         #[test]

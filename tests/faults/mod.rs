@@ -240,7 +240,11 @@ pub fn wrong_credentials_are_reported_as_such<K: Connect + Clone>(
     password: &str,
     reason: &str,
 ) {
-    let err = Pool::new(bad.clone(), 1, 2).unwrap_err();
+    let err = Pool::builder(bad.clone())
+        .min_idle(1)
+        .max_size(2)
+        .build()
+        .unwrap_err();
     check_credentials_error(&err, password, reason);
     assert!(
         matches!(err, Error::Connect { timeout: None, .. }),

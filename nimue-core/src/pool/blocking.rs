@@ -114,7 +114,7 @@ impl<K: Connect> PooledConnection<K> {
     /// use nimue_core::{testing::TestConnector, Connection, Pool};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let pool = Pool::new(TestConnector::new(), 1, 2)?;
+    /// let pool = Pool::builder(TestConnector::new()).min_idle(1).max_size(2).build()?;
     /// let mut conn = pool.get_async().await?;
     /// let changed = conn
     ///     .interact(|c| c.execute("INSERT INTO t VALUES (1)", &[]))
@@ -152,7 +152,7 @@ impl<K: Connect> Pool<K> {
     /// use nimue_core::{testing::TestConnector, Connection, Pool};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let pool = Pool::new(TestConnector::new(), 1, 2)?;
+    /// let pool = Pool::builder(TestConnector::new()).min_idle(1).max_size(2).build()?;
     /// let changed = pool
     ///     .interact(|c| {
     ///         let n = c.execute("INSERT INTO t VALUES (1)", &[])?;

@@ -134,7 +134,7 @@ fn round<K: Connect>(shared: &Shared<K>) {
             continue;
         }
         // The ping read whatever the server still had to say of the last return.
-        super::guard::warn_if_took_back(&shared.config.name, &mut idle.live);
+        super::guard::warn_if_took_back(shared, &mut idle.live);
         let mut st = shared.lock();
         if st.closed {
             drop(st);

@@ -64,6 +64,15 @@ pub enum PoolEvent<'a> {
         /// Why.
         reason: CloseReason,
     },
+    /// A connection came back with writes nobody committed, which its return rolled back
+    /// (HikariCP's "dirty" connection): a bug in the code that checked it out. Counted in
+    /// [`PoolState::dirty_returns`](crate::PoolState::dirty_returns) and logged at warn.
+    /// Said on the return, or (PostgreSQL, for writes the statements do not show, when
+    /// `nimue::pool` logs at warn) once the server's answer came with a later request.
+    DirtyReturn {
+        /// Where the checkout was made (`None` when no longer known).
+        checked_out_at: Option<&'static std::panic::Location<'static>>,
+    },
 }
 
 /// Why a pool closed a connection.

@@ -1,6 +1,7 @@
 //! [`PooledConnection`]: a connection lent by the pool.
 
 use super::checkin::{Held, Why};
+use super::events::PoolEvent;
 use super::guarded::LOG;
 use super::shared::Shared;
 use super::state::Live;
@@ -22,7 +23,7 @@ use std::thread;
 /// ```
 /// use nimue_core::{testing::TestConnector, Connection, Pool};
 ///
-/// let pool = Pool::new(TestConnector::new(), 1, 4)?;
+/// let pool = Pool::builder(TestConnector::new()).min_idle(1).max_size(4).build()?;
 /// {
 ///     let mut conn = pool.get()?;
 ///     conn.execute("INSERT INTO t VALUES (1)", &[])?; // opens a transaction
@@ -70,7 +71,7 @@ impl<K: Connect> PooledConnection<K> {
     /// ```
     /// use nimue_core::{testing::TestConnector, Pool};
     ///
-    /// let pool = Pool::new(TestConnector::new(), 0, 1)?;
+    /// let pool = Pool::builder(TestConnector::new()).min_idle(0).max_size(1).build()?;
     /// let mine = pool.get()?.detach();
     /// assert_eq!(pool.state().total, 0);
     /// let other = pool.get()?; // the slot is free again
@@ -105,7 +106,7 @@ impl<K: Connect> PooledConnection<K> {
     /// Take the connection to give it back, warning when it holds writes nobody committed.
     fn take_back(&mut self) -> Option<Box<Live<K::Connection>>> {
         let mut live = self.take()?;
-        warn_if_dirty(&self.shared.config.name, &mut live, self.at);
+        warn_if_dirty(&self.shared, &mut live, self.at);
         Some(live)
     }
 }
@@ -190,7 +191,7 @@ impl<K: Connect> Drop for Lease<'_, K> {
     fn drop(&mut self) {
         self.shared.settle_ticket(self.ticket.take());
         if let Some(mut live) = self.live.take() {
-            warn_if_dirty(&self.shared.config.name, &mut live, self.at);
+            warn_if_dirty(self.shared, &mut live, self.at);
             // As for a dropped guard.
             self.shared.checkin_dropped(live, thread::panicking());
         }
@@ -199,35 +200,46 @@ impl<K: Connect> Drop for Lease<'_, K> {
 
 /// A connection given back with writes nobody committed (HikariCP's "dirty" connection):
 /// the return rolls them back, which is what the code that checked it out may not expect.
-/// Said at warn level, with where it was checked out; first what the server said since of the
-/// previous return ([`Connection::took_back_uncommitted_writes`]), naming that checkout.
-pub(crate) fn warn_if_dirty<C: Connection>(
-    pool: &str,
-    live: &mut Live<C>,
+/// Counted, told to the `on_event` hooks and said at warn level, with where it was checked
+/// out; first what the server said since of the previous return
+/// ([`Connection::took_back_uncommitted_writes`]), naming that checkout.
+pub(crate) fn warn_if_dirty<K: Connect>(
+    shared: &Shared<K>,
+    live: &mut Live<K::Connection>,
     at: &'static Location<'static>,
 ) {
-    warn_if_took_back(pool, live);
+    warn_if_took_back(shared, live);
     if live.conn.holds_uncommitted_writes() {
-        log::warn!(
-            target: LOG,
-            "pool {pool:?}: a connection checked out at {at} came back with uncommitted writes; \
-             they are rolled back (commit them, or use Connection::transaction)"
-        );
+        dirty_return(shared, Some(at), "");
     }
     live.last_at = Some(at);
 }
 
 /// Warn when the server said since the last return that it rolled back writes.
-pub(crate) fn warn_if_took_back<C: Connection>(pool: &str, live: &mut Live<C>) {
+pub(crate) fn warn_if_took_back<K: Connect>(shared: &Shared<K>, live: &mut Live<K::Connection>) {
     if live.conn.took_back_uncommitted_writes() {
-        let at = live
-            .last_at
-            .map_or_else(|| "an unknown place".to_owned(), ToString::to_string);
-        log::warn!(
-            target: LOG,
-            "pool {pool:?}: a connection checked out at {at} came back with uncommitted writes \
-             (the server said so after the return); they were rolled back (commit them, or use \
-             Connection::transaction)"
+        dirty_return(
+            shared,
+            live.last_at,
+            " (the server said so after the return)",
         );
     }
+}
+
+/// Count, tell and log one dirty return of a checkout made `at`.
+fn dirty_return<K: Connect>(
+    shared: &Shared<K>,
+    at: Option<&'static Location<'static>>,
+    when: &str,
+) {
+    // The pool's counters change under its lock (none is held here: a return or a ping).
+    shared.lock().stats.dirty_returns += 1;
+    shared.emit(&PoolEvent::DirtyReturn { checked_out_at: at });
+    let at = at.map_or_else(|| "an unknown place".to_owned(), ToString::to_string);
+    log::warn!(
+        target: LOG,
+        "pool {:?}: a connection checked out at {at} came back with uncommitted writes{when}; \
+         they were rolled back (commit them, or use Connection::transaction)",
+        shared.config.name
+    );
 }

@@ -29,6 +29,9 @@ pub(crate) fn hook(pool: &str) -> EventHook {
             PoolEvent::ConnectFailed { .. } => {
                 metrics::counter!("nimue_pool_connect_failures_total", &label).increment(1);
             }
+            PoolEvent::DirtyReturn { .. } => {
+                metrics::counter!("nimue_pool_dirty_returns_total", &label).increment(1);
+            }
             PoolEvent::Closed { reason } => {
                 let labels = [
                     ("pool", pool.clone()),

@@ -576,6 +576,7 @@ impl<C> State<C> {
             retired_lifetime: s.retired_lifetime,
             evicted: s.evicted,
             rejected: s.rejected,
+            dirty_returns: s.dirty_returns,
             direct: s.gets.saturating_sub(s.waits),
             last_connect_error: self.last_connect_error.as_ref().map(|e| e.to_string()),
         }

@@ -2,6 +2,12 @@
 
 use std::time::Duration;
 
+/// A duration as a number of milliseconds (fractions kept), for `PoolState`'s serialization.
+#[cfg(feature = "serde")]
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64() * 1e3)
+}
+
 /// Counters reported by [`PoolState`].
 #[derive(Default, Clone)]
 pub(crate) struct Counters {
@@ -18,6 +24,7 @@ pub(crate) struct Counters {
     pub retired_lifetime: u64,
     pub evicted: u64,
     pub rejected: u64,
+    pub dirty_returns: u64,
 }
 
 /// A snapshot of a pool's numbers, from [`Pool::state`](crate::Pool::state).
@@ -26,7 +33,7 @@ pub(crate) struct Counters {
 ///
 /// ```
 /// # use nimue_core::{testing::TestConnector, Pool};
-/// let pool = Pool::new(TestConnector::new(), 2, 5)?;
+/// let pool = Pool::builder(TestConnector::new()).min_idle(2).max_size(5).build()?;
 /// let conn = pool.get()?;
 /// let state = pool.state();
 /// assert_eq!((state.in_use, state.idle, state.total), (1, 1, 2));
@@ -59,7 +66,12 @@ pub struct PoolState {
     pub gets: u64,
     /// Gets that had to wait.
     pub waits: u64,
-    /// Total time gets spent waiting.
+    /// Total time gets spent waiting. Serialized (feature `serde`) as `wait_time_ms`, a
+    /// number of milliseconds, as health endpoints and dashboards read it.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "wait_time_ms", serialize_with = "as_millis")
+    )]
     pub wait_time: Duration,
     /// Gets that timed out.
     pub timeouts: u64,
@@ -87,6 +99,10 @@ pub struct PoolState {
     pub evicted: u64,
     /// Gets refused at once because `max_waiting` callers were already waiting.
     pub rejected: u64,
+    /// Connections given back with writes nobody committed, rolled back by their return: a
+    /// bug in the code that checked them out ([`PoolEvent::DirtyReturn`](crate::pool::PoolEvent::DirtyReturn)
+    /// says where). 0 in a healthy program.
+    pub dirty_returns: u64,
     /// Gets served without waiting (`gets - waits`).
     pub direct: u64,
     /// Why the latest connect attempt failed, unless one succeeded since.
