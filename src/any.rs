@@ -25,12 +25,15 @@ use nimue_core::{BoxConnector, Error, Result};
 
 /// A connector for the database `url` names, opening [`BoxConnection`](crate::BoxConnection)s.
 ///
-/// The scheme is matched without regard to case. An unknown scheme is an `InterfaceError`
+/// Spaces and newlines around the URL are ignored; the scheme is matched without regard to
+/// case. An unknown scheme is an `InterfaceError`
 /// that lists the known ones and repeats nothing of the text given (a connection string may
 /// hold a password anywhere); a scheme whose adapter was not compiled in is one that names
 /// the feature; a malformed URL is the adapter's `InterfaceError`. The URL's password never
 /// appears in errors or in the connector's `Debug`.
 pub fn connector(url: &str) -> Result<BoxConnector> {
+    // A URL read from a file or the environment often keeps a space or a newline.
+    let url = url.trim();
     // The scheme, matched without regard to case; then the URL with it in lower case, as the
     // adapters expect it.
     let scheme = scheme_of(url).unwrap_or_default();

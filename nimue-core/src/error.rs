@@ -172,6 +172,30 @@ impl Error {
         DatabaseError::new(ErrorKind::NotSupported, message).into()
     }
 
+    /// The same error, its message preceded by `context` (`connecting to
+    /// postgres://app@db:5432/app: connection refused`): for adapters, to say where an error
+    /// happened. Kind, SQLSTATE, code and driver error stay; pool errors are left as they are.
+    ///
+    /// ```
+    /// use nimue_core::{Error, ErrorKind};
+    /// let e = Error::operational("connection refused").context("connecting to mysql://app@db:3306/app");
+    /// assert_eq!(e.kind(), ErrorKind::Operational);
+    /// assert_eq!(e.to_string(), "operational error: connecting to mysql://app@db:3306/app: connection refused");
+    /// ```
+    pub fn context(self, context: impl fmt::Display) -> Self {
+        match self {
+            Error::Interface { message, driver } => Error::Interface {
+                message: format!("{context}: {message}"),
+                driver,
+            },
+            Error::Database(mut e) => {
+                e.message = format!("{context}: {}", e.message);
+                Error::Database(e)
+            }
+            other => other,
+        }
+    }
+
     /// The PEP 249 class of this error.
     ///
     /// ```

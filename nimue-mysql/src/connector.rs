@@ -1,12 +1,12 @@
 //! `MySqlConnector`: opens MySQL/MariaDB connections for the pool.
 
 use crate::connection::MySqlConnection;
-use crate::error::map_err;
+use crate::error::{driver_text, map_err};
 use crate::session::{SessionReset, TRACK_CHANGES};
 use mysql::consts::CapabilityFlags;
 use mysql::prelude::Queryable;
 use mysql::{Opts, OptsBuilder};
-use nimue_core::url::{encode_user_info, split_query};
+use nimue_core::url::{encode_user_info, split_query, Target};
 use nimue_core::{Connect, DatabaseError, ErrorKind, Result};
 use std::time::Duration;
 
@@ -242,6 +242,22 @@ fn take_ssl_params(url: &str) -> (String, Option<String>, Option<String>) {
 /// How much longer than its statement timeout the client waits for the server's answer.
 const STATEMENT_GRACE: Duration = Duration::from_secs(1);
 
+impl MySqlConnector {
+    /// The server this connector logs in to, for messages: `mysql://user@host:port/db` (or
+    /// the Unix socket), never the password.
+    pub fn target(&self) -> String {
+        let opts = &self.opts;
+        let target = match opts.get_socket() {
+            Some(socket) if opts.get_prefer_socket() => Target::new("mysql", socket),
+            _ => Target::new("mysql", opts.get_ip_or_hostname()).port(opts.get_tcp_port()),
+        };
+        target
+            .user(opts.get_user().unwrap_or_default())
+            .database(opts.get_db_name().unwrap_or_default())
+            .to_string()
+    }
+}
+
 impl Connect for MySqlConnector {
     type Connection = MySqlConnection;
 
@@ -250,14 +266,14 @@ impl Connect for MySqlConnector {
         // driver would run them alone, and they ride with the connector's settings instead.
         let init = self.opts.get_init().to_vec();
         let driven = OptsBuilder::from_opts(self.opts.clone()).init(Vec::<String>::new());
-        let mut conn = mysql::Conn::new(driven).map_err(|e| match e {
-            mysql::Error::MySqlError(_) => map_err(e),
-            other => {
-                let message = format!("could not connect to MySQL: {other}");
-                DatabaseError::new(ErrorKind::Operational, message)
+        let mut conn = mysql::Conn::new(driven).map_err(|e| {
+            let e = match e {
+                mysql::Error::MySqlError(_) => map_err(e),
+                other => DatabaseError::new(ErrorKind::Operational, driver_text(&other))
                     .with_driver_error(other)
-                    .into()
-            }
+                    .into(),
+            };
+            e.context(format_args!("connecting to {}", self.target()))
         })?;
         // The session settings beyond the init commands, also needed after every
         // COM_RESET_CONNECTION: the first that the server takes, of each list.

@@ -62,6 +62,41 @@ fn timed_out(e: &mysql::Error) -> bool {
     })
 }
 
+/// The driver's words for `e`, without the `Kind { .. }` wrapper the `mysql` crate's
+/// `Display` puts around them.
+pub(crate) fn driver_text(e: &mysql::Error) -> String {
+    use mysql::Error as E;
+    match e {
+        E::IoError(io) => io.to_string(),
+        E::CodecError(codec) => codec.to_string(),
+        E::MySqlError(server) => server.message.clone(),
+        E::DriverError(driver) => driver.to_string(),
+        E::UrlError(url) => url_text(url),
+        other => other.to_string(),
+    }
+}
+
+/// A URL error in words, with the MySQL name of a parameter given by its libpq name.
+fn url_text(e: &mysql::UrlError) -> String {
+    let hint = match e {
+        mysql::UrlError::UnknownParameter(name) => match name.as_str() {
+            "sslmode" => {
+                " (MySQL's parameter is `ssl-mode`: DISABLED, PREFERRED, REQUIRED, \
+                          VERIFY_CA or VERIFY_IDENTITY)"
+            }
+            "sslrootcert" => " (MySQL's parameter is `ssl-ca`)",
+            "connect_timeout" => " (MySQL's parameter is `tcp_connect_timeout_ms`)",
+            "dbname" | "database" => " (the database is the URL's path: mysql://user@host/db)",
+            "user" | "password" => {
+                " (the user and password go before the host: mysql://user:password@host/db)"
+            }
+            _ => "",
+        },
+        _ => "",
+    };
+    format!("{e}{hint}")
+}
+
 /// Map a driver error to nimue's hierarchy.
 pub(crate) fn map_err(e: mysql::Error) -> Error {
     use mysql::{DriverError as D, Error as E};
@@ -76,7 +111,9 @@ pub(crate) fn map_err(e: mysql::Error) -> Error {
                 .with_driver_error(e)
                 .into();
         }
-        E::UrlError(_) => return Error::interface_from(format!("invalid MySQL URL: {e}"), e),
+        E::UrlError(_) => {
+            return Error::interface_from(format!("invalid MySQL URL: {}", driver_text(&e)), e)
+        }
         _ if timed_out(&e) => {
             let message = "no answer from the MySQL server within its read/write timeout (the \
                            statement timeout and a second): the connection is given up";
@@ -94,7 +131,7 @@ pub(crate) fn map_err(e: mysql::Error) -> Error {
         // I/O, protocol, timeouts, TLS, authentication plugins: the connection failed.
         _ => ErrorKind::Operational,
     };
-    DatabaseError::new(kind, e.to_string())
+    DatabaseError::new(kind, driver_text(&e))
         .with_driver_error(e)
         .into()
 }

@@ -149,7 +149,10 @@ impl Connect for OdbcConnector {
         let env = odbc_api::environment().map_err(map_err)?;
         let conn = env
             .connect_with_connection_string(&self.connection_string, self.options())
-            .map_err(|e| connect_error(env, e))?;
+            .map_err(|e| {
+                let target = redact_connection_string(&self.connection_string);
+                connect_error(env, e).context(format_args!("connecting to odbc:{target}"))
+            })?;
         let mut conn = OdbcConnection::open(conn, Arc::clone(&self.ping_query))?;
         if let Some(timeout) = self.query_timeout {
             // Whole seconds, at least one (0 means no timeout).

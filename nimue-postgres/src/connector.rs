@@ -4,6 +4,7 @@ use crate::client::Client;
 use crate::connection::PgConnection;
 use crate::error::map_err;
 use crate::url::take_params;
+use nimue_core::url::Target;
 use nimue_core::{Connect, Result};
 use std::str::FromStr;
 use std::time::Duration;
@@ -268,13 +269,42 @@ impl PgConnector {
         }
         Client::connect(&self.config, None::<tokio_postgres::NoTls>)
     }
+
+    /// The server(s) this connector logs in to, for messages: `postgres://user@host:port/db`
+    /// (each host of a multi-host list, with its port), never the password.
+    pub fn target(&self) -> String {
+        use tokio_postgres::config::Host;
+        let config = &self.config;
+        let ports = config.get_ports();
+        let port_of = |i: usize| ports.get(i).or(ports.last()).copied().unwrap_or(5432);
+        let hosts: Vec<String> = match config.get_hosts() {
+            [] => vec![format!("localhost:{}", port_of(0))],
+            hosts => hosts
+                .iter()
+                .enumerate()
+                .map(|(i, host)| match host {
+                    Host::Tcp(name) if name.contains(':') => format!("[{name}]:{}", port_of(i)),
+                    Host::Tcp(name) => format!("{name}:{}", port_of(i)),
+                    Host::Unix(dir) => format!("{}:{}", dir.display(), port_of(i)),
+                })
+                .collect(),
+        };
+        let user = config.get_user().unwrap_or_default();
+        let database = config.get_dbname().unwrap_or(user);
+        Target::new("postgres", hosts.join(","))
+            .user(user)
+            .database(database)
+            .to_string()
+    }
 }
 
 impl Connect for PgConnector {
     type Connection = PgConnection;
 
     fn connect(&self) -> Result<PgConnection> {
-        let mut client = self.client()?;
+        let mut client = self
+            .client()
+            .map_err(|e| e.context(format_args!("connecting to {}", self.target())))?;
         client.set_patience(self.statement_timeout.map(|t| t + STATEMENT_GRACE));
         let unnamed = self.statements == Statements::Unnamed;
         Ok(PgConnection::from_client(
