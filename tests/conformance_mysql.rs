@@ -7,6 +7,7 @@ mod common;
 mod conformance;
 
 use conformance::{conformance_tests, BadInput, Dialect, Target};
+
 use nimue::mysql::MySqlConnector;
 use nimue::ErrorKind;
 
@@ -32,6 +33,7 @@ const MYSQL: Dialect = Dialect {
         // Beyond max_allowed_packet (16 MiB): the server drops the connection.
         (BadInput::HugeBlob, ErrorKind::Operational),
     ],
+    constraint_names: conformance::POSTGRES.constraint_names,
 };
 
 fn mysql() -> Option<Target<MySqlConnector>> {

@@ -47,6 +47,8 @@ mod postgres {
             // The driver sends the bytes in a message the server rejects as malformed (08P01).
             (BadInput::BytesForInt, ErrorKind::Operational),
         ],
+        // The driver's diagnostics carry the SQLSTATE, not the constraint's name.
+        constraint_names: &[],
         ..conformance::POSTGRES
     };
 
@@ -97,6 +99,12 @@ mod sqlite {
         // The driver would cut text at a NUL byte; nimue-odbc refuses it.
         not_supported: &[Case::NulInText],
         rejects: &[],
+        // SQLite's own message, which the driver passes on, names them as natively.
+        constraint_names: &[
+            nimue::Violation::Unique,
+            nimue::Violation::NotNull,
+            nimue::Violation::Check,
+        ],
     };
 
     fn sqlite() -> Option<Target<OdbcConnector>> {
@@ -104,6 +112,8 @@ mod sqlite {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("conformance.db");
         let connection_string = with_attribute(&base, "Database", &file.display().to_string());
+        // Foreign keys are enforced only when asked (the driver's default is off).
+        let connection_string = with_attribute(&connection_string, "FKSupport", "1");
         Some(Target {
             connector: OdbcConnector::new(connection_string),
             dialect: ODBC_SQLITE,

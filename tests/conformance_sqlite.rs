@@ -6,6 +6,7 @@ mod conformance;
 
 use conformance::{conformance_tests, Dialect, Target};
 use nimue::sqlite::SqliteConnector;
+use nimue::Violation;
 
 const SQLITE: Dialect = Dialect {
     name: "sqlite",
@@ -23,6 +24,9 @@ const SQLITE: Dialect = Dialect {
     has_lastrowid: true,
     not_supported: &[],
     rejects: &[],
+    // SQLite names the columns of a unique or NOT NULL constraint and a CHECK's name; not a
+    // foreign key's.
+    constraint_names: &[Violation::Unique, Violation::NotNull, Violation::Check],
 };
 
 /// A fresh database file per case, removed with its temp dir.

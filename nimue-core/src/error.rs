@@ -37,7 +37,11 @@
 
 use std::fmt;
 use std::sync::Arc;
+
+mod violation;
+
 use std::time::Duration;
+pub use violation::{sqlite_violation, Violation};
 
 /// A boxed error from a driver or the OS, kept as the [`source`](std::error::Error::source) of
 /// a nimue error.
@@ -228,6 +232,28 @@ impl Error {
     pub fn sqlstate(&self) -> Option<&str> {
         self.as_database().and_then(DatabaseError::sqlstate)
     }
+
+    /// Which integrity rule was broken (unique, foreign key, not null, check), for an
+    /// [`Integrity`](ErrorKind::Integrity) error: see [`Violation`].
+    ///
+    /// ```
+    /// # use nimue_core::{Connection, Error, Result, Violation};
+    /// # fn f<C: Connection>(conn: &mut C) -> Result<()> {
+    /// match conn.execute("INSERT INTO users (email) VALUES (?)", ("ada@example.org",)) {
+    ///     Err(e) if e.violation() == Some(Violation::Unique) => println!("taken: {:?}", e.constraint()),
+    ///     other => { other?; }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn violation(&self) -> Option<Violation> {
+        self.as_database().and_then(DatabaseError::violation)
+    }
+
+    /// The constraint (or, for `NOT NULL`, the column) an integrity error broke, when the
+    /// database named it.
+    pub fn constraint(&self) -> Option<&str> {
+        self.as_database().and_then(DatabaseError::constraint)
+    }
 }
 
 /// The PEP 249 class of an [`Error`].
@@ -340,6 +366,9 @@ pub struct DatabaseError {
     message: String,
     sqlstate: Option<String>,
     code: Option<i64>,
+    /// Which integrity rule was broken, and the constraint's (or column's) name.
+    violation: Option<Violation>,
+    constraint: Option<String>,
     /// The driver's error whose words are the message: kept, not printed again nor returned
     /// by `source()`.
     driver: Option<BoxError>,
@@ -368,8 +397,33 @@ impl DatabaseError {
             message: message.into(),
             sqlstate: None,
             code: None,
+            violation: None,
+            constraint: None,
             driver: None,
         }
+    }
+
+    /// Attach which integrity rule was broken.
+    pub fn with_violation(mut self, violation: Violation) -> Self {
+        self.violation = Some(violation);
+        self
+    }
+
+    /// Attach the name of the constraint (or, for `NOT NULL`, the column) that was broken.
+    pub fn with_constraint(mut self, constraint: impl Into<String>) -> Self {
+        self.constraint = Some(constraint.into());
+        self
+    }
+
+    /// Which integrity rule was broken, for an [`Integrity`](ErrorKind::Integrity) error.
+    pub fn violation(&self) -> Option<Violation> {
+        self.violation
+    }
+
+    /// The constraint that was broken (for `NOT NULL`, the column), when the database named
+    /// it.
+    pub fn constraint(&self) -> Option<&str> {
+        self.constraint.as_deref()
     }
 
     /// Attach the five-character SQLSTATE the database reported.

@@ -42,7 +42,7 @@ pub use cell::RowView;
 pub use connection::{check_param_count, Connect, Connection, Liveness, Transaction};
 pub use cursor::{BufferedCursor, Cursor, Execute, ResultSet, Rows};
 pub use dynamic::{BoxConnection, BoxConnector, DynConnection};
-pub use error::{BoxError, DatabaseError, Error, ErrorKind, PoolTimeout, Result};
+pub use error::{BoxError, DatabaseError, Error, ErrorKind, PoolTimeout, Result, Violation};
 #[doc(hidden)]
 pub use from_row::from_row_arity;
 pub use from_row::FromRow;

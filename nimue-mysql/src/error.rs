@@ -1,6 +1,6 @@
 //! MySQL/MariaDB errors mapped onto PEP 249's hierarchy.
 
-use nimue_core::{DatabaseError, Error, ErrorKind};
+use nimue_core::{DatabaseError, Error, ErrorKind, Violation};
 
 /// The PEP 249 class of a server error code (as MySQLdb/PyMySQL map them), falling back to the
 /// SQLSTATE class.
@@ -34,6 +34,29 @@ pub(crate) fn code_kind(code: u16, sqlstate: &str) -> ErrorKind {
             _ => ErrorKind::Database,
         },
     }
+}
+
+/// Which rule an integrity error broke, from its error number, and the constraint's (for
+/// NOT NULL, the column's) name, which the server gives only in its message:
+/// `Duplicate entry 'a' for key 'users_email'` (MySQL 8: `'users.users_email'`),
+/// `... CONSTRAINT `fk` FOREIGN KEY ...`, `Column 'name' cannot be null`,
+/// `Check constraint 'positive' is violated.`, MariaDB's `CONSTRAINT `positive` failed for ...`.
+pub(crate) fn violation(code: u16, message: &str) -> (Violation, Option<String>) {
+    /// The text between `open` (after its first occurrence) and the next `close`.
+    fn between<'m>(message: &'m str, open: &str, close: char) -> Option<&'m str> {
+        let start = message.find(open)? + open.len();
+        let len = message[start..].find(close)?;
+        Some(&message[start..start + len])
+    }
+    let (violation, name) = match code {
+        1062 | 1022 | 1169 | 1586 => (Violation::Unique, between(message, "for key '", '\'')),
+        1451 | 1452 | 1216 | 1217 => (Violation::ForeignKey, between(message, "CONSTRAINT `", '`')),
+        1048 => (Violation::NotNull, between(message, "Column '", '\'')),
+        3819 => (Violation::Check, between(message, "constraint '", '\'')),
+        4025 => (Violation::Check, between(message, "CONSTRAINT `", '`')),
+        _ => (Violation::Other, None),
+    };
+    (violation, name.map(str::to_owned))
 }
 
 /// Whether the connection is gone after this error (I/O, protocol, or a server code that
@@ -105,7 +128,15 @@ pub(crate) fn map_err(e: mysql::Error) -> Error {
             let kind = code_kind(server.code, &server.state);
             let message = server.message.clone();
             let (code, state) = (i64::from(server.code), server.state.clone());
-            return DatabaseError::new(kind, message)
+            let mut error = DatabaseError::new(kind, message);
+            if kind == ErrorKind::Integrity {
+                let (violation, name) = violation(server.code, &server.message);
+                error = error.with_violation(violation);
+                if let Some(name) = name {
+                    error = error.with_constraint(name);
+                }
+            }
+            return error
                 .with_code(code)
                 .with_sqlstate(state)
                 .with_driver_error(e)
@@ -138,8 +169,25 @@ pub(crate) fn map_err(e: mysql::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use super::code_kind;
-    use nimue_core::ErrorKind;
+    use super::{code_kind, violation};
+    use nimue_core::{ErrorKind, Violation};
+
+    #[test]
+    fn violations_and_names_come_from_mysql_and_mariadb_messages() {
+        let cases = [
+            (1062, "Duplicate entry 'a' for key 'users.users_email'", Violation::Unique, Some("users.users_email")),
+            (1062, "Duplicate entry 'a' for key 'PRIMARY'", Violation::Unique, Some("PRIMARY")),
+            (1452, "Cannot add or update a child row: a foreign key constraint fails (`db`.`c`, CONSTRAINT `c_fk` FOREIGN KEY (`p`) REFERENCES `p` (`id`))", Violation::ForeignKey, Some("c_fk")),
+            (1048, "Column 'label' cannot be null", Violation::NotNull, Some("label")),
+            (3819, "Check constraint 'n_check' is violated.", Violation::Check, Some("n_check")),
+            (4025, "CONSTRAINT `n_check` failed for `db`.`t`", Violation::Check, Some("n_check")),
+            (1557, "Upholding foreign key constraints for table 't' failed", Violation::Other, None),
+        ];
+        for (code, message, want, name) in cases {
+            let (got, got_name) = violation(code, message);
+            assert_eq!((got, got_name.as_deref()), (want, name), "{message}");
+        }
+    }
 
     #[test]
     fn codes_map_to_pep249_classes() {

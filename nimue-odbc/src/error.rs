@@ -8,7 +8,8 @@
 //! driver reports every SQL error as `HY000` with SQLite's own result code, which is mapped
 //! like the native SQLite adapter maps it.
 
-use nimue_core::{DatabaseError, Error, ErrorKind};
+use nimue_core::error::sqlite_violation;
+use nimue_core::{DatabaseError, Error, ErrorKind, Violation};
 
 /// Packages that provide common ODBC drivers, for "driver not found" messages.
 pub(crate) const DRIVER_PACKAGES: &str = "on Debian/Ubuntu e.g. `odbc-postgresql` (PostgreSQL), \
@@ -106,6 +107,35 @@ pub(crate) fn diagnostic(e: &odbc_api::Error) -> Option<Diagnostic> {
     })
 }
 
+/// Which rule an integrity error broke: the driver's SQLSTATE (PostgreSQL's driver passes the
+/// server's on), or, from the SQLite driver (which says `HY000` and SQLite's primary code),
+/// SQLite's own message, with the name it gives.
+fn with_violation(error: DatabaseError, d: &Diagnostic) -> DatabaseError {
+    if let Some(sqlite) = d.message.strip_prefix("[SQLite]") {
+        let (violation, name) = sqlite_violation(sqlite).unwrap_or((Violation::Other, None));
+        let error = error.with_violation(violation);
+        return match name {
+            Some(name) => error.with_constraint(without_code(name)),
+            None => error,
+        };
+    }
+    error.with_violation(Violation::of_sqlstate(&d.sqlstate).unwrap_or(Violation::Other))
+}
+
+/// `name` without the ` (19)` (SQLite's primary code) the SQLite driver appends.
+fn without_code(name: &str) -> &str {
+    match name.rsplit_once(" (") {
+        Some((name, code))
+            if code
+                .strip_suffix(')')
+                .is_some_and(|c| c.parse::<u32>().is_ok()) =>
+        {
+            name
+        }
+        _ => name,
+    }
+}
+
 /// Map an ODBC error to nimue's hierarchy.
 pub(crate) fn map_err(e: odbc_api::Error) -> Error {
     use odbc_api::Error as E;
@@ -121,7 +151,11 @@ pub(crate) fn map_err(e: odbc_api::Error) -> Error {
             let message = format!("{} (SQLSTATE {}, {})", d.message, d.sqlstate, d.function);
             return Error::interface_from(message, e);
         }
-        return DatabaseError::new(kind, d.message)
+        let mut error = DatabaseError::new(kind, &d.message);
+        if kind == ErrorKind::Integrity {
+            error = with_violation(error, &d);
+        }
+        return error
             .with_sqlstate(d.sqlstate)
             .with_code(i64::from(d.native))
             .with_driver_error(e)
@@ -149,7 +183,14 @@ pub(crate) fn map_err(e: odbc_api::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_connection_lost, sqlite_code_kind, sqlstate_kind};
+    use super::{is_connection_lost, sqlite_code_kind, sqlstate_kind, without_code};
+
+    #[test]
+    fn the_sqlite_drivers_code_is_not_part_of_a_name() {
+        assert_eq!(without_code("t.col2 (19)"), "t.col2");
+        assert_eq!(without_code("t.col2"), "t.col2");
+        assert_eq!(without_code("odd (name)"), "odd (name)");
+    }
     use nimue_core::ErrorKind;
 
     #[test]

@@ -1,7 +1,7 @@
 //! PostgreSQL errors mapped onto PEP 249's hierarchy, by SQLSTATE class.
 
 use crate::convert::ConversionError;
-use nimue_core::{DatabaseError, Error, ErrorKind};
+use nimue_core::{DatabaseError, Error, ErrorKind, Violation};
 use std::error::Error as _;
 
 /// The PEP 249 class of an SQLSTATE, by its two-character class (as psycopg maps them).
@@ -43,10 +43,15 @@ pub(crate) fn map_err(e: postgres::Error) -> Error {
             message.push_str(&format!(" ({detail})"));
         }
         let code = db.code().code().to_owned();
-        return DatabaseError::new(sqlstate_kind(&code), message)
-            .with_sqlstate(code)
-            .with_driver_error(e)
-            .into();
+        let mut error = DatabaseError::new(sqlstate_kind(&code), message);
+        if let Some(violation) = Violation::of_sqlstate(&code) {
+            error = error.with_violation(violation);
+            // The server names the constraint; for NOT NULL, the column.
+            if let Some(name) = db.constraint().or(db.column()) {
+                error = error.with_constraint(name);
+            }
+        }
+        return error.with_sqlstate(code).with_driver_error(e).into();
     }
     if let Some(conversion) = e.source().and_then(|s| s.downcast_ref::<ConversionError>()) {
         let (kind, message) = (conversion.kind, with_causes(&e));

@@ -1,6 +1,7 @@
 //! SQLite errors mapped onto PEP 249's hierarchy.
 
-use nimue_core::{DatabaseError, Error, ErrorKind};
+use nimue_core::error::sqlite_violation;
+use nimue_core::{DatabaseError, Error, ErrorKind, Violation};
 use rusqlite::ffi::ErrorCode;
 
 /// Map a rusqlite error to nimue's hierarchy.
@@ -8,6 +9,28 @@ use rusqlite::ffi::ErrorCode;
 /// Constraint violations are `IntegrityError`; syntax errors, missing tables and bad
 /// parameters `ProgrammingError`; busy/locked and I/O `OperationalError`; type mismatches and
 /// oversized values `DataError`.
+/// Which rule a constraint failure broke, from SQLite's extended result code, and the name
+/// SQLite's message gives it (a unique or NOT NULL constraint's columns, a CHECK's name).
+fn with_violation(error: DatabaseError, extended: i32, e: &rusqlite::Error) -> DatabaseError {
+    use rusqlite::ffi;
+    let violation = match extended {
+        ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => Violation::Unique,
+        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Violation::ForeignKey,
+        ffi::SQLITE_CONSTRAINT_NOTNULL => Violation::NotNull,
+        ffi::SQLITE_CONSTRAINT_CHECK => Violation::Check,
+        _ => Violation::Other,
+    };
+    let message = match e {
+        rusqlite::Error::SqliteFailure(_, Some(message)) => message.as_str(),
+        _ => "",
+    };
+    let error = error.with_violation(violation);
+    match sqlite_violation(message) {
+        Some((_, Some(name))) => error.with_constraint(name),
+        _ => error,
+    }
+}
+
 pub(crate) fn map_err(e: rusqlite::Error) -> Error {
     use rusqlite::Error as E;
     // SQLite's own result code (`SqlInputError`, a syntax error with its offset, exists only
@@ -20,10 +43,11 @@ pub(crate) fn map_err(e: rusqlite::Error) -> Error {
     };
     if let Some(code) = failure {
         let (kind, extended) = (failure_kind(code.code), code.extended_code);
-        return DatabaseError::new(kind, e.to_string())
-            .with_code(i64::from(extended))
-            .with_driver_error(e)
-            .into();
+        let mut error = DatabaseError::new(kind, e.to_string()).with_code(i64::from(extended));
+        if code.code == ErrorCode::ConstraintViolation {
+            error = with_violation(error, extended, &e);
+        }
+        return error.with_driver_error(e).into();
     }
     let kind = match &e {
         E::InvalidParameterCount(..)

@@ -12,8 +12,10 @@ use rust_decimal::Decimal;
 use std::str::FromStr;
 
 mod derive;
+mod integrity;
 mod params;
 pub use derive::derived_rows;
+pub use integrity::integrity_violations;
 pub use params::{parameter_forms, single_rows};
 
 /// The column types and quirks of one database, as the suite needs them.
@@ -42,6 +44,9 @@ pub struct Dialect {
     /// The [`bad_input`] this database refuses, with the error class it refuses it with. The
     /// suite asserts exactly that class; bad input not listed must be accepted.
     pub rejects: &'static [(BadInput, ErrorKind)],
+    /// The integrity violations whose errors name the constraint broken (for NOT NULL, the
+    /// column): the native drivers' reports carry them; ODBC's give a message only.
+    pub constraint_names: &'static [nimue::Violation],
 }
 
 /// PostgreSQL's dialect, for the binaries that run the suite on it (directly and through
@@ -65,6 +70,12 @@ pub const POSTGRES: Dialect = Dialect {
     rejects: &[
         (BadInput::TextForInt, ErrorKind::Data),
         (BadInput::BytesForInt, ErrorKind::Data),
+    ],
+    constraint_names: &[
+        nimue::Violation::Unique,
+        nimue::Violation::ForeignKey,
+        nimue::Violation::NotNull,
+        nimue::Violation::Check,
     ],
 };
 
@@ -916,7 +927,7 @@ macro_rules! conformance_tests {
             parameter_count_mismatch, transaction_closures,
             transactions, fetch_sizes, description, rowcount_and_lastrowid, error_kinds,
             pool_hooks, nul_in_text, bad_input, parameter_forms, single_rows,
-            derived_rows);
+            derived_rows, integrity_violations);
     };
     (@cases $setup:expr; $($case:ident),*) => {$(
         #[test]
