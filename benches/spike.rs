@@ -13,7 +13,8 @@
 mod common;
 
 use clap::Parser;
-use nimue::{Connect, Connection, Pool};
+use nimue::PoolHooks;
+use nimue::{Connect, Pool};
 use nimue_core::testing::{TestConnection, TestConnector};
 use std::fmt::Write as _;
 use std::path::PathBuf;

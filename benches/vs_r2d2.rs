@@ -17,6 +17,7 @@ mod common;
 use clap::Parser;
 use common::machine;
 use nimue::sqlite::SqliteConnector;
+use nimue::PoolHooks;
 use nimue::{Connect, Connection, Pool};
 use nimue_core::testing::{TestConnection, TestConnector};
 use plotters::prelude::*;

@@ -22,7 +22,7 @@ use std::time::Duration;
 mod kv {
     use nimue::{
         check_param_count, BufferedCursor, Column, Columns, Connect, Connection, Error, Execute,
-        Result, ResultSet, Row, TypeCode, Value,
+        PoolHooks, Result, ResultSet, Row, TypeCode, Value,
     };
     use std::collections::{BTreeMap, VecDeque};
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -222,7 +222,9 @@ mod kv {
             self.autocommit = on;
             Ok(())
         }
+    }
 
+    impl PoolHooks for KvConnection {
         /// The cheapest real check this driver has.
         fn ping(&mut self) -> Result<()> {
             self.check_up()

@@ -1,10 +1,68 @@
 //! # nimue
 //!
 //! A fast, safe, self-healing connection pool for SQL databases behind one DB-API (PEP 249)
-//! style interface.
+//! style interface: SQLite (the default feature), PostgreSQL, MySQL/MariaDB and anything with
+//! an ODBC driver, from threads or from async code.
 //!
-//! This facade re-exports [`nimue_core`] (the traits, values, errors and the pool) and, per
-//! cargo feature, each database adapter:
+//! ## A pool, a query, a transaction
+//!
+//! ```
+//! use nimue::sqlite::SqliteConnector;
+//! use nimue::{Connection, Pool};
+//!
+//! // One database in memory, shared by the pool's connections (a file: `SqliteConnector::new("app.db")`).
+//! let pool = Pool::builder(SqliteConnector::memory()).max_size(4).build()?;
+//! let mut conn = pool.get()?; // a guard: derefs to the connection, gives it back on drop
+//! conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, age INTEGER)", ())?;
+//!
+//! // Both rows or neither: committed on Ok, rolled back on Err or panic.
+//! conn.transaction(|tx| {
+//!     tx.execute("INSERT INTO users (name, age) VALUES (?, ?)", ("ada", 36))?;
+//!     tx.execute("INSERT INTO users (name, age) VALUES (?, ?)", ("grace", 85))?;
+//!     Ok(())
+//! })?;
+//!
+//! let adults: i64 = conn.query_scalar("SELECT COUNT(*) FROM users WHERE age >= ?", (18,))?;
+//! let (name, age): (String, i64) = conn.query_one("SELECT name, age FROM users WHERE id = ?", (1,))?;
+//! let users: Vec<(i64, String)> = conn.query_as("SELECT id, name FROM users ORDER BY id", ())?;
+//! assert_eq!((adults, name.as_str(), age, users.len()), (2, "ada", 36, 2));
+//! # Ok::<(), nimue::Error>(())
+//! ```
+//!
+//! Like PEP 249 (and psycopg), a connection starts with autocommit off: work outside
+//! [`transaction`](Connection::transaction) is committed by [`commit`](Connection::commit);
+//! a connection given back with writes nobody committed is rolled back, counted
+//! ([`PoolState::dirty_returns`]) and announced ([`pool::PoolEvent::DirtyReturn`], and at
+//! warn level through `log`).
+//!
+//! ## In an async handler
+//!
+//! ```
+//! # #[cfg(feature = "tokio")] {
+//! use nimue::sqlite::SqliteConnector;
+//! use nimue::{Connection, Pool};
+//!
+//! /// An axum or other tokio handler: the checkout waits as a task, the driver code runs on
+//! /// a blocking thread (feature `tokio`).
+//! async fn user_count(pool: Pool<SqliteConnector>) -> nimue::Result<i64> {
+//!     pool.interact(|conn| conn.query_scalar("SELECT COUNT(*) FROM users", ())).await?
+//! }
+//! # }
+//! ```
+//!
+//! ## Start here
+//!
+//! 1. [`Pool`]: [`Pool::builder`] and its settings ([`PoolBuilder`]), [`get`](Pool::get),
+//!    [`get_async`](Pool::get_async), [`state`](Pool::state); the [`pool`] module says how it
+//!    keeps itself healthy (the checker), and lists its events and metrics.
+//! 2. [`Connection`]: what you call on a connection: `execute`, `query_as`, `query_one`,
+//!    `query_opt`, `query_scalar`, `transaction`, `commit`; [`Cursor`] for PEP 249's cursors
+//!    (streaming, `fetchmany`, `executemany` over any iterator).
+//! 3. [`Params`] (tuples, `params![..]`, slices) and [`FromRow`] (tuples, and
+//!    `#[derive(FromRow)]` with the `derive` feature): what goes in and what comes out;
+//!    [`Value`] and [`FromValue`] for single values.
+//! 4. [`Error`]: PEP 249's classes ([`ErrorKind`]), [`Error::violation`] for integrity errors.
+//! 5. A driver per cargo feature, or one picked at run time from a URL: [`any::connector`].
 //!
 //! | feature  | module          | driver                          |
 //! |----------|-----------------|---------------------------------|
@@ -13,19 +71,9 @@
 //! | `mysql` | `mysql` | the `mysql` crate, MySQL and MariaDB (`mysql-tls`: with rustls) |
 //! | `odbc` | `odbc` | `odbc-api`: any ODBC driver through unixODBC (needs `libodbc`) |
 //!
-//! ```
-//! # #[cfg(feature = "sqlite")] {
-//! use nimue::sqlite::SqliteConnector;
-//! use nimue::{params, Connect, Connection, Cursor};
-//!
-//! let mut conn = SqliteConnector::memory().connect()?;
-//! let mut cur = conn.cursor()?;
-//! cur.execute("SELECT ? + 1 AS answer", &params![41])?;
-//! let row = cur.fetchone()?.expect("one row");
-//! assert_eq!(row.get::<i64>("answer")?, 42);
-//! # }
-//! # Ok::<(), nimue::Error>(())
-//! ```
+//! Writing an adapter for another driver: implement [`Connect`], [`Connection`] (usually
+//! through [`Execute`] or [`RowStream`]) and [`PoolHooks`] (what the pool asks of a
+//! connection; every method has a default). `examples/custom_driver.rs` is a whole one.
 
 // Feature badges on docs.rs (built with `--cfg docsrs` on nightly).
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -93,7 +93,7 @@ fn open(url: &str) -> Result<Database> {
         |e: Error| Error::interface(format!("a database listed in {ENV} cannot be used: {e}"));
     let conn = pool.try_get().map_err(unusable)?;
     let conn = conn.ok_or_else(|| unusable(Error::interface("no connection")))?;
-    let name = nimue_core::Connection::backend(&*conn).to_owned();
+    let name = nimue_core::PoolHooks::backend(&*conn).to_owned();
     drop(conn);
     Ok(Database { name, pool })
 }

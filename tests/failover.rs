@@ -7,6 +7,7 @@
 mod common;
 
 use nimue::postgres::PgConnector;
+use nimue::PoolHooks;
 use nimue::{params, Connect, Connection, ErrorKind, Pool};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};

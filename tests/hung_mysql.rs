@@ -6,6 +6,7 @@
 mod common;
 
 use nimue::mysql::MySqlConnector;
+use nimue::PoolHooks;
 use nimue::{Connection, ErrorKind, Pool};
 use std::time::Duration;
 

@@ -6,6 +6,7 @@
 mod common;
 
 use nimue::mysql::{MySqlConnection, MySqlConnector};
+use nimue::PoolHooks;
 use nimue::{params, Connect, Connection, Cursor, ErrorKind, TypeCode, Value};
 use rust_decimal::Decimal;
 use std::str::FromStr;

@@ -3,6 +3,7 @@
 
 mod common;
 
+use nimue::PoolHooks;
 use nimue::{Connect, Connection};
 
 #[cfg(feature = "sqlite")]

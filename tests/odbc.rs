@@ -9,6 +9,7 @@ mod common;
 
 use chrono::{NaiveDate, NaiveTime};
 use nimue::odbc::{OdbcConnection, OdbcConnector};
+use nimue::PoolHooks;
 use nimue::{params, Connect, Connection, Cursor, Error, ErrorKind, TypeCode, Value};
 use rust_decimal::Decimal;
 use std::str::FromStr;

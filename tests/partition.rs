@@ -10,6 +10,7 @@ mod common;
 
 use nimue::mysql::MySqlConnector;
 use nimue::postgres::PgConnector;
+use nimue::PoolHooks;
 use nimue::{Connect, Connection, ErrorKind, Pool};
 use std::collections::BTreeSet;
 use std::thread;

@@ -10,6 +10,7 @@ mod faults;
 
 use faults::Server;
 use nimue::postgres::PgConnector;
+use nimue::PoolHooks;
 
 fn server() -> Option<Server<PgConnector>> {
     let url = common::server_env("NIMUE_TEST_POSTGRES_URL")?;

@@ -2,6 +2,7 @@
 #![cfg(feature = "sqlite")]
 
 use nimue::sqlite::SqliteConnector;
+use nimue::PoolHooks;
 use nimue::{params, Connection, Error, ErrorKind, Pool, PoolBuilder};
 use std::thread;
 use std::time::{Duration, Instant};

@@ -7,6 +7,7 @@ mod common;
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use nimue::postgres::PgConnector;
+use nimue::PoolHooks;
 use nimue::{params, Connect, Connection, Cursor, ErrorKind, TypeCode, Value};
 use rust_decimal::Decimal;
 use std::str::FromStr;

@@ -10,7 +10,7 @@
 
 mod common;
 
-use nimue::{Connect, Connection, ErrorKind, Pool, Row, Value};
+use nimue::{Connect, Connection, ErrorKind, Pool, PoolHooks, Row, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -92,12 +92,17 @@ impl<C: Connection> Connection for CountedConn<C> {
     fn set_autocommit(&mut self, on: bool) -> nimue::Result<()> {
         self.inner.set_autocommit(on)
     }
+}
+
+impl<C: PoolHooks> PoolHooks for CountedConn<C> {
     fn ping(&mut self) -> nimue::Result<()> {
         self.inner.ping()
     }
+
     fn is_broken(&self) -> bool {
         self.inner.is_broken()
     }
+
     fn reset(&mut self) -> nimue::Result<()> {
         self.inner.reset()
     }

@@ -5,6 +5,7 @@
 #![cfg(feature = "sqlite")]
 
 use nimue::sqlite::SqliteConnector;
+use nimue::PoolHooks;
 use nimue::{params, Connect, Connection, Pool};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};

@@ -10,6 +10,7 @@ mod counting;
 
 use counting::{scan, ROWS, SERIAL, TEXT};
 use nimue::mysql::{MySqlConnection, MySqlConnector};
+use nimue::PoolHooks;
 use nimue::{params, Connect, Connection, Cursor, ErrorKind, Pool};
 
 fn url() -> Option<String> {

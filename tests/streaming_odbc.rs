@@ -17,6 +17,7 @@ mod counting;
 
 use counting::{ROWS, SERIAL, TEXT};
 use nimue::odbc::{OdbcConnection, OdbcConnector};
+use nimue::PoolHooks;
 use nimue::{params, Connect, Connection, Cursor};
 
 /// Rows fetched from PostgreSQL per round trip with `UseDeclareFetch=1`.

@@ -10,6 +10,7 @@ mod counting;
 
 use counting::{scan, ROWS, SERIAL, TEXT};
 use nimue::postgres::PgConnector;
+use nimue::PoolHooks;
 use nimue::{Connect, Connection, Cursor, Pool, Value};
 
 fn connector() -> Option<PgConnector> {

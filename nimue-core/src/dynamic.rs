@@ -16,14 +16,15 @@
 //! }
 //! ```
 
-use crate::connection::{Connect, Connection};
+use crate::connection::{Connect, Connection, PoolHooks};
 use crate::cursor::Cursor;
 use crate::error::Result;
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-/// The object-safe form of [`Connection`], implemented for every connection type.
+/// The object-safe form of [`Connection`] and its [`PoolHooks`], implemented for every
+/// connection type.
 pub trait DynConnection: Send {
     /// [`Connection::cursor`], boxed.
     fn dyn_cursor(&mut self) -> Result<Box<dyn Cursor + '_>>;
@@ -37,29 +38,27 @@ pub trait DynConnection: Send {
     fn dyn_autocommit(&self) -> bool;
     /// [`Connection::set_autocommit`].
     fn dyn_set_autocommit(&mut self, on: bool) -> Result<()>;
-    /// [`Connection::paramstyle`].
-    fn dyn_paramstyle(&self) -> &'static str;
-    /// [`Connection::ping`].
+    /// [`PoolHooks::ping`].
     fn dyn_ping(&mut self) -> Result<()>;
-    /// [`Connection::is_broken`].
+    /// [`PoolHooks::is_broken`].
     fn dyn_is_broken(&self) -> bool;
-    /// [`Connection::check`].
+    /// [`PoolHooks::check`].
     fn dyn_check(&mut self, level: crate::Liveness) -> Result<()>;
-    /// [`Connection::reset`].
+    /// [`PoolHooks::reset`].
     fn dyn_reset(&mut self) -> Result<()>;
-    /// [`Connection::reset_cleared_session`].
+    /// [`PoolHooks::reset_cleared_session`].
     fn dyn_reset_cleared_session(&self) -> bool;
-    /// [`Connection::reset_waits`].
+    /// [`PoolHooks::reset_waits`].
     fn dyn_reset_waits(&self) -> bool;
-    /// [`Connection::reset_is_local`].
+    /// [`PoolHooks::reset_is_local`].
     fn dyn_reset_is_local(&self) -> bool;
-    /// [`Connection::session_set_up`].
+    /// [`PoolHooks::session_set_up`].
     fn dyn_session_set_up(&mut self);
-    /// [`Connection::backend`].
+    /// [`PoolHooks::backend`].
     fn dyn_backend(&self) -> &'static str;
-    /// [`Connection::holds_uncommitted_writes`].
+    /// [`PoolHooks::holds_uncommitted_writes`].
     fn dyn_holds_uncommitted_writes(&self) -> bool;
-    /// [`Connection::took_back_uncommitted_writes`].
+    /// [`PoolHooks::took_back_uncommitted_writes`].
     fn dyn_took_back_uncommitted_writes(&mut self) -> bool;
     /// The connection as `Any`, to reach the adapter's own type.
     fn as_any(&self) -> &dyn Any;
@@ -73,7 +72,7 @@ impl dyn DynConnection {
     ///
     /// ```
     /// use nimue_core::testing::{TestConnection, TestConnector};
-    /// use nimue_core::{BoxConnector, Connect, Connection};
+    /// use nimue_core::{BoxConnector, Connect, PoolHooks};
     /// let mut conn = BoxConnector::new(TestConnector::new()).connect()?;
     /// assert_eq!(conn.backend(), "test");
     /// assert!(conn.downcast_mut::<TestConnection>().is_some());
@@ -89,7 +88,7 @@ impl dyn DynConnection {
     }
 }
 
-impl<C: Connection + 'static> DynConnection for C {
+impl<C: PoolHooks + 'static> DynConnection for C {
     fn dyn_cursor(&mut self) -> Result<Box<dyn Cursor + '_>> {
         Ok(Box::new(self.cursor()?))
     }
@@ -107,9 +106,6 @@ impl<C: Connection + 'static> DynConnection for C {
     }
     fn dyn_set_autocommit(&mut self, on: bool) -> Result<()> {
         self.set_autocommit(on)
-    }
-    fn dyn_paramstyle(&self) -> &'static str {
-        self.paramstyle()
     }
     fn dyn_ping(&mut self) -> Result<()> {
         self.ping()
@@ -176,39 +172,49 @@ impl Connection for BoxConnection {
     fn set_autocommit(&mut self, on: bool) -> Result<()> {
         (**self).dyn_set_autocommit(on)
     }
-    fn paramstyle(&self) -> &'static str {
-        (**self).dyn_paramstyle()
-    }
+}
+
+impl PoolHooks for BoxConnection {
     fn ping(&mut self) -> Result<()> {
         (**self).dyn_ping()
     }
+
     fn check(&mut self, level: crate::Liveness) -> Result<()> {
         (**self).dyn_check(level)
     }
+
     fn is_broken(&self) -> bool {
         (**self).dyn_is_broken()
     }
+
     fn reset(&mut self) -> Result<()> {
         (**self).dyn_reset()
     }
+
     fn reset_cleared_session(&self) -> bool {
         (**self).dyn_reset_cleared_session()
     }
+
     fn reset_waits(&self) -> bool {
         (**self).dyn_reset_waits()
     }
+
     fn reset_is_local(&self) -> bool {
         (**self).dyn_reset_is_local()
     }
+
     fn session_set_up(&mut self) {
         (**self).dyn_session_set_up()
     }
+
     fn backend(&self) -> &'static str {
         (**self).dyn_backend()
     }
+
     fn holds_uncommitted_writes(&self) -> bool {
         (**self).dyn_holds_uncommitted_writes()
     }
+
     fn took_back_uncommitted_writes(&mut self) -> bool {
         (**self).dyn_took_back_uncommitted_writes()
     }

@@ -1,17 +1,19 @@
-//! The connection pool: one, generic over any [`Connect`]or, kept healthy by a background
-//! liveness checker.
+//! The connection pool: one for every driver (any connector, [`Connect`]), kept healthy by a
+//! background liveness checker.
 //!
 //! ```
-//! use nimue_core::{testing::TestConnector, Connection, Pool};
+//! use nimue::sqlite::SqliteConnector;
+//! use nimue::{Connection, Pool};
 //!
 //! // Any connector works; a closure returning a connection is one too.
-//! let pool = Pool::builder(TestConnector::new()).min_idle(2).max_size(10).build()?; // min_idle 2, max_size 10
+//! let pool = Pool::builder(SqliteConnector::memory()).min_idle(2).max_size(10).build()?;
 //! let mut conn = pool.get()?; // waits up to connection_timeout (30 s by default)
-//! conn.execute("UPDATE counters SET n = n + 1", &[])?;
+//! conn.execute("CREATE TABLE counters (n INTEGER)", ())?;
+//! conn.execute("INSERT INTO counters VALUES (?)", (0,))?;
 //! conn.commit()?;
 //! drop(conn); // back to the pool (reset first)
 //! assert_eq!(pool.state().idle, 2);
-//! # Ok::<(), nimue_core::Error>(())
+//! # Ok::<(), nimue::Error>(())
 //! ```
 //!
 //! # How it works
@@ -27,9 +29,11 @@
 //!   unchanged; a caller about to wait closes the shelves and takes what is on them
 //!   (`pool/lane.rs` has the protocol and its invariants).
 //! - **Slots are counted before connecting.** A `get` that finds no idle connection while
-//!   fewer than `max_size` are open reserves a slot, then connects on its own thread. A failed
-//!   connect frees the slot. So `max_size` bounds the connections that exist, not only those
-//!   counted, and none are forgotten.
+//!   fewer than `max_size` are open queues, and reserves slots for as many connects as the
+//!   returns will not serve within one connect time (`pool/demand.rs`); each connect runs on a
+//!   thread of its own, and its connection goes to the first waiter. A failed connect frees
+//!   its slot. So `max_size` bounds the connections that exist, not only those counted, and
+//!   none are forgotten.
 //! - **First come first served, with bounded barging.** A `get` that must wait queues with
 //!   its own mailbox and condition variable; only the first waiter is ever woken (no
 //!   thundering herd) and each is served once. A returned connection goes straight into the
@@ -154,10 +158,11 @@ impl<K: Connect> Pool<K> {
     /// `Pool::builder(connector).min_idle(2).max_size(8).build()`.
     ///
     /// ```
-    /// use nimue_core::{testing::TestConnector, Pool};
-    /// let pool = Pool::new(TestConnector::new())?;
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::Pool;
+    /// let pool = Pool::new(SqliteConnector::memory())?;
     /// assert_eq!((pool.state().idle, pool.state().max_size), (1, 10));
-    /// # Ok::<(), nimue_core::Error>(())
+    /// # Ok::<(), nimue::Error>(())
     /// ```
     pub fn new(connector: K) -> Result<Self> {
         Self::builder(connector).build()
@@ -223,14 +228,15 @@ impl<K: Connect> Pool<K> {
     /// [`PooledConnection::interact`]).
     ///
     /// ```
-    /// use nimue_core::{testing::TestConnector, Pool};
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::Pool;
     ///
-    /// async fn handler(pool: &Pool<TestConnector>) -> nimue_core::Result<usize> {
+    /// async fn handler(pool: &Pool<SqliteConnector>) -> nimue::Result<usize> {
     ///     let conn = pool.get_async().await?;
     ///     Ok(pool.state().in_use)
     /// }
     ///
-    /// let pool = Pool::builder(TestConnector::new()).min_idle(1).max_size(2).build()?;
+    /// let pool = Pool::builder(SqliteConnector::memory()).min_idle(1).max_size(2).build()?;
     /// assert_eq!(block_on(handler(&pool))?, 1);
     /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
     /// #     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -240,7 +246,7 @@ impl<K: Connect> Pool<K> {
     /// #         std::thread::yield_now();
     /// #     }
     /// # }
-    /// # Ok::<(), nimue_core::Error>(())
+    /// # Ok::<(), nimue::Error>(())
     /// ```
     #[track_caller]
     pub fn get_async(&self) -> GetAsync<K> {
@@ -258,10 +264,15 @@ impl<K: Connect> Pool<K> {
     /// give the connection back.
     ///
     /// ```
-    /// use nimue_core::{testing::TestConnector, Connection, Pool};
-    /// let pool = Pool::builder(TestConnector::new()).min_idle(1).max_size(2).build()?;
-    /// let changed = pool.transaction(|tx| tx.execute("INSERT INTO t VALUES (1)", &[]))?;
-    /// # Ok::<(), nimue_core::Error>(())
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::{Connection, Pool};
+    /// let pool = Pool::builder(SqliteConnector::memory()).min_idle(1).max_size(2).build()?;
+    /// let changed = pool.transaction(|tx| {
+    ///     tx.execute("CREATE TABLE t (n INTEGER)", ())?;
+    ///     tx.execute("INSERT INTO t VALUES (1)", ())
+    /// })?;
+    /// assert_eq!(changed, 1);
+    /// # Ok::<(), nimue::Error>(())
     /// ```
     #[track_caller]
     pub fn transaction<T>(
@@ -274,14 +285,15 @@ impl<K: Connect> Pool<K> {
     /// [`get`](Pool::get) with another timeout.
     ///
     /// ```
-    /// use nimue_core::{testing::TestConnector, ErrorKind, Pool};
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::{ErrorKind, Pool};
     /// use std::time::Duration;
     ///
-    /// let pool = Pool::builder(TestConnector::new()).min_idle(1).max_size(1).build()?;
+    /// let pool = Pool::builder(SqliteConnector::memory()).min_idle(1).max_size(1).build()?;
     /// let held = pool.get()?;
     /// let err = pool.get_timeout(Duration::from_millis(10)).unwrap_err();
     /// assert_eq!(err.kind(), ErrorKind::PoolTimeout);
-    /// # Ok::<(), nimue_core::Error>(())
+    /// # Ok::<(), nimue::Error>(())
     /// ```
     #[track_caller]
     pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection<K>> {
@@ -296,12 +308,13 @@ impl<K: Connect> Pool<K> {
     /// [`Error::Connect`] when opening one failed.
     ///
     /// ```
-    /// use nimue_core::{testing::TestConnector, Pool};
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::Pool;
     ///
-    /// let pool = Pool::builder(TestConnector::new()).min_idle(0).max_size(1).build()?;
+    /// let pool = Pool::builder(SqliteConnector::memory()).min_idle(0).max_size(1).build()?;
     /// let first = pool.try_get()?.expect("room for one");
     /// assert!(pool.try_get()?.is_none());
-    /// # Ok::<(), nimue_core::Error>(())
+    /// # Ok::<(), nimue::Error>(())
     /// ```
     #[track_caller]
     pub fn try_get(&self) -> Result<Option<PooledConnection<K>>> {
@@ -381,13 +394,14 @@ impl<K: Connect> Pool<K> {
     /// `InterfaceError` and change nothing.
     ///
     /// ```
-    /// use nimue_core::{testing::TestConnector, Pool};
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::Pool;
     ///
-    /// let pool = Pool::builder(TestConnector::new()).min_idle(4).max_size(4).build()?;
+    /// let pool = Pool::builder(SqliteConnector::memory()).min_idle(4).max_size(4).build()?;
     /// pool.resize(1, 2)?;
     /// let state = pool.state();
     /// assert_eq!((state.max_size, state.total), (2, 2));
-    /// # Ok::<(), nimue_core::Error>(())
+    /// # Ok::<(), nimue::Error>(())
     /// ```
     pub fn resize(&self, min_idle: usize, max_size: usize) -> Result<()> {
         config::check_sizes(min_idle, max_size)?;
@@ -400,13 +414,14 @@ impl<K: Connect> Pool<K> {
     /// (or [`Error::Timeout`]) after `timeout`, or [`Error::Closed`].
     ///
     /// ```
-    /// use nimue_core::{testing::TestConnector, Pool};
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::Pool;
     /// use std::time::Duration;
     ///
-    /// let pool = Pool::builder(TestConnector::new()).min_idle(3).build_lazy()?;
+    /// let pool = Pool::builder(SqliteConnector::memory()).min_idle(3).build_lazy()?;
     /// pool.wait_ready(Duration::from_secs(10))?;
     /// assert!(pool.state().idle + pool.state().in_use >= 3);
-    /// # Ok::<(), nimue_core::Error>(())
+    /// # Ok::<(), nimue::Error>(())
     /// ```
     pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
         let started = std::time::Instant::now();

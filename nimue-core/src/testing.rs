@@ -18,7 +18,7 @@
 //!
 //! ```
 //! use nimue_core::testing::TestConnector;
-//! use nimue_core::{Connect, Connection, ErrorKind};
+//! use nimue_core::{Connect, Connection, ErrorKind, PoolHooks};
 //!
 //! let connector = TestConnector::new();
 //! let mut conn = connector.connect()?;
@@ -33,7 +33,7 @@
 //! # Ok::<(), nimue_core::Error>(())
 //! ```
 
-use crate::connection::{Connect, Connection};
+use crate::connection::{Connect, Connection, PoolHooks};
 use crate::cursor::{BufferedCursor, Execute, ResultSet};
 use crate::error::{Error, Result};
 use crate::row::{Column, Columns, Row};
@@ -421,10 +421,6 @@ impl Execute for TestConnection {
 impl Connection for TestConnection {
     type Cursor<'c> = BufferedCursor<'c, TestConnection>;
 
-    fn backend(&self) -> &'static str {
-        "test"
-    }
-
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
         Ok(BufferedCursor::new(self))
     }
@@ -462,6 +458,12 @@ impl Connection for TestConnection {
         }
         self.autocommit = on;
         Ok(())
+    }
+}
+
+impl PoolHooks for TestConnection {
+    fn backend(&self) -> &'static str {
+        "test"
     }
 
     fn ping(&mut self) -> Result<()> {

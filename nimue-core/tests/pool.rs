@@ -4,6 +4,7 @@
 mod support;
 
 use nimue_core::testing::{TestConnection, TestConnector};
+use nimue_core::PoolHooks;
 use nimue_core::{Connect, Connection, Error, ErrorKind, Pool, PooledConnection, Reuse};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -4,6 +4,7 @@
 //! frees its slot.
 
 use nimue_core::testing::TestConnector;
+use nimue_core::PoolHooks;
 use nimue_core::{Connection, ErrorKind, Pool};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,7 +4,8 @@
 mod support;
 
 use nimue_core::testing::TestConnector;
-use nimue_core::{Connection, Pool};
+use nimue_core::Pool;
+use nimue_core::PoolHooks;
 use std::thread;
 use std::time::Duration;
 use support::{assert_consistent, builder, eventually, INTERVAL};

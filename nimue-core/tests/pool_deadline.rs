@@ -7,7 +7,8 @@
 mod support;
 
 use nimue_core::testing::TestConnector;
-use nimue_core::{Connection, Error, ErrorKind, Pool};
+use nimue_core::PoolHooks;
+use nimue_core::{Error, ErrorKind, Pool};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};

@@ -4,6 +4,7 @@
 mod support;
 
 use nimue_core::testing::TestConnector;
+use nimue_core::PoolHooks;
 use nimue_core::{Connection, Error, ErrorKind};
 use std::thread;
 use std::time::Duration;

@@ -5,6 +5,7 @@
 mod support;
 
 use nimue_core::testing::TestConnector;
+use nimue_core::PoolHooks;
 use nimue_core::{Connection, Error, ErrorKind, Pool, Reuse};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,7 +3,7 @@
 use crate::cursor::MySqlStream;
 use crate::session::{Session, SessionReset};
 use mysql::prelude::Queryable;
-use nimue_core::{Connection, Error, Result, StreamingCursor};
+use nimue_core::{Connection, Error, PoolHooks, Result, StreamingCursor};
 
 /// The cursor of a [`MySqlConnection`]: rows are read from the server as they are fetched
 /// (see [`StreamingCursor`] for `rowcount` of long results).
@@ -49,7 +49,7 @@ impl std::fmt::Debug for MySqlConnection {
 
 impl MySqlConnection {
     /// Wrap a driver connection whose session already has `autocommit=0` (the connector's
-    /// init command sets it). With `reset_session`, [`reset`](Connection::reset) clears all
+    /// init command sets it). With `reset_session`, [`reset`](PoolHooks::reset) clears all
     /// session state with `COM_RESET_CONNECTION` after every used checkout
     /// ([`SessionReset::Always`]: whether the server reports session changes on this
     /// connection is not known); without, it only rolls back.
@@ -112,16 +112,6 @@ impl MySqlConnection {
 impl Connection for MySqlConnection {
     type Cursor<'c> = MySqlCursor<'c>;
 
-    fn backend(&self) -> &'static str {
-        "mysql"
-    }
-
-    /// The server reported a write in the open transaction (its session tracking: not known
-    /// on a server without it).
-    fn holds_uncommitted_writes(&self) -> bool {
-        self.session.in_transaction && self.session.wrote
-    }
-
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
         Ok(StreamingCursor::new(MySqlStream::new(
             &mut self.conn,
@@ -175,6 +165,18 @@ impl Connection for MySqlConnection {
         }
         self.session.autocommit = on;
         Ok(())
+    }
+}
+
+impl PoolHooks for MySqlConnection {
+    fn backend(&self) -> &'static str {
+        "mysql"
+    }
+
+    /// The server reported a write in the open transaction (its session tracking: not known
+    /// on a server without it).
+    fn holds_uncommitted_writes(&self) -> bool {
+        self.session.in_transaction && self.session.wrote
     }
 
     /// The protocol's `COM_PING`.

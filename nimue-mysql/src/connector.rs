@@ -145,7 +145,7 @@ impl MySqlConnector {
         }
     }
 
-    /// Whether [`reset`](nimue_core::Connection::reset) clears what a checkout changed in the
+    /// Whether [`reset`](nimue_core::PoolHooks::reset) clears what a checkout changed in the
     /// session with `COM_RESET_CONNECTION` ([`SessionReset::Always`], the default) or
     /// only rolls back ([`SessionReset::Rollback`]: keeps user variables, temporary tables
     /// and locks too).
@@ -157,7 +157,7 @@ impl MySqlConnector {
         })
     }
 
-    /// How [`reset`](nimue_core::Connection::reset) cleans a used session (default
+    /// How [`reset`](nimue_core::PoolHooks::reset) cleans a used session (default
     /// [`SessionReset::Always`]).
     ///
     /// ```

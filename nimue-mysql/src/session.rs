@@ -5,7 +5,7 @@ use crate::error::{is_gone, map_err};
 use mysql::session_state_change::SessionStateChange;
 use nimue_core::Result;
 
-/// How [`reset`](nimue_core::Connection::reset) cleans a session that a checkout used.
+/// How [`reset`](nimue_core::PoolHooks::reset) cleans a session that a checkout used.
 ///
 /// `COM_RESET_CONNECTION` clears everything a session can hold (the transaction and its
 /// next characteristics, user variables, temporary tables, session variables, `GET_LOCK` and

@@ -5,7 +5,7 @@ use crate::error::{is_connection_lost, map_err};
 use crate::fetch::FetchError;
 use crate::session;
 use nimue_core::{
-    Connection, DatabaseError, Error, ErrorKind, Liveness, Result, RowStream, Started,
+    Connection, DatabaseError, Error, ErrorKind, Liveness, PoolHooks, Result, RowStream, Started,
     StreamingCursor,
 };
 use std::cell::Cell;
@@ -75,10 +75,10 @@ fn disconnect(conn: odbc_api::Connection<'static>) -> Result<()> {
 /// [`executemany`](nimue_core::Cursor::executemany) prepares once. Its cursor
 /// ([`OdbcCursor`]) fetches rows from the driver as they are asked for.
 ///
-/// The pool hooks: [`is_broken`](Connection::is_broken) is the driver's connection-dead
+/// The pool hooks: [`is_broken`](PoolHooks::is_broken) is the driver's connection-dead
 /// attribute (`SQL_ATTR_CONNECTION_DEAD`, no I/O) or a connection-level error seen earlier;
-/// [`ping`](Connection::ping) checks that attribute, then runs the connector's ping query
-/// (default `SELECT 1`) for a real round trip; [`reset`](Connection::reset) rolls back and
+/// [`ping`](PoolHooks::ping) checks that attribute, then runs the connector's ping query
+/// (default `SELECT 1`) for a real round trip; [`reset`](PoolHooks::reset) rolls back and
 /// turns autocommit back off; on PostgreSQL it also clears the session (as `DISCARD ALL`: one
 /// round trip more) after a checkout that ran statements. After a checkout that ran
 /// statements with autocommit on, the reset also sends an SQL `ROLLBACK`: the driver cannot know whether the SQL opened a
@@ -343,10 +343,6 @@ impl OdbcConnection {
 impl Connection for OdbcConnection {
     type Cursor<'c> = OdbcCursor<'c>;
 
-    fn backend(&self) -> &'static str {
-        "odbc"
-    }
-
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
         Ok(StreamingCursor::new(OdbcStream::new(self)))
     }
@@ -382,6 +378,12 @@ impl Connection for OdbcConnection {
         self.autocommit = on;
         self.in_transaction.set(false);
         Ok(())
+    }
+}
+
+impl PoolHooks for OdbcConnection {
+    fn backend(&self) -> &'static str {
+        "odbc"
     }
 
     /// The driver's connection-dead attribute, then a round trip with the ping query. A

@@ -124,7 +124,7 @@ impl OdbcConnector {
         self
     }
 
-    /// The statement [`ping`](nimue_core::Connection::ping) runs after checking the driver's
+    /// The statement [`ping`](nimue_core::PoolHooks::ping) runs after checking the driver's
     /// connection-dead attribute (default `SELECT 1`; e.g. `SELECT 1 FROM DUAL` on Oracle,
     /// `VALUES 1` on DB2).
     pub fn ping_query(mut self, sql: impl Into<String>) -> Self {

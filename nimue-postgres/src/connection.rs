@@ -6,7 +6,9 @@ use crate::cursor::PgStream;
 use crate::error::map_err;
 use crate::placeholders::rewrite_for;
 use crate::status::writes_probe;
-use nimue_core::{Columns, Connection, DatabaseError, Error, ErrorKind, Result, StreamingCursor};
+use nimue_core::{
+    Columns, Connection, DatabaseError, Error, ErrorKind, PoolHooks, Result, StreamingCursor,
+};
 use postgres::Statement;
 use std::collections::HashMap;
 use std::future::Future;
@@ -42,7 +44,7 @@ pub type PgCursor<'c> = StreamingCursor<PgStream<'c>>;
 /// connection, so a repeated statement costs one round trip. With autocommit off (PEP 249's
 /// default) the first statement of a transaction sends `BEGIN` with it, in the same round
 /// trip; `commit()`/`rollback()` end the transaction. The pool's
-/// [`reset`](Connection::reset) sends its `ROLLBACK` without waiting for the reply (the
+/// [`reset`](PoolHooks::reset) sends its `ROLLBACK` without waiting for the reply (the
 /// server handles it before anything the next user sends).
 /// After an error inside a transaction PostgreSQL refuses further statements until
 /// `rollback()`, as with every PEP 249 driver.
@@ -100,7 +102,7 @@ impl std::fmt::Debug for PgConnection {
 
 impl PgConnection {
     /// Wrap a connected client (autocommit off, as PEP 249 wants). `ping_timeout` bounds
-    /// [`ping`](Connection::ping).
+    /// [`ping`](PoolHooks::ping).
     pub(crate) fn from_client(client: Client, ping_timeout: Duration, unnamed: bool) -> Self {
         PgConnection {
             client,
@@ -284,7 +286,7 @@ impl PgConnection {
     /// ran: ask the server whether the transaction wrote (a writing `WITH`, a function), in a
     /// request of its own (if it fails, the `ROLLBACK` after it still runs), without waiting:
     /// its answer comes with the next request and is taken by
-    /// [`took_back_uncommitted_writes`](Connection::took_back_uncommitted_writes). Only when
+    /// [`took_back_uncommitted_writes`](PoolHooks::took_back_uncommitted_writes). Only when
     /// the pool's warning would be heard (the `nimue::pool` target logs at warn level), and the
     /// transaction has not failed (the question would fail too).
     fn probe_writes(&mut self) {
@@ -304,10 +306,6 @@ impl PgConnection {
 
 impl Connection for PgConnection {
     type Cursor<'c> = PgCursor<'c>;
-
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
 
     fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
         Ok(StreamingCursor::new(PgStream::new(
@@ -342,6 +340,12 @@ impl Connection for PgConnection {
         }
         self.session.autocommit = on;
         Ok(())
+    }
+}
+
+impl PoolHooks for PgConnection {
+    fn backend(&self) -> &'static str {
+        "postgres"
     }
 
     /// An empty query round trip, bounded by the connector's ping timeout.

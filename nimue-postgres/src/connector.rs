@@ -214,7 +214,7 @@ impl PgConnector {
         &self.config
     }
 
-    /// How long [`ping`](nimue_core::Connection::ping) waits for the server (default 5 s).
+    /// How long [`ping`](nimue_core::PoolHooks::ping) waits for the server (default 5 s).
     pub fn ping_timeout(mut self, timeout: Duration) -> Self {
         self.ping_timeout = timeout;
         self

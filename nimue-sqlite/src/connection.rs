@@ -4,7 +4,7 @@ use crate::cursor::{prepare, read, Descriptions, Hints, SqliteStream};
 use crate::error::{is_fatal, map_err};
 use crate::session::SessionWatch;
 use nimue_core::sql::starts_with_any;
-use nimue_core::{Columns, Connection, Error, Params, Result, Row, StreamingCursor};
+use nimue_core::{Columns, Connection, Error, Params, PoolHooks, Result, Row, StreamingCursor};
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
@@ -208,6 +208,70 @@ fn outside_transactions(sql: &str) -> bool {
 impl Connection for SqliteConnection {
     type Cursor<'c> = SqliteCursor<'c>;
 
+    fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
+        Ok(StreamingCursor::new(SqliteStream::new(self)))
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
+        let result = self.run_cached("COMMIT");
+        self.watch(result)
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
+        let result = self.run_cached("ROLLBACK");
+        self.watch(result)
+    }
+
+    fn close(self) -> Result<()> {
+        self.conn.close().map_err(|(_, e)| map_err(e))
+    }
+
+    fn autocommit(&self) -> bool {
+        self.autocommit
+    }
+
+    fn set_autocommit(&mut self, on: bool) -> Result<()> {
+        if on && !self.conn.is_autocommit() {
+            return Err(Error::programming(
+                "cannot turn autocommit on inside a transaction: commit or roll back first",
+            ));
+        }
+        self.autocommit = on;
+        Ok(())
+    }
+
+    /// A point query without a cursor: the first row, stepped straight from the statement
+    /// (the rest of the result is not read).
+    fn query_row(&mut self, sql: &str, params: impl Params) -> Result<Option<Row>> {
+        let params = params.into_values();
+        let first = (|| {
+            let mut stmt = prepare(self, sql, &params)?;
+            if stmt.column_count() == 0 {
+                stmt.raw_execute().map_err(map_err)?;
+                return Err(Error::programming(
+                    "no results to fetch: the last statement returned no rows",
+                ));
+            }
+            let mut rows = stmt.raw_query();
+            match rows.next().map_err(map_err)? {
+                Some(row) => {
+                    let (columns, hints) = self.describe(row.as_ref());
+                    Ok(Some(Row::new(columns, read(row, &hints)?)))
+                }
+                None => Ok(None),
+            }
+        })();
+        self.watch(first)
+    }
+}
+
+impl PoolHooks for SqliteConnection {
     fn backend(&self) -> &'static str {
         "sqlite"
     }
@@ -259,44 +323,6 @@ impl Connection for SqliteConnection {
         self.session.clear(&self.conn);
     }
 
-    fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
-        Ok(StreamingCursor::new(SqliteStream::new(self)))
-    }
-
-    fn commit(&mut self) -> Result<()> {
-        if self.conn.is_autocommit() {
-            return Ok(());
-        }
-        let result = self.run_cached("COMMIT");
-        self.watch(result)
-    }
-
-    fn rollback(&mut self) -> Result<()> {
-        if self.conn.is_autocommit() {
-            return Ok(());
-        }
-        let result = self.run_cached("ROLLBACK");
-        self.watch(result)
-    }
-
-    fn close(self) -> Result<()> {
-        self.conn.close().map_err(|(_, e)| map_err(e))
-    }
-
-    fn autocommit(&self) -> bool {
-        self.autocommit
-    }
-
-    fn set_autocommit(&mut self, on: bool) -> Result<()> {
-        if on && !self.conn.is_autocommit() {
-            return Err(Error::programming(
-                "cannot turn autocommit on inside a transaction: commit or roll back first",
-            ));
-        }
-        self.autocommit = on;
-        Ok(())
-    }
-
     fn ping(&mut self) -> Result<()> {
         let result = self
             .conn
@@ -308,29 +334,5 @@ impl Connection for SqliteConnection {
 
     fn is_broken(&self) -> bool {
         self.broken.get()
-    }
-
-    /// A point query without a cursor: the first row, stepped straight from the statement
-    /// (the rest of the result is not read).
-    fn query_row(&mut self, sql: &str, params: impl Params) -> Result<Option<Row>> {
-        let params = params.into_values();
-        let first = (|| {
-            let mut stmt = prepare(self, sql, &params)?;
-            if stmt.column_count() == 0 {
-                stmt.raw_execute().map_err(map_err)?;
-                return Err(Error::programming(
-                    "no results to fetch: the last statement returned no rows",
-                ));
-            }
-            let mut rows = stmt.raw_query();
-            match rows.next().map_err(map_err)? {
-                Some(row) => {
-                    let (columns, hints) = self.describe(row.as_ref());
-                    Ok(Some(Row::new(columns, read(row, &hints)?)))
-                }
-                None => Ok(None),
-            }
-        })();
-        self.watch(first)
     }
 }

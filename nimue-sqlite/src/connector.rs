@@ -26,7 +26,8 @@ use std::time::Duration;
 ///     .busy_timeout(Duration::from_secs(2))
 ///     .init_sql("PRAGMA journal_mode = WAL");
 /// let mut conn = connector.connect()?;
-/// conn.ping()?;
+/// let mode: String = conn.query_scalar("PRAGMA journal_mode", ())?;
+/// assert_eq!(mode, "wal");
 /// # drop(conn); std::fs::remove_dir_all(&dir).unwrap();
 /// # Ok::<(), nimue_core::Error>(())
 /// ```

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use nimue::PoolHooks;
 use nimue::{params, Column, Connect, Connection, Cursor, Error, ErrorKind, TypeCode, Value};
 use rust_decimal::Decimal;
 use std::str::FromStr;
@@ -816,7 +817,7 @@ pub fn pool_hooks<K: Connect>(t: &Target<K>) {
         .unwrap();
     conn.reset().unwrap();
     assert_eq!(count(&mut conn, table), 0, "reset rolled the insert back");
-    assert_eq!(conn.paramstyle(), "qmark");
+    assert_eq!(nimue::PARAMSTYLE, "qmark");
     conn.commit().unwrap();
     conn.close().unwrap();
 }

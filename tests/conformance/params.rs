@@ -9,7 +9,7 @@ use nimue::{params, Connect, Connection, Cursor, ErrorKind, ToValue, Value};
 pub fn parameter_forms<K: Connect>(t: &Target<K>) {
     let mut conn = connect(t);
     let d = &t.dialect;
-    let table = "nimue_conf_params";
+    let table = "nimue_conf_param_forms";
     create(
         &mut conn,
         table,

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub use crate::common::eventually;
+use nimue::PoolHooks;
 use nimue::{Connect, Connection, Error, ErrorKind, Liveness, Pool, PoolState};
 use std::collections::HashSet;
 use std::time::Duration;

@@ -54,7 +54,7 @@ impl<K: Connect> Drop for Lent<K> {
 }
 
 /// When called on a thread inside a tokio runtime and giving `live` back may call the driver
-/// ([`reset_is_local`](crate::Connection::reset_is_local) says no): give it back on one of
+/// ([`reset_is_local`](crate::PoolHooks::reset_is_local) says no): give it back on one of
 /// the runtime's blocking threads and return `None`; else return it, to be given back here.
 pub(crate) fn off_runtime<K: Connect>(
     shared: &Arc<Shared<K>>,
@@ -111,15 +111,16 @@ impl<K: Connect> PooledConnection<K> {
     /// its end and the connection goes back to the pool from the blocking thread.
     ///
     /// ```
-    /// use nimue_core::{testing::TestConnector, Connection, Pool};
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::{Connection, Pool};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let pool = Pool::builder(TestConnector::new()).min_idle(1).max_size(2).build()?;
+    /// let pool = Pool::builder(SqliteConnector::memory()).min_idle(1).max_size(2).build()?;
     /// let mut conn = pool.get_async().await?;
     /// let changed = conn
-    ///     .interact(|c| c.execute("INSERT INTO t VALUES (1)", &[]))
+    ///     .interact(|c| c.execute("CREATE TABLE t (n INTEGER)", ()))
     ///     .await??;
-    /// # Ok::<(), nimue_core::Error>(())
+    /// # Ok::<(), nimue::Error>(())
     /// # }).unwrap();
     /// ```
     pub async fn interact<F, T>(&mut self, f: F) -> Result<T>
@@ -149,18 +150,20 @@ impl<K: Connect> Pool<K> {
     /// transaction is rolled back on its way back.
     ///
     /// ```
-    /// use nimue_core::{testing::TestConnector, Connection, Pool};
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::{Connection, Pool};
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-    /// let pool = Pool::builder(TestConnector::new()).min_idle(1).max_size(2).build()?;
+    /// let pool = Pool::builder(SqliteConnector::memory()).min_idle(1).max_size(2).build()?;
     /// let changed = pool
     ///     .interact(|c| {
-    ///         let n = c.execute("INSERT INTO t VALUES (1)", &[])?;
+    ///         c.execute("CREATE TABLE t (n INTEGER)", ())?;
+    ///         let n = c.execute("INSERT INTO t VALUES (1)", ())?;
     ///         c.commit()?;
-    ///         Ok::<_, nimue_core::Error>(n)
+    ///         Ok::<_, nimue::Error>(n)
     ///     })
     ///     .await??;
-    /// # Ok::<(), nimue_core::Error>(())
+    /// # Ok::<(), nimue::Error>(())
     /// # }).unwrap();
     /// ```
     pub async fn interact<F, T>(&self, f: F) -> Result<T>

@@ -15,10 +15,11 @@ static POOLS: AtomicUsize = AtomicUsize::new(1);
 /// Configures and builds a [`Pool`]; from [`Pool::builder`].
 ///
 /// ```
-/// use nimue_core::{testing::TestConnector, Connection, Pool, Reuse};
+/// use nimue::sqlite::SqliteConnector;
+/// use nimue::{Connection, Pool, Reuse};
 /// use std::time::Duration;
 ///
-/// let pool = Pool::builder(TestConnector::new())
+/// let pool = Pool::builder(SqliteConnector::memory())
 ///     .name("orders")
 ///     .min_idle(2)
 ///     .max_size(10)
@@ -29,11 +30,11 @@ static POOLS: AtomicUsize = AtomicUsize::new(1);
 ///     .test_on_checkout(true)
 ///     .leak_threshold(Some(Duration::from_secs(60)))
 ///     .reuse(Reuse::Fifo)
-///     .on_connect(|conn| conn.execute("SET TIME ZONE 'UTC'", &[]).map(drop))
+///     .on_connect(|conn| conn.execute("PRAGMA busy_timeout = 5000", ()).map(drop))
 ///     .build()?;
 /// assert_eq!(pool.state().idle, 2);
-/// pool.get()?.ping()?;
-/// # Ok::<(), nimue_core::Error>(())
+/// assert_eq!(pool.get()?.query_scalar::<i64>("PRAGMA busy_timeout", ())?, 5000);
+/// # Ok::<(), nimue::Error>(())
 /// ```
 pub struct PoolBuilder<K: Connect> {
     connector: K,
@@ -139,13 +140,14 @@ impl<K: Connect> PoolBuilder<K> {
     /// `None` connects on the calling thread, bounded only by the driver's own timeouts.
     ///
     /// ```
-    /// use nimue_core::{testing::TestConnector, Pool};
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::Pool;
     /// use std::time::Duration;
     ///
-    /// let pool = Pool::builder(TestConnector::new())
+    /// let pool = Pool::builder(SqliteConnector::memory())
     ///     .connect_timeout(Some(Duration::from_secs(5)))
     ///     .build()?;
-    /// # Ok::<(), nimue_core::Error>(())
+    /// # Ok::<(), nimue::Error>(())
     /// ```
     pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.config.connect_timeout = timeout;
@@ -159,12 +161,13 @@ impl<K: Connect> PoolBuilder<K> {
     /// refused (it waits for that connection, or a returned one, whichever comes first).
     ///
     /// ```
-    /// use nimue_core::{testing::TestConnector, ErrorKind, Pool};
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::{ErrorKind, Pool};
     ///
-    /// let pool = Pool::builder(TestConnector::new()).max_size(1).max_waiting(Some(0)).build()?;
+    /// let pool = Pool::builder(SqliteConnector::memory()).max_size(1).max_waiting(Some(0)).build()?;
     /// let held = pool.get()?;
     /// assert_eq!(pool.get().unwrap_err().kind(), ErrorKind::PoolExhausted);
-    /// # Ok::<(), nimue_core::Error>(())
+    /// # Ok::<(), nimue::Error>(())
     /// ```
     pub fn max_waiting(mut self, max: Option<usize>) -> Self {
         self.config.max_waiting = max;
@@ -174,7 +177,7 @@ impl<K: Connect> PoolBuilder<K> {
     /// How thoroughly the checker and `test_on_checkout` check connections (default
     /// [`Liveness::Ping`], the driver's cheapest round trip; [`Liveness::Flag`] costs no I/O
     /// but trusts the driver's flag; [`Liveness::Query`] runs a real statement). See
-    /// [`Connection::check`](crate::Connection::check).
+    /// [`PoolHooks::check`](crate::PoolHooks::check).
     pub fn liveness(mut self, level: Liveness) -> Self {
         self.config.liveness = level;
         self
@@ -237,7 +240,7 @@ impl<K: Connect> PoolBuilder<K> {
     }
 
     /// Ping every idle connection before handing it out, discarding dead ones (default off:
-    /// the checker's pings and [`Connection::is_broken`](crate::Connection::is_broken) are usually enough).
+    /// the checker's pings and [`PoolHooks::is_broken`](crate::PoolHooks::is_broken) are usually enough).
     pub fn test_on_checkout(mut self, on: bool) -> Self {
         self.config.test_on_checkout = on;
         self
@@ -245,7 +248,7 @@ impl<K: Connect> PoolBuilder<K> {
 
     /// Reset a dropped guard's connection on the pool's resetter thread when the reset would
     /// wait on the database (default on; see
-    /// [`Connection::reset_waits`](crate::Connection::reset_waits)): the caller goes on at
+    /// [`PoolHooks::reset_waits`](crate::PoolHooks::reset_waits)): the caller goes on at
     /// once, and the connection is lent again only once its reset is done. With MariaDB's
     /// defaults that takes the `ROLLBACK` round trip off the caller's checkouts. It happens
     /// while at least two other connections are idle (a busy pool has no CPU to spare for
@@ -296,7 +299,7 @@ impl<K: Connect> PoolBuilder<K> {
     }
 
     /// Run on every new connection before the pool uses it; an error fails the connect.
-    /// The session it leaves (autocommit at least) is what [`Connection::reset`](crate::Connection::reset)
+    /// The session it leaves (autocommit at least) is what [`PoolHooks::reset`](crate::PoolHooks::reset)
     /// plus the pool restore on every return.
     pub fn on_connect(
         mut self,
@@ -316,7 +319,7 @@ impl<K: Connect> PoolBuilder<K> {
         self
     }
 
-    /// Run on every returned connection, after [`Connection::reset`](crate::Connection::reset); an error discards it.
+    /// Run on every returned connection, after [`PoolHooks::reset`](crate::PoolHooks::reset); an error discards it.
     pub fn on_checkin(
         mut self,
         hook: impl Fn(&mut K::Connection) -> Result<()> + Send + Sync + 'static,
@@ -331,16 +334,17 @@ impl<K: Connect> PoolBuilder<K> {
     /// lock; keep it quick. Several hooks may be set; each gets every event.
     ///
     /// ```
-    /// use nimue_core::{pool::PoolEvent, testing::TestConnector, Pool};
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::{pool::PoolEvent, Pool};
     ///
-    /// let pool = Pool::builder(TestConnector::new())
+    /// let pool = Pool::builder(SqliteConnector::memory())
     ///     .on_event(|event| {
     ///         if let PoolEvent::TimedOut { waited } = event {
     ///             eprintln!("no connection within {waited:?}");
     ///         }
     ///     })
     ///     .build()?;
-    /// # Ok::<(), nimue_core::Error>(())
+    /// # Ok::<(), nimue::Error>(())
     /// ```
     pub fn on_event(
         mut self,

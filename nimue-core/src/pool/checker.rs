@@ -16,7 +16,7 @@ use super::guarded::{guarded, LOG};
 use super::shared::Shared;
 use super::state::Retire;
 use super::sync::Arc;
-use crate::connection::{Connect, Connection};
+use crate::connection::{Connect, PoolHooks};
 use std::io;
 use std::sync::PoisonError;
 use std::thread::{self, JoinHandle};

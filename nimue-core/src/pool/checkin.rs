@@ -7,7 +7,7 @@ use super::resetter::{RESET_QUEUE, SPARE};
 use super::shared::Shared;
 use super::state::{Live, Retire, State, Wake};
 use super::sync::{Arc, MutexGuard};
-use crate::connection::{Connect, Connection};
+use crate::connection::{Connect, Connection, PoolHooks};
 use crate::error::Result;
 use std::time::Instant;
 

@@ -23,7 +23,7 @@ use super::queue::Signal;
 use super::shared::Shared;
 use super::state::{Grant, Live, State, Wake};
 use super::sync::{Arc, MutexGuard};
-use crate::connection::{Connect, Connection};
+use crate::connection::{Connect, PoolHooks};
 use crate::error::{Error, Result};
 use std::task::Waker;
 use std::time::{Duration, Instant};

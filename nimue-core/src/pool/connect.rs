@@ -17,7 +17,7 @@
 //! channel, never `close()`d (issue 16).
 
 use super::guarded::{close_quietly, guarded, LOG};
-use crate::connection::{Connect, Connection};
+use crate::connection::{Connect, PoolHooks};
 use crate::error::{Error, Result};
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -118,7 +118,7 @@ fn handover<C>() -> (Sender<Result<C>>, Receiver<Result<C>>) {
 
 /// The connect thread's end of the hand-over: the result goes to whoever waits for it, or,
 /// when nobody does any more, a connection in it is closed here.
-fn hand_over<C: Connection>(tx: &Sender<Result<C>>, result: Result<C>, pool: &str) {
+fn hand_over<C: PoolHooks>(tx: &Sender<Result<C>>, result: Result<C>, pool: &str) {
     // Blocks until the waiter takes the result or drops the receiver, and so always ends:
     // every receiver is either in a `recv_timeout` or about to be dropped (`receive` drops it
     // as soon as its wait is over).
@@ -160,6 +160,7 @@ fn no_result() -> Error {
 #[cfg(all(test, feature = "testing"))]
 mod tests {
     use super::*;
+    use crate::connection::Connection;
     use crate::testing::TestConnector;
     use std::time::Instant;
 

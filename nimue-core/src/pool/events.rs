@@ -17,12 +17,13 @@ use std::time::Duration;
 /// Something that happened in a pool.
 ///
 /// ```
-/// use nimue_core::{pool::PoolEvent, testing::TestConnector, Pool};
+/// use nimue::sqlite::SqliteConnector;
+/// use nimue::{pool::PoolEvent, Pool};
 /// use std::sync::{Arc, Mutex};
 ///
 /// let seen = Arc::new(Mutex::new(Vec::new()));
 /// let log = Arc::clone(&seen);
-/// let pool = Pool::builder(TestConnector::new())
+/// let pool = Pool::builder(SqliteConnector::memory())
 ///     .min_idle(0)
 ///     .on_event(move |event| log.lock().unwrap().push(format!("{event:?}")))
 ///     .build()?;
@@ -30,7 +31,7 @@ use std::time::Duration;
 /// let seen = seen.lock().unwrap();
 /// assert!(seen[0].starts_with("Opened"), "{seen:?}");
 /// assert!(seen[1].starts_with("CheckedOut"), "{seen:?}");
-/// # Ok::<(), nimue_core::Error>(())
+/// # Ok::<(), nimue::Error>(())
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]

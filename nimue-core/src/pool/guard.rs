@@ -6,7 +6,7 @@ use super::guarded::LOG;
 use super::shared::Shared;
 use super::state::Live;
 use super::sync::Arc;
-use crate::connection::{Connect, Connection};
+use crate::connection::{Connect, PoolHooks};
 use crate::error::Result;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -16,20 +16,23 @@ use std::thread;
 /// A connection lent by a [`Pool`](crate::Pool); it derefs to the connection.
 ///
 /// Dropping it (or [`close`](Self::close)) gives the connection back after
-/// [`Connection::reset`](crate::Connection::reset), which rolls back an open transaction. A
-/// connection that is [broken](crate::Connection::is_broken), fails to reset, or is dropped
+/// [`PoolHooks::reset`](crate::PoolHooks::reset), which rolls back an open transaction. A
+/// connection that is [broken](crate::PoolHooks::is_broken), fails to reset, or is dropped
 /// while its thread panics is closed instead, and its slot freed.
 ///
 /// ```
-/// use nimue_core::{testing::TestConnector, Connection, Pool};
+/// use nimue::sqlite::SqliteConnector;
+/// use nimue::{Connection, Pool};
 ///
-/// let pool = Pool::builder(TestConnector::new()).min_idle(1).max_size(4).build()?;
+/// let pool = Pool::builder(SqliteConnector::memory()).min_idle(1).max_size(4).build()?;
+/// pool.transaction(|tx| tx.execute("CREATE TABLE t (n INTEGER)", ()))?; // committed
 /// {
 ///     let mut conn = pool.get()?;
-///     conn.execute("INSERT INTO t VALUES (1)", &[])?; // opens a transaction
-/// } // rolled back and returned here
-/// assert!(!pool.get()?.in_transaction());
-/// # Ok::<(), nimue_core::Error>(())
+///     conn.execute("INSERT INTO t VALUES (1)", ())?; // opens a transaction
+/// } // rolled back (a dirty return: counted, and logged at warn) and given back here
+/// assert_eq!(pool.get()?.query_scalar::<i64>("SELECT COUNT(*) FROM t", ())?, 0);
+/// assert_eq!(pool.state().dirty_returns, 1);
+/// # Ok::<(), nimue::Error>(())
 /// ```
 pub struct PooledConnection<K: Connect> {
     shared: Arc<Shared<K>>,
@@ -57,7 +60,7 @@ impl<K: Connect> PooledConnection<K> {
     }
 
     /// Give the connection back now, like dropping the guard, but report the error of
-    /// [`reset`](crate::Connection::reset) or the `on_checkin` hook, if one failed (the
+    /// [`reset`](crate::PoolHooks::reset) or the `on_checkin` hook, if one failed (the
     /// connection was then closed instead of reused).
     pub fn close(mut self) -> Result<()> {
         match self.take_back() {
@@ -69,13 +72,14 @@ impl<K: Connect> PooledConnection<K> {
     /// Take the connection out of the pool for good: the pool forgets it and frees its slot.
     ///
     /// ```
-    /// use nimue_core::{testing::TestConnector, Pool};
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::Pool;
     ///
-    /// let pool = Pool::builder(TestConnector::new()).min_idle(0).max_size(1).build()?;
+    /// let pool = Pool::builder(SqliteConnector::memory()).min_idle(0).max_size(1).build()?;
     /// let mine = pool.get()?.detach();
     /// assert_eq!(pool.state().total, 0);
     /// let other = pool.get()?; // the slot is free again
-    /// # Ok::<(), nimue_core::Error>(())
+    /// # Ok::<(), nimue::Error>(())
     /// ```
     pub fn detach(mut self) -> K::Connection {
         let live = self
@@ -202,7 +206,7 @@ impl<K: Connect> Drop for Lease<'_, K> {
 /// the return rolls them back, which is what the code that checked it out may not expect.
 /// Counted, told to the `on_event` hooks and said at warn level, with where it was checked
 /// out; first what the server said since of the previous return
-/// ([`Connection::took_back_uncommitted_writes`]), naming that checkout.
+/// ([`PoolHooks::took_back_uncommitted_writes`]), naming that checkout.
 pub(crate) fn warn_if_dirty<K: Connect>(
     shared: &Shared<K>,
     live: &mut Live<K::Connection>,

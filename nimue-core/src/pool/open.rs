@@ -8,7 +8,7 @@ use super::guarded::{close_quietly, guarded, LOG};
 use super::shared::Shared;
 use super::state::Live;
 use super::sync::SharedError;
-use crate::connection::{Connect, Connection};
+use crate::connection::{Connect, Connection, PoolHooks};
 use crate::error::Result;
 use std::time::{Duration, Instant};
 

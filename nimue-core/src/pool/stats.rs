@@ -32,14 +32,15 @@ pub(crate) struct Counters {
 /// `total == idle + in_use + pending` always holds, and `total <= max_size`.
 ///
 /// ```
-/// # use nimue_core::{testing::TestConnector, Pool};
-/// let pool = Pool::builder(TestConnector::new()).min_idle(2).max_size(5).build()?;
+/// use nimue::sqlite::SqliteConnector;
+/// use nimue::Pool;
+/// let pool = Pool::builder(SqliteConnector::memory()).min_idle(2).max_size(5).build()?;
 /// let conn = pool.get()?;
 /// let state = pool.state();
 /// assert_eq!((state.in_use, state.idle, state.total), (1, 1, 2));
 /// assert_eq!(state.total, state.idle + state.in_use + state.pending);
 /// assert_eq!(state.gets, 1);
-/// # Ok::<(), nimue_core::Error>(())
+/// # Ok::<(), nimue::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
