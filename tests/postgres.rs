@@ -173,6 +173,33 @@ fn placeholders_in_real_statements() {
     conn.rollback().unwrap();
 }
 
+/// A jsonb `?` operator written as itself is a placeholder for nimue: the error says to write
+/// it `??`, whether the count of parameters is off or the server finds `$1` where an
+/// operator belongs. Both statements modes (cached and unnamed) say so.
+#[test]
+fn a_single_question_mark_operator_gets_the_double_question_mark_hint() {
+    let Some(url) = url() else { return };
+    for url in [url.clone(), format!("{url}?statements=unnamed")] {
+        let mut conn = PgConnector::from_url(&url).unwrap().connect().unwrap();
+        let err = conn
+            .execute("SELECT '{\"k\": 1}'::jsonb ? 'k'", ())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Programming, "{err}");
+        assert!(err.to_string().contains("??"), "{err}");
+        conn.rollback().unwrap();
+        let err = conn
+            .execute("SELECT '{\"k\": 1}'::jsonb ? 'k' AND ?::bool", (true,))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Programming, "{err}");
+        assert!(err.to_string().contains("??"), "{url}: {err}");
+        conn.rollback().unwrap();
+        // A syntax error elsewhere gets no such hint.
+        let err = conn.execute("SELEC ?::int8", (1,)).unwrap_err();
+        assert!(!err.to_string().contains("??"), "{err}");
+        conn.rollback().unwrap();
+    }
+}
+
 #[test]
 fn schema_changed_by_another_connection_needs_one_rollback() {
     let Some(url) = url() else { return };

@@ -4,7 +4,7 @@ use crate::client::Client;
 use crate::convert::describe;
 use crate::cursor::PgStream;
 use crate::error::map_err;
-use crate::placeholders::rewrite_for;
+use crate::placeholders::{hint_syntax_error, rewrite_for};
 use crate::status::writes_probe;
 use nimue_core::{
     Columns, Connection, DatabaseError, Error, ErrorKind, PoolHooks, Result, StreamingCursor,
@@ -211,7 +211,9 @@ impl Session {
         }
         let (rewritten, count) = rewrite_for(sql, standard_strings);
         let (client, driver) = client.parts();
-        let stmt = driver.block_on(client.prepare(&rewritten))?;
+        let stmt = driver
+            .block_on(client.prepare(&rewritten))
+            .map_err(|e| hint_syntax_error(e, &rewritten))?;
         if stmt.params().len() < count {
             return Err(Error::programming(format!(
                 "nimue found {count} placeholders in this statement, but the server reads {} \

@@ -6,12 +6,12 @@ use crate::client::{Client, Driver};
 use crate::connection::Session;
 use crate::convert::{describe, Param, PgCell, PgValue, Unnamed};
 use crate::error::map_err;
-use crate::placeholders::rewrite_for;
+use crate::placeholders::{check_count, hint_syntax_error, rewrite_for};
 use futures_util::Stream;
 use nimue_core::sql::{first_keyword, starts_with_any, DML_KEYWORDS};
 use nimue_core::{
-    check_param_count, CellRef, Columns, DatabaseError, ErrorKind, ParamSets, RawRow, Result, Row,
-    RowStream, Started, Value,
+    CellRef, Columns, DatabaseError, ErrorKind, ParamSets, RawRow, Result, Row, RowStream, Started,
+    Value,
 };
 use postgres::types::ToSql;
 use std::future::{poll_fn, Future};
@@ -75,7 +75,7 @@ impl<'c> PgStream<'c> {
     /// trip.
     fn begin_unnamed(&mut self, sql: &str, params: &[Value], keyword: &str) -> Result<Started> {
         let (rewritten, count) = rewrite_for(sql, self.client.standard_strings());
-        check_param_count(count, params.len())?;
+        check_count(count, params.len())?;
         let open = self.opens_transaction(keyword);
         self.session.in_transaction |= open;
         let (client, driver) = self.client.parts();
@@ -86,7 +86,8 @@ impl<'c> PgStream<'c> {
             client,
             open,
             client.query_typed_raw(&rewritten, typed),
-        )?;
+        )
+        .map_err(|e| hint_syntax_error(e, &rewritten))?;
         self.session.ran(keyword, self.client);
         self.rows = Some(Box::pin(rows));
         match self.next_driver_row() {
@@ -127,7 +128,7 @@ impl<'c> PgStream<'c> {
             return self.begin_unnamed(sql, params, &keyword);
         }
         let prepared = self.session.statement(self.client, sql)?;
-        check_param_count(prepared.stmt.params().len(), params.len())?;
+        check_count(prepared.stmt.params().len(), params.len())?;
         let open = self.opens_transaction(&keyword);
         // Open even when the statement fails (it sits in an aborted transaction then), unless
         // the connection is lost (then nothing is open, and nothing can be sent either).

@@ -10,6 +10,47 @@
 //!
 //! Parameter values never enter the SQL text: they are bound through the protocol.
 
+/// What a `?` that was meant as an operator needs, said when it is likely.
+const HINT: &str = "a `?` nimue took for a placeholder may be one of PostgreSQL's operators: \
+                    jsonb's `?`, `?|` and `?&` are written `??`, `??|` and `??&`";
+
+/// `error` from running `rewritten`, with [`HINT`] when the server's syntax error points at
+/// a `$n` nimue wrote for a `?`.
+pub(crate) fn hint_syntax_error(error: nimue_core::Error, rewritten: &str) -> nimue_core::Error {
+    use tokio_postgres::error::ErrorPosition;
+    let position = error
+        .driver_error()
+        .and_then(|e| e.downcast_ref::<tokio_postgres::Error>())
+        .and_then(|e| e.as_db_error())
+        .filter(|db| db.code().code() == "42601")
+        .and_then(|db| match db.position() {
+            Some(ErrorPosition::Original(at)) => Some(*at as usize),
+            _ => None,
+        });
+    // The server counts characters from 1.
+    let at_placeholder = position.is_some_and(|at| {
+        let mut rest = rewritten.chars().skip(at.saturating_sub(1));
+        rest.next() == Some('$') && rest.next().is_some_and(|c| c.is_ascii_digit())
+    });
+    if at_placeholder {
+        error.context(HINT)
+    } else {
+        error
+    }
+}
+
+/// `check_param_count` for a statement with `placeholders` and `given` parameters, with
+/// [`HINT`] when it found more placeholders than parameters.
+pub(crate) fn check_count(placeholders: usize, given: usize) -> nimue_core::Result<()> {
+    nimue_core::check_param_count(placeholders, given).map_err(|e| {
+        if placeholders > given {
+            e.context(format_args!("{HINT} (or a parameter is missing)"))
+        } else {
+            e
+        }
+    })
+}
+
 /// `sql` with each placeholder replaced by `$n`, and the number of placeholders.
 ///
 /// ```
