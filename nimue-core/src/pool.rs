@@ -131,21 +131,22 @@ use sync::{fence, Arc};
 /// Connections still lent out then are closed as they come back.
 ///
 /// ```
-/// use nimue_core::{testing::TestConnector, Pool};
+/// use nimue::sqlite::SqliteConnector;
+/// use nimue::{Connection, Pool};
 /// use std::thread;
 ///
-/// let pool = Pool::builder(TestConnector::new()).min_idle(1).max_size(4).build()?;
+/// let pool = Pool::builder(SqliteConnector::memory()).min_idle(1).max_size(4).build()?;
 /// let workers: Vec<_> = (0..8)
-///     .map(|_| {
+///     .map(|i| {
 ///         let pool = pool.clone();
-///         thread::spawn(move || pool.get().map(|conn| conn.id()))
+///         thread::spawn(move || pool.get()?.query_scalar::<i64>("SELECT ? * 2", (i,)))
 ///     })
 ///     .collect();
-/// for worker in workers {
-///     worker.join().unwrap()?;
+/// for (i, worker) in workers.into_iter().enumerate() {
+///     assert_eq!(worker.join().unwrap()?, 2 * i as i64);
 /// }
 /// assert!(pool.state().total <= 4);
-/// # Ok::<(), nimue_core::Error>(())
+/// # Ok::<(), nimue::Error>(())
 /// ```
 pub struct Pool<K: Connect> {
     shared: Arc<Shared<K>>,
@@ -329,13 +330,13 @@ impl<K: Connect> Pool<K> {
     /// slot. `f`'s error type only needs to convert from [`Error`].
     ///
     /// ```
-    /// use nimue_core::{testing::TestConnector, Connection, Pool};
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::{Connection, Pool};
     ///
-    /// let pool = Pool::builder(TestConnector::new()).min_idle(1).max_size(1).build()?;
-    /// let id = pool.with(|conn| Ok::<_, nimue_core::Error>(conn.id()))?;
-    /// assert_eq!(pool.state().idle, 1);
-    /// # let _ = id;
-    /// # Ok::<(), nimue_core::Error>(())
+    /// let pool = Pool::builder(SqliteConnector::memory()).min_idle(1).max_size(1).build()?;
+    /// let answer: i64 = pool.with(|conn| conn.query_scalar("SELECT 6 * 7", ()))?;
+    /// assert_eq!((answer, pool.state().idle), (42, 1));
+    /// # Ok::<(), nimue::Error>(())
     /// ```
     #[track_caller]
     pub fn with<T, E: From<Error>>(
@@ -354,17 +355,17 @@ impl<K: Connect> Pool<K> {
     /// checker thread is stopped (this waits for it to finish what it is doing).
     ///
     /// ```
-    /// use nimue_core::{testing::TestConnector, ErrorKind, Pool};
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::{ErrorKind, Pool};
     ///
-    /// let connector = TestConnector::new();
-    /// let pool = Pool::builder(connector.clone()).min_idle(2).max_size(4).build()?;
+    /// let pool = Pool::builder(SqliteConnector::memory()).min_idle(2).max_size(4).build()?;
     /// let lent = pool.get()?;
     /// pool.close();
     /// assert_eq!(pool.get().unwrap_err().kind(), ErrorKind::PoolClosed);
-    /// assert_eq!(connector.stats().live, 1);
-    /// drop(lent);
-    /// assert_eq!(connector.stats().live, 0);
-    /// # Ok::<(), nimue_core::Error>(())
+    /// assert_eq!((pool.state().idle, pool.state().total), (0, 1)); // the lent one
+    /// drop(lent); // closed as it comes back
+    /// assert_eq!(pool.state().total, 0);
+    /// # Ok::<(), nimue::Error>(())
     /// ```
     pub fn close(&self) {
         self.shared.close();
@@ -375,14 +376,16 @@ impl<K: Connect> Pool<K> {
     /// they need). For new credentials, a server that moved, or settings applied at connect.
     ///
     /// ```
-    /// use nimue_core::{testing::TestConnector, Pool};
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::Pool;
     ///
-    /// let pool = Pool::builder(TestConnector::new()).min_idle(2).max_size(4).build()?;
-    /// let before = pool.get()?.id();
+    /// let pool = Pool::builder(SqliteConnector::memory()).min_idle(2).max_size(4).build()?;
+    /// let created = pool.state().created;
     /// pool.drain();
-    /// assert_ne!(pool.get()?.id(), before);
+    /// drop(pool.get()?); // a new connection
     /// assert_eq!(pool.state().evicted, 2);
-    /// # Ok::<(), nimue_core::Error>(())
+    /// assert!(pool.state().created > created);
+    /// # Ok::<(), nimue::Error>(())
     /// ```
     pub fn drain(&self) {
         self.shared.evict(std::time::Instant::now());

@@ -284,14 +284,15 @@ impl<K: Connect> PoolBuilder<K> {
     /// pool restores, so the setting holds on every checkout, not only the first.
     ///
     /// ```
-    /// use nimue_core::{testing::TestConnector, Connection, Pool};
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::{Connection, Pool};
     ///
-    /// let pool = Pool::builder(TestConnector::new()).autocommit(true).build()?;
+    /// let pool = Pool::builder(SqliteConnector::memory()).autocommit(true).build()?;
     /// let mut conn = pool.get()?;
     /// conn.set_autocommit(false)?; // for this checkout only
     /// drop(conn);
     /// assert!(pool.get()?.autocommit());
-    /// # Ok::<(), nimue_core::Error>(())
+    /// # Ok::<(), nimue::Error>(())
     /// ```
     pub fn autocommit(mut self, on: bool) -> Self {
         self.config.autocommit = Some(on);
