@@ -12,9 +12,13 @@ use nimue::{params, Column, Connect, Connection, Cursor, Error, ErrorKind, TypeC
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
+mod asynchronous;
 mod derive;
 mod integrity;
 mod params;
+pub use asynchronous::{
+    async_statements, async_transaction_panics, async_transactions_and_cancellation,
+};
 pub use derive::derived_rows;
 pub use integrity::integrity_violations;
 pub use params::{parameter_forms, single_rows};
@@ -928,7 +932,8 @@ macro_rules! conformance_tests {
             parameter_count_mismatch, transaction_closures,
             transactions, fetch_sizes, description, rowcount_and_lastrowid, error_kinds,
             pool_hooks, nul_in_text, bad_input, parameter_forms, single_rows,
-            derived_rows, integrity_violations);
+            derived_rows, integrity_violations, async_statements,
+            async_transactions_and_cancellation, async_transaction_panics);
     };
     (@cases $setup:expr; $($case:ident),*) => {$(
         #[test]

@@ -135,7 +135,8 @@ mod tests {
     #[test]
     fn references_and_owned_values_give_the_same_value() {
         let text = String::from("x");
-        assert_eq!((&text).to_value(), text.clone().into_value());
+        let by_ref: &dyn ToValue = &&text;
+        assert_eq!(by_ref.to_value(), text.clone().into_value());
         assert_eq!("x".to_value(), Value::Text("x".into()));
         assert_eq!((&&5_i32).to_value(), Value::Int(5));
         assert_eq!(Some(&2.5).to_value(), Value::Float(2.5));

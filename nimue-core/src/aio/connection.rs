@@ -1,0 +1,168 @@
+//! [`AsyncConnection`] and [`AsyncConnect`]: the async twins of
+//! [`Connection`](crate::Connection) and [`Connect`](crate::Connect).
+
+use super::cursor::AsyncCursor;
+use super::transaction::{self, AsyncTransaction};
+use crate::error::{Error, Result};
+use crate::from_row::FromRow;
+use crate::params::Params;
+use crate::row::Row;
+use crate::value::FromValue;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A PEP 249 connection for async code: [`Connection`](crate::Connection)'s methods, each
+/// that talks to the database a future. Autocommit starts off, as there.
+///
+/// A future dropped before it finished (a timeout, a cancelled task) leaves the connection
+/// usable: what it had sent completes or is undone before the next call runs, and a
+/// [`transaction`](Self::transaction) it was in is rolled back.
+pub trait AsyncConnection: Send {
+    /// The cursor type; it borrows the connection.
+    type Cursor<'c>: AsyncCursor + Send
+    where
+        Self: 'c;
+
+    /// A new cursor on this connection.
+    fn cursor(&mut self) -> impl Future<Output = Result<Self::Cursor<'_>>> + Send;
+
+    /// Commit the open transaction (a no-op when none is open).
+    fn commit(&mut self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Roll the open transaction back (a no-op when none is open).
+    fn rollback(&mut self) -> impl Future<Output = Result<()>> + Send;
+
+    /// Roll back the open transaction without waiting for it: what a transaction whose
+    /// future was dropped leaves behind. It is done before the connection's next call.
+    fn rollback_later(&mut self);
+
+    /// Whether every statement commits on its own.
+    fn autocommit(&self) -> bool;
+
+    /// Turn autocommit on or off (a `ProgrammingError` to turn it on inside a transaction).
+    fn set_autocommit(&mut self, on: bool) -> impl Future<Output = Result<()>> + Send;
+
+    /// Execute one statement and return its `rowcount` (a query's rows are read to the end).
+    fn execute(
+        &mut self,
+        sql: &str,
+        params: impl Params + Send,
+    ) -> impl Future<Output = Result<i64>> + Send {
+        let values = params.into_values().into_owned();
+        async move {
+            let mut cursor = self.cursor().await?;
+            cursor.execute_values(sql, &values).await?;
+            if cursor.rowcount() < 0 && cursor.description().is_some() {
+                while !cursor.fetchmany(1024).await?.is_empty() {}
+            }
+            Ok(cursor.rowcount())
+        }
+    }
+
+    /// Execute a query and return every row.
+    fn query(
+        &mut self,
+        sql: &str,
+        params: impl Params + Send,
+    ) -> impl Future<Output = Result<Vec<Row>>> + Send {
+        let values = params.into_values().into_owned();
+        async move {
+            let mut cursor = self.cursor().await?;
+            cursor.execute_values(sql, &values).await?;
+            cursor.fetchall().await
+        }
+    }
+
+    /// Execute a query and read every row into a `T` (a tuple, or a [`FromRow`] struct).
+    fn query_as<T: FromRow + Send>(
+        &mut self,
+        sql: &str,
+        params: impl Params + Send,
+    ) -> impl Future<Output = Result<Vec<T>>> + Send {
+        let rows = self.query(sql, params);
+        async move { rows.await?.iter().map(Row::parse).collect() }
+    }
+
+    /// Execute a query and return its first row, or `None`.
+    fn query_row(
+        &mut self,
+        sql: &str,
+        params: impl Params + Send,
+    ) -> impl Future<Output = Result<Option<Row>>> + Send {
+        let values = params.into_values().into_owned();
+        async move {
+            let mut cursor = self.cursor().await?;
+            cursor.execute_values(sql, &values).await?;
+            cursor.fetchone().await
+        }
+    }
+
+    /// The first row as a `T`: an error of kind [`NoRows`](crate::ErrorKind::NoRows) when
+    /// there is none.
+    fn query_one<T: FromRow + Send>(
+        &mut self,
+        sql: &str,
+        params: impl Params + Send,
+    ) -> impl Future<Output = Result<T>> + Send {
+        let row = self.query_opt(sql, params);
+        async move { row.await?.ok_or(Error::NoRows) }
+    }
+
+    /// The first row as a `T`, or `None`.
+    fn query_opt<T: FromRow + Send>(
+        &mut self,
+        sql: &str,
+        params: impl Params + Send,
+    ) -> impl Future<Output = Result<Option<T>>> + Send {
+        let row = self.query_row(sql, params);
+        async move { row.await?.map(|row| row.parse()).transpose() }
+    }
+
+    /// The first column of the first row: an error of kind
+    /// [`NoRows`](crate::ErrorKind::NoRows) when there is no row.
+    fn query_scalar<T: FromValue + Send>(
+        &mut self,
+        sql: &str,
+        params: impl Params + Send,
+    ) -> impl Future<Output = Result<T>> + Send {
+        let row = self.query_row(sql, params);
+        async move { row.await?.ok_or(Error::NoRows)?.get(0) }
+    }
+
+    /// Run `f` in a transaction: committed when its future ends in `Ok`, rolled back when it
+    /// ends in `Err`, panics or is dropped unfinished. Autocommit is off for the time of it
+    /// (and turned back on after, if it was on). As with sqlx, `f` returns a boxed future:
+    ///
+    /// ```
+    /// use nimue::aio::AsyncConnection;
+    /// # async fn f<C: AsyncConnection>(conn: &mut C) -> nimue::Result<()> {
+    /// conn.transaction(|tx| Box::pin(async move {
+    ///     tx.execute("UPDATE accounts SET cents = cents - ? WHERE id = ?", (10, 1)).await?;
+    ///     tx.execute("UPDATE accounts SET cents = cents + ? WHERE id = ?", (10, 2)).await?;
+    ///     Ok(())
+    /// }))
+    /// .await
+    /// # }
+    /// ```
+    fn transaction<'c, T, F>(&'c mut self, f: F) -> impl Future<Output = Result<T>> + Send
+    where
+        Self: Sized,
+        T: Send + 'c,
+        F: for<'t> FnOnce(
+                &'t mut AsyncTransaction<'c, Self>,
+            ) -> Pin<Box<dyn Future<Output = Result<T>> + Send + 't>>
+            + Send
+            + 'c,
+    {
+        transaction::run(self, f)
+    }
+}
+
+/// Opens async connections: [`Connect`](crate::Connect)'s twin.
+pub trait AsyncConnect: Send + Sync + 'static {
+    /// The connection type this connector opens.
+    type Connection: AsyncConnection;
+
+    /// Open a new connection.
+    fn connect(&self) -> impl Future<Output = Result<Self::Connection>> + Send;
+}
