@@ -11,13 +11,6 @@ mod common;
 use nimue::{BoxConnector, Connection, Pool};
 use std::time::Duration;
 
-fn current_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// On a one-thread runtime: a table made through `interact`, an insert left uncommitted and
 /// its guard dropped on the runtime thread (rolled back off it, the connection kept), then
 /// 20 tasks inserting through 2 connections.
@@ -28,7 +21,7 @@ fn scenario(url: &str, table: &'static str) {
         .connection_timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    current_thread().block_on(async {
+    common::current_thread().block_on(async {
         let mut conn = pool.get_async().await.unwrap();
         conn.interact(move |c| {
             c.execute(&format!("DROP TABLE IF EXISTS {table}"), &[])?;
@@ -141,7 +134,7 @@ fn postgres_inside_a_runtime_neither_panics_nor_fails() {
         }
         previous(info);
     }));
-    current_thread().block_on(async {
+    common::current_thread().block_on(async {
         let pool = Pool::builder(nimue::postgres::PgConnector::from_url(&url).unwrap())
             .min_idle(2)
             .max_size(2)

@@ -2,6 +2,7 @@
 
 #![cfg(feature = "sqlite")]
 
+mod common;
 mod conformance;
 
 use conformance::{conformance_tests, Dialect, Target};

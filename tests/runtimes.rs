@@ -12,13 +12,6 @@ use nimue::aio::{AsyncConnect, AsyncConnection, BridgedConnector};
 use nimue::{BoxConnector, Connection, Pool};
 use std::time::Duration;
 
-fn current_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn multi_thread() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -36,9 +29,13 @@ fn outlives_its_runtimes(url: &str) {
         .connection_timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    for (round, runtime) in [current_thread(), multi_thread(), current_thread()]
-        .into_iter()
-        .enumerate()
+    for (round, runtime) in [
+        common::current_thread(),
+        multi_thread(),
+        common::current_thread(),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let answer = runtime.block_on(async {
             // Both connections in use at once: the second is opened on this runtime's watch.
@@ -59,8 +56,10 @@ fn outlives_its_runtimes(url: &str) {
     assert_eq!(pool.state().checks_failed, 0, "{url}: {:?}", pool.state());
 
     let connector = BridgedConnector::new(nimue::any::connector(url).unwrap());
-    let mut conn = current_thread().block_on(connector.connect()).unwrap();
-    for runtime in [current_thread(), multi_thread()] {
+    let mut conn = common::current_thread()
+        .block_on(connector.connect())
+        .unwrap();
+    for runtime in [common::current_thread(), multi_thread()] {
         let n: i64 = runtime
             .block_on(conn.query_scalar("SELECT 41 + 1", ()))
             .unwrap();

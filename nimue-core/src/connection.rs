@@ -12,6 +12,7 @@ mod hooks;
 mod transaction;
 
 pub use hooks::{Liveness, PoolHooks};
+pub(crate) use transaction::settle;
 pub use transaction::Transaction;
 
 /// A PEP 249 connection.

@@ -18,6 +18,14 @@ pub fn server_env(var: &str) -> Option<String> {
     }
 }
 
+/// A one-thread tokio runtime with I/O and timers, for a test's async part.
+pub fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// Poll `done` until it holds; a generous deadline only stops a hang (never a timing check).
 pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

@@ -10,11 +10,7 @@ use std::time::Duration;
 
 /// Run `future` to its end on a runtime of its own.
 fn block_on<F: Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime")
-        .block_on(future)
+    crate::common::current_thread().block_on(future)
 }
 
 /// DML, queries, fetch sizes, row counts, single-row helpers and an integrity error, through

@@ -2,10 +2,11 @@
 //! transaction that commits on `Ok` and rolls back on `Err`, a panic, or being dropped.
 
 use super::connection::AsyncConnection;
+use crate::connection::settle;
 use crate::error::Result;
 use std::any::Any;
 use std::future::Future;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -77,16 +78,9 @@ where
     };
     // Committed or rolled back: nothing is left to undo.
     tx.open = false;
-    if autocommit {
-        // Best effort after a failure, as in the synchronous transaction.
-        let restored = tx.conn.set_autocommit(true).await;
-        if ended.is_ok() {
-            restored?;
-        }
-    }
-    match outcome {
-        Ok(Ok(value)) => ended.map(|()| value),
-        Ok(Err(e)) => Err(e),
-        Err(panic) => resume_unwind(panic),
-    }
+    let restored = match autocommit {
+        true => Some(tx.conn.set_autocommit(true).await),
+        false => None,
+    };
+    settle(outcome, ended, restored)
 }

@@ -105,12 +105,21 @@ pub(crate) fn run<C: Connection, T>(
         Ok(Ok(_)) => conn.commit(),
         _ => conn.rollback(),
     };
-    if autocommit {
-        // Best effort after a failure: the pool restores autocommit on return anyway.
-        let restored = conn.set_autocommit(true);
-        if ended.is_ok() {
-            restored?;
-        }
+    let restored = autocommit.then(|| conn.set_autocommit(true));
+    settle(outcome, ended, restored)
+}
+
+/// A transaction's result from what its body did (`outcome`: a value, an error, or a panic),
+/// how its commit or rollback went (`ended`), and how turning autocommit back on went, if it
+/// was on (`restored`; best effort after a failure: the pool restores it on return anyway).
+/// A panic goes on. Shared by the synchronous and the async transaction.
+pub(crate) fn settle<T>(
+    outcome: std::thread::Result<Result<T>>,
+    ended: Result<()>,
+    restored: Option<Result<()>>,
+) -> Result<T> {
+    if let (Some(restored), true) = (restored, ended.is_ok()) {
+        restored?;
     }
     match outcome {
         Ok(Ok(value)) => ended.map(|()| value),

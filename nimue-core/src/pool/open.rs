@@ -26,10 +26,15 @@ impl<K: Connect> Shared<K> {
     pub(crate) fn lend_to_pool(&self, live: Live<K::Connection>) {
         let mut st = self.lock();
         if let Some(why) = Self::not_kept(&st, &live) {
-            // The connect worked (a probe's end); the connection is counted as opening until
+            // The connect worked (a probe's end): connecting is healthy again, so the demand
+            // rule is applied again now, under this lock (invariant 4: while backing off it
+            // held the waiters' connects back). The connection is counted as opening until
             // closed: the waiters' connects are reckoned with it.
             st.connected(live.born.elapsed());
+            let opens = st.demand_changed(Instant::now());
+            st.check();
             drop(st);
+            opens.wake();
             self.discard(live, Held::Opening, why);
             return;
         }
