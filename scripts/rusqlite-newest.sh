@@ -25,13 +25,15 @@ default = ["sqlite"]
 sqlite = []
 
 [dev-dependencies]
-nimue-db = { path = "$root", default-features = false, features = ["sqlite", "sqlite-bundled"] }
+nimue-db = { path = "$root", default-features = false, features = ["sqlite", "sqlite-bundled", "derive"] }
 rusqlite = "=$newest"
 chrono = { version = "0.4", default-features = false, features = ["std", "clock"] }
 rust_decimal = { version = "1", default-features = false, features = ["std"] }
 tempfile = "3"
+futures-util = "0.3"
+tokio = { version = "1", features = ["rt", "rt-multi-thread", "time"] }
 TOML
 : >"$dir/src/lib.rs"
-cp -r tests/conformance tests/conformance_sqlite.rs "$dir/tests/"
+cp -r tests/common tests/conformance tests/conformance_sqlite.rs "$dir/tests/"
 echo "== the SQLite conformance suite on rusqlite $newest"
 CARGO_TARGET_DIR="$root/target/rusqlite-newest" cargo test --quiet --manifest-path "$dir/Cargo.toml"
