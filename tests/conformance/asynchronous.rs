@@ -150,20 +150,84 @@ pub fn async_transactions_and_cancellation<K: Connect + Clone>(t: &Target<K>) {
         assert_eq!(n, 1, "only the committed transaction's row");
         conn.rollback().await.unwrap();
 
+        // Savepoints: a failed one undoes only itself; an abandoned one (its future dropped
+        // while the transaction goes on) makes the transaction roll back at its end.
+        conn.transaction(|tx| {
+            Box::pin(async move {
+                tx.execute(insert, (10,)).await?;
+                let inner = tx
+                    .transaction(|sp| {
+                        Box::pin(async move {
+                            sp.execute(insert, (11,)).await?;
+                            Err::<(), _>(nimue::Error::programming("undo me"))
+                        })
+                    })
+                    .await;
+                assert!(inner.is_err());
+                tx.transaction(|sp| Box::pin(async move { sp.execute(insert, (12,)).await }))
+                    .await
+                    .map(drop)
+            })
+        })
+        .await
+        .unwrap();
+        let ids: Vec<(i64,)> = conn
+            .query_as(
+                &format!("SELECT id FROM {table} WHERE id >= 10 ORDER BY id"),
+                (),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ids, [(10,), (12,)]);
+        let err = conn
+            .transaction(|tx| {
+                Box::pin(async move {
+                    tx.execute(insert, (20,)).await?;
+                    let dropped = tokio::time::timeout(
+                        Duration::from_millis(50),
+                        tx.transaction(|sp| {
+                            Box::pin(async move {
+                                sp.execute(insert, (21,)).await?;
+                                tokio::time::sleep(Duration::from_secs(3600)).await;
+                                Ok(())
+                            })
+                        }),
+                    )
+                    .await;
+                    assert!(dropped.is_err(), "timed out");
+                    tx.execute(insert, (22,)).await.map(drop)
+                })
+            })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("abandoned"), "{err}");
+        let n: i64 = conn
+            .query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE id >= 20"), ())
+            .await
+            .unwrap();
+        assert_eq!(
+            n, 0,
+            "the transaction around the abandoned savepoint rolled back"
+        );
+        conn.rollback().await.unwrap();
+
         // A statement and a fetch whose futures are dropped after their first poll.
         let mut cur = conn.cursor().await.unwrap();
         let select = format!("SELECT id FROM {table}");
         poll_once(cur.execute(&select, ())).await;
         drop(cur);
         let n: i64 = conn.query_scalar(&count, ()).await.unwrap();
-        assert_eq!(n, 1);
+        assert_eq!(n, 3);
         let mut cur = conn.cursor().await.unwrap();
         cur.execute(&format!("SELECT id FROM {table}"), ())
             .await
             .unwrap();
         poll_once(cur.fetchmany(10)).await;
         drop(cur);
-        let rows = conn.query(&count, ()).await.unwrap();
+        let rows = conn
+            .query(&format!("{count} WHERE id < 10"), ())
+            .await
+            .unwrap();
         assert_eq!(rows[0].get::<i64>(0).unwrap(), 1);
         conn.rollback().await.unwrap();
         conn.execute(&format!("DROP TABLE {table}"), ())

@@ -3,20 +3,115 @@
 
 use super::connection::AsyncConnection;
 use crate::connection::settle;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::any::Any;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// The connection inside [`AsyncConnection::transaction`]: it derefs to the connection.
-/// Dropped before the transaction ended (its future was dropped), it asks the connection to
-/// roll back before its next call.
+/// The connection inside [`AsyncConnection::transaction`]: it derefs to the connection, and
+/// its own [`transaction`](Self::transaction) nests as a savepoint. Dropped before the
+/// transaction ended (its future was dropped), it asks the connection to roll back before its
+/// next call; a savepoint dropped so makes the transaction around it roll back at its end.
 pub struct AsyncTransaction<'c, C: AsyncConnection> {
     conn: &'c mut C,
-    /// Whether the transaction is still open (not committed nor rolled back).
+    /// Whether the transaction (or savepoint) is still open.
     open: bool,
+    /// Savepoints this one is inside (0: the transaction itself).
+    depth: usize,
+    /// A savepoint inside was abandoned unfinished: this transaction cannot commit.
+    abandoned_inside: bool,
+    /// For a savepoint: the transaction (or savepoint) around it, told when this one is
+    /// abandoned.
+    outer_abandoned: Option<&'c mut bool>,
+}
+
+impl<C: AsyncConnection> AsyncTransaction<'_, C> {
+    /// Run `f` inside a savepoint: released when its future ends in `Ok`, rolled back to on
+    /// `Err` or a panic (the transaction around it goes on either way). If its future is
+    /// dropped unfinished, the transaction around it rolls back at its end (with an error
+    /// that says why) instead of committing what is left.
+    ///
+    /// ```
+    /// use nimue::aio::AsyncConnection;
+    /// # async fn f<C: AsyncConnection>(conn: &mut C) -> nimue::Result<()> {
+    /// conn.transaction(|tx| Box::pin(async move {
+    ///     tx.execute("INSERT INTO orders (id) VALUES (?)", (1,)).await?;
+    ///     // A failed inner step undoes only itself.
+    ///     let _ = tx.transaction(|inner| Box::pin(async move {
+    ///         inner.execute("INSERT INTO audit (order_id) VALUES (?)", (1,)).await?;
+    ///         Err::<(), _>(nimue::Error::programming("not now"))
+    ///     })).await;
+    ///     Ok(())
+    /// }))
+    /// .await
+    /// # }
+    /// ```
+    pub async fn transaction<'s, T, F>(&'s mut self, f: F) -> Result<T>
+    where
+        T: Send + 's,
+        F: for<'t> FnOnce(
+                &'t mut AsyncTransaction<'s, C>,
+            ) -> Pin<Box<dyn Future<Output = Result<T>> + Send + 't>>
+            + Send
+            + 's,
+    {
+        let name = format!("nimue_savepoint_{}", self.depth + 1);
+        let depth = self.depth + 1;
+        let AsyncTransaction {
+            conn,
+            abandoned_inside,
+            ..
+        } = self;
+        conn.execute(&format!("SAVEPOINT {name}"), ()).await?;
+        let mut inner = AsyncTransaction {
+            conn: &mut **conn,
+            open: true,
+            depth,
+            abandoned_inside: false,
+            outer_abandoned: Some(abandoned_inside),
+        };
+        let outcome = CatchUnwind(f(&mut inner)).await;
+        let ended = match (&outcome, inner.abandoned_inside) {
+            (Ok(Ok(_)), false) => {
+                inner
+                    .conn
+                    .execute(&format!("RELEASE SAVEPOINT {name}"), ())
+                    .await
+            }
+            _ => {
+                // As the synchronous savepoint: a failure here leaves the transaction around
+                // it to fail.
+                let _ = inner
+                    .conn
+                    .execute(&format!("ROLLBACK TO SAVEPOINT {name}"), ())
+                    .await;
+                let _ = inner
+                    .conn
+                    .execute(&format!("RELEASE SAVEPOINT {name}"), ())
+                    .await;
+                Ok(0)
+            }
+        };
+        let abandoned_within = inner.abandoned_inside;
+        inner.open = false;
+        drop(inner);
+        match outcome {
+            Ok(Ok(_)) if abandoned_within => Err(abandoned()),
+            Ok(Ok(value)) => ended.map(|_| value),
+            Ok(Err(e)) => Err(e),
+            Err(panic) => resume_unwind(panic),
+        }
+    }
+}
+
+/// The error of a transaction whose savepoint was abandoned unfinished.
+fn abandoned() -> Error {
+    Error::interface(
+        "a savepoint of this transaction was abandoned unfinished (its future was dropped): \
+         the transaction was rolled back",
+    )
 }
 
 impl<C: AsyncConnection> std::ops::Deref for AsyncTransaction<'_, C> {
@@ -35,8 +130,13 @@ impl<C: AsyncConnection> std::ops::DerefMut for AsyncTransaction<'_, C> {
 
 impl<C: AsyncConnection> Drop for AsyncTransaction<'_, C> {
     fn drop(&mut self) {
-        if self.open {
-            self.conn.rollback_later();
+        if !self.open {
+            return;
+        }
+        match self.outer_abandoned.as_deref_mut() {
+            // A savepoint: the transaction around it must not commit.
+            Some(outer) => *outer = true,
+            None => self.conn.rollback_later(),
         }
     }
 }
@@ -70,8 +170,18 @@ where
     if autocommit {
         conn.set_autocommit(false).await?;
     }
-    let mut tx = AsyncTransaction { conn, open: true };
+    let mut tx = AsyncTransaction {
+        conn,
+        open: true,
+        depth: 0,
+        abandoned_inside: false,
+        outer_abandoned: None,
+    };
     let outcome = CatchUnwind(f(&mut tx)).await;
+    let outcome = match outcome {
+        Ok(Ok(_)) if tx.abandoned_inside => Ok(Err(abandoned())),
+        other => other,
+    };
     let ended = match &outcome {
         Ok(Ok(_)) => tx.conn.commit().await,
         _ => tx.conn.rollback().await,
