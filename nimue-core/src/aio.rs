@@ -32,4 +32,4 @@ mod transaction;
 pub use bridge::{Bridged, BridgedConnector, BridgedCursor};
 pub use connection::{AsyncConnect, AsyncConnection};
 pub use cursor::AsyncCursor;
-pub use transaction::AsyncTransaction;
+pub use transaction::{AsyncTransaction, TxFuture};

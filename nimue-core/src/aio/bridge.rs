@@ -97,6 +97,32 @@ fn serve<C: Connection>(mut conn: C, commands: mpsc::Receiver<Command<C>>) {
     }
 }
 
+/// The answer of a connection's thread once its connection is open: its autocommit, or the
+/// error opening it.
+type Opened = oneshot::Receiver<Result<bool>>;
+
+/// Start a connection's thread: `open` makes the connection there, then the thread serves the
+/// commands sent to the returned sender. The connection's autocommit, or `open`'s error,
+/// comes on the returned receiver.
+fn spawn<C: Connection + 'static>(
+    open: impl FnOnce() -> Result<C> + Send + 'static,
+) -> std::io::Result<(mpsc::Sender<Command<C>>, Opened)> {
+    let (commands, inbox) = mpsc::channel();
+    let (reply, opened) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("nimue-bridge".into())
+        .spawn(move || match open() {
+            Ok(conn) => {
+                let _ = reply.send(Ok(conn.autocommit()));
+                serve(conn, inbox);
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        })?;
+    Ok((commands, opened))
+}
+
 /// Execute on a new cursor, then serve its fetches; the first other command ends the cursor
 /// and is returned to be run.
 fn serve_cursor<C: Connection>(
@@ -198,11 +224,8 @@ impl<C: Connection + 'static> Bridged<C> {
     /// Move `conn` to a thread of its own.
     pub fn new(conn: C) -> Self {
         let autocommit = conn.autocommit();
-        let (commands, inbox) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("nimue-bridge".into())
-            .spawn(move || serve(conn, inbox))
-            .expect("spawning a thread for a bridged connection");
+        let (commands, _opened) =
+            spawn(move || Ok(conn)).expect("spawning a thread for a bridged connection");
         Bridged {
             commands,
             autocommit,
@@ -379,22 +402,10 @@ where
     type Connection = Bridged<K::Connection>;
 
     async fn connect(&self) -> Result<Bridged<K::Connection>> {
-        let (reply, answer) = oneshot::channel();
         let connector = Arc::clone(&self.connector);
-        let (commands, inbox) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("nimue-bridge".into())
-            .spawn(move || match connector.connect() {
-                Ok(conn) => {
-                    let _ = reply.send(Ok(conn.autocommit()));
-                    serve(conn, inbox);
-                }
-                Err(e) => {
-                    let _ = reply.send(Err(e));
-                }
-            })
+        let (commands, opened) = spawn(move || connector.connect())
             .map_err(|e| Error::interface(format!("could not start a connection's thread: {e}")))?;
-        let autocommit = answer.await.map_err(|_| gone())??;
+        let autocommit = opened.await.map_err(|_| gone())??;
         Ok(Bridged {
             commands,
             autocommit,

@@ -2,14 +2,13 @@
 //! [`Connection`](crate::Connection) and [`Connect`](crate::Connect).
 
 use super::cursor::AsyncCursor;
-use super::transaction::{self, AsyncTransaction};
+use super::transaction::{self, AsyncTransaction, TxFuture};
 use crate::error::{Error, Result};
 use crate::from_row::FromRow;
 use crate::params::Params;
 use crate::row::Row;
 use crate::value::FromValue;
 use std::future::Future;
-use std::pin::Pin;
 
 /// A PEP 249 connection for async code: [`Connection`](crate::Connection)'s methods, each
 /// that talks to the database a future. Autocommit starts off, as there.
@@ -148,11 +147,7 @@ pub trait AsyncConnection: Send {
     where
         Self: Sized,
         T: Send + 'c,
-        F: for<'t> FnOnce(
-                &'t mut AsyncTransaction<'c, Self>,
-            ) -> Pin<Box<dyn Future<Output = Result<T>> + Send + 't>>
-            + Send
-            + 'c,
+        F: for<'t> FnOnce(&'t mut AsyncTransaction<'c, Self>) -> TxFuture<'t, T> + Send + 'c,
     {
         transaction::run(self, f)
     }

@@ -6,9 +6,12 @@ use crate::connection::settle;
 use crate::error::{Error, Result};
 use std::any::Any;
 use std::future::Future;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+
+/// The future of a transaction's (or savepoint's) body: what its closure returns, boxed.
+pub type TxFuture<'t, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 't>>;
 
 /// The connection inside [`AsyncConnection::transaction`]: it derefs to the connection, and
 /// its own [`transaction`](Self::transaction) nests as a savepoint. Dropped before the
@@ -27,7 +30,7 @@ pub struct AsyncTransaction<'c, C: AsyncConnection> {
     outer_abandoned: Option<&'c mut bool>,
 }
 
-impl<C: AsyncConnection> AsyncTransaction<'_, C> {
+impl<'c, C: AsyncConnection> AsyncTransaction<'c, C> {
     /// Run `f` inside a savepoint: released when its future ends in `Ok`, rolled back to on
     /// `Err` or a panic (the transaction around it goes on either way). If its future is
     /// dropped unfinished, the transaction around it rolls back at its end (with an error
@@ -51,11 +54,7 @@ impl<C: AsyncConnection> AsyncTransaction<'_, C> {
     pub async fn transaction<'s, T, F>(&'s mut self, f: F) -> Result<T>
     where
         T: Send + 's,
-        F: for<'t> FnOnce(
-                &'t mut AsyncTransaction<'s, C>,
-            ) -> Pin<Box<dyn Future<Output = Result<T>> + Send + 't>>
-            + Send
-            + 's,
+        F: for<'t> FnOnce(&'t mut AsyncTransaction<'s, C>) -> TxFuture<'t, T> + Send + 's,
     {
         let name = format!("nimue_savepoint_{}", self.depth + 1);
         let depth = self.depth + 1;
@@ -72,14 +71,13 @@ impl<C: AsyncConnection> AsyncTransaction<'_, C> {
             abandoned_inside: false,
             outer_abandoned: Some(abandoned_inside),
         };
-        let outcome = CatchUnwind(f(&mut inner)).await;
-        let ended = match (&outcome, inner.abandoned_inside) {
-            (Ok(Ok(_)), false) => {
-                inner
-                    .conn
-                    .execute(&format!("RELEASE SAVEPOINT {name}"), ())
-                    .await
-            }
+        let outcome = inner.run_body(f).await;
+        let ended = match &outcome {
+            Ok(Ok(_)) => inner
+                .conn
+                .execute(&format!("RELEASE SAVEPOINT {name}"), ())
+                .await
+                .map(drop),
             _ => {
                 // As the synchronous savepoint: a failure here leaves the transaction around
                 // it to fail.
@@ -91,17 +89,24 @@ impl<C: AsyncConnection> AsyncTransaction<'_, C> {
                     .conn
                     .execute(&format!("RELEASE SAVEPOINT {name}"), ())
                     .await;
-                Ok(0)
+                Ok(())
             }
         };
-        let abandoned_within = inner.abandoned_inside;
+        // Released or rolled back to: nothing is left to undo.
         inner.open = false;
         drop(inner);
-        match outcome {
-            Ok(Ok(_)) if abandoned_within => Err(abandoned()),
-            Ok(Ok(value)) => ended.map(|_| value),
-            Ok(Err(e)) => Err(e),
-            Err(panic) => resume_unwind(panic),
+        settle(outcome, ended, None)
+    }
+
+    /// Run the body `f` on this transaction: its output, or the panic that ended it. An `Ok`
+    /// is an error when a savepoint inside was abandoned unfinished: then it cannot commit.
+    async fn run_body<T, F>(&mut self, f: F) -> std::thread::Result<Result<T>>
+    where
+        F: for<'t> FnOnce(&'t mut AsyncTransaction<'c, C>) -> TxFuture<'t, T>,
+    {
+        match CatchUnwind(f(self)).await {
+            Ok(Ok(_)) if self.abandoned_inside => Ok(Err(abandoned())),
+            other => other,
         }
     }
 }
@@ -160,11 +165,7 @@ pub(crate) async fn run<'c, C, T, F>(conn: &'c mut C, f: F) -> Result<T>
 where
     C: AsyncConnection,
     T: Send + 'c,
-    F: for<'t> FnOnce(
-            &'t mut AsyncTransaction<'c, C>,
-        ) -> Pin<Box<dyn Future<Output = Result<T>> + Send + 't>>
-        + Send
-        + 'c,
+    F: for<'t> FnOnce(&'t mut AsyncTransaction<'c, C>) -> TxFuture<'t, T> + Send + 'c,
 {
     let autocommit = conn.autocommit();
     if autocommit {
@@ -177,11 +178,7 @@ where
         abandoned_inside: false,
         outer_abandoned: None,
     };
-    let outcome = CatchUnwind(f(&mut tx)).await;
-    let outcome = match outcome {
-        Ok(Ok(_)) if tx.abandoned_inside => Ok(Err(abandoned())),
-        other => other,
-    };
+    let outcome = tx.run_body(f).await;
     let ended = match &outcome {
         Ok(Ok(_)) => tx.conn.commit().await,
         _ => tx.conn.rollback().await,
