@@ -8,7 +8,7 @@
 mod common;
 mod conformance;
 
-use conformance::{conformance_tests, BadInput, Dialect, Target, POSTGRES};
+use conformance::{conformance_tests, native_async_tests, BadInput, Dialect, Target, POSTGRES};
 use nimue::postgres::PgConnector;
 use nimue::ErrorKind;
 
@@ -33,3 +33,6 @@ fn pgbouncer() -> Option<Target<PgConnector>> {
 }
 
 conformance_tests!(pgbouncer());
+
+// The async cases on native connections (the socket driven by the awaiting task).
+native_async_tests!(pgbouncer(), |t: &Target<PgConnector>| t.connector.clone());

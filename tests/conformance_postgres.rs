@@ -6,7 +6,7 @@
 mod common;
 mod conformance;
 
-use conformance::{conformance_tests, Target, POSTGRES};
+use conformance::{conformance_tests, native_async_tests, Target, POSTGRES};
 use nimue::postgres::PgConnector;
 
 fn postgres() -> Option<Target<PgConnector>> {
@@ -19,3 +19,6 @@ fn postgres() -> Option<Target<PgConnector>> {
 }
 
 conformance_tests!(postgres());
+
+// The async cases on native connections (the socket driven by the awaiting task).
+native_async_tests!(postgres(), |t: &Target<PgConnector>| t.connector.clone());

@@ -27,9 +27,12 @@
 mod bridge;
 mod connection;
 mod cursor;
+mod pooled;
+mod stream;
 mod transaction;
 
 pub use bridge::{Bridged, BridgedConnector, BridgedCursor};
 pub use connection::{AsyncConnect, AsyncConnection};
 pub use cursor::AsyncCursor;
+pub use stream::{AsyncRowStream, AsyncStreamingCursor};
 pub use transaction::{AsyncTransaction, TxFuture};

@@ -31,6 +31,7 @@ pub mod error;
 mod from_row;
 mod params;
 pub mod pool;
+mod progress;
 mod row;
 pub mod sql;
 pub mod stream;

@@ -17,12 +17,12 @@
 
 use crate::cell::RowView;
 use crate::cursor::Cursor;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::params::ParamSets;
+use crate::progress::Progress;
 use crate::row::{Column, Columns, Row};
 use crate::value::RawRow;
 use crate::value::Value;
-use std::collections::VecDeque;
 
 /// How many rows a streaming cursor reads when a query starts: results this small behave
 /// exactly as buffered ones (their `rowcount` is known at once).
@@ -103,27 +103,6 @@ pub trait RowStream {
     }
 }
 
-/// Where the cursor is with its last statement.
-enum Progress {
-    /// Nothing executed (or the last statement failed).
-    Idle,
-    /// A statement without a result set.
-    Done {
-        rowcount: i64,
-        lastrowid: Option<i64>,
-    },
-    /// A query: rows read ahead, and whether the driver has more.
-    Rows {
-        columns: Columns,
-        ahead: VecDeque<Row>,
-        /// Rows taken from the driver so far.
-        read: i64,
-        /// The driver said there are no more (`read` is then the query's `rowcount`).
-        ended: bool,
-        lastrowid: Option<i64>,
-    },
-}
-
 /// A PEP 249 cursor over any [`RowStream`]: rows come from the driver as they are fetched.
 ///
 /// ```
@@ -187,22 +166,7 @@ impl<S: RowStream> StreamingCursor<S> {
 
     /// Begin reading the result of a statement that started.
     fn begin(&mut self, started: Started) -> Result<()> {
-        self.progress = match started {
-            Started::Done {
-                rowcount,
-                lastrowid,
-            } => Progress::Done {
-                rowcount,
-                lastrowid,
-            },
-            Started::Rows(columns) => Progress::Rows {
-                columns,
-                ahead: VecDeque::new(),
-                read: 0,
-                ended: false,
-                lastrowid: None,
-            },
-        };
+        self.progress = Progress::started(started);
         // One more than READ_AHEAD: a result of exactly READ_AHEAD rows is seen to end.
         let read = self.read_ahead(READ_AHEAD + 1);
         if read.is_err() {
@@ -218,54 +182,19 @@ impl<S: RowStream> StreamingCursor<S> {
             let Some(row) = self.next_from_driver()? else {
                 break;
             };
-            self.rows_ahead()?.push_back(row);
+            self.progress.rows_ahead()?.push_back(row);
         }
         Ok(())
     }
 
     /// The driver's next row of the running query (counted), or `None` at its end.
     fn next_from_driver(&mut self) -> Result<Option<Row>> {
-        let Progress::Rows {
-            read,
-            ended,
-            lastrowid,
-            ..
-        } = &mut self.progress
-        else {
-            return Ok(None);
-        };
-        if *ended {
+        if !self.progress.wants_row() {
             return Ok(None);
         }
-        let row = match self.stream.next_row() {
-            Ok(row) => row,
-            Err(e) => {
-                // The statement failed midway: no rowcount or further rows pretend it ended.
-                self.progress = Progress::Idle;
-                return Err(e);
-            }
-        };
-        match &row {
-            Some(_) => *read += 1,
-            None => {
-                *ended = true;
-                *lastrowid = self.stream.lastrowid();
-            }
-        }
-        Ok(row)
-    }
-
-    /// The query's read-ahead buffer, or the PEP 249 error for a cursor without one.
-    fn rows_ahead(&mut self) -> Result<&mut VecDeque<Row>> {
-        match &mut self.progress {
-            Progress::Rows { ahead, .. } => Ok(ahead),
-            Progress::Done { .. } => Err(Error::programming(
-                "no results to fetch: the last statement returned no rows",
-            )),
-            Progress::Idle => Err(Error::programming(
-                "no results to fetch: nothing was executed",
-            )),
-        }
+        let row = self.stream.next_row();
+        let stream = &self.stream;
+        self.progress.took(row, || stream.lastrowid())
     }
 }
 
@@ -284,31 +213,15 @@ impl<S: RowStream> Cursor for StreamingCursor<S> {
     }
 
     fn description(&self) -> Option<&[Column]> {
-        match &self.progress {
-            Progress::Rows { columns, .. } => Some(columns),
-            _ => None,
-        }
+        self.progress.description()
     }
 
     fn rowcount(&self) -> i64 {
-        match &self.progress {
-            Progress::Idle => -1,
-            Progress::Done { rowcount, .. } => *rowcount,
-            Progress::Rows { read, ended, .. } => {
-                if *ended {
-                    *read
-                } else {
-                    self.stream.rowcount().unwrap_or(-1)
-                }
-            }
-        }
+        self.progress.rowcount(|| self.stream.rowcount())
     }
 
     fn lastrowid(&self) -> Option<i64> {
-        match &self.progress {
-            Progress::Idle => None,
-            Progress::Done { lastrowid, .. } | Progress::Rows { lastrowid, .. } => *lastrowid,
-        }
+        self.progress.lastrowid()
     }
 
     fn arraysize(&self) -> usize {
@@ -320,7 +233,7 @@ impl<S: RowStream> Cursor for StreamingCursor<S> {
     }
 
     fn fetchone(&mut self) -> Result<Option<Row>> {
-        match self.rows_ahead()?.pop_front() {
+        match self.progress.rows_ahead()?.pop_front() {
             Some(row) => Ok(Some(row)),
             None => self.next_from_driver(),
         }
@@ -329,7 +242,7 @@ impl<S: RowStream> Cursor for StreamingCursor<S> {
     /// Rows read ahead first; then straight from the driver's row
     /// ([`RowStream::next_raw`]), without making a [`Row`].
     fn fetch_with(&mut self, f: &mut dyn FnMut(RowView<'_>)) -> Result<bool> {
-        if let Some(row) = self.rows_ahead()?.pop_front() {
+        if let Some(row) = self.progress.rows_ahead()?.pop_front() {
             f(RowView::new(&row, row.columns()));
             return Ok(true);
         }
@@ -368,7 +281,7 @@ impl<S: RowStream> Cursor for StreamingCursor<S> {
     }
 
     fn fetchmany(&mut self, size: usize) -> Result<Vec<Row>> {
-        let ahead = self.rows_ahead()?;
+        let ahead = self.progress.rows_ahead()?;
         let n = size.min(ahead.len());
         let mut rows: Vec<Row> = ahead.drain(..n).collect();
         while rows.len() < size {
@@ -381,7 +294,7 @@ impl<S: RowStream> Cursor for StreamingCursor<S> {
     }
 
     fn fetchall(&mut self) -> Result<Vec<Row>> {
-        let mut rows: Vec<Row> = self.rows_ahead()?.drain(..).collect();
+        let mut rows: Vec<Row> = self.progress.rows_ahead()?.drain(..).collect();
         while let Some(row) = self.next_from_driver()? {
             rows.push(row);
         }
@@ -402,6 +315,7 @@ impl<S: RowStream> Iterator for StreamingCursor<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     /// Rows 1, 2, ... up to `last`; an error instead of row `fail_at`.
     struct Numbers {

@@ -12,10 +12,11 @@ use crate::status::{Tap, TxStatus};
 use nimue_core::{Error, Result};
 use std::future::{poll_fn, Future};
 use std::pin::pin;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::runtime::Runtime;
+use tokio::runtime::{Handle, Runtime};
 use tokio_postgres::config::Host;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{AsyncMessage, Config, Socket};
@@ -23,7 +24,8 @@ use tokio_postgres::{AsyncMessage, Config, Socket};
 /// How long dropping a client waits to write its goodbye.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// One connection to the server: the async client and what drives its socket.
+/// One connection to the server: the async client, what drives its socket, and what runs
+/// the futures of the synchronous API.
 pub(crate) struct Client {
     /// The async client (requests go from it to the connection through a channel); `None`
     /// only while the client is dropped.
@@ -31,17 +33,33 @@ pub(crate) struct Client {
     /// What the server last said of the session's transaction.
     status: TxStatus,
     /// `None` only while the client is dropped.
-    driver: Option<Driver>,
+    link: Option<Link>,
+    /// `None` while a synchronous call runs (it is taken out for it), or after a panic in one.
+    exec: Option<Exec>,
 }
 
-/// Runs the client's futures on this thread, driving the connection (the socket) meanwhile.
-pub(crate) struct Driver {
-    runtime: Runtime,
+/// The connection (the socket) and how long one wait on it may last: what every future of
+/// the client is polled together with ([`Link::run`]), on whichever task or thread awaits it.
+pub(crate) struct Link {
     connection: Box<dyn Drive + Send>,
     /// The connection has ended (closed or failed): it must not be polled again.
     ended: bool,
     /// How long one wait for the server may last before the connection is given up.
     patience: Option<Duration>,
+    /// The runtime whose reactor serves the socket (its timers serve the patience).
+    handle: Handle,
+    /// Alive while that runtime is (a task of it holds the other end): `None` for a runtime
+    /// of the connection's own.
+    runtime_alive: Option<Weak<()>>,
+}
+
+/// What runs the futures of the synchronous API to their end.
+pub(crate) enum Exec {
+    /// A current-thread runtime of the connection's own, run by the calling thread.
+    Own(Runtime),
+    /// The runtime the connection was opened on (the caller's, or the one the connector
+    /// names): its reactor serves the socket while this thread waits.
+    Caller(Handle),
 }
 
 /// A `tokio_postgres::Connection` of any stream type.
@@ -65,48 +83,113 @@ where
     }
 }
 
+/// What connecting makes: the async client and its connection.
+type Opened = (tokio_postgres::Client, Box<dyn Drive + Send>);
+
 impl Client {
     /// Connect with `config` (the connect timeout is the config's), with TLS from `tls` as the
-    /// config's `sslmode` says. The server's transaction status is tapped from the stream.
-    pub(crate) fn connect<T>(config: &Config, tls: Option<T>) -> Result<Client>
+    /// config's `sslmode` says, on a current-thread runtime of the connection's own or, given
+    /// `on`, on that runtime (its reactor serves the socket: the connection can then be used
+    /// from async code on it without a thread of its own). The server's transaction status is
+    /// tapped from the stream.
+    pub(crate) fn connect<T>(config: &Config, tls: Option<T>, on: Option<&Handle>) -> Result<Client>
     where
         T: MakeTlsConnect<Socket> + 'static + Send,
         T::TlsConnect: Send,
         T::Stream: Send,
         <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
     {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                Error::interface_from(format!("starting the PostgreSQL client's runtime: {e}"), e)
-            })?;
         let status = TxStatus::new();
-        let (inner, connection): (_, Box<dyn Drive + Send>) = if has_unix_host(config) {
-            let (inner, connection) = runtime.block_on(connect_unix(config, &status))?;
-            (inner, Box::new(connection))
-        } else {
-            let negotiate = Negotiate {
-                tls,
-                mode: config.get_ssl_mode(),
-                negotiation: config.get_ssl_negotiation(),
-                status: status.clone(),
-            };
-            let (inner, connection) = runtime
-                .block_on(driver_config(config).connect(negotiate))
-                .map_err(map_err)?;
-            (inner, Box::new(connection))
+        let Some(handle) = on else {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    Error::interface_from(
+                        format!("starting the PostgreSQL client's runtime: {e}"),
+                        e,
+                    )
+                })?;
+            let opened = runtime.block_on(open(config, tls, &status))?;
+            let handle = runtime.handle().clone();
+            return Ok(Client::new(
+                opened,
+                status,
+                handle,
+                None,
+                Exec::Own(runtime),
+            ));
         };
-        Ok(Client {
+        let opened = if in_async_context() {
+            // A runtime's thread cannot wait for it: the wait happens on a thread of its own.
+            std::thread::scope(|s| {
+                s.spawn(|| handle.block_on(open(config, tls, &status)))
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::interface("connecting panicked")))
+            })?
+        } else {
+            handle.block_on(open(config, tls, &status))?
+        };
+        Ok(Client::on_runtime(opened, status, handle.clone()))
+    }
+
+    /// [`connect`](Self::connect) from async code, on the runtime it runs on.
+    pub(crate) async fn connect_here<T>(config: &Config, tls: Option<T>) -> Result<Client>
+    where
+        T: MakeTlsConnect<Socket> + 'static + Send,
+        T::TlsConnect: Send,
+        T::Stream: Send,
+        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    {
+        let handle = Handle::try_current().map_err(|_| {
+            Error::interface(
+                "a PostgreSQL connection for async code is opened on a tokio runtime: await it \
+                 inside one, or name one with PgConnector::runtime",
+            )
+        })?;
+        let status = TxStatus::new();
+        let opened = open(config, tls, &status).await?;
+        Ok(Client::on_runtime(opened, status, handle))
+    }
+
+    fn on_runtime(opened: Opened, status: TxStatus, handle: Handle) -> Client {
+        // A task that lives as long as the runtime: dropped with it at its shutdown.
+        let alive = Arc::new(());
+        let held = Arc::clone(&alive);
+        drop(handle.spawn(async move {
+            let _held = held;
+            std::future::pending::<()>().await
+        }));
+        let weak = Arc::downgrade(&alive);
+        drop(alive);
+        Client::new(
+            opened,
+            status,
+            handle.clone(),
+            Some(weak),
+            Exec::Caller(handle),
+        )
+    }
+
+    fn new(
+        (inner, connection): Opened,
+        status: TxStatus,
+        handle: Handle,
+        runtime_alive: Option<Weak<()>>,
+        exec: Exec,
+    ) -> Client {
+        Client {
             inner: Some(inner),
             status,
-            driver: Some(Driver {
-                runtime,
+            link: Some(Link {
                 connection,
                 ended: false,
                 patience: None,
+                handle,
+                runtime_alive,
             }),
-        })
+            exec: Some(exec),
+        }
     }
 
     /// Whether the server said, when it was last ready, that a transaction is open: true
@@ -137,17 +220,14 @@ impl Client {
             .expect("the client is there until dropped")
     }
 
-    /// The async client, and the driver to run its futures on.
-    pub(crate) fn parts(&mut self) -> (&tokio_postgres::Client, &mut Driver) {
+    /// The async client, and the link to run its futures with.
+    pub(crate) fn parts(&mut self) -> (&tokio_postgres::Client, &mut Link) {
         let inner = self
             .inner
             .as_ref()
             .expect("the client is there until dropped");
-        let driver = self
-            .driver
-            .as_mut()
-            .expect("the driver is there until dropped");
-        (inner, driver)
+        let link = self.link.as_mut().expect("the link is there until dropped");
+        (inner, link)
     }
 
     /// Give up the connection when one wait for the server lasts longer than `patience`
@@ -157,53 +237,128 @@ impl Client {
         self.parts().1.patience = patience;
     }
 
-    /// Whether the connection is closed (the server went away, or a fatal error).
+    /// Whether the connection is closed (the server went away, or a fatal error), or cannot
+    /// be used any more (its runtime shut down, or a panic took what runs it).
     pub(crate) fn is_closed(&self) -> bool {
-        self.driver.as_ref().is_none_or(|d| d.ended)
+        self.exec.is_none()
+            || self
+                .link
+                .as_ref()
+                .is_none_or(|l| l.ended || l.runtime_gone())
             || self.inner.as_ref().is_none_or(|c| c.is_closed())
+    }
+
+    /// Whether the socket is served by a runtime of the connection's own (it was opened for
+    /// synchronous use): async code cannot await it.
+    pub(crate) fn owns_runtime(&self) -> bool {
+        matches!(self.exec, Some(Exec::Own(_)))
+    }
+
+    /// Run the future `op` makes of `this` to its end on this thread: the synchronous API.
+    /// Inside an async runtime's context (where a runtime cannot be waited on) the wait
+    /// happens on a thread of its own; refused only where it could never end: on the one
+    /// thread of the current-thread runtime that serves the connection's socket.
+    pub(crate) fn blocking<S: HasClient + Send, T: Send>(
+        this: &mut S,
+        op: impl AsyncFnOnce(&mut S) -> Result<T> + Send,
+    ) -> Result<T> {
+        let Some(exec) = this.client().exec.take() else {
+            return Err(lost());
+        };
+        let done = if !in_async_context() {
+            match &exec {
+                Exec::Own(runtime) => runtime.block_on(op(this)),
+                Exec::Caller(handle) => handle.block_on(op(this)),
+            }
+        } else if exec.served_here() {
+            Err(Error::interface(
+                "this PostgreSQL connection's socket is served by the current-thread runtime \
+                 this code runs on, which a blocking call would stop: use its async methods \
+                 (nimue::aio::AsyncConnection)",
+            ))
+        } else {
+            std::thread::scope(|s| {
+                s.spawn(|| match &exec {
+                    Exec::Own(runtime) => runtime.block_on(op(this)),
+                    Exec::Caller(handle) => handle.block_on(op(this)),
+                })
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(Error::interface("the PostgreSQL client's thread panicked"))
+                })
+            })
+        };
+        this.client().exec = Some(exec);
+        done
     }
 }
 
-impl Driver {
-    /// Run `future` to its end, reading and writing the socket meanwhile.
-    pub(crate) fn block_on<T: Send>(
-        &mut self,
-        future: impl Future<Output = Result<T, tokio_postgres::Error>> + Send,
-    ) -> Result<T> {
-        if in_async_context() {
-            // This runtime cannot run here: it runs on a thread of its own meanwhile (this
-            // thread waits: a synchronous call blocks, as it does anywhere; async code should
-            // use `interact`).
-            return std::thread::scope(|s| {
-                let waited = s.spawn(|| self.block_on_here(future));
-                waited.join().unwrap_or_else(|_| {
-                    Err(Error::interface("the PostgreSQL client's thread panicked"))
-                })
-            });
-        }
-        self.block_on_here(future)
-    }
-
-    /// [`block_on`](Self::block_on) for a future that must stay on this thread: inside an
-    /// async runtime's context it is refused with an `InterfaceError` that names `interact`.
+impl Client {
+    /// Run the future `f` makes of the async client to its end on this thread (it need not
+    /// be `Send`, so it never moves to another thread): inside an async runtime's context it is
+    /// refused with an `InterfaceError` that says what to use instead.
     pub(crate) fn block_on_local<T>(
         &mut self,
-        future: impl Future<Output = Result<T, tokio_postgres::Error>>,
+        f: impl for<'a> FnOnce(&'a tokio_postgres::Client) -> crate::ClientFuture<'a, T>,
     ) -> Result<T> {
         if in_async_context() {
             return Err(Error::interface(
-                "PgConnection::run cannot run on an async runtime's thread (its client drives a \
-                 runtime of its own): call it inside PooledConnection::interact or \
-                 Pool::interact",
+                "PgConnection::run cannot run on an async runtime's thread (it waits for the \
+                 server): call it inside PooledConnection::interact or Pool::interact",
             ));
         }
-        self.block_on_here(future)
+        let Some(exec) = self.exec.take() else {
+            return Err(lost());
+        };
+        let (client, link) = self.parts();
+        let done = match &exec {
+            Exec::Own(runtime) => runtime.block_on(link.run(f(client))),
+            Exec::Caller(handle) => handle.block_on(link.run(f(client))),
+        };
+        self.exec = Some(exec);
+        done
     }
+}
 
-    fn block_on_here<T>(
+impl Exec {
+    /// Whether this thread is the only one that can serve the socket (the current-thread
+    /// runtime the connection is on, running here).
+    fn served_here(&self) -> bool {
+        let Exec::Caller(handle) = self else {
+            return false;
+        };
+        handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
+            && Handle::try_current().is_ok_and(|here| here.id() == handle.id())
+    }
+}
+
+/// What holds a [`Client`]: a connection, or a cursor's stream.
+pub(crate) trait HasClient {
+    fn client(&mut self) -> &mut Client;
+}
+
+impl HasClient for Client {
+    fn client(&mut self) -> &mut Client {
+        self
+    }
+}
+
+/// The error of a connection whose runtime a panic took.
+fn lost() -> Error {
+    Error::interface("the PostgreSQL connection was lost to a panic during a call")
+}
+
+impl Link {
+    /// Run `future` to its end, reading and writing the socket meanwhile; a wait longer than
+    /// the patience gives the connection up.
+    pub(crate) async fn run<T>(
         &mut self,
         future: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T> {
+        if self.runtime_gone() {
+            self.ended = true;
+            return Err(runtime_gone());
+        }
         let mut future = pin!(future);
         let (connection, ended) = (&mut self.connection, &mut self.ended);
         let done = poll_fn(|cx| {
@@ -213,13 +368,14 @@ impl Driver {
             future.as_mut().poll(cx)
         });
         let Some(patience) = self.patience else {
-            return self.runtime.block_on(done).map_err(map_err);
+            return done.await.map_err(map_err);
         };
-        // (The timer is made inside the runtime, which it needs.)
-        match self
-            .runtime
-            .block_on(async { tokio::time::timeout(patience, done).await })
-        {
+        let timed = {
+            // The timer belongs to the connection's runtime (made inside its context).
+            let _inside = self.handle.enter();
+            tokio::time::timeout(patience, done)
+        };
+        match timed.await {
             Ok(done) => done.map_err(map_err),
             Err(_) => {
                 // Mid-request: what the server sends later could not be matched to anything.
@@ -232,30 +388,61 @@ impl Driver {
         }
     }
 
-    /// Send the request(s) `future` makes when first polled, and write them to the socket,
-    /// without waiting for the reply: the connection reads and drops it later, before the
-    /// reply to anything sent after. A failure shows in the next request (the connection is
-    /// then closed).
-    pub(crate) fn send(&mut self, future: impl Future + Send) {
-        if in_async_context() {
-            // As `block_on`: this runtime runs on a thread of its own for it.
-            std::thread::scope(|s| {
-                let _ = s.spawn(|| self.send_here(future)).join();
-            });
-            return;
-        }
-        self.send_here(future)
+    /// Send the request(s) `future` makes when first polled, and write them to the socket as
+    /// far as it takes them now, without waiting for the reply (or for anything): the
+    /// connection writes the rest and reads and drops the reply later, before the reply to
+    /// anything sent after. A failure shows in the next request (the connection is then
+    /// closed). Safe on any thread, an async runtime's too.
+    pub(crate) fn send(&mut self, future: impl Future) {
+        let mut future = pin!(future);
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        // (Polled inside the connection's runtime context, which its socket was made in.)
+        let _inside = self.handle.enter();
+        let _ = future.as_mut().poll(&mut cx);
+        let _ = drive(self.connection.as_mut(), &mut self.ended, &mut cx);
     }
 
-    fn send_here(&mut self, future: impl Future) {
-        let mut future = pin!(future);
-        let (connection, ended) = (&mut self.connection, &mut self.ended);
-        self.runtime.block_on(poll_fn(|cx| {
-            let _ = future.as_mut().poll(cx);
-            let _ = drive(connection.as_mut(), ended, cx);
-            Poll::Ready(())
-        }));
+    /// Whether the runtime that serves the socket has shut down.
+    fn runtime_gone(&self) -> bool {
+        self.runtime_alive
+            .as_ref()
+            .is_some_and(|alive| alive.strong_count() == 0)
     }
+}
+
+/// The error of a connection whose runtime has shut down.
+fn runtime_gone() -> Error {
+    Error::operational(
+        "the tokio runtime this PostgreSQL connection was opened on has shut down (a connection \
+         belongs to the runtime that opened it, as with any tokio socket): the connection is \
+         given up, and a pool replaces it",
+    )
+}
+
+/// Connect over TCP (with TLS as negotiated) or the Unix-domain sockets `config` names, in
+/// the current runtime's context.
+async fn open<T>(config: &Config, tls: Option<T>, status: &TxStatus) -> Result<Opened>
+where
+    T: MakeTlsConnect<Socket> + 'static + Send,
+    T::TlsConnect: Send,
+    T::Stream: Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    if has_unix_host(config) {
+        let (inner, connection) = connect_unix(config, status).await?;
+        return Ok((inner, Box::new(connection)));
+    }
+    let negotiate = Negotiate {
+        tls,
+        mode: config.get_ssl_mode(),
+        negotiation: config.get_ssl_negotiation(),
+        status: status.clone(),
+    };
+    let (inner, connection) = driver_config(config)
+        .connect(negotiate)
+        .await
+        .map_err(map_err)?;
+    Ok((inner, Box::new(connection)))
 }
 
 /// Poll the connection until it has nothing to do: requests written, replies handed to their
@@ -357,43 +544,48 @@ async fn connect_unix(
 impl Drop for Client {
     /// Say goodbye (`Terminate`) and close the socket: the connection does that once the
     /// async client is gone. (Bounded: the connection does not wait for the server to close
-    /// its side.) Inside an async runtime's context, where this client's own runtime can be
-    /// neither run nor dropped, that happens on a thread of its own.
+    /// its side.) On the caller's runtime that is a task of it; on a runtime of the
+    /// connection's own inside an async runtime's context (where it can be neither run nor
+    /// dropped), a thread of its own.
     fn drop(&mut self) {
-        let (Some(inner), Some(driver)) = (self.inner.take(), self.driver.take()) else {
+        let (Some(inner), Some(link), Some(exec)) =
+            (self.inner.take(), self.link.take(), self.exec.take())
+        else {
             return;
         };
-        if in_async_context() {
-            let goodbye = std::thread::Builder::new()
-                .name("nimue-pg-close".into())
-                .spawn(move || goodbye(inner, driver));
-            if let Err(e) = goodbye {
-                log::warn!("closing a PostgreSQL connection: no thread for it: {e}");
+        drop(inner);
+        match exec {
+            Exec::Caller(handle) => {
+                if !link.runtime_gone() {
+                    drop(handle.spawn(goodbye(link)));
+                }
             }
-            return;
+            Exec::Own(runtime) if in_async_context() => {
+                let goodbye = std::thread::Builder::new()
+                    .name("nimue-pg-close".into())
+                    .spawn(move || runtime.block_on(goodbye(link)));
+                if let Err(e) = goodbye {
+                    log::warn!("closing a PostgreSQL connection: no thread for it: {e}");
+                }
+            }
+            Exec::Own(runtime) => runtime.block_on(goodbye(link)),
         }
-        goodbye(inner, driver);
     }
 }
 
-/// Drop the async client, then drive the connection until it has written its `Terminate`.
-fn goodbye(inner: tokio_postgres::Client, mut driver: Driver) {
-    drop(inner);
-    let Driver {
-        runtime,
-        connection,
-        ended,
-        ..
-    } = &mut driver;
+/// Drive the connection (its client gone) until it has written its `Terminate`.
+async fn goodbye(mut link: Link) {
+    let Link {
+        connection, ended, ..
+    } = &mut link;
     let closed = poll_fn(|cx| drive(connection.as_mut(), ended, cx).map(drop));
-    // (The timer is made inside the runtime, which it needs.)
-    let _ = runtime.block_on(async { tokio::time::timeout(CLOSE_TIMEOUT, closed).await });
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, closed).await;
 }
 
 /// Whether this thread is inside a tokio runtime's context where blocking on this client's
 /// own runtime would panic ("Cannot start a runtime from within a runtime"): a runtime's
 /// worker thread, or one in `block_on`; not nimue's blocking threads (where `interact` runs).
 /// A user's own `spawn_blocking` thread counts as inside too (nothing public tells them apart).
-fn in_async_context() -> bool {
+pub(crate) fn in_async_context() -> bool {
     !nimue_core::pool::on_blocking_thread() && tokio::runtime::Handle::try_current().is_ok()
 }

@@ -1,11 +1,12 @@
 //! `PgConnection`: a PEP 249 connection over one blocking client.
 
-use crate::client::Client;
+use crate::client::{Client, HasClient};
 use crate::convert::describe;
 use crate::cursor::PgStream;
 use crate::error::map_err;
 use crate::placeholders::{hint_syntax_error, rewrite_for};
 use crate::status::writes_probe;
+use nimue_core::aio::{AsyncConnection, AsyncStreamingCursor};
 use nimue_core::{
     Columns, Connection, DatabaseError, Error, ErrorKind, PoolHooks, Result, StreamingCursor,
 };
@@ -141,8 +142,7 @@ impl PgConnection {
         f: impl for<'a> FnOnce(&'a tokio_postgres::Client) -> ClientFuture<'a, T>,
     ) -> Result<T> {
         self.session.used = true;
-        let (client, driver) = self.client.parts();
-        let done = driver.block_on_local(f(client));
+        let done = self.client.block_on_local(f);
         self.session.synced(&self.client);
         done
     }
@@ -156,17 +156,25 @@ impl PgConnection {
 
     /// The backend's process id, for `pg_terminate_backend` or `pg_cancel_backend`.
     pub fn backend_pid(&mut self) -> Result<i32> {
-        let (client, driver) = self.client.parts();
-        let row = driver.block_on(client.query_one("SELECT pg_backend_pid()", &[]))?;
+        Client::blocking(self, async |c| c.backend_pid_async().await)
+    }
+
+    /// [`backend_pid`](Self::backend_pid) from async code.
+    pub async fn backend_pid_async(&mut self) -> Result<i32> {
+        let (client, link) = self.client.parts();
+        let row = link
+            .run(client.query_one("SELECT pg_backend_pid()", &[]))
+            .await?;
         Ok(row.get(0))
     }
 
-    fn end_transaction(&mut self, command: &str) -> Result<()> {
+    /// `COMMIT` or `ROLLBACK` the open transaction, if one is.
+    async fn end_transaction(&mut self, command: &str) -> Result<()> {
         if !self.session.in_transaction {
             return Ok(());
         }
-        let (client, driver) = self.client.parts();
-        let ended = driver.block_on(client.batch_execute(command));
+        let (client, link) = self.client.parts();
+        let ended = link.run(client.batch_execute(command)).await;
         // What the server says now (a failed COMMIT rolls back), or nothing open when the
         // connection is gone.
         self.session.synced(&self.client);
@@ -199,7 +207,7 @@ impl Session {
     /// The prepared statement for `sql`, from the cache or prepared now on `client`.
     /// A placeholder the server did not read as one (its lexing and nimue's disagreed) is an
     /// error, never a parameter silently dropped.
-    pub(crate) fn statement(&mut self, client: &mut Client, sql: &str) -> Result<Prepared> {
+    pub(crate) async fn statement(&mut self, client: &mut Client, sql: &str) -> Result<Prepared> {
         let standard_strings = client.standard_strings();
         if standard_strings != self.standard_strings {
             // The setting changed: every cached rewrite may be wrong now.
@@ -210,9 +218,10 @@ impl Session {
             return Ok(prepared.clone());
         }
         let (rewritten, count) = rewrite_for(sql, standard_strings);
-        let (client, driver) = client.parts();
-        let stmt = driver
-            .block_on(client.prepare(&rewritten))
+        let (client, link) = client.parts();
+        let stmt = link
+            .run(client.prepare(&rewritten))
+            .await
             .map_err(|e| hint_syntax_error(e, &rewritten))?;
         if stmt.params().len() < count {
             return Err(Error::programming(format!(
@@ -301,8 +310,8 @@ impl PgConnection {
         let Some(probe) = writes_probe(status.major()) else {
             return;
         };
-        let (client, driver) = self.client.parts();
-        driver.send(client.batch_execute(&probe));
+        let (client, link) = self.client.parts();
+        link.send(client.batch_execute(&probe));
     }
 }
 
@@ -317,11 +326,11 @@ impl Connection for PgConnection {
     }
 
     fn commit(&mut self) -> Result<()> {
-        self.end_transaction("COMMIT")
+        Client::blocking(self, async |c| c.end_transaction("COMMIT").await)
     }
 
     fn rollback(&mut self) -> Result<()> {
-        self.end_transaction("ROLLBACK")
+        Client::blocking(self, async |c| c.end_transaction("ROLLBACK").await)
     }
 
     /// Sends `Terminate` and closes the socket.
@@ -335,12 +344,18 @@ impl Connection for PgConnection {
     }
 
     fn set_autocommit(&mut self, on: bool) -> Result<()> {
-        if on && self.session.in_transaction {
+        self.session.set_autocommit(on)
+    }
+}
+
+impl Session {
+    fn set_autocommit(&mut self, on: bool) -> Result<()> {
+        if on && self.in_transaction {
             return Err(Error::programming(
                 "cannot turn autocommit on inside a transaction: commit or roll back first",
             ));
         }
-        self.session.autocommit = on;
+        self.autocommit = on;
         Ok(())
     }
 }
@@ -353,9 +368,11 @@ impl PoolHooks for PgConnection {
     /// An empty query round trip, bounded by the connector's ping timeout.
     fn ping(&mut self) -> Result<()> {
         let timeout = self.ping_timeout;
-        let (client, driver) = self.client.parts();
-        let answer = driver
-            .block_on(async { Ok(tokio::time::timeout(timeout, client.simple_query("")).await) })?;
+        let answer = Client::blocking(self, async |c| {
+            let (client, link) = c.client.parts();
+            link.run(async { Ok(tokio::time::timeout(timeout, client.simple_query("")).await) })
+                .await
+        })?;
         match answer {
             Ok(done) => done.map(drop).map_err(map_err),
             Err(_) => Err(Error::operational(format!(
@@ -398,16 +415,16 @@ impl PoolHooks for PgConnection {
             if deallocate {
                 clear.push_str("; DEALLOCATE ALL");
             }
-            let (client, driver) = self.client.parts();
-            driver.send(client.batch_execute(&clear));
+            let (client, link) = self.client.parts();
+            link.send(client.batch_execute(&clear));
             if deallocate {
                 // DEALLOCATE ALL dropped the cached statements too.
                 self.session.statements.clear();
             }
             self.session_cleared = true;
         } else if in_transaction {
-            let (client, driver) = self.client.parts();
-            driver.send(client.batch_execute("ROLLBACK"));
+            let (client, link) = self.client.parts();
+            link.send(client.batch_execute("ROLLBACK"));
         }
         if self.client.is_closed() {
             return Err(Error::operational("the connection to the server was lost"));
@@ -438,8 +455,75 @@ impl PoolHooks for PgConnection {
     }
 
     /// After a checkout that ran nothing, `reset` only sets flags (the client's, on a
-    /// runtime of its own, is not called).
+    /// runtime of its own, is not called); on the caller's runtime it never blocks (what it
+    /// sends is written as far as the socket takes it now, the rest with the next request).
     fn reset_is_local(&self) -> bool {
-        !self.session.in_transaction && !self.session.used
+        !self.client.owns_runtime() || (!self.session.in_transaction && !self.session.used)
+    }
+}
+
+impl HasClient for PgConnection {
+    fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+impl PgConnection {
+    /// The error for async code on a connection opened for synchronous use.
+    fn check_async(&self) -> Result<()> {
+        if !self.client.owns_runtime() {
+            return Ok(());
+        }
+        Err(Error::interface(
+            "this PostgreSQL connection was opened for synchronous use (its socket is served by \
+             a runtime of its own, which async code cannot wait on): open it with \
+             AsyncConnect::connect, or give the connector the runtime \
+             (PgConnector::runtime(tokio::runtime::Handle::current())) to pool it for async code",
+        ))
+    }
+}
+
+/// The same connection from async code: every call is awaited on the caller's task, which
+/// drives the socket while it waits (no task or thread of its own, no channel in between).
+/// The connection must have been opened on a tokio runtime ([`AsyncConnect`] for
+/// [`PgConnector`](crate::PgConnector), or [`PgConnector::runtime`](crate::PgConnector::runtime)).
+impl AsyncConnection for PgConnection {
+    type Cursor<'c> = AsyncStreamingCursor<PgStream<'c>>;
+
+    async fn cursor(&mut self) -> Result<Self::Cursor<'_>> {
+        self.check_async()?;
+        Ok(AsyncStreamingCursor::new(PgStream::new(
+            &mut self.client,
+            &mut self.session,
+        )))
+    }
+
+    async fn commit(&mut self) -> Result<()> {
+        self.check_async()?;
+        self.end_transaction("COMMIT").await
+    }
+
+    async fn rollback(&mut self) -> Result<()> {
+        self.check_async()?;
+        self.end_transaction("ROLLBACK").await
+    }
+
+    /// The `ROLLBACK` is sent without waiting (the reply is read before the next one's).
+    fn rollback_later(&mut self) {
+        if !self.session.in_transaction || self.client.owns_runtime() {
+            return;
+        }
+        let (client, link) = self.client.parts();
+        link.send(client.batch_execute("ROLLBACK"));
+        self.session.in_transaction = false;
+        self.session.wrote = false;
+    }
+
+    fn autocommit(&self) -> bool {
+        self.session.autocommit
+    }
+
+    async fn set_autocommit(&mut self, on: bool) -> Result<()> {
+        self.session.set_autocommit(on)
     }
 }

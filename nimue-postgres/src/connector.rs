@@ -4,8 +4,9 @@ use crate::client::Client;
 use crate::connection::PgConnection;
 use crate::error::map_err;
 use crate::url::take_params;
+use nimue_core::aio::AsyncConnect;
 use nimue_core::url::Target;
-use nimue_core::{Connect, Result};
+use nimue_core::{Connect, Error, Result};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -69,6 +70,8 @@ pub struct PgConnector {
     ping_timeout: Duration,
     statement_timeout: Option<Duration>,
     statements: Statements,
+    /// The runtime connections are opened on (their sockets served by it), for async code.
+    runtime: Option<tokio::runtime::Handle>,
     #[cfg(feature = "tls")]
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
@@ -80,7 +83,8 @@ impl std::fmt::Debug for PgConnector {
         s.field("config", &self.config)
             .field("ping_timeout", &self.ping_timeout)
             .field("statement_timeout", &self.statement_timeout)
-            .field("statements", &self.statements);
+            .field("statements", &self.statements)
+            .field("runtime", &self.runtime.is_some());
         #[cfg(feature = "tls")]
         s.field("tls", &self.tls.is_some());
         s.finish()
@@ -117,6 +121,7 @@ impl PgConnector {
             ping_timeout: Duration::from_secs(5),
             statement_timeout: None,
             statements: Statements::default(),
+            runtime: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -262,12 +267,48 @@ impl PgConnector {
         Ok(self.tls(config(Check::Full, Some(roots(pem)?))?))
     }
 
+    /// Open connections on `runtime`: their sockets are served by its reactor, so async code
+    /// uses them as [`AsyncConnection`](nimue_core::aio::AsyncConnection)s without a thread
+    /// hop, wherever they were opened (a pool opens them on threads of its own). The
+    /// synchronous API still works on them, off that runtime's threads. Without it, a
+    /// connection opened by [`Connect::connect`] has a runtime of its own (the fastest for
+    /// blocking code) and [`AsyncConnect::connect`] opens on the runtime it is awaited on.
+    ///
+    /// ```no_run
+    /// use nimue::aio::AsyncConnection;
+    /// use nimue::postgres::PgConnector;
+    /// # async fn handler() -> nimue::Result<()> {
+    /// let connector = PgConnector::from_url("postgres://app@127.0.0.1/appdb")?
+    ///     .runtime(tokio::runtime::Handle::current());
+    /// let pool = nimue::Pool::builder().max_size(8).build(connector)?;
+    /// let mut conn = pool.get_async().await?;
+    /// let n: i64 = conn.query_scalar("SELECT ? + 1", (41,)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
     fn client(&self) -> Result<Client> {
+        let on = self.runtime.as_ref();
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            return Client::connect(&self.config, Some(tls.clone()));
+            return Client::connect(&self.config, Some(tls.clone()), on);
         }
-        Client::connect(&self.config, None::<tokio_postgres::NoTls>)
+        Client::connect(&self.config, None::<tokio_postgres::NoTls>, on)
+    }
+
+    /// A client opened on the runtime this runs on.
+    async fn client_here(config: tokio_postgres::Config, tls: Option<Tls>) -> Result<Client> {
+        Client::connect_here(&config, tls).await
+    }
+
+    /// The connection over a client just opened.
+    fn finish(&self, mut client: Client) -> PgConnection {
+        client.set_patience(self.statement_timeout.map(|t| t + STATEMENT_GRACE));
+        let unnamed = self.statements == Statements::Unnamed;
+        PgConnection::from_client(client, self.ping_timeout, unnamed)
     }
 
     /// The server(s) this connector logs in to, for messages: `postgres://user@host:port/db`
@@ -302,16 +343,40 @@ impl Connect for PgConnector {
     type Connection = PgConnection;
 
     fn connect(&self) -> Result<PgConnection> {
-        let mut client = self
+        let client = self
             .client()
             .map_err(|e| e.context(format_args!("connecting to {}", self.target())))?;
-        client.set_patience(self.statement_timeout.map(|t| t + STATEMENT_GRACE));
-        let unnamed = self.statements == Statements::Unnamed;
-        Ok(PgConnection::from_client(
-            client,
-            self.ping_timeout,
-            unnamed,
-        ))
+        Ok(self.finish(client))
+    }
+}
+
+/// What connects with TLS (or none).
+#[cfg(feature = "tls")]
+type Tls = tokio_postgres_rustls::MakeRustlsConnect;
+#[cfg(not(feature = "tls"))]
+type Tls = tokio_postgres::NoTls;
+
+/// Connections for async code: opened on the connector's [`runtime`](PgConnector::runtime)
+/// if it has one, else on the runtime the future is awaited on (a tokio runtime is needed).
+impl AsyncConnect for PgConnector {
+    type Connection = PgConnection;
+
+    async fn connect(&self) -> Result<PgConnection> {
+        let config = self.config.clone();
+        #[cfg(feature = "tls")]
+        let tls = self.tls.clone();
+        #[cfg(not(feature = "tls"))]
+        let tls = None;
+        let opened = match &self.runtime {
+            Some(runtime) => runtime
+                .spawn(Self::client_here(config, tls))
+                .await
+                .unwrap_or_else(|e| Err(Error::interface_from(format!("connecting: {e}"), e))),
+            None => Self::client_here(config, tls).await,
+        };
+        let client =
+            opened.map_err(|e| e.context(format_args!("connecting to {}", self.target())))?;
+        Ok(self.finish(client))
     }
 }
 

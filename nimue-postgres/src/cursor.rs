@@ -2,12 +2,13 @@
 //! rows are read from the server as they are fetched (`query_raw`'s row stream), so a scan
 //! never holds more than the rows read ahead and the driver's bounded read buffer.
 
-use crate::client::{Client, Driver};
+use crate::client::{in_async_context, Client, HasClient, Link};
 use crate::connection::Session;
 use crate::convert::{describe, Param, PgCell, PgValue, Unnamed};
 use crate::error::map_err;
 use crate::placeholders::{check_count, hint_syntax_error, rewrite_for};
 use futures_util::Stream;
+use nimue_core::aio::AsyncRowStream;
 use nimue_core::sql::{first_keyword, starts_with_any, DML_KEYWORDS};
 use nimue_core::{
     CellRef, Columns, DatabaseError, ErrorKind, ParamSets, RawRow, Result, Row, RowStream, Started,
@@ -56,15 +57,15 @@ impl<'c> PgStream<'c> {
     /// describes it as a statement prepared and closed again inside one transaction (the
     /// running one, else one opened and rolled back around it without waiting), so that a
     /// transaction pooler keeps it on one server connection and nothing stays behind.
-    fn describe_unnamed(&mut self, rewritten: &str) -> Result<Columns> {
+    async fn describe_unnamed(&mut self, rewritten: &str) -> Result<Columns> {
         let wrap = !self.session.in_transaction;
-        let (client, driver) = self.client.parts();
-        let stmt = after_begin(driver, client, wrap, client.prepare(rewritten))?;
+        let (client, link) = self.client.parts();
+        let stmt = after_begin(link, client, wrap, client.prepare(rewritten)).await?;
         let columns = describe(stmt.columns());
         // Dropping it queues its Close, ahead of what is sent next.
         drop(stmt);
         if wrap {
-            driver.send(client.batch_execute("ROLLBACK"));
+            link.send(client.batch_execute("ROLLBACK"));
         }
         Ok(columns)
     }
@@ -73,24 +74,30 @@ impl<'c> PgStream<'c> {
     /// parse, bind and execute in one message, nothing kept on the server. Its columns come
     /// with its first row; a query without rows is described by the server in one more round
     /// trip.
-    fn begin_unnamed(&mut self, sql: &str, params: &[Value], keyword: &str) -> Result<Started> {
+    async fn begin_unnamed(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        keyword: &str,
+    ) -> Result<Started> {
         let (rewritten, count) = rewrite_for(sql, self.client.standard_strings());
         check_count(count, params.len())?;
         let open = self.opens_transaction(keyword);
         self.session.in_transaction |= open;
-        let (client, driver) = self.client.parts();
+        let (client, link) = self.client.parts();
         let args: Vec<Unnamed<'_>> = params.iter().map(Unnamed).collect();
         let typed = args.iter().map(|a| (a, a.declared()));
         let rows = after_begin(
-            driver,
+            link,
             client,
             open,
             client.query_typed_raw(&rewritten, typed),
         )
+        .await
         .map_err(|e| hint_syntax_error(e, &rewritten))?;
         self.session.ran(keyword, self.client);
         self.rows = Some(Box::pin(rows));
-        match self.next_driver_row() {
+        match self.next_driver_row().await {
             Ok(Some(row)) => {
                 self.columns = describe(row.columns());
                 self.first = Some(row);
@@ -99,7 +106,7 @@ impl<'c> PgStream<'c> {
             Ok(None) => {
                 let affected = self.rows.take().and_then(|rows| rows.rows_affected());
                 if returns_rows(sql, keyword) {
-                    self.columns = self.describe_unnamed(&rewritten)?;
+                    self.columns = self.describe_unnamed(&rewritten).await?;
                     if !self.columns.is_empty() {
                         return Ok(Started::Rows(self.columns.clone()));
                     }
@@ -122,23 +129,23 @@ impl<'c> PgStream<'c> {
 
     /// Start `sql`: prepare it (cached), check its parameters, and run it, opening PEP 249's
     /// implicit transaction in the same round trip when autocommit is off and none is open.
-    fn begin(&mut self, sql: &str, params: &[Value]) -> Result<Started> {
+    async fn begin(&mut self, sql: &str, params: &[Value]) -> Result<Started> {
         let keyword = first_keyword(sql).to_ascii_uppercase();
         if self.session.unnamed {
-            return self.begin_unnamed(sql, params, &keyword);
+            return self.begin_unnamed(sql, params, &keyword).await;
         }
-        let prepared = self.session.statement(self.client, sql)?;
+        let prepared = self.session.statement(self.client, sql).await?;
         check_count(prepared.stmt.params().len(), params.len())?;
         let open = self.opens_transaction(&keyword);
         // Open even when the statement fails (it sits in an aborted transaction then), unless
         // the connection is lost (then nothing is open, and nothing can be sent either).
         self.session.in_transaction |= open;
-        let (client, driver) = self.client.parts();
+        let (client, link) = self.client.parts();
         let stmt = &prepared.stmt;
         if prepared.columns.is_empty() {
             let args: Vec<Param<'_>> = params.iter().map(Param).collect();
             let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|p| p as _).collect();
-            let changed = after_begin(driver, client, open, client.execute(stmt, &refs))?;
+            let changed = after_begin(link, client, open, client.execute(stmt, &refs)).await?;
             self.session.ran(&keyword, self.client);
             let rowcount = if starts_with_any(sql, &DML_KEYWORDS) {
                 changed as i64
@@ -151,56 +158,127 @@ impl<'c> PgStream<'c> {
             });
         }
         let rows = client.query_raw(stmt, params.iter().map(Param));
-        let rows = after_begin(driver, client, open, rows)?;
+        let rows = after_begin(link, client, open, rows).await?;
         self.session.ran(&keyword, self.client);
         self.rows = Some(Box::pin(rows));
         self.columns = prepared.columns;
         Ok(Started::Rows(self.columns.clone()))
     }
 
+    /// Start `sql` after the previous query (its rows not read are skipped as they come).
+    async fn start_async(&mut self, sql: &str, params: &[Value]) -> Result<Started> {
+        self.session.used = true;
+        self.rows = None;
+        self.first = None;
+        let started = self.begin(sql, params).await;
+        if let Err(e) = &started {
+            self.session.forget_stale(e, sql);
+            // A failed statement may have ended the transaction (a failed COMMIT) or failed it.
+            self.session.synced(self.client);
+        }
+        started.map_err(|e| {
+            let e = pooler_hint(e, self.session.unnamed);
+            self.session.watch(e)
+        })
+    }
+
     /// The next row of the running query, if any. At its end the transaction status is taken
     /// from the server again (a query cannot change it, but what ran before may have been
     /// answered only now).
-    fn next_driver_row(&mut self) -> Result<Option<tokio_postgres::Row>> {
-        let next = self.read_driver_row();
-        if !matches!(next, Ok(Some(_))) && self.rows.is_some() {
-            self.session.synced(self.client);
-        }
+    async fn next_driver_row(&mut self) -> Result<Option<tokio_postgres::Row>> {
+        let next = match self.ready_row() {
+            Some(ready) => ready,
+            None => self.wait_driver_row().await,
+        };
+        self.after_row(&next);
         next
     }
 
-    fn read_driver_row(&mut self) -> Result<Option<tokio_postgres::Row>> {
-        if let Some(first) = self.first.take() {
-            return Ok(Some(first));
+    /// [`next_driver_row`](Self::next_driver_row) for the blocking API: a row the
+    /// connection already handed over needs no trip through the runtime.
+    fn next_driver_row_blocking(&mut self) -> Result<Option<tokio_postgres::Row>> {
+        let next = match self.ready_row() {
+            Some(ready) => ready,
+            None => Client::blocking(self, async |s| s.wait_driver_row().await),
+        };
+        self.after_row(&next);
+        next
+    }
+
+    fn after_row(&mut self, next: &Result<Option<tokio_postgres::Row>>) {
+        if !matches!(next, Ok(Some(_))) && self.rows.is_some() {
+            self.session.synced(self.client);
         }
+    }
+
+    /// The next row if it needs no wait: the one read ahead, the end, or one already handed
+    /// over by the connection.
+    fn ready_row(&mut self) -> Option<Result<Option<tokio_postgres::Row>>> {
+        if let Some(first) = self.first.take() {
+            return Some(Ok(Some(first)));
+        }
+        let Some(rows) = &mut self.rows else {
+            return Some(Ok(None));
+        };
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        match rows.as_mut().poll_next(&mut cx) {
+            Poll::Ready(next) => Some(next.transpose().map_err(map_err)),
+            Poll::Pending => None,
+        }
+    }
+
+    async fn wait_driver_row(&mut self) -> Result<Option<tokio_postgres::Row>> {
         let Some(rows) = &mut self.rows else {
             return Ok(None);
         };
-        // A row the connection already handed over needs no trip through the runtime.
-        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-        if let Poll::Ready(next) = rows.as_mut().poll_next(&mut cx) {
-            return next.transpose().map_err(map_err);
-        }
-        let (_, driver) = self.client.parts();
-        driver.block_on(poll_fn(|cx| {
+        let (_, link) = self.client.parts();
+        link.run(poll_fn(|cx| {
             rows.as_mut().poll_next(cx).map(Option::transpose)
         }))
+        .await
+    }
+
+    /// The driver's row as nimue's.
+    fn to_row(&self, row: tokio_postgres::Row) -> Result<Row> {
+        let values = (0..row.len())
+            .map(|i| row.try_get::<_, PgValue>(i).map(|v| v.0))
+            .collect::<Result<Vec<Value>, _>>()
+            .map_err(map_err)?;
+        Ok(Row::new(self.columns.clone(), values))
+    }
+
+    /// After the next row was asked for: at the end or an error the query is finished.
+    fn row_taken(&mut self, next: Result<Option<tokio_postgres::Row>>) -> Result<Option<Row>> {
+        let next = next.and_then(|row| row.map(|row| self.to_row(row)).transpose());
+        if !matches!(next, Ok(Some(_))) {
+            self.rows = None;
+            if let Err(e) = &next {
+                self.session.forget_stale_rows(e, &self.columns);
+            }
+        }
+        next
+    }
+}
+
+impl HasClient for PgStream<'_> {
+    fn client(&mut self) -> &mut Client {
+        self.client
     }
 }
 
 /// Run `statement`, with `BEGIN` sent ahead of it in the same write when `begin`: the server
 /// answers both in one round trip. (A `BEGIN` that fails, which only a lost connection makes
 /// it do, fails the statement too.)
-fn after_begin<T: Send>(
-    driver: &mut Driver,
+async fn after_begin<T>(
+    link: &mut Link,
     client: &tokio_postgres::Client,
     begin: bool,
-    statement: impl Future<Output = std::result::Result<T, tokio_postgres::Error>> + Send,
+    statement: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>,
 ) -> Result<T> {
     if !begin {
-        return driver.block_on(statement);
+        return link.run(statement).await;
     }
-    driver.block_on(async {
+    link.run(async {
         let mut opened = pin!(client.batch_execute("BEGIN"));
         // Its first poll sends it; the statement's goes out with it.
         let early = poll_fn(|cx| Poll::Ready(opened.as_mut().poll(cx))).await;
@@ -211,6 +289,7 @@ fn after_begin<T: Send>(
         }
         outcome
     })
+    .await
 }
 
 /// A cached statement the server does not know (SQLSTATE 26000) is what a transaction pooler
@@ -273,52 +352,33 @@ impl Drop for PgStream<'_> {
     /// (`INSERT ... RETURNING`, committed at once with autocommit on), its snapshot and locks
     /// no longer held past the transaction, the connection ready for the next statement. An
     /// error while reading them (the connection lost, the query failing at a later row) is not
-    /// reported here: the next statement meets its consequence.
+    /// reported here: the next statement meets its consequence. On an async runtime's thread
+    /// (an async cursor dropped), nothing may wait: the connection skips the rest as it comes,
+    /// before the reply to whatever it is asked next.
     fn drop(&mut self) {
-        while let Ok(Some(_)) = self.next_driver_row() {}
+        if self.rows.is_none() && self.first.is_none() {
+            return;
+        }
+        if in_async_context() {
+            return;
+        }
+        while let Ok(Some(_)) = self.next_driver_row_blocking() {}
     }
 }
 
 impl RowStream for PgStream<'_> {
     fn start(&mut self, sql: &str, params: &[Value]) -> Result<Started> {
-        self.session.used = true;
-        // The previous query ends first (its rows not read are skipped as they come).
-        self.rows = None;
-        self.first = None;
-        let started = self.begin(sql, params);
-        if let Err(e) = &started {
-            self.session.forget_stale(e, sql);
-            // A failed statement may have ended the transaction (a failed COMMIT) or failed it.
-            self.session.synced(self.client);
-        }
-        started.map_err(|e| {
-            let e = pooler_hint(e, self.session.unnamed);
-            self.session.watch(e)
-        })
+        Client::blocking(self, async |s| s.start_async(sql, params).await)
     }
 
     fn next_row(&mut self) -> Result<Option<Row>> {
-        let next = self.next_driver_row().and_then(|row| {
-            let Some(row) = row else { return Ok(None) };
-            let values = (0..row.len())
-                .map(|i| row.try_get::<_, PgValue>(i).map(|v| v.0))
-                .collect::<Result<Vec<Value>, _>>()
-                .map_err(map_err)?;
-            Ok(Some(Row::new(self.columns.clone(), values)))
-        });
-        if !matches!(next, Ok(Some(_))) {
-            // The end, or an error: the query is finished either way.
-            self.rows = None;
-            if let Err(e) = &next {
-                self.session.forget_stale_rows(e, &self.columns);
-            }
-        }
-        next
+        let next = self.next_driver_row_blocking();
+        self.row_taken(next)
     }
 
     /// The cells straight from the driver's row: text and bytes are not copied until read.
     fn next_raw(&mut self, f: &mut dyn FnMut(&dyn RawRow)) -> Result<bool> {
-        match self.next_driver_row() {
+        match self.next_driver_row_blocking() {
             Ok(Some(row)) => {
                 f(&PgRow(&row));
                 Ok(true)
@@ -340,10 +400,10 @@ impl RowStream for PgStream<'_> {
     fn start_many(&mut self, sql: &str, param_sets: &mut ParamSets<'_>) -> Result<Started> {
         let mut total = 0;
         for params in param_sets {
-            match self.start(sql, &params)? {
+            match RowStream::start(self, sql, &params)? {
                 Started::Done { rowcount, .. } => total += rowcount.max(0),
                 Started::Rows(_) => {
-                    while self.next_row()?.is_some() {
+                    while RowStream::next_row(self)?.is_some() {
                         total += 1;
                     }
                 }
@@ -353,5 +413,19 @@ impl RowStream for PgStream<'_> {
             rowcount: total,
             lastrowid: None,
         })
+    }
+}
+
+/// The same statements from async code, awaited on the task (the connection is driven by
+/// whoever awaits it: no task or thread of its own). A future dropped midway leaves what it
+/// sent to finish before the reply to the next request is read.
+impl AsyncRowStream for PgStream<'_> {
+    async fn start(&mut self, sql: &str, params: &[Value]) -> Result<Started> {
+        self.start_async(sql, params).await
+    }
+
+    async fn next_row(&mut self) -> Result<Option<Row>> {
+        let next = self.next_driver_row().await;
+        self.row_taken(next)
     }
 }

@@ -1,5 +1,6 @@
 //! The conformance suite's async form (issue 29): the same cases through the async DB-API
-//! (`nimue::aio`), here on the bridge that gives every synchronous adapter the async traits.
+//! (`nimue::aio`): on the bridge that gives every synchronous adapter the async traits, and
+//! (the `_on` forms) on a native async adapter's connections.
 
 use super::{connect, create, Target};
 use futures_util::{StreamExt, TryStreamExt};
@@ -16,6 +17,11 @@ fn block_on<F: Future>(future: F) -> F::Output {
 /// DML, queries, fetch sizes, row counts, single-row helpers and an integrity error, through
 /// the async traits; every statement runs off the runtime's thread.
 pub fn async_statements<K: Connect + Clone>(t: &Target<K>) {
+    async_statements_on(t, &BridgedConnector::new(t.connector.clone()));
+}
+
+/// [`async_statements`] on the async connections `connector` opens.
+pub fn async_statements_on<K: Connect + Clone, A: AsyncConnect>(t: &Target<K>, connector: &A) {
     let d = &t.dialect;
     let table = "nimue_conf_async";
     create(
@@ -23,7 +29,6 @@ pub fn async_statements<K: Connect + Clone>(t: &Target<K>) {
         table,
         &format!("id {} PRIMARY KEY, name {}", d.int, d.text),
     );
-    let connector = BridgedConnector::new(t.connector.clone());
     block_on(async {
         let mut conn = connector.connect().await.unwrap();
         assert!(!conn.autocommit());
@@ -104,7 +109,7 @@ pub fn async_statements<K: Connect + Clone>(t: &Target<K>) {
             .await
             .unwrap();
         conn.commit().await.unwrap();
-        conn.close().await.unwrap();
+        drop(conn);
     });
 }
 
@@ -112,10 +117,17 @@ pub fn async_statements<K: Connect + Clone>(t: &Target<K>) {
 /// dropped unfinished; a statement or fetch whose future is dropped leaves the connection
 /// usable, with nothing of it mixed into the next results.
 pub fn async_transactions_and_cancellation<K: Connect + Clone>(t: &Target<K>) {
+    async_transactions_and_cancellation_on(t, &BridgedConnector::new(t.connector.clone()));
+}
+
+/// [`async_transactions_and_cancellation`] on the async connections `connector` opens.
+pub fn async_transactions_and_cancellation_on<K: Connect + Clone, A: AsyncConnect>(
+    t: &Target<K>,
+    connector: &A,
+) {
     let d = &t.dialect;
     let table = "nimue_conf_async_tx";
     create(&mut connect(t), table, &format!("id {} PRIMARY KEY", d.int));
-    let connector = BridgedConnector::new(t.connector.clone());
     let insert = format!("INSERT INTO {table} (id) VALUES (?)");
     let count = format!("SELECT COUNT(*) FROM {table}");
     block_on(async {
@@ -249,10 +261,17 @@ async fn poll_once<F: Future>(future: F) {
 
 /// A panic inside a transaction's future rolls it back and goes on as the panic.
 pub fn async_transaction_panics<K: Connect + Clone>(t: &Target<K>) {
+    async_transaction_panics_on(t, &BridgedConnector::new(t.connector.clone()));
+}
+
+/// [`async_transaction_panics`] on the async connections `connector` opens.
+pub fn async_transaction_panics_on<K: Connect + Clone, A: AsyncConnect>(
+    t: &Target<K>,
+    connector: &A,
+) {
     let d = &t.dialect;
     let table = "nimue_conf_async_panic";
     create(&mut connect(t), table, &format!("id {} PRIMARY KEY", d.int));
-    let connector = BridgedConnector::new(t.connector.clone());
     let insert = format!("INSERT INTO {table} (id) VALUES (?)");
     block_on(async {
         let mut conn = connector.connect().await.unwrap();

@@ -16,8 +16,10 @@ mod asynchronous;
 mod derive;
 mod integrity;
 mod params;
+#[allow(unused_imports)] // the `_on` forms: only where a native async adapter exists
 pub use asynchronous::{
-    async_statements, async_transaction_panics, async_transactions_and_cancellation,
+    async_statements, async_statements_on, async_transaction_panics, async_transaction_panics_on,
+    async_transactions_and_cancellation, async_transactions_and_cancellation_on,
 };
 pub use derive::derived_rows;
 pub use integrity::integrity_violations;
@@ -945,3 +947,30 @@ macro_rules! conformance_tests {
     )*};
 }
 pub(crate) use conformance_tests;
+
+/// The async cases on a native async adapter: `$connector` makes its async connector from the
+/// target.
+#[allow(unused_macros)]
+macro_rules! native_async_tests {
+    ($setup:expr, $connector:expr) => {
+        $crate::conformance::native_async_tests!(@cases $setup; $connector;
+            async_statements_on, async_transactions_and_cancellation_on,
+            async_transaction_panics_on);
+    };
+    (@cases $setup:expr; $connector:expr; $($case:ident),*) => {
+        mod native_async {
+            use super::*;
+            $(
+                #[test]
+                fn $case() {
+                    if let Some(target) = $setup {
+                        let connector = ($connector)(&target);
+                        crate::conformance::$case(&target, &connector);
+                    }
+                }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use native_async_tests;
