@@ -116,7 +116,13 @@ impl Workload {
     /// The contenders, nimue first; the others are what nimue is compared with.
     fn contenders(self) -> &'static [&'static str] {
         if self.needs_postgres() {
-            &["nimue", "nimue-ac", "deadpool-postgres", "sqlx"]
+            &[
+                "nimue",
+                "nimue-ac",
+                "nimue-interact",
+                "deadpool-postgres",
+                "sqlx",
+            ]
         } else {
             &["nimue", "deadpool", "bb8"]
         }
@@ -279,12 +285,39 @@ fn child(spec: &str, run_for: Duration) -> ExitCode {
                 .await
             }
             "nimue" | "nimue-ac" => {
+                let connector = nimue::postgres::PgConnector::from_url(&postgres_url())
+                    .expect("a PostgreSQL URL")
+                    .runtime(tokio::runtime::Handle::current());
+                let pool = Pool::builder(connector)
+                    .min_idle(POOL)
+                    .max_size(POOL)
+                    .autocommit(contender == "nimue-ac")
+                    .build()
+                    .expect("nimue pool");
+                drive(tasks, run_for, move || {
+                    let pool = pool.clone();
+                    async move {
+                        use nimue::aio::AsyncConnection;
+                        let began = Instant::now();
+                        let i = next_param();
+                        let mut conn = pool.get_async().await.expect("get_async");
+                        let value: i64 =
+                            AsyncConnection::query_scalar(&mut conn, "SELECT ? + 1", (i,))
+                                .await
+                                .expect("the query");
+                        assert_eq!(value, i + 1);
+                        drop(conn);
+                        began.elapsed()
+                    }
+                })
+                .await
+            }
+            "nimue-interact" => {
                 let url = postgres_url();
                 let connector = nimue::any::connector(&url).expect("a PostgreSQL URL");
                 let pool = Pool::builder(connector)
                     .min_idle(POOL)
                     .max_size(POOL)
-                    .autocommit(contender == "nimue-ac")
                     .build()
                     .expect("nimue pool");
                 drive(tasks, run_for, move || {

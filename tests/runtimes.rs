@@ -89,3 +89,63 @@ fn mariadb() {
         outlives_its_runtimes(&url);
     }
 }
+
+/// Native PostgreSQL connections belong to the runtime that serves their socket: used from
+/// another runtime while it runs, they work; once it has shut down, the next call fails with an
+/// error that says so (never a hang or a panic), and a pool discards them and says why it
+/// cannot open more on that runtime.
+#[cfg(feature = "postgres")]
+#[test]
+fn native_postgres_connections_follow_their_runtime() {
+    use nimue::postgres::PgConnector;
+    let Some(url) = common::server_env("NIMUE_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let connector = PgConnector::from_url(&url).unwrap();
+
+    // Opened on a multi-thread runtime A, used on B while A runs, then after A is gone.
+    let a = multi_thread();
+    let mut conn = a.block_on(AsyncConnect::connect(&connector)).unwrap();
+    let b = common::current_thread();
+    let n: i64 = b
+        .block_on(AsyncConnection::query_scalar(
+            &mut conn,
+            "SELECT 41 + 1",
+            (),
+        ))
+        .unwrap();
+    assert_eq!(n, 42);
+    b.block_on(AsyncConnection::rollback(&mut conn)).unwrap();
+    drop(a);
+    let e = b
+        .block_on(AsyncConnection::query_scalar::<i64>(
+            &mut conn,
+            "SELECT 1",
+            (),
+        ))
+        .unwrap_err();
+    assert_eq!(e.kind(), nimue::ErrorKind::Operational, "{e}");
+    assert!(e.to_string().contains("runtime"), "{e}");
+    assert!(nimue::PoolHooks::is_broken(&conn));
+
+    // A pool whose connector names runtime C: C gone, its connections are discarded, and a
+    // checkout's error says why none can be opened.
+    let c = multi_thread();
+    let pool = Pool::builder(connector.clone().runtime(c.handle().clone()))
+        .max_size(2)
+        .min_idle(0)
+        .connection_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let n: i64 = c
+        .block_on(async {
+            let mut conn = pool.get_async().await.unwrap();
+            AsyncConnection::query_scalar(&mut conn, "SELECT ? + 1", (1,)).await
+        })
+        .unwrap();
+    assert_eq!(n, 2);
+    drop(c);
+    let e = b.block_on(pool.get_async()).map(drop).unwrap_err();
+    assert!(e.to_string().contains("runtime"), "{e}");
+    assert_eq!(pool.state().idle, 0, "{:?}", pool.state());
+}

@@ -83,6 +83,39 @@ where
     }
 }
 
+/// A tokio runtime connections are opened on, and whether it still runs.
+#[derive(Clone)]
+pub(crate) struct OnRuntime {
+    handle: Handle,
+    /// Alive while the runtime is: a task of it holds the other end, dropped with it at its
+    /// shutdown.
+    alive: Weak<()>,
+}
+
+impl OnRuntime {
+    pub(crate) fn new(handle: Handle) -> OnRuntime {
+        let alive = Arc::new(());
+        let held = Arc::clone(&alive);
+        drop(handle.spawn(async move {
+            let _held = held;
+            std::future::pending::<()>().await
+        }));
+        OnRuntime {
+            alive: Arc::downgrade(&alive),
+            handle,
+        }
+    }
+
+    /// Whether the runtime has shut down.
+    pub(crate) fn gone(&self) -> bool {
+        self.alive.strong_count() == 0
+    }
+
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.handle
+    }
+}
+
 /// What connecting makes: the async client and its connection.
 type Opened = (tokio_postgres::Client, Box<dyn Drive + Send>);
 
@@ -92,7 +125,11 @@ impl Client {
     /// `on`, on that runtime (its reactor serves the socket: the connection can then be used
     /// from async code on it without a thread of its own). The server's transaction status is
     /// tapped from the stream.
-    pub(crate) fn connect<T>(config: &Config, tls: Option<T>, on: Option<&Handle>) -> Result<Client>
+    pub(crate) fn connect<T>(
+        config: &Config,
+        tls: Option<T>,
+        on: Option<&OnRuntime>,
+    ) -> Result<Client>
     where
         T: MakeTlsConnect<Socket> + 'static + Send,
         T::TlsConnect: Send,
@@ -100,7 +137,7 @@ impl Client {
         <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
     {
         let status = TxStatus::new();
-        let Some(handle) = on else {
+        let Some(runtime) = on else {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -120,6 +157,10 @@ impl Client {
                 Exec::Own(runtime),
             ));
         };
+        if runtime.gone() {
+            return Err(runtime_gone());
+        }
+        let handle = &runtime.handle;
         let opened = if in_async_context() {
             // A runtime's thread cannot wait for it: the wait happens on a thread of its own.
             std::thread::scope(|s| {
@@ -130,11 +171,16 @@ impl Client {
         } else {
             handle.block_on(open(config, tls, &status))?
         };
-        Ok(Client::on_runtime(opened, status, handle.clone()))
+        Ok(Client::on_runtime(opened, status, runtime.clone()))
     }
 
-    /// [`connect`](Self::connect) from async code, on the runtime it runs on.
-    pub(crate) async fn connect_here<T>(config: &Config, tls: Option<T>) -> Result<Client>
+    /// [`connect`](Self::connect) from async code, on the runtime it runs on (which is
+    /// `known`, if given).
+    pub(crate) async fn connect_here<T>(
+        config: &Config,
+        tls: Option<T>,
+        known: Option<OnRuntime>,
+    ) -> Result<Client>
     where
         T: MakeTlsConnect<Socket> + 'static + Send,
         T::TlsConnect: Send,
@@ -149,24 +195,17 @@ impl Client {
         })?;
         let status = TxStatus::new();
         let opened = open(config, tls, &status).await?;
-        Ok(Client::on_runtime(opened, status, handle))
+        let runtime = known.unwrap_or_else(|| OnRuntime::new(handle));
+        Ok(Client::on_runtime(opened, status, runtime))
     }
 
-    fn on_runtime(opened: Opened, status: TxStatus, handle: Handle) -> Client {
-        // A task that lives as long as the runtime: dropped with it at its shutdown.
-        let alive = Arc::new(());
-        let held = Arc::clone(&alive);
-        drop(handle.spawn(async move {
-            let _held = held;
-            std::future::pending::<()>().await
-        }));
-        let weak = Arc::downgrade(&alive);
-        drop(alive);
+    fn on_runtime(opened: Opened, status: TxStatus, runtime: OnRuntime) -> Client {
+        let handle = runtime.handle.clone();
         Client::new(
             opened,
             status,
             handle.clone(),
-            Some(weak),
+            Some(runtime.alive),
             Exec::Caller(handle),
         )
     }
@@ -361,7 +400,14 @@ impl Link {
         }
         let mut future = pin!(future);
         let (connection, ended) = (&mut self.connection, &mut self.ended);
+        // The future first (what it sends is queued), then the connection (which writes it,
+        // and reads and hands over what has come), then the future again (it takes what was
+        // handed over): a request goes out and a reply is taken in the same poll, with no
+        // wake-up of the task in between.
         let done = poll_fn(|cx| {
+            if let Poll::Ready(out) = future.as_mut().poll(cx) {
+                return Poll::Ready(out);
+            }
             if let Poll::Ready(Err(e)) = drive(connection.as_mut(), ended, cx) {
                 return Poll::Ready(Err(e));
             }
@@ -411,7 +457,7 @@ impl Link {
 }
 
 /// The error of a connection whose runtime has shut down.
-fn runtime_gone() -> Error {
+pub(crate) fn runtime_gone() -> Error {
     Error::operational(
         "the tokio runtime this PostgreSQL connection was opened on has shut down (a connection \
          belongs to the runtime that opened it, as with any tokio socket): the connection is \

@@ -74,6 +74,10 @@ pub(crate) struct Session {
     /// A statement ran (or the client was lent out) since the last reset: the session may
     /// hold something for the next user.
     pub(crate) used: bool,
+    /// A request went out whose outcome this side has not seen (its future was dropped
+    /// midway): what the server did with it is asked before the next statement
+    /// ([`settle`](Session::settle)), and a reset rolls back whatever it may have opened.
+    pub(crate) settling: bool,
     statements: HashMap<String, Prepared>,
     /// The `standard_conforming_strings` the cached statements were rewritten under.
     standard_strings: bool,
@@ -114,6 +118,7 @@ impl PgConnection {
                 read_only: false,
                 wrote: false,
                 used: false,
+                settling: false,
                 statements: HashMap::new(),
                 standard_strings: true,
             },
@@ -170,11 +175,14 @@ impl PgConnection {
 
     /// `COMMIT` or `ROLLBACK` the open transaction, if one is.
     async fn end_transaction(&mut self, command: &str) -> Result<()> {
+        self.session.settle(&mut self.client).await?;
         if !self.session.in_transaction {
             return Ok(());
         }
+        self.session.settling = true;
         let (client, link) = self.client.parts();
         let ended = link.run(client.batch_execute(command)).await;
+        self.session.settling = false;
         // What the server says now (a failed COMMIT rolls back), or nothing open when the
         // connection is gone.
         self.session.synced(&self.client);
@@ -186,6 +194,21 @@ impl PgConnection {
 }
 
 impl Session {
+    /// After a request whose future was dropped midway: wait until the server has answered
+    /// everything sent (an empty query's reply comes after all of theirs) and take the
+    /// transaction status from it, so that the next statement opens PEP 249's transaction
+    /// if none is open, whatever the dropped request had done (sent or not, committed or not).
+    pub(crate) async fn settle(&mut self, client: &mut Client) -> Result<()> {
+        if !self.settling {
+            return Ok(());
+        }
+        let (inner, link) = client.parts();
+        link.run(inner.simple_query("")).await?;
+        self.synced(client);
+        self.settling = false;
+        Ok(())
+    }
+
     /// An error from the server, seen by the connection: a write refused because the server
     /// is read-only (SQLSTATE 25006: a standby, or a primary demoted by a failover) is an
     /// `OperationalError`, and marks the connection for replacement.
@@ -401,7 +424,9 @@ impl PoolHooks for PgConnection {
     fn reset(&mut self) -> Result<()> {
         let wrote = std::mem::take(&mut self.session.wrote);
         self.session_cleared = false;
-        let in_transaction = std::mem::take(&mut self.session.in_transaction);
+        // A request whose outcome is unknown may have opened one (a `BEGIN` of the user's).
+        let in_transaction = std::mem::take(&mut self.session.in_transaction)
+            | std::mem::take(&mut self.session.settling);
         if in_transaction && !wrote {
             self.probe_writes();
         }

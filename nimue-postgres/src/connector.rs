@@ -1,6 +1,6 @@
 //! `PgConnector`: opens PostgreSQL connections for the pool.
 
-use crate::client::Client;
+use crate::client::{runtime_gone, Client, OnRuntime};
 use crate::connection::PgConnection;
 use crate::error::map_err;
 use crate::url::take_params;
@@ -71,7 +71,7 @@ pub struct PgConnector {
     statement_timeout: Option<Duration>,
     statements: Statements,
     /// The runtime connections are opened on (their sockets served by it), for async code.
-    runtime: Option<tokio::runtime::Handle>,
+    runtime: Option<OnRuntime>,
     #[cfg(feature = "tls")]
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
@@ -280,13 +280,13 @@ impl PgConnector {
     /// # async fn handler() -> nimue::Result<()> {
     /// let connector = PgConnector::from_url("postgres://app@127.0.0.1/appdb")?
     ///     .runtime(tokio::runtime::Handle::current());
-    /// let pool = nimue::Pool::builder().max_size(8).build(connector)?;
+    /// let pool = nimue::Pool::builder(connector).max_size(8).build()?;
     /// let mut conn = pool.get_async().await?;
     /// let n: i64 = conn.query_scalar("SELECT ? + 1", (41,)).await?;
     /// # Ok(()) }
     /// ```
     pub fn runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
-        self.runtime = Some(runtime);
+        self.runtime = Some(OnRuntime::new(runtime));
         self
     }
 
@@ -300,8 +300,12 @@ impl PgConnector {
     }
 
     /// A client opened on the runtime this runs on.
-    async fn client_here(config: tokio_postgres::Config, tls: Option<Tls>) -> Result<Client> {
-        Client::connect_here(&config, tls).await
+    async fn client_here(
+        config: tokio_postgres::Config,
+        tls: Option<Tls>,
+        known: Option<OnRuntime>,
+    ) -> Result<Client> {
+        Client::connect_here(&config, tls, known).await
     }
 
     /// The connection over a client just opened.
@@ -368,11 +372,13 @@ impl AsyncConnect for PgConnector {
         #[cfg(not(feature = "tls"))]
         let tls = None;
         let opened = match &self.runtime {
+            Some(runtime) if runtime.gone() => Err(runtime_gone()),
             Some(runtime) => runtime
-                .spawn(Self::client_here(config, tls))
+                .handle()
+                .spawn(Self::client_here(config, tls, Some(runtime.clone())))
                 .await
                 .unwrap_or_else(|e| Err(Error::interface_from(format!("connecting: {e}"), e))),
-            None => Self::client_here(config, tls).await,
+            None => Self::client_here(config, tls, None).await,
         };
         let client =
             opened.map_err(|e| e.context(format_args!("connecting to {}", self.target())))?;

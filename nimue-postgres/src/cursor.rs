@@ -170,7 +170,11 @@ impl<'c> PgStream<'c> {
         self.session.used = true;
         self.rows = None;
         self.first = None;
+        self.session.settle(self.client).await?;
+        // Until it ends: if its future is dropped midway, the next statement settles first.
+        self.session.settling = true;
         let started = self.begin(sql, params).await;
+        self.session.settling = false;
         if let Err(e) = &started {
             self.session.forget_stale(e, sql);
             // A failed statement may have ended the transaction (a failed COMMIT) or failed it.
