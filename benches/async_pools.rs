@@ -119,7 +119,9 @@ impl Workload {
             &[
                 "nimue",
                 "nimue-ac",
+                "nimue-fast",
                 "nimue-interact",
+                "deadpool-postgres-clean",
                 "deadpool-postgres",
                 "sqlx",
             ]
@@ -284,14 +286,19 @@ fn child(spec: &str, run_for: Duration) -> ExitCode {
                 })
                 .await
             }
-            "nimue" | "nimue-ac" => {
+            "nimue" | "nimue-ac" | "nimue-fast" => {
+                let reset = match contender {
+                    "nimue-fast" => nimue::SessionReset::Rollback,
+                    _ => nimue::SessionReset::Always,
+                };
                 let connector = nimue::postgres::PgConnector::from_url(&postgres_url())
                     .expect("a PostgreSQL URL")
+                    .session_reset(reset)
                     .runtime(tokio::runtime::Handle::current());
                 let pool = Pool::builder(connector)
                     .min_idle(POOL)
                     .max_size(POOL)
-                    .autocommit(contender == "nimue-ac")
+                    .autocommit(contender != "nimue")
                     .build()
                     .expect("nimue pool");
                 drive(tasks, run_for, move || {
@@ -339,10 +346,15 @@ fn child(spec: &str, run_for: Duration) -> ExitCode {
                 })
                 .await
             }
-            "deadpool-postgres" => {
+            "deadpool-postgres" | "deadpool-postgres-clean" => {
                 let mut config = deadpool_postgres::Config::new();
                 config.url = Some(postgres_url());
                 config.pool = Some(deadpool_postgres::PoolConfig::new(POOL));
+                if contender == "deadpool-postgres-clean" {
+                    config.manager = Some(deadpool_postgres::ManagerConfig {
+                        recycling_method: deadpool_postgres::RecyclingMethod::Clean,
+                    });
+                }
                 let pool = config
                     .create_pool(
                         Some(deadpool_postgres::Runtime::Tokio1),
@@ -514,9 +526,25 @@ impl bb8::ManageConnection for NoopBb8 {
     }
 }
 
-/// For each contender that is not nimue: nimue's throughput over it, and nimue-ac's when it
-/// ran.
-fn ratios(workload: Workload, row: &[Measured]) -> Vec<(&'static str, f64, Option<f64>)> {
+/// Which nimue contender is compared with which other: like with like (the session cleared
+/// on return, or only rolled back), and each with sqlx (which does neither).
+fn pairs(workload: Workload) -> &'static [(&'static str, &'static str)] {
+    if workload.needs_postgres() {
+        &[
+            ("nimue", "deadpool-postgres-clean"),
+            ("nimue-ac", "deadpool-postgres-clean"),
+            ("nimue-fast", "deadpool-postgres"),
+            ("nimue", "sqlx"),
+            ("nimue-ac", "sqlx"),
+            ("nimue-fast", "sqlx"),
+        ]
+    } else {
+        &[("nimue", "deadpool"), ("nimue", "bb8")]
+    }
+}
+
+/// Each pair's throughput ratio: (nimue contender, other, nimue's over the other's).
+fn ratios(workload: Workload, row: &[Measured]) -> Vec<(&'static str, &'static str, f64)> {
     let names = workload.contenders();
     let of = |name: &str| {
         names
@@ -524,19 +552,9 @@ fn ratios(workload: Workload, row: &[Measured]) -> Vec<(&'static str, f64, Optio
             .position(|n| *n == name)
             .map(|i| row[i].ops_per_s)
     };
-    let nimue = of("nimue").expect("nimue runs every workload");
-    let nimue_ac = of("nimue-ac");
-    names
+    pairs(workload)
         .iter()
-        .zip(row)
-        .filter(|(name, _)| !name.starts_with("nimue"))
-        .map(|(name, m)| {
-            (
-                *name,
-                nimue / m.ops_per_s,
-                nimue_ac.map(|ac| ac / m.ops_per_s),
-            )
-        })
+        .filter_map(|&(ours, other)| Some((ours, other, of(ours)? / of(other)?)))
         .collect()
 }
 
@@ -562,10 +580,15 @@ fn report(table: &[(Workload, Vec<Measured>)], rounds: usize, ms: u64) -> String
     for (workload, row) in table {
         let ratios = ratios(*workload, row);
         for (name, m) in workload.contenders().iter().zip(row) {
-            let ratio = match ratios.iter().find(|(other, _, _)| other == name) {
-                Some((_, r, Some(ac))) => format!("**{r:.2}x** (nimue-ac: **{ac:.2}x**)"),
-                Some((_, r, None)) => format!("**{r:.2}x**"),
-                None => String::from("–"),
+            let mine: Vec<String> = ratios
+                .iter()
+                .filter(|(_, other, _)| other == name)
+                .map(|(ours, _, r)| format!("{ours}: **{r:.2}x**"))
+                .collect();
+            let ratio = if mine.is_empty() {
+                String::from("–")
+            } else {
+                mine.join(", ")
             };
             let _ = writeln!(
                 md,
@@ -581,9 +604,14 @@ fn report(table: &[(Workload, Vec<Measured>)], rounds: usize, ms: u64) -> String
     let _ = writeln!(
         md,
         "\nLatency is the wait for the checkout (checkout workloads) or the whole operation \
-         (query workloads). nimue's queries go through `Pool::interact`: checkout as a task, \
-         then the query and the return (a `ROLLBACK` with the default, autocommit off) on one \
-         blocking thread. `nimue-ac` is nimue with `autocommit(true)`: nothing to roll back.\n\n![nimue / others](async.svg)"
+         (query workloads). nimue's queries are native: `get_async`, then `query_scalar(\"SELECT ? \
+         + 1\")` of `nimue::aio::AsyncConnection`, awaited on the task (no thread hop); with \
+         the defaults (`nimue`: autocommit off, so a `BEGIN` goes with the query and the return \
+         rolls back; the session is cleared on return, as deadpool-postgres' \
+         `RecyclingMethod::Clean` does), with `autocommit(true)` (`nimue-ac`), and with \
+         autocommit on and `SessionReset::Rollback` (`nimue-fast`: nothing cleared, as \
+         deadpool-postgres' default `RecyclingMethod::Fast` and sqlx). `nimue-interact` is the \
+         old way, `Pool::interact` (the query on a blocking thread).\n\n![nimue / others](async.svg)"
     );
     md
 }
@@ -595,12 +623,9 @@ fn plot(
     let bars: Vec<(String, f64)> = table
         .iter()
         .flat_map(|(w, row)| {
-            ratios(*w, row).into_iter().flat_map(move |(other, r, ac)| {
-                let key = w.key();
-                let mut bars = vec![(format!("{key}: nimue / {other}"), r)];
-                bars.extend(ac.map(|ac| (format!("{key}: nimue-ac / {other}"), ac)));
-                bars
-            })
+            ratios(*w, row)
+                .into_iter()
+                .map(move |(ours, other, r)| (format!("{}: {ours} / {other}", w.key()), r))
         })
         .collect();
     let n = bars.len().max(1);

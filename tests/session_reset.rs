@@ -558,3 +558,41 @@ mod odbc {
         an_sql_transaction_ends_with_the_checkout(&connection_string);
     }
 }
+
+/// `PgConnector::session_reset`: what each mode clears, and what `WhenChanged` misses (as
+/// documented): a `SET` (its tag is the server's report) is cleared, a `set_config` inside a
+/// query of a setting the server does not report is not.
+#[cfg(feature = "postgres")]
+mod postgres_session_reset {
+    use super::*;
+    use nimue::postgres::PgConnector;
+    use nimue::SessionReset;
+
+    /// `work_mem` as the next checkout sees it, after a checkout ran `change`.
+    fn after(reset: SessionReset, change: &str) -> Option<String> {
+        let url = common::server_env("NIMUE_TEST_POSTGRES_URL")?;
+        let pool = pool_of_one(
+            PgConnector::from_url(&url).unwrap().session_reset(reset),
+            true,
+        );
+        pool.get().unwrap().execute(change, &[]).unwrap();
+        let seen = rows(&mut *pool.get().unwrap(), "SHOW work_mem").join("");
+        pool.close();
+        Some(seen)
+    }
+
+    #[test]
+    fn each_mode_clears_what_it_says() {
+        let set = "SET work_mem = '7MB'";
+        let hidden = "SELECT set_config('work_mem', '9MB', false)";
+        let Some(fresh) = after(SessionReset::Always, "SELECT 1") else {
+            return;
+        };
+        assert_ne!(fresh, "7MB");
+        assert_eq!(after(SessionReset::Always, set).unwrap(), fresh);
+        assert_eq!(after(SessionReset::Always, hidden).unwrap(), fresh);
+        assert_eq!(after(SessionReset::WhenChanged, set).unwrap(), fresh);
+        assert_eq!(after(SessionReset::WhenChanged, hidden).unwrap(), "9MB");
+        assert_eq!(after(SessionReset::Rollback, set).unwrap(), "7MB");
+    }
+}

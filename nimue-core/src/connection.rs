@@ -9,9 +9,11 @@ use crate::row::Row;
 use crate::value::FromValue;
 
 mod hooks;
+mod session_reset;
 mod transaction;
 
 pub use hooks::{Liveness, PoolHooks};
+pub use session_reset::SessionReset;
 pub(crate) use transaction::settle;
 pub use transaction::Transaction;
 

@@ -41,7 +41,9 @@ pub mod url;
 pub mod value;
 
 pub use cell::RowView;
-pub use connection::{check_param_count, Connect, Connection, Liveness, PoolHooks, Transaction};
+pub use connection::{
+    check_param_count, Connect, Connection, Liveness, PoolHooks, SessionReset, Transaction,
+};
 pub use cursor::{BufferedCursor, Cursor, Execute, ResultSet, Rows};
 pub use dynamic::{BoxConnection, BoxConnector, DynConnection};
 pub use error::{BoxError, DatabaseError, Error, ErrorKind, PoolTimeout, Result, Violation};

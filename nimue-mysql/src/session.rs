@@ -5,35 +5,27 @@ use crate::error::{is_gone, map_err};
 use mysql::session_state_change::SessionStateChange;
 use nimue_core::Result;
 
-/// How [`reset`](nimue_core::PoolHooks::reset) cleans a session that a checkout used.
+/// How [`reset`](nimue_core::PoolHooks::reset) cleans a MySQL session that a checkout used
+/// ([`MySqlConnector::session_reset`](crate::MySqlConnector::session_reset)). On MySQL:
 ///
-/// `COM_RESET_CONNECTION` clears everything a session can hold (the transaction and its
-/// next characteristics, user variables, temporary tables, session variables, `GET_LOCK` and
-/// `LOCK TABLES` locks, prepared statements, `HANDLER`s, `LAST_INSERT_ID()`, sequences'
-/// `LASTVAL`): the next checkout sees a fresh session. It costs a round trip (run off the
-/// caller's path by the pool's resetter when other connections are idle), and since it drops
-/// the driver's prepared statements the next checkout prepares its statements again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SessionReset {
-    /// Roll back (when a transaction may be open) and restore autocommit; whatever else the
-    /// checkout left in the session stays for the next one.
-    Rollback,
-    /// `COM_RESET_CONNECTION` when the server's session tracking reported a change, else as
-    /// `Rollback`: cheaper, but incomplete, so only for code that knows what it leaves. The
-    /// server reports changes of variables, temporary tables, the schema and the transaction
-    /// state for statements that end without rows; it does not report `LAST_INSERT_ID()`
-    /// (set by every auto-increment insert), a sequence's `LASTVAL`, an open `HANDLER`, `SET
-    /// TRANSACTION` for the next transaction, or anything done by a query that returns rows
-    /// (a query whose text mentions a variable, `@`, or a lock, `lock`, counts as a change;
-    /// one that changes the session inside a stored function it calls is not seen), or what
-    /// runs through [`MySqlConnection::conn`](crate::MySqlConnection::conn). Those reach
-    /// the next checkout. On a server without session tracking this is `Always`.
-    WhenChanged,
-    /// The default: `COM_RESET_CONNECTION` after every checkout that ran a statement (or
-    /// borrowed the driver's connection), so that nothing of one checkout reaches the next.
-    #[default]
-    Always,
-}
+/// - `Always` (the default): `COM_RESET_CONNECTION` clears everything a session can hold
+///   (the transaction and its next characteristics, user variables, temporary tables, session
+///   variables, `GET_LOCK` and `LOCK TABLES` locks, prepared statements, `HANDLER`s,
+///   `LAST_INSERT_ID()`, sequences' `LASTVAL`): the next checkout sees a fresh session. It
+///   costs a round trip (run off the caller's path by the pool's resetter when other
+///   connections are idle), and since it drops the driver's prepared statements the next
+///   checkout prepares its statements again.
+/// - `WhenChanged`: `COM_RESET_CONNECTION` when the server's session tracking reported a
+///   change. The server reports changes of variables, temporary tables, the schema and the
+///   transaction state for statements that end without rows; it does not report
+///   `LAST_INSERT_ID()` (set by every auto-increment insert), a sequence's `LASTVAL`, an open
+///   `HANDLER`, `SET TRANSACTION` for the next transaction, or anything done by a query that
+///   returns rows (a query whose text mentions a variable, `@`, or a lock, `lock`, counts as a
+///   change; one that changes the session inside a stored function it calls is not seen), or
+///   what runs through [`MySqlConnection::conn`](crate::MySqlConnection::conn). Those reach
+///   the next checkout. On a server without session tracking this is `Always`.
+/// - `Rollback`: only the rollback.
+pub use nimue_core::SessionReset;
 
 /// How many of a checkout's statements are prepared again after its session is reset.
 const KEPT_STATEMENTS: usize = 8;

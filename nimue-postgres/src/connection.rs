@@ -8,7 +8,8 @@ use crate::placeholders::{hint_syntax_error, rewrite_for};
 use crate::status::writes_probe;
 use nimue_core::aio::{AsyncConnection, AsyncStreamingCursor};
 use nimue_core::{
-    Columns, Connection, DatabaseError, Error, ErrorKind, PoolHooks, Result, StreamingCursor,
+    Columns, Connection, DatabaseError, Error, ErrorKind, PoolHooks, Result, SessionReset,
+    StreamingCursor,
 };
 use postgres::Statement;
 use std::collections::HashMap;
@@ -53,6 +54,8 @@ pub struct PgConnection {
     client: Client,
     session: Session,
     ping_timeout: Duration,
+    /// How much of a used session `reset` clears.
+    session_reset: SessionReset,
     /// The autocommit of the session as set up: what `reset` restores.
     set_up_autocommit: bool,
     /// Whether the last `reset` cleared the session (the pool runs its set-up again).
@@ -108,7 +111,12 @@ impl std::fmt::Debug for PgConnection {
 impl PgConnection {
     /// Wrap a connected client (autocommit off, as PEP 249 wants). `ping_timeout` bounds
     /// [`ping`](PoolHooks::ping).
-    pub(crate) fn from_client(client: Client, ping_timeout: Duration, unnamed: bool) -> Self {
+    pub(crate) fn from_client(
+        client: Client,
+        ping_timeout: Duration,
+        unnamed: bool,
+        session_reset: SessionReset,
+    ) -> Self {
         PgConnection {
             client,
             session: Session {
@@ -123,6 +131,7 @@ impl PgConnection {
                 standard_strings: true,
             },
             ping_timeout,
+            session_reset,
             set_up_autocommit: false,
             session_cleared: false,
         }
@@ -430,7 +439,13 @@ impl PoolHooks for PgConnection {
         if in_transaction && !wrote {
             self.probe_writes();
         }
-        if std::mem::take(&mut self.session.used) {
+        let changed = self.client.status().take_session_changed();
+        let clear = match self.session_reset {
+            SessionReset::Always => true,
+            SessionReset::WhenChanged => changed,
+            SessionReset::Rollback => false,
+        };
+        if std::mem::take(&mut self.session.used) && clear {
             let deallocate = self.client.take_sql_prepared();
             let mut clear = String::with_capacity(160);
             if in_transaction {
@@ -470,6 +485,7 @@ impl PoolHooks for PgConnection {
     /// The session as it is now (after the pool's `autocommit` and `on_connect`) is the
     /// baseline: what the set-up ran is not the next checkout's.
     fn session_set_up(&mut self) {
+        self.client.status().take_session_changed();
         self.set_up_autocommit = self.session.autocommit;
         self.session.used = false;
     }

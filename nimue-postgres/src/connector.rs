@@ -6,7 +6,7 @@ use crate::error::map_err;
 use crate::url::take_params;
 use nimue_core::aio::AsyncConnect;
 use nimue_core::url::Target;
-use nimue_core::{Connect, Error, Result};
+use nimue_core::{Connect, Error, Result, SessionReset};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -70,6 +70,7 @@ pub struct PgConnector {
     ping_timeout: Duration,
     statement_timeout: Option<Duration>,
     statements: Statements,
+    session_reset: SessionReset,
     /// The runtime connections are opened on (their sockets served by it), for async code.
     runtime: Option<OnRuntime>,
     #[cfg(feature = "tls")]
@@ -84,6 +85,7 @@ impl std::fmt::Debug for PgConnector {
             .field("ping_timeout", &self.ping_timeout)
             .field("statement_timeout", &self.statement_timeout)
             .field("statements", &self.statements)
+            .field("session_reset", &self.session_reset)
             .field("runtime", &self.runtime.is_some());
         #[cfg(feature = "tls")]
         s.field("tls", &self.tls.is_some());
@@ -121,6 +123,7 @@ impl PgConnector {
             ping_timeout: Duration::from_secs(5),
             statement_timeout: None,
             statements: Statements::default(),
+            session_reset: SessionReset::default(),
             runtime: None,
             #[cfg(feature = "tls")]
             tls: None,
@@ -267,6 +270,37 @@ impl PgConnector {
         Ok(self.tls(config(Check::Full, Some(roots(pem)?))?))
     }
 
+    /// How [`reset`](nimue_core::PoolHooks::reset) cleans a session a checkout used (default
+    /// [`SessionReset::Always`]). On PostgreSQL:
+    ///
+    /// - `Always`: after the rollback, in the same message (sent without waiting), the
+    ///   session is cleared of cursors, `LISTEN`s, advisory locks, settings, the role,
+    ///   temporary tables, sequences' `currval` and SQL `PREPARE`d statements (what
+    ///   `DISCARD ALL` does, but for nimue's own cached statements): deadpool-postgres'
+    ///   `RecyclingMethod::Clean`. The server runs it before the next checkout's first
+    ///   statement: about one simple query's work per checkout.
+    /// - `WhenChanged`: the same clear, only when the server reported a change: a setting's
+    ///   new value (`ParameterStatus`, sent for the settings PostgreSQL reports, such as
+    ///   `application_name`, `TimeZone`, `DateStyle`,
+    ///   `standard_conforming_strings`, `is_superuser`), or a command other than a query, a
+    ///   change of rows, or transaction control (its `CommandComplete` tag: `SET`, `CREATE
+    ///   TABLE`, `LISTEN`, `DECLARE CURSOR`, `PREPARE`, ...). What a function called by a
+    ///   query does (`set_config` of an unreported setting, `pg_advisory_lock`, a temporary
+    ///   table made inside it) is not reported, and reaches the next checkout.
+    /// - `Rollback`: only the rollback (deadpool-postgres' default, `RecyclingMethod::Fast`).
+    ///
+    /// ```
+    /// use nimue_postgres::PgConnector;
+    /// use nimue_core::SessionReset;
+    /// let connector = PgConnector::from_url("postgres://app@127.0.0.1/appdb")?
+    ///     .session_reset(SessionReset::Rollback);
+    /// # Ok::<(), nimue_core::Error>(())
+    /// ```
+    pub fn session_reset(mut self, reset: SessionReset) -> Self {
+        self.session_reset = reset;
+        self
+    }
+
     /// Open connections on `runtime`: their sockets are served by its reactor, so async code
     /// uses them as [`AsyncConnection`](nimue_core::aio::AsyncConnection)s without a thread
     /// hop, wherever they were opened (a pool opens them on threads of its own). The
@@ -312,7 +346,7 @@ impl PgConnector {
     fn finish(&self, mut client: Client) -> PgConnection {
         client.set_patience(self.statement_timeout.map(|t| t + STATEMENT_GRACE));
         let unnamed = self.statements == Statements::Unnamed;
-        PgConnection::from_client(client, self.ping_timeout, unnamed)
+        PgConnection::from_client(client, self.ping_timeout, unnamed, self.session_reset)
     }
 
     /// The server(s) this connector logs in to, for messages: `postgres://user@host:port/db`

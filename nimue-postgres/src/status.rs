@@ -30,6 +30,10 @@ struct Reported {
     standard_strings: AtomicBool,
     /// A SQL `PREPARE` completed (its `CommandComplete` tag) since this was last taken.
     sql_prepared: AtomicBool,
+    /// Since this was last taken, the server reported a setting's new value, or completed a
+    /// command other than those that leave nothing in the session (their tags: see
+    /// [`leaves_session`]).
+    session_changed: AtomicBool,
     /// The last `RowDescription` was the writes probe's ([`PROBE_COLUMN`]): its row says.
     probing: AtomicBool,
     /// The writes probe answered true since this was last taken.
@@ -64,6 +68,7 @@ impl TxStatus {
             tx: AtomicU8::new(IDLE),
             standard_strings: AtomicBool::new(true),
             sql_prepared: AtomicBool::new(false),
+            session_changed: AtomicBool::new(false),
             probing: AtomicBool::new(false),
             probed_writes: AtomicBool::new(false),
             major: AtomicU8::new(0),
@@ -105,6 +110,11 @@ impl TxStatus {
         self.0.sql_prepared.swap(false, Ordering::Relaxed)
     }
 
+    /// Whether the server reported a change of the session since the last call.
+    pub(crate) fn take_session_changed(&self) -> bool {
+        self.0.session_changed.swap(false, Ordering::Relaxed)
+    }
+
     fn set(&self, status: u8) {
         self.0.tx.store(status, Ordering::Relaxed);
     }
@@ -132,10 +142,14 @@ impl TxStatus {
         if tag == b"PREPARE\0" {
             self.0.sql_prepared.store(true, Ordering::Relaxed);
         }
+        if !leaves_session(tag) {
+            self.0.session_changed.store(true, Ordering::Relaxed);
+        }
     }
 
     /// A `ParameterStatus` body: `name\0value\0`.
     fn parameter(&self, body: &[u8]) {
+        self.0.session_changed.store(true, Ordering::Relaxed);
         if let Some(value) = body.strip_prefix(STANDARD_STRINGS) {
             let on = !value.starts_with(b"off");
             self.0.standard_strings.store(on, Ordering::Relaxed);
@@ -146,6 +160,33 @@ impl TxStatus {
             self.0.major.store(major.min(255) as u8, Ordering::Relaxed);
         }
     }
+}
+
+/// Whether a command whose `CommandComplete` tag is `tag` leaves nothing in the session:
+/// queries and changes of rows, and transaction control (a transaction's end is the
+/// `ReadyForQuery` status's business). Everything else (`SET`, `CREATE TABLE` of a temporary
+/// table, `LISTEN`, `DECLARE CURSOR`, `PREPARE`, ...) counts as a change.
+fn leaves_session(tag: &[u8]) -> bool {
+    let word = tag.split(|&b| b == b' ' || b == 0).next().unwrap_or(tag);
+    matches!(
+        word,
+        b"SELECT"
+            | b"INSERT"
+            | b"UPDATE"
+            | b"DELETE"
+            | b"MERGE"
+            | b"COPY"
+            | b"FETCH"
+            | b"MOVE"
+            | b"SHOW"
+            | b"EXPLAIN"
+            | b"BEGIN"
+            | b"START"
+            | b"COMMIT"
+            | b"ROLLBACK"
+            | b"SAVEPOINT"
+            | b"RELEASE"
+    )
 }
 
 /// Where the reader stands in the backend's message stream: every message is a tag byte, a
