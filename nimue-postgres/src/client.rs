@@ -11,7 +11,7 @@ use crate::negotiate::{driver_config, Negotiate};
 use crate::status::{Tap, TxStatus};
 use nimue_core::{Error, Result};
 use std::future::{poll_fn, Future};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -390,47 +390,14 @@ fn lost() -> Error {
 impl Link {
     /// Run `future` to its end, reading and writing the socket meanwhile; a wait longer than
     /// the patience gives the connection up.
-    pub(crate) async fn run<T>(
-        &mut self,
-        future: impl Future<Output = Result<T, tokio_postgres::Error>>,
-    ) -> Result<T> {
-        if self.runtime_gone() {
-            self.ended = true;
-            return Err(runtime_gone());
-        }
-        let mut future = pin!(future);
-        let (connection, ended) = (&mut self.connection, &mut self.ended);
-        // The future first (what it sends is queued), then the connection (which writes it,
-        // and reads and hands over what has come), then the future again (it takes what was
-        // handed over): a request goes out and a reply is taken in the same poll, with no
-        // wake-up of the task in between.
-        let done = poll_fn(|cx| {
-            if let Poll::Ready(out) = future.as_mut().poll(cx) {
-                return Poll::Ready(out);
-            }
-            if let Poll::Ready(Err(e)) = drive(connection.as_mut(), ended, cx) {
-                return Poll::Ready(Err(e));
-            }
-            future.as_mut().poll(cx)
-        });
-        let Some(patience) = self.patience else {
-            return done.await.map_err(map_err);
-        };
-        let timed = {
-            // The timer belongs to the connection's runtime (made inside its context).
-            let _inside = self.handle.enter();
-            tokio::time::timeout(patience, done)
-        };
-        match timed.await {
-            Ok(done) => done.map_err(map_err),
-            Err(_) => {
-                // Mid-request: what the server sends later could not be matched to anything.
-                self.ended = true;
-                Err(Error::operational(format!(
-                    "no answer from the PostgreSQL server within {patience:?} (the statement \
-                     timeout and a second): the connection is given up"
-                )))
-            }
+    pub(crate) fn run<F, T>(&mut self, future: F) -> Run<'_, F>
+    where
+        F: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        Run {
+            link: self,
+            future,
+            timer: None,
         }
     }
 
@@ -453,6 +420,66 @@ impl Link {
         self.runtime_alive
             .as_ref()
             .is_some_and(|alive| alive.strong_count() == 0)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Link::run`]: a future of the client, polled together with the
+    /// connection. (A struct rather than an `async fn`, so that the future it runs is in it
+    /// once, not moved from an argument into a local of its own.) `timer`: the patience's
+    /// deadline, from the first poll that waits.
+    pub(crate) struct Run<'a, F> {
+        link: &'a mut Link,
+        #[pin]
+        future: F,
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    }
+}
+
+impl<F, T> Future for Run<'_, F>
+where
+    F: Future<Output = Result<T, tokio_postgres::Error>>,
+{
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        let this = self.project();
+        let link = &mut **this.link;
+        if link.runtime_gone() {
+            link.ended = true;
+            return Poll::Ready(Err(runtime_gone()));
+        }
+        // The future first (what it sends is queued), then the connection (which writes it,
+        // and reads and hands over what has come), then the future again (it takes what was
+        // handed over): a request goes out and a reply is taken in the same poll, with no
+        // wake-up of the task in between.
+        let mut future = this.future;
+        if let Poll::Ready(out) = future.as_mut().poll(cx) {
+            return Poll::Ready(out.map_err(map_err));
+        }
+        if let Poll::Ready(Err(e)) = drive(link.connection.as_mut(), &mut link.ended, cx) {
+            return Poll::Ready(Err(map_err(e)));
+        }
+        if let Poll::Ready(out) = future.as_mut().poll(cx) {
+            return Poll::Ready(out.map_err(map_err));
+        }
+        let Some(patience) = link.patience else {
+            return Poll::Pending;
+        };
+        let timer = this.timer.get_or_insert_with(|| {
+            // The timer belongs to the connection's runtime (made inside its context).
+            let _inside = link.handle.enter();
+            Box::pin(tokio::time::sleep(patience))
+        });
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        // Mid-request: what the server sends later could not be matched to anything.
+        link.ended = true;
+        Poll::Ready(Err(Error::operational(format!(
+            "no answer from the PostgreSQL server within {patience:?} (the statement timeout \
+             and a second): the connection is given up"
+        ))))
     }
 }
 

@@ -236,20 +236,26 @@ impl Session {
             .into()
     }
 
-    /// The prepared statement for `sql`, from the cache or prepared now on `client`.
-    /// A placeholder the server did not read as one (its lexing and nimue's disagreed) is an
-    /// error, never a parameter silently dropped.
-    pub(crate) async fn statement(&mut self, client: &mut Client, sql: &str) -> Result<Prepared> {
+    /// The prepared statement for `sql` from the cache, if it is there (and was rewritten
+    /// under the session's `standard_conforming_strings`).
+    pub(crate) fn cached(&mut self, client: &Client, sql: &str) -> Option<Prepared> {
         let standard_strings = client.standard_strings();
         if standard_strings != self.standard_strings {
             // The setting changed: every cached rewrite may be wrong now.
             self.statements.clear();
             self.standard_strings = standard_strings;
         }
-        if let Some(prepared) = self.statements.get(sql) {
-            return Ok(prepared.clone());
+        self.statements.get(sql).cloned()
+    }
+
+    /// The prepared statement for `sql`, from the cache or prepared now on `client`.
+    /// A placeholder the server did not read as one (its lexing and nimue's disagreed) is an
+    /// error, never a parameter silently dropped.
+    pub(crate) async fn statement(&mut self, client: &mut Client, sql: &str) -> Result<Prepared> {
+        if let Some(prepared) = self.cached(client, sql) {
+            return Ok(prepared);
         }
-        let (rewritten, count) = rewrite_for(sql, standard_strings);
+        let (rewritten, count) = rewrite_for(sql, self.standard_strings);
         let (client, link) = client.parts();
         let stmt = link
             .run(client.prepare(&rewritten))

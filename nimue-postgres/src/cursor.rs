@@ -16,7 +16,7 @@ use nimue_core::{
 };
 use postgres::types::ToSql;
 use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio_postgres::RowStream as Rows;
 
@@ -131,10 +131,15 @@ impl<'c> PgStream<'c> {
     /// implicit transaction in the same round trip when autocommit is off and none is open.
     async fn begin(&mut self, sql: &str, params: &[Value]) -> Result<Started> {
         let keyword = first_keyword(sql).to_ascii_uppercase();
+        // The rarer paths are boxed: their futures would make every statement's larger (and
+        // a future is moved, whole, into each that awaits it).
         if self.session.unnamed {
-            return self.begin_unnamed(sql, params, &keyword).await;
+            return Box::pin(self.begin_unnamed(sql, params, &keyword)).await;
         }
-        let prepared = self.session.statement(self.client, sql).await?;
+        let prepared = match self.session.cached(self.client, sql) {
+            Some(prepared) => prepared,
+            None => Box::pin(self.session.statement(self.client, sql)).await?,
+        };
         check_count(prepared.stmt.params().len(), params.len())?;
         let open = self.opens_transaction(&keyword);
         // Open even when the statement fails (it sits in an aborted transaction then), unless
@@ -170,7 +175,9 @@ impl<'c> PgStream<'c> {
         self.session.used = true;
         self.rows = None;
         self.first = None;
-        self.session.settle(self.client).await?;
+        if self.session.settling {
+            Box::pin(self.session.settle(self.client)).await?;
+        }
         // Until it ends: if its future is dropped midway, the next statement settles first.
         self.session.settling = true;
         let started = self.begin(sql, params).await;
@@ -272,28 +279,24 @@ impl HasClient for PgStream<'_> {
 
 /// Run `statement`, with `BEGIN` sent ahead of it in the same write when `begin`: the server
 /// answers both in one round trip. (A `BEGIN` that fails, which only a lost connection makes
-/// it do, fails the statement too.)
-async fn after_begin<T>(
-    link: &mut Link,
-    client: &tokio_postgres::Client,
+/// it do, fails the statement too.) Not an `async fn`: the statement's future is kept once.
+fn after_begin<'a, T, F>(
+    link: &'a mut Link,
+    client: &'a tokio_postgres::Client,
     begin: bool,
-    statement: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>,
-) -> Result<T> {
+    statement: F,
+) -> impl Future<Output = Result<T>> + 'a
+where
+    F: Future<Output = std::result::Result<T, tokio_postgres::Error>> + 'a,
+    T: 'a,
+{
+    use futures_util::future::{try_join, Either, TryFutureExt};
     if !begin {
-        return link.run(statement).await;
+        return link.run(Either::Left(statement));
     }
-    link.run(async {
-        let mut opened = pin!(client.batch_execute("BEGIN"));
-        // Its first poll sends it; the statement's goes out with it.
-        let early = poll_fn(|cx| Poll::Ready(opened.as_mut().poll(cx))).await;
-        let outcome = statement.await;
-        match early {
-            Poll::Ready(began) => began?,
-            Poll::Pending => opened.await?,
-        }
-        outcome
-    })
-    .await
+    // Polled first, `BEGIN` is sent first; the statement's request goes out with it.
+    let both = try_join(client.batch_execute("BEGIN"), statement).map_ok(|((), out)| out);
+    link.run(Either::Right(both))
 }
 
 /// A cached statement the server does not know (SQLSTATE 26000) is what a transaction pooler

@@ -78,8 +78,16 @@ pub trait AsyncConnection: Send {
         sql: &str,
         params: impl Params + Send,
     ) -> impl Future<Output = Result<Vec<T>>> + Send {
-        let rows = self.query(sql, params);
-        async move { rows.await?.iter().map(Row::parse).collect() }
+        // (The inner future is made inside: held as a capture and awaited, it would be in
+        // this one's state twice.)
+        let values = params.into_values().into_owned();
+        async move {
+            self.query(sql, values)
+                .await?
+                .iter()
+                .map(Row::parse)
+                .collect()
+        }
     }
 
     /// Execute a query and return its first row, or `None`.
@@ -103,8 +111,8 @@ pub trait AsyncConnection: Send {
         sql: &str,
         params: impl Params + Send,
     ) -> impl Future<Output = Result<T>> + Send {
-        let row = self.query_opt(sql, params);
-        async move { row.await?.ok_or(Error::NoRows) }
+        let values = params.into_values().into_owned();
+        async move { self.query_opt(sql, values).await?.ok_or(Error::NoRows) }
     }
 
     /// The first row as a `T`, or `None`.
@@ -113,8 +121,11 @@ pub trait AsyncConnection: Send {
         sql: &str,
         params: impl Params + Send,
     ) -> impl Future<Output = Result<Option<T>>> + Send {
-        let row = self.query_row(sql, params);
-        async move { row.await?.map(|row| row.parse()).transpose() }
+        let values = params.into_values().into_owned();
+        async move {
+            let row = self.query_row(sql, values).await?;
+            row.map(|row| row.parse()).transpose()
+        }
     }
 
     /// The first column of the first row: an error of kind
@@ -124,8 +135,13 @@ pub trait AsyncConnection: Send {
         sql: &str,
         params: impl Params + Send,
     ) -> impl Future<Output = Result<T>> + Send {
-        let row = self.query_row(sql, params);
-        async move { row.await?.ok_or(Error::NoRows)?.get(0) }
+        let values = params.into_values().into_owned();
+        async move {
+            self.query_row(sql, values)
+                .await?
+                .ok_or(Error::NoRows)?
+                .get(0)
+        }
     }
 
     /// Run `f` in a transaction: committed when its future ends in `Ok`, rolled back when it
