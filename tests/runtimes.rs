@@ -149,3 +149,34 @@ fn native_postgres_connections_follow_their_runtime() {
     assert!(e.to_string().contains("runtime"), "{e}");
     assert_eq!(pool.state().idle, 0, "{:?}", pool.state());
 }
+
+/// A pool built inside a current-thread runtime for that runtime (as `#[tokio::test]` makes
+/// them) cannot open its `min_idle` connections synchronously there (the one thread that
+/// would serve their sockets is the one waiting): `build` says so at once instead of waiting
+/// out the connect timeout, and `build_lazy` works.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_current_thread_runtime_builds_its_pool_lazily() {
+    use nimue::postgres::PgConnector;
+    let Some(url) = common::server_env("NIMUE_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let runtime = common::current_thread();
+    runtime.block_on(async {
+        let connector = PgConnector::from_url(&url)
+            .unwrap()
+            .runtime(tokio::runtime::Handle::current());
+        let e = Pool::builder(connector.clone())
+            .min_idle(1)
+            .build()
+            .map(drop)
+            .unwrap_err();
+        assert!(e.to_string().contains("build_lazy"), "{e}");
+        let pool = Pool::builder(connector).min_idle(1).build_lazy().unwrap();
+        let mut conn = pool.get_async().await.unwrap();
+        let n: i64 = AsyncConnection::query_scalar(&mut conn, "SELECT ? + 1", (1,))
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+    });
+}

@@ -106,6 +106,11 @@ impl OnRuntime {
         }
     }
 
+    /// Whether the runtime is a current-thread one running on this thread.
+    fn served_here(&self) -> bool {
+        served_here(&self.handle)
+    }
+
     /// Whether the runtime has shut down.
     pub(crate) fn gone(&self) -> bool {
         self.alive.strong_count() == 0
@@ -160,8 +165,18 @@ impl Client {
         if runtime.gone() {
             return Err(runtime_gone());
         }
+        if runtime.served_here() {
+            return Err(Error::interface(
+                "cannot open a PostgreSQL connection for this current-thread runtime \
+                 synchronously on its own thread (the thread that would serve its socket is the \
+                 one waiting): build the pool with build_lazy() (it opens connections in the \
+                 background), or open it with AsyncConnect::connect",
+            ));
+        }
         let handle = &runtime.handle;
-        let opened = if in_async_context() {
+        let opened = if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
+            open_as_task(handle, config, tls, &status)?
+        } else if in_async_context() {
             // A runtime's thread cannot wait for it: the wait happens on a thread of its own.
             std::thread::scope(|s| {
                 s.spawn(|| handle.block_on(open(config, tls, &status)))
@@ -363,12 +378,17 @@ impl Exec {
     /// Whether this thread is the only one that can serve the socket (the current-thread
     /// runtime the connection is on, running here).
     fn served_here(&self) -> bool {
-        let Exec::Caller(handle) = self else {
-            return false;
-        };
-        handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
-            && Handle::try_current().is_ok_and(|here| here.id() == handle.id())
+        match self {
+            Exec::Own(_) => false,
+            Exec::Caller(handle) => served_here(handle),
+        }
     }
+}
+
+/// Whether `handle` is of a current-thread runtime that runs on this thread.
+fn served_here(handle: &Handle) -> bool {
+    handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
+        && Handle::try_current().is_ok_and(|here| here.id() == handle.id())
 }
 
 /// What holds a [`Client`]: a connection, or a cursor's stream.
@@ -490,6 +510,47 @@ pub(crate) fn runtime_gone() -> Error {
          belongs to the runtime that opened it, as with any tokio socket): the connection is \
          given up, and a pool replaces it",
     )
+}
+
+/// How long a current-thread runtime may take to start the task that opens a connection for
+/// it before its thread is taken to be blocked (waiting for this very connection).
+const TASK_START: Duration = Duration::from_secs(1);
+
+/// Open a connection as a task of the current-thread runtime `handle`, waiting on this thread:
+/// only the runtime's own thread can serve a socket of it, so the task must run there. If it
+/// does not start soon, that thread is blocked (a synchronous `Pool::build` on it waiting for
+/// its `min_idle` connections): an `InterfaceError` that says so, instead of a hang.
+fn open_as_task<T>(
+    handle: &Handle,
+    config: &Config,
+    tls: Option<T>,
+    status: &TxStatus,
+) -> Result<Opened>
+where
+    T: MakeTlsConnect<Socket> + 'static + Send,
+    T::TlsConnect: Send,
+    T::Stream: Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    let (started, start) = std::sync::mpsc::sync_channel(1);
+    let (done, outcome) = std::sync::mpsc::sync_channel(1);
+    let (config, status) = (config.clone(), status.clone());
+    drop(handle.spawn(async move {
+        let _ = started.send(());
+        let _ = done.send(open(&config, tls, &status).await);
+    }));
+    if start.recv_timeout(TASK_START).is_err() {
+        return Err(Error::interface(
+            "the current-thread runtime this PostgreSQL connection is for did not run its \
+             connect task: its thread is blocked (a synchronous Pool::build on it waits for \
+             min_idle connections that only that thread can open): build the pool with \
+             build_lazy() (it opens connections in the background), or use a multi-thread \
+             runtime",
+        ));
+    }
+    outcome
+        .recv()
+        .unwrap_or_else(|_| Err(Error::interface("the connect task ended without an answer")))
 }
 
 /// Connect over TCP (with TLS as negotiated) or the Unix-domain sockets `config` names, in
