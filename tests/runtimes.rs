@@ -61,7 +61,11 @@ fn outlives_its_runtimes(url: &str) {
         .unwrap();
     for runtime in [common::current_thread(), multi_thread()] {
         let n: i64 = runtime
-            .block_on(conn.query_scalar("SELECT 41 + 1", ()))
+            .block_on(AsyncConnection::query_scalar(
+                &mut conn,
+                "SELECT 41 + 1",
+                (),
+            ))
             .unwrap();
         assert_eq!(n, 42, "{url}");
         drop(runtime);

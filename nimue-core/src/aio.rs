@@ -31,7 +31,7 @@ mod pooled;
 mod stream;
 mod transaction;
 
-pub use bridge::{Bridged, BridgedConnector, BridgedCursor};
+pub use bridge::{Bridged, BridgedConnector, BridgedCursor, BridgedRows};
 pub use connection::{AsyncConnect, AsyncConnection};
 pub use cursor::AsyncCursor;
 pub use stream::{AsyncRowStream, AsyncStreamingCursor};

@@ -309,12 +309,12 @@ impl PgConnector {
     /// blocking code) and [`AsyncConnect::connect`] opens on the runtime it is awaited on.
     ///
     /// ```no_run
-    /// use nimue::aio::AsyncConnection;
-    /// use nimue::postgres::PgConnector;
-    /// # async fn handler() -> nimue::Result<()> {
+    /// use nimue_core::aio::AsyncConnection;
+    /// use nimue_postgres::PgConnector;
+    /// # async fn handler() -> nimue_core::Result<()> {
     /// let connector = PgConnector::from_url("postgres://app@127.0.0.1/appdb")?
     ///     .runtime(tokio::runtime::Handle::current());
-    /// let pool = nimue::Pool::builder(connector).max_size(8).build()?;
+    /// let pool = nimue_core::Pool::builder(connector).max_size(8).build()?;
     /// let mut conn = pool.get_async().await?;
     /// let n: i64 = conn.query_scalar("SELECT ? + 1", (41,)).await?;
     /// # Ok(()) }

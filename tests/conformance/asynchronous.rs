@@ -9,6 +9,15 @@ use nimue::{Connect, Connection, ErrorKind, Violation};
 use std::future::Future;
 use std::time::Duration;
 
+/// A table of its own for each kind of async connector (the cases run in parallel, through
+/// the bridge, a pool and a native adapter, against one server).
+fn table_for<A>(base: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    std::any::type_name::<A>().hash(&mut hasher);
+    format!("{base}_{:x}", hasher.finish() & 0xffff_ffff)
+}
+
 /// Run `future` to its end on a runtime of its own.
 fn block_on<F: Future>(future: F) -> F::Output {
     crate::common::current_thread().block_on(future)
@@ -23,7 +32,7 @@ pub fn async_statements<K: Connect + Clone>(t: &Target<K>) {
 /// [`async_statements`] on the async connections `connector` opens.
 pub fn async_statements_on<K: Connect + Clone, A: AsyncConnect>(t: &Target<K>, connector: &A) {
     let d = &t.dialect;
-    let table = "nimue_conf_async";
+    let table = &table_for::<A>("nimue_conf_async");
     create(
         &mut connect(t),
         table,
@@ -126,7 +135,7 @@ pub fn async_transactions_and_cancellation_on<K: Connect + Clone, A: AsyncConnec
     connector: &A,
 ) {
     let d = &t.dialect;
-    let table = "nimue_conf_async_tx";
+    let table = &table_for::<A>("nimue_conf_async_tx");
     create(&mut connect(t), table, &format!("id {} PRIMARY KEY", d.int));
     let insert = format!("INSERT INTO {table} (id) VALUES (?)");
     let count = format!("SELECT COUNT(*) FROM {table}");
@@ -264,13 +273,62 @@ pub fn async_transaction_panics<K: Connect + Clone>(t: &Target<K>) {
     async_transaction_panics_on(t, &BridgedConnector::new(t.connector.clone()));
 }
 
+/// The async cases through a pool of bridged connections (`Pool<BridgedConnector<K>>`, whose
+/// checkouts are async connections), each checkout given back to the pool at its end.
+pub fn async_pooled<K: Connect + Clone>(t: &Target<K>) {
+    let pool = nimue::Pool::builder(BridgedConnector::new(t.connector.clone()))
+        .max_size(4)
+        .min_idle(0)
+        .build()
+        .unwrap();
+    async_statements_on(t, &pool);
+    async_transactions_and_cancellation_on(t, &pool);
+    async_transaction_panics_on(t, &pool);
+    let state = pool.state();
+    assert_eq!(state.in_use, 0, "{state:?}");
+
+    // One connection: a checkout dropped with its write uncommitted (on the runtime's thread,
+    // and with a statement's future dropped midway) leaves nothing to the next.
+    let table = "nimue_conf_async_pool_one";
+    create(
+        &mut connect(t),
+        table,
+        &format!("id {} PRIMARY KEY", t.dialect.int),
+    );
+    let one = nimue::Pool::builder(BridgedConnector::new(t.connector.clone()))
+        .max_size(1)
+        .build()
+        .unwrap();
+    let insert = format!("INSERT INTO {table} (id) VALUES (?)");
+    let count = format!("SELECT COUNT(*) FROM {table}");
+    block_on(async {
+        for n in 0..3 {
+            let mut conn = one.get_async().await.unwrap();
+            conn.execute(&insert, (n,)).await.unwrap();
+            if n == 1 {
+                // Polled once and dropped (it may have finished already: either is fine).
+                let _ = futures_util::FutureExt::now_or_never(conn.execute(&insert, (10,)));
+            }
+            drop(conn);
+            let mut next = one.get_async().await.unwrap();
+            let rows: i64 = next.query_scalar(&count, ()).await.unwrap();
+            assert_eq!(
+                rows, 0,
+                "round {n}: the next checkout sees no write of the last"
+            );
+            next.rollback().await.unwrap();
+        }
+    });
+    assert_eq!(one.state().broken, 0, "{:?}", one.state());
+}
+
 /// [`async_transaction_panics`] on the async connections `connector` opens.
 pub fn async_transaction_panics_on<K: Connect + Clone, A: AsyncConnect>(
     t: &Target<K>,
     connector: &A,
 ) {
     let d = &t.dialect;
-    let table = "nimue_conf_async_panic";
+    let table = &table_for::<A>("nimue_conf_async_panic");
     create(&mut connect(t), table, &format!("id {} PRIMARY KEY", d.int));
     let insert = format!("INSERT INTO {table} (id) VALUES (?)");
     block_on(async {

@@ -18,8 +18,9 @@ mod integrity;
 mod params;
 #[allow(unused_imports)] // the `_on` forms: only where a native async adapter exists
 pub use asynchronous::{
-    async_statements, async_statements_on, async_transaction_panics, async_transaction_panics_on,
-    async_transactions_and_cancellation, async_transactions_and_cancellation_on,
+    async_pooled, async_statements, async_statements_on, async_transaction_panics,
+    async_transaction_panics_on, async_transactions_and_cancellation,
+    async_transactions_and_cancellation_on,
 };
 pub use derive::derived_rows;
 pub use integrity::integrity_violations;
@@ -935,7 +936,7 @@ macro_rules! conformance_tests {
             transactions, fetch_sizes, description, rowcount_and_lastrowid, error_kinds,
             pool_hooks, nul_in_text, bad_input, parameter_forms, single_rows,
             derived_rows, integrity_violations, async_statements,
-            async_transactions_and_cancellation, async_transaction_panics);
+            async_transactions_and_cancellation, async_transaction_panics, async_pooled);
     };
     (@cases $setup:expr; $($case:ident),*) => {$(
         #[test]

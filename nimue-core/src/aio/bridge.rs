@@ -8,13 +8,17 @@
 
 use super::connection::{AsyncConnect, AsyncConnection};
 use super::cursor::AsyncCursor;
-use crate::connection::{Connect, Connection};
+use crate::connection::{Connect, PoolHooks};
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::row::{Column, Row};
 use crate::value::Value;
 use futures_channel::oneshot;
+
+mod hooks;
+pub use hooks::BridgedRows;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 
@@ -60,16 +64,20 @@ struct Executed {
 struct Fetched {
     rows: Vec<Row>,
     rowcount: i64,
+    /// The last batch: the thread no longer holds the cursor.
+    ended: bool,
 }
 
 /// The connection's thread: run commands until the handle is dropped or closes it. A panic
 /// in the driver ends it (the connection's state is unknown, so it is dropped, not reused).
-fn serve<C: Connection>(mut conn: C, commands: mpsc::Receiver<Command<C>>) {
+fn serve<C: PoolHooks>(mut conn: C, commands: mpsc::Receiver<Command<C>>, flags: &Flags) {
     let mut next = commands.recv();
     while let Ok(command) = next {
         let ran = catch_unwind(AssertUnwindSafe(|| match command {
             Command::Run(job) => {
                 job(&mut conn);
+                flags.publish(&conn);
+                flags.done();
                 commands.recv()
             }
             Command::Execute {
@@ -77,8 +85,9 @@ fn serve<C: Connection>(mut conn: C, commands: mpsc::Receiver<Command<C>>) {
                 sql,
                 sets,
                 reply,
-            } => serve_cursor(&mut conn, &commands, id, &sql, sets, reply),
+            } => serve_cursor(&mut conn, &commands, id, &sql, sets, reply, flags),
             Command::Fetch { reply, .. } => {
+                flags.done();
                 let _ = reply.send(Err(gone_rows()));
                 commands.recv()
             }
@@ -88,7 +97,9 @@ fn serve<C: Connection>(mut conn: C, commands: mpsc::Receiver<Command<C>>) {
             }
         }));
         match ran {
-            Ok(following) => next = following,
+            Ok(following) => {
+                next = following;
+            }
             Err(_) => {
                 log::warn!(target: "nimue::aio", "a bridged connection's driver panicked: the connection is dropped");
                 return;
@@ -97,45 +108,119 @@ fn serve<C: Connection>(mut conn: C, commands: mpsc::Receiver<Command<C>>) {
     }
 }
 
-/// The answer of a connection's thread once its connection is open: its autocommit, or the
-/// error opening it.
-type Opened = oneshot::Receiver<Result<bool>>;
+/// What the pool asks of a bridged connection without waiting for its thread: the
+/// connection's answers, as its thread published them after the last command it finished
+/// (`broken` also once the thread is gone). They hold only while no command is on its way
+/// and no cursor is open on the thread ([`settled`](Flags::settled)); else the handle
+/// answers as if nothing were known.
+#[derive(Default)]
+struct Flags {
+    /// Commands sent and not yet finished. The handle adds one before each send; the thread
+    /// takes it off (Release) after publishing what the command left: a reader that sees 0
+    /// (Acquire) sees what was published before.
+    pending: AtomicUsize,
+    /// A cursor with rows is open on the thread (the connection cannot be asked).
+    cursor_open: AtomicBool,
+    broken: AtomicBool,
+    reset_is_local: AtomicBool,
+    reset_waits: AtomicBool,
+    holds_uncommitted_writes: AtomicBool,
+}
+
+impl Flags {
+    /// A command is on its way to the thread.
+    fn sent(&self) {
+        self.pending.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The thread finished a command (after publishing what it left).
+    fn done(&self) {
+        self.pending.fetch_sub(1, Ordering::Release);
+    }
+
+    /// Whether the published answers are the connection's now.
+    fn settled(&self) -> bool {
+        self.pending.load(Ordering::Acquire) == 0 && !self.cursor_open.load(Ordering::Relaxed)
+    }
+
+    fn publish<C: PoolHooks>(&self, conn: &C) {
+        self.broken.store(conn.is_broken(), Ordering::Relaxed);
+        self.reset_is_local
+            .store(conn.reset_is_local(), Ordering::Relaxed);
+        self.reset_waits
+            .store(conn.reset_waits(), Ordering::Relaxed);
+        self.holds_uncommitted_writes
+            .store(conn.holds_uncommitted_writes(), Ordering::Relaxed);
+    }
+}
+
+/// Marks the connection broken when its thread ends, however it ends.
+struct Ended(Arc<Flags>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.broken.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The answer of a connection's thread once its connection is open: its autocommit and
+/// backend, or the error opening it.
+type Opened = oneshot::Receiver<Result<(bool, &'static str)>>;
+
+/// A connection's thread, as its handle sees it: where commands go, what it last said of the
+/// connection, and (once open) its answer.
+struct Thread<C> {
+    commands: mpsc::Sender<Command<C>>,
+    flags: Arc<Flags>,
+    opened: Opened,
+}
 
 /// Start a connection's thread: `open` makes the connection there, then the thread serves the
-/// commands sent to the returned sender. The connection's autocommit, or `open`'s error,
-/// comes on the returned receiver.
-fn spawn<C: Connection + 'static>(
+/// commands sent to it.
+fn spawn<C: PoolHooks + 'static>(
     open: impl FnOnce() -> Result<C> + Send + 'static,
-) -> std::io::Result<(mpsc::Sender<Command<C>>, Opened)> {
+) -> std::io::Result<Thread<C>> {
     let (commands, inbox) = mpsc::channel();
     let (reply, opened) = oneshot::channel();
+    let flags = Arc::new(Flags::default());
+    let shared = Arc::clone(&flags);
     std::thread::Builder::new()
         .name("nimue-bridge".into())
-        .spawn(move || match open() {
-            Ok(conn) => {
-                let _ = reply.send(Ok(conn.autocommit()));
-                serve(conn, inbox);
-            }
-            Err(e) => {
-                let _ = reply.send(Err(e));
+        .spawn(move || {
+            let _ended = Ended(Arc::clone(&shared));
+            match open() {
+                Ok(conn) => {
+                    shared.publish(&conn);
+                    let _ = reply.send(Ok((conn.autocommit(), conn.backend())));
+                    serve(conn, inbox, &shared);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
             }
         })?;
-    Ok((commands, opened))
+    Ok(Thread {
+        commands,
+        flags,
+        opened,
+    })
 }
 
 /// Execute on a new cursor, then serve its fetches; the first other command ends the cursor
 /// and is returned to be run.
-fn serve_cursor<C: Connection>(
+fn serve_cursor<C: PoolHooks>(
     conn: &mut C,
     commands: &mpsc::Receiver<Command<C>>,
     id: u64,
     sql: &str,
     sets: Sets,
     reply: oneshot::Sender<Result<Executed>>,
+    flags: &Flags,
 ) -> std::result::Result<Command<C>, mpsc::RecvError> {
     let mut cursor = match conn.cursor() {
         Ok(cursor) => cursor,
         Err(e) => {
+            flags.done();
             let _ = reply.send(Err(e));
             return commands.recv();
         }
@@ -161,10 +246,17 @@ fn serve_cursor<C: Connection>(
             ..
         })
     );
-    let _ = reply.send(executed);
     if !has_rows {
+        drop(cursor);
+        flags.publish(conn);
+        flags.done();
+        let _ = reply.send(executed);
         return commands.recv();
     }
+    // Until the cursor ends, what the connection would answer is not known here.
+    flags.cursor_open.store(true, Ordering::Relaxed);
+    flags.done();
+    let _ = reply.send(executed);
     loop {
         match commands.recv()? {
             Command::Fetch {
@@ -173,12 +265,29 @@ fn serve_cursor<C: Connection>(
                 reply,
             } if asked == id => {
                 let fetched = cursor.fetchmany(size).map(|rows| Fetched {
+                    ended: rows.len() < size,
                     rows,
                     rowcount: cursor.rowcount(),
                 });
+                // The end of the rows (or an error) ends the cursor: the handle knows.
+                let ended = !matches!(&fetched, Ok(Fetched { ended: false, .. }));
+                if ended {
+                    drop(cursor);
+                    flags.publish(conn);
+                    flags.cursor_open.store(false, Ordering::Relaxed);
+                    flags.done();
+                    let _ = reply.send(fetched);
+                    break commands.recv();
+                }
+                flags.done();
                 let _ = reply.send(fetched);
             }
-            other => return Ok(other),
+            other => {
+                drop(cursor);
+                flags.publish(conn);
+                flags.cursor_open.store(false, Ordering::Relaxed);
+                break Ok(other);
+            }
         }
     }
 }
@@ -213,24 +322,44 @@ fn gone() -> Error {
 /// # assert_eq!(answer, 42);
 /// # Ok::<(), nimue::Error>(())
 /// ```
-pub struct Bridged<C: Connection + 'static> {
+pub struct Bridged<C: PoolHooks + 'static> {
     commands: mpsc::Sender<Command<C>>,
+    /// What the thread last said of the connection, for the pool.
+    flags: Arc<Flags>,
     autocommit: bool,
+    backend: &'static str,
+    /// What the last reset that was waited for said.
+    reset_cleared: bool,
+    /// The autocommit the pool set the session up with (what a reset goes back to).
+    set_up_autocommit: bool,
     /// The id of the last cursor that executed (fetches of older ones are refused).
     cursors: u64,
 }
 
-impl<C: Connection + 'static> Bridged<C> {
+impl<C: PoolHooks + 'static> Bridged<C> {
     /// Move `conn` to a thread of its own.
     pub fn new(conn: C) -> Self {
-        let autocommit = conn.autocommit();
-        let (commands, _opened) =
-            spawn(move || Ok(conn)).expect("spawning a thread for a bridged connection");
+        let (autocommit, backend) = (conn.autocommit(), conn.backend());
+        let thread = spawn(move || Ok(conn)).expect("spawning a thread for a bridged connection");
+        Bridged::on(thread, autocommit, backend)
+    }
+
+    fn on(thread: Thread<C>, autocommit: bool, backend: &'static str) -> Self {
         Bridged {
-            commands,
+            commands: thread.commands,
+            flags: thread.flags,
             autocommit,
+            backend,
+            reset_cleared: false,
+            set_up_autocommit: autocommit,
             cursors: 0,
         }
+    }
+
+    /// Send `command` to the thread (counted until the thread has finished it).
+    fn send(&self, command: Command<C>) -> Result<()> {
+        self.flags.sent();
+        self.commands.send(command).map_err(|_| gone())
     }
 
     /// Run `f` on the connection's thread and wait for its result.
@@ -242,31 +371,23 @@ impl<C: Connection + 'static> Bridged<C> {
         let job: Job<C> = Box::new(move |conn| {
             let _ = reply.send(f(conn));
         });
-        self.commands.send(Command::Run(job)).map_err(|_| gone())?;
+        self.send(Command::Run(job))?;
         answer.await.map_err(|_| gone())?
     }
 
     /// Close the connection, reporting the driver's error; its thread ends.
     pub async fn close(self) -> Result<()> {
         let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Close(reply))
-            .map_err(|_| gone())?;
+        self.send(Command::Close(reply))?;
         answer.await.map_err(|_| gone())?
     }
 }
 
-impl<C: Connection + 'static> AsyncConnection for Bridged<C> {
+impl<C: PoolHooks + 'static> AsyncConnection for Bridged<C> {
     type Cursor<'c> = BridgedCursor<'c, C>;
 
     async fn cursor(&mut self) -> Result<BridgedCursor<'_, C>> {
-        Ok(BridgedCursor {
-            conn: self,
-            id: None,
-            description: None,
-            rowcount: -1,
-            lastrowid: None,
-        })
+        Ok(BridgedCursor::new(self))
     }
 
     async fn commit(&mut self) -> Result<()> {
@@ -284,7 +405,7 @@ impl<C: Connection + 'static> AsyncConnection for Bridged<C> {
             }
         });
         // A closed thread has nothing to roll back.
-        let _ = self.commands.send(Command::Run(job));
+        let _ = self.send(Command::Run(job));
     }
 
     fn autocommit(&self) -> bool {
@@ -300,21 +421,35 @@ impl<C: Connection + 'static> AsyncConnection for Bridged<C> {
 
 /// A cursor of a [`Bridged`] connection: its statement runs, and its rows wait, on the
 /// connection's thread; fetches bring them over in batches.
-pub struct BridgedCursor<'c, C: Connection + 'static> {
+pub struct BridgedCursor<'c, C: PoolHooks + 'static> {
     conn: &'c mut Bridged<C>,
     /// The id of this cursor's last execute (`None`: nothing executed).
     id: Option<u64>,
     description: Option<Vec<Column>>,
     rowcount: i64,
     lastrowid: Option<i64>,
+    /// The last fetch reached the end of the rows.
+    ended: bool,
 }
 
-impl<C: Connection + 'static> BridgedCursor<'_, C> {
+impl<'c, C: PoolHooks + 'static> BridgedCursor<'c, C> {
+    fn new(conn: &'c mut Bridged<C>) -> Self {
+        BridgedCursor {
+            conn,
+            id: None,
+            description: None,
+            rowcount: -1,
+            lastrowid: None,
+            ended: false,
+        }
+    }
+
     async fn start(&mut self, sql: &str, sets: Sets) -> Result<()> {
         self.id = None;
         self.description = None;
         self.rowcount = -1;
         self.lastrowid = None;
+        self.ended = false;
         self.conn.cursors += 1;
         let id = self.conn.cursors;
         let (reply, answer) = oneshot::channel();
@@ -324,7 +459,7 @@ impl<C: Connection + 'static> BridgedCursor<'_, C> {
             sets,
             reply,
         };
-        self.conn.commands.send(command).map_err(|_| gone())?;
+        self.conn.send(command)?;
         let executed = answer.await.map_err(|_| gone())??;
         self.id = Some(id);
         self.description = executed.description;
@@ -334,7 +469,7 @@ impl<C: Connection + 'static> BridgedCursor<'_, C> {
     }
 }
 
-impl<C: Connection + 'static> AsyncCursor for BridgedCursor<'_, C> {
+impl<C: PoolHooks + 'static> AsyncCursor for BridgedCursor<'_, C> {
     async fn execute_values(&mut self, sql: &str, params: &[Value]) -> Result<()> {
         self.start(sql, Sets::One(params.to_vec())).await
     }
@@ -366,15 +501,22 @@ impl<C: Connection + 'static> AsyncCursor for BridgedCursor<'_, C> {
                 "no results to fetch: the last statement returned no rows",
             ));
         }
+        if self.ended {
+            // The thread let the cursor go at its last row.
+            return Ok(Vec::new());
+        }
         let (reply, answer) = oneshot::channel();
         let command = Command::Fetch {
             cursor: id,
             size,
             reply,
         };
-        self.conn.commands.send(command).map_err(|_| gone())?;
+        self.conn.send(command)?;
         let fetched = answer.await.map_err(|_| gone())??;
         self.rowcount = fetched.rowcount;
+        if fetched.ended {
+            self.ended = true;
+        }
         Ok(fetched.rows)
     }
 }
@@ -402,14 +544,28 @@ where
     type Connection = Bridged<K::Connection>;
 
     async fn connect(&self) -> Result<Bridged<K::Connection>> {
+        let mut thread = self.start()?;
+        let (autocommit, backend) = (&mut thread.opened).await.map_err(|_| gone())??;
+        Ok(Bridged::on(thread, autocommit, backend))
+    }
+}
+
+impl<K: Connect> BridgedConnector<K>
+where
+    K::Connection: 'static,
+{
+    /// Start a connection's thread, which connects.
+    fn start(&self) -> Result<Thread<K::Connection>> {
         let connector = Arc::clone(&self.connector);
-        let (commands, opened) = spawn(move || connector.connect())
-            .map_err(|e| Error::interface(format!("could not start a connection's thread: {e}")))?;
-        let autocommit = opened.await.map_err(|_| gone())??;
-        Ok(Bridged {
-            commands,
-            autocommit,
-            cursors: 0,
-        })
+        spawn(move || connector.connect())
+            .map_err(|e| Error::interface(format!("could not start a connection's thread: {e}")))
+    }
+
+    /// [`AsyncConnect::connect`], waiting on this thread (what the pool's connect threads do).
+    fn connect_blocking(&self) -> Result<Bridged<K::Connection>> {
+        let mut thread = self.start()?;
+        let opened = futures_executor::block_on(&mut thread.opened);
+        let (autocommit, backend) = opened.map_err(|_| gone())??;
+        Ok(Bridged::on(thread, autocommit, backend))
     }
 }

@@ -2,10 +2,10 @@
 //! checkout from [`Pool::get_async`](crate::Pool::get_async) is then used from async code
 //! without a thread hop, and goes back to the pool as any checkout does.
 
-use super::connection::AsyncConnection;
+use super::connection::{AsyncConnect, AsyncConnection};
 use crate::connection::Connect;
 use crate::error::Result;
-use crate::pool::PooledConnection;
+use crate::pool::{Pool, PooledConnection};
 use std::future::Future;
 
 impl<K> AsyncConnection for PooledConnection<K>
@@ -40,5 +40,20 @@ where
 
     fn set_autocommit(&mut self, on: bool) -> impl Future<Output = Result<()>> + Send {
         AsyncConnection::set_autocommit(&mut **self, on)
+    }
+}
+
+/// A pool is a source of async connections: `connect` is [`Pool::get_async`] (a checkout,
+/// given back when dropped), so code written against [`AsyncConnect`] takes a pool as it
+/// takes a connector.
+impl<K> AsyncConnect for Pool<K>
+where
+    K: Connect,
+    K::Connection: AsyncConnection,
+{
+    type Connection = PooledConnection<K>;
+
+    fn connect(&self) -> impl Future<Output = Result<PooledConnection<K>>> + Send {
+        self.get_async()
     }
 }
