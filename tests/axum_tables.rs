@@ -12,6 +12,7 @@ mod common;
 #[path = "../examples/axum_tables/src/routes.rs"]
 mod routes;
 
+use nimue::aio::BridgedConnector;
 use nimue::{Connect, Connection, Pool};
 use serde_json::Value as Json;
 use std::sync::Arc;
@@ -34,7 +35,7 @@ fn client() -> ureq::Agent {
 
 /// Serve `app` on a one-thread runtime on its own thread; its base URL, and what stops it.
 fn serve(
-    app: app::App,
+    app: app::AsyncApp,
 ) -> (
     String,
     tokio::sync::oneshot::Sender<()>,
@@ -70,7 +71,7 @@ fn a_hundred_requests_wait_for_two_connections_while_health_answers() {
     conn.execute("CREATE TABLE giraffe (id INTEGER)", &[])
         .unwrap();
     conn.commit().unwrap();
-    let pool = Pool::builder(nimue::any::connector(&url).unwrap())
+    let pool = Pool::builder(BridgedConnector::new(nimue::any::connector(&url).unwrap()))
         .min_idle(2)
         .max_size(2)
         .connection_timeout(Duration::from_secs(60))
@@ -123,7 +124,7 @@ fn a_hundred_requests_wait_for_two_connections_while_health_answers() {
 fn a_stalled_pool_gives_503_and_errors_are_json() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("axum.db").display());
-    let pool = Pool::builder(nimue::any::connector(&url).unwrap())
+    let pool = Pool::builder(BridgedConnector::new(nimue::any::connector(&url).unwrap()))
         .min_idle(1)
         .max_size(1)
         .connection_timeout(Duration::from_millis(200))

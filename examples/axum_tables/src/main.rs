@@ -8,10 +8,11 @@
 //! curl http://127.0.0.1:8080/health    # the pool's state
 //! ```
 //!
-//! Handlers wait for a connection with `Pool::get_async` and run driver code through
-//! `PooledConnection::interact`, so no database I/O ever runs on the runtime's threads
-//! (`routes.rs`). `--threads 1` runs everything on one thread. Ctrl-C stops the server
-//! and closes the pool.
+//! Handlers use nimue's async DB-API (`nimue::aio`): they wait for a connection with
+//! `Pool::get_async` and await each statement (`AsyncConnection::query`), so no database I/O
+//! ever runs on the runtime's threads (`routes.rs`). The pool's connections are
+//! `BridgedConnector`s of the URL's: every adapter, each connection on a thread of its own.
+//! `--threads 1` runs everything on one thread. Ctrl-C stops the server and closes the pool.
 
 // web_tables' answers, shared (this program does not use its thread-pool side).
 #[allow(dead_code)]
@@ -23,6 +24,7 @@ mod routes;
 
 use app::{shown, App};
 use clap::Parser;
+use nimue::aio::BridgedConnector;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,7 +49,9 @@ fn main() {
 
 fn run(args: Args) -> Result<(), String> {
     // Built before the runtime starts: `build` opens `--min` connections on this thread.
-    let (url, builder) = args.serve.pool_builder("axum_tables")?;
+    let (url, builder) = args
+        .serve
+        .pool_builder_of("axum_tables", BridgedConnector::new)?;
     let pool = builder
         .build()
         .map_err(|e| format!("opening the pool: {e}"))?;
@@ -76,7 +80,7 @@ fn run(args: Args) -> Result<(), String> {
             .await
             .map_err(|e| format!("serving: {e}"))
     })?;
-    // Resets handed to blocking threads finish before the runtime is gone.
+    // Returns handed to blocking threads finish before the runtime is gone.
     runtime.shutdown_timeout(Duration::from_secs(10));
     pool.close();
     println!("axum_tables: stopped, pool closed");

@@ -1,12 +1,11 @@
 //! axum_tables' routes: web_tables' answers (its `app.rs`) from async handlers.
 //!
-//! `GET /` goes through `Pool::interact`: it waits for a connection as a task (`get_async`, in
-//! the pool's own queue, blocking no thread), then reads the tables and gives the connection
-//! back on one of tokio's blocking threads. So the runtime's threads only ever do HTTP:
-//! `/health` answers at once however many requests wait for the database, even on a
-//! one-thread runtime.
+//! `GET /` waits for a connection as a task (`get_async`, in the pool's own queue, blocking
+//! no thread), then awaits its query (`AsyncApp::tables_async`). So the runtime's threads only
+//! ever do HTTP: `/health` answers at once however many requests wait for the database, even
+//! on a one-thread runtime.
 
-use crate::app::{error_json, status_of, App, RETRY_AFTER_SECS};
+use crate::app::{error_json, status_of, AsyncApp as App, RETRY_AFTER_SECS};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -28,9 +27,7 @@ pub fn router(app: Arc<App>) -> Router {
 /// `GET /`: `{"tables": [...]}`, or the error with its status (503 with `Retry-After` when
 /// the pool or the database is unavailable).
 async fn tables(State(app): State<Arc<App>>) -> Response {
-    let reader = Arc::clone(&app);
-    let listed = app.pool().interact(move |c| reader.list_tables(c)).await;
-    match listed.and_then(|listed| listed) {
+    match app.tables_async().await {
         Ok(body) => json_response(200, body),
         Err(e) => json_response(status_of(&e), error_json(&e)),
     }

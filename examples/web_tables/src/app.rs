@@ -2,6 +2,7 @@
 //! one pool for the app's lifetime. `http.rs` serves it; both are shared by the example's
 //! `main.rs` and its integration test.
 
+use nimue::aio::{AsyncConnection, Bridged, BridgedConnector};
 use nimue::{BoxConnection, BoxConnector, Connect, Connection, Error, ErrorKind, Pool, Row};
 use serde_json::{json, Value as Json};
 use std::path::PathBuf;
@@ -13,9 +14,10 @@ pub const RETRY_AFTER_SECS: &str = "1";
 /// The longest part of a request's path an error message repeats.
 const PATH_SHOWN: usize = 100;
 
-/// What the app serves from.
-pub struct App {
-    pool: Pool<BoxConnector>,
+/// What the app serves from: a pool of `K`'s connections (web_tables' are blocking ones;
+/// axum_tables' are [`AsyncApp`]'s, async ones over the same connectors).
+pub struct App<K: Connect = BoxConnector> {
+    pool: Pool<K>,
     /// The query that lists the database's tables: known from the URL's scheme, or learnt
     /// from the database on the first request (ODBC).
     tables_sql: OnceLock<&'static str>,
@@ -28,9 +30,14 @@ pub struct App {
     pub(crate) connections: AtomicUsize,
 }
 
-impl App {
+/// axum_tables' app: the pool's checkouts are async connections (`nimue::aio`), each
+/// connection on a thread of its own, so handlers await every statement.
+#[allow(dead_code)] // (axum_tables')
+pub type AsyncApp = App<BridgedConnector<BoxConnector>>;
+
+impl<K: Connect> App<K> {
     /// An app over `pool`, the pool of `url`'s database.
-    pub fn new(pool: Pool<BoxConnector>, url: &str) -> Self {
+    pub fn new(pool: Pool<K>, url: &str) -> Self {
         let tables_sql = OnceLock::new();
         if let Some(sql) = tables_query(url) {
             let _ = tables_sql.set(sql);
@@ -42,30 +49,6 @@ impl App {
             refused: AtomicU64::new(0),
             connections: AtomicUsize::new(0),
         }
-    }
-
-    /// `GET /`: `{"tables": [...]}`. The connection goes back to the pool when `conn` drops,
-    /// on every path out of this function, errors and panics included.
-    fn tables(&self) -> Result<Json, Error> {
-        let mut conn = self.pool.get()?;
-        self.list_tables(&mut conn)
-    }
-
-    /// `{"tables": [...]}`, read on `conn` (any connection of this app's database).
-    pub fn list_tables(&self, conn: &mut BoxConnection) -> Result<Json, Error> {
-        let rows = match self.tables_sql.get() {
-            Some(sql) => conn.query(sql, &[])?,
-            None => {
-                let (sql, rows) = discover_tables_query(conn)?;
-                let _ = self.tables_sql.set(sql);
-                rows
-            }
-        };
-        let names = rows
-            .iter()
-            .map(|row| row.get::<String>(0))
-            .collect::<Result<Vec<String>, Error>>()?;
-        Ok(json!({ "tables": names }))
     }
 
     /// `GET /health`: the pool's state and the HTTP queue's. It reads numbers only: it never
@@ -127,6 +110,51 @@ impl App {
         })
     }
 
+    /// The pool, e.g. to close it on shutdown.
+    pub fn pool(&self) -> &Pool<K> {
+        &self.pool
+    }
+}
+
+#[allow(dead_code)] // (axum_tables')
+impl AsyncApp {
+    /// `GET /` from async code: `{"tables": [...]}`, every statement awaited (a checkout
+    /// waited for as a task; the connection goes back when `conn` drops).
+    pub async fn tables_async(&self) -> Result<Json, Error> {
+        let mut conn = self.pool.get_async().await?;
+        let rows = match self.tables_sql.get() {
+            Some(sql) => conn.query(sql, ()).await?,
+            None => {
+                let (sql, rows) = Bridged::run(&mut conn, discover_tables_query).await?;
+                let _ = self.tables_sql.set(sql);
+                rows
+            }
+        };
+        names_json(&rows)
+    }
+}
+
+impl App {
+    /// `GET /`: `{"tables": [...]}`. The connection goes back to the pool when `conn` drops,
+    /// on every path out of this function, errors and panics included.
+    fn tables(&self) -> Result<Json, Error> {
+        let mut conn = self.pool.get()?;
+        self.list_tables(&mut conn)
+    }
+
+    /// `{"tables": [...]}`, read on `conn` (any connection of this app's database).
+    pub fn list_tables(&self, conn: &mut BoxConnection) -> Result<Json, Error> {
+        let rows = match self.tables_sql.get() {
+            Some(sql) => conn.query(sql, &[])?,
+            None => {
+                let (sql, rows) = discover_tables_query(conn)?;
+                let _ = self.tables_sql.set(sql);
+                rows
+            }
+        };
+        names_json(&rows)
+    }
+
     /// Answer one request: a status code and a JSON body. Never panics on bad input.
     pub fn respond(&self, method: &str, path: &str) -> (u16, Json) {
         self.answer_at_once(method, path)
@@ -135,11 +163,15 @@ impl App {
                 Err(e) => (status_of(&e), error_json(&e)),
             })
     }
+}
 
-    /// The pool, e.g. to close it on shutdown.
-    pub fn pool(&self) -> &Pool<BoxConnector> {
-        &self.pool
-    }
+/// `{"tables": [...]}` of the rows' first column.
+fn names_json(rows: &[Row]) -> Result<Json, Error> {
+    let names = rows
+        .iter()
+        .map(|row| row.get::<String>(0))
+        .collect::<Result<Vec<String>, Error>>()?;
+    Ok(json!({ "tables": names }))
 }
 
 const SQLITE_TABLES: &str = "SELECT name FROM sqlite_master \

@@ -28,13 +28,24 @@ pub struct ServeArgs {
 impl ServeArgs {
     /// The database's URL (the demo database's when none was given), and a builder of its
     /// pool, named `name`, sized and timed by these arguments.
+    #[allow(dead_code)] // (each of the two programs uses one of them)
     pub fn pool_builder(&self, name: &str) -> Result<(String, PoolBuilder<BoxConnector>), String> {
+        self.pool_builder_of(name, |connector| connector)
+    }
+
+    /// [`pool_builder`](Self::pool_builder) of the connector `wrap` makes of the URL's.
+    #[allow(dead_code)] // (each of the two programs uses one of them)
+    pub fn pool_builder_of<K: nimue::Connect>(
+        &self,
+        name: &str,
+        wrap: impl FnOnce(BoxConnector) -> K,
+    ) -> Result<(String, PoolBuilder<K>), String> {
         let url = match &self.database_url {
             Some(url) => url.clone(),
             None => demo_database().map_err(|e| format!("creating the demo database: {e}"))?,
         };
         let connector = nimue::any::connector(&url).map_err(|e| e.to_string())?;
-        let builder = nimue::Pool::builder(connector)
+        let builder = nimue::Pool::builder(wrap(connector))
             .name(name)
             .min_idle(self.min)
             .max_size(self.max)
