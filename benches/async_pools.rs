@@ -1,4 +1,4 @@
-//! Async pools: nimue's `get_async` (and `interact` for queries) against deadpool and bb8 on
+//! Async pools: nimue's `get_async` (and its native async queries) against deadpool and bb8 on
 //! no-op connections, and against deadpool-postgres and sqlx's `PgPool` on a real PostgreSQL
 //! server. Writes `async.md` and `async.svg` (by default into `docs/bench/`).
 //!
@@ -19,11 +19,17 @@
 //!   loop; 64 tasks on 2 worker threads: checkout, one `yield_now` holding it, return. The
 //!   latency is the wait for the checkout.
 //! - **query**, PostgreSQL, a pool of 8, 2 worker threads, 1 and 64 tasks: checkout,
-//!   `SELECT $1::int8 + 1`, read the value, return. nimue: `Pool::interact` (`get_async`, then
-//!   `query_row("SELECT ? + 1")` and the return on one blocking thread); with its defaults
-//!   (autocommit off: the return rolls back) and with `autocommit(true)`. deadpool-postgres:
-//!   `prepare_cached` and `query_one`; sqlx: `query(..).bind(i).fetch_one(&pool)` (its statement
-//!   cache). The latency is the whole operation.
+//!   `SELECT $1::int8 + 1`, read the value, return. nimue, natively (`get_async`, then
+//!   `AsyncConnection::query_scalar("SELECT ? + 1")`, its connector on the runtime with
+//!   `PgConnector::runtime`): with its defaults (`nimue`: autocommit off, so `BEGIN` goes with
+//!   the query and the return rolls back, and the session is cleared on return), with
+//!   `autocommit(true)` (`nimue-ac`), and with autocommit on and `SessionReset::Rollback`
+//!   (`nimue-fast`: nothing to clear). `nimue-interact` is the older way (`Pool::interact`,
+//!   the query and the return on a blocking thread). deadpool-postgres: `prepare_cached` and
+//!   `query_one`, with `RecyclingMethod::Clean` (`deadpool-postgres-clean`: the same session
+//!   clear as nimue's default) and with its default `Fast` (nothing cleared); sqlx:
+//!   `query(..).bind(i).fetch_one(&pool)` (its statement cache; nothing cleared). Ratios pair
+//!   like with like. The latency is the whole operation.
 
 mod common;
 

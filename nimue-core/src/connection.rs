@@ -14,8 +14,8 @@ mod transaction;
 
 pub use hooks::{Liveness, PoolHooks};
 pub use session_reset::SessionReset;
-pub(crate) use transaction::settle;
 pub use transaction::Transaction;
+pub(crate) use transaction::{is_retryable, retry_pauses, settle};
 
 /// A PEP 249 connection.
 ///

@@ -154,6 +154,35 @@ pub fn async_transactions_and_cancellation_on<K: Connect + Clone, A: AsyncConnec
             })
             .await;
         assert!(failed.is_err());
+        // Lost a race twice (a serialization failure, as the server reports it): run again,
+        // each failed attempt rolled back.
+        let attempts = std::sync::atomic::AtomicI64::new(0);
+        let attempts = &attempts;
+        let won = conn
+            .transaction_retrying(5, |tx| {
+                Box::pin(async move {
+                    let n = attempts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tx.execute(insert, (100 + n,)).await?;
+                    if n < 2 {
+                        let lost = nimue::DatabaseError::new(ErrorKind::Operational, "lost")
+                            .with_sqlstate("40001");
+                        return Err(lost.into());
+                    }
+                    Ok(n)
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(won, 2);
+        let kept: i64 = conn
+            .query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE id >= 100"), ())
+            .await
+            .unwrap();
+        assert_eq!(kept, 1, "only the attempt that won");
+        conn.execute(&format!("DELETE FROM {table} WHERE id >= 100"), ())
+            .await
+            .unwrap();
+        conn.commit().await.unwrap();
         // Dropped unfinished (a timeout while it waits): rolled back before the next call.
         let abandoned = tokio::time::timeout(
             Duration::from_millis(50),

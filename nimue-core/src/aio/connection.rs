@@ -167,6 +167,34 @@ pub trait AsyncConnection: Send {
     {
         transaction::run(self, f)
     }
+
+    /// [`transaction`](Self::transaction), run again (up to `attempts` times in all, with a
+    /// short growing pause) while it fails because it lost a race with another transaction,
+    /// as [`Connection::transaction_retrying`](crate::Connection::transaction_retrying):
+    /// a serialization failure or a deadlock (SQLSTATE 40001 or 40P01; MySQL's 1213 and
+    /// 1205). `f` must be safe to run again: everything it did was rolled back.
+    ///
+    /// ```
+    /// use nimue::aio::AsyncConnection;
+    /// # async fn f<C: AsyncConnection>(conn: &mut C) -> nimue::Result<()> {
+    /// conn.transaction_retrying(5, |tx| Box::pin(async move {
+    ///     tx.execute("UPDATE counters SET n = n + 1 WHERE id = ?", (7,)).await.map(drop)
+    /// }))
+    /// .await
+    /// # }
+    /// ```
+    fn transaction_retrying<'c, T, F>(
+        &'c mut self,
+        attempts: usize,
+        f: F,
+    ) -> impl Future<Output = Result<T>> + Send
+    where
+        Self: Sized,
+        T: Send + 'c,
+        F: for<'t> FnMut(&'t mut AsyncTransaction<'c, Self>) -> TxFuture<'t, T> + Send + 'c,
+    {
+        transaction::run_retrying(self, attempts, f)
+    }
 }
 
 /// Opens async connections: [`Connect`](crate::Connect)'s twin.

@@ -167,27 +167,74 @@ where
     T: Send + 'c,
     F: for<'t> FnOnce(&'t mut AsyncTransaction<'c, C>) -> TxFuture<'t, T> + Send + 'c,
 {
-    let autocommit = conn.autocommit();
-    if autocommit {
-        conn.set_autocommit(false).await?;
+    AsyncTransaction::on(conn).attempt(f).await
+}
+
+/// [`AsyncConnection::transaction_retrying`]: one [`attempt`](AsyncTransaction::attempt)
+/// after another while it fails with a retryable error, as
+/// [`Connection::transaction_retrying`](crate::Connection::transaction_retrying) does (the
+/// same errors, the same pauses, waited for by a timer that needs no runtime).
+pub(crate) async fn run_retrying<'c, C, T, F>(
+    conn: &'c mut C,
+    attempts: usize,
+    mut f: F,
+) -> Result<T>
+where
+    C: AsyncConnection,
+    T: Send + 'c,
+    F: for<'t> FnMut(&'t mut AsyncTransaction<'c, C>) -> TxFuture<'t, T> + Send + 'c,
+{
+    let mut tx = AsyncTransaction::on(conn);
+    let mut pauses = crate::connection::retry_pauses();
+    let mut attempt = 1;
+    loop {
+        match tx.attempt(&mut f).await {
+            Err(e) if attempt < attempts && crate::connection::is_retryable(&e) => {
+                log::debug!("transaction attempt {attempt} lost a race ({e}); running it again");
+                futures_timer::Delay::new(pauses.next().unwrap_or_default()).await;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
     }
-    let mut tx = AsyncTransaction {
-        conn,
-        open: true,
-        depth: 0,
-        abandoned_inside: false,
-        outer_abandoned: None,
-    };
-    let outcome = tx.run_body(f).await;
-    let ended = match &outcome {
-        Ok(Ok(_)) => tx.conn.commit().await,
-        _ => tx.conn.rollback().await,
-    };
-    // Committed or rolled back: nothing is left to undo.
-    tx.open = false;
-    let restored = match autocommit {
-        true => Some(tx.conn.set_autocommit(true).await),
-        false => None,
-    };
-    settle(outcome, ended, restored)
+}
+
+impl<'c, C: AsyncConnection> AsyncTransaction<'c, C> {
+    /// A transaction on `conn`, not begun.
+    fn on(conn: &'c mut C) -> Self {
+        AsyncTransaction {
+            conn,
+            open: false,
+            depth: 0,
+            abandoned_inside: false,
+            outer_abandoned: None,
+        }
+    }
+
+    /// Run `f` in the transaction: autocommit off for its time, committed on `Ok`, rolled
+    /// back on `Err` or a panic (and, if this future is dropped, before the connection's next
+    /// call).
+    async fn attempt<T, F>(&mut self, f: F) -> Result<T>
+    where
+        F: for<'t> FnOnce(&'t mut AsyncTransaction<'c, C>) -> TxFuture<'t, T>,
+    {
+        let autocommit = self.conn.autocommit();
+        if autocommit {
+            self.conn.set_autocommit(false).await?;
+        }
+        self.open = true;
+        self.abandoned_inside = false;
+        let outcome = self.run_body(f).await;
+        let ended = match &outcome {
+            Ok(Ok(_)) => self.conn.commit().await,
+            _ => self.conn.rollback().await,
+        };
+        // Committed or rolled back: nothing is left to undo.
+        self.open = false;
+        let restored = match autocommit {
+            true => Some(self.conn.set_autocommit(true).await),
+            false => None,
+        };
+        settle(outcome, ended, restored)
+    }
 }

@@ -137,6 +137,14 @@ pub(crate) fn is_retryable(e: &Error) -> bool {
             .is_some_and(|code| matches!(code, 1213 | 1205))
 }
 
+/// The pauses between attempts of a transaction that lost a race: 10 ms, 20 ms, 40 ms, ...,
+/// at most 1 s (the synchronous and the async retrying share them).
+pub(crate) fn retry_pauses() -> impl Iterator<Item = Duration> {
+    std::iter::successors(Some(Duration::from_millis(10)), |pause| {
+        Some((*pause * 2).min(Duration::from_secs(1)))
+    })
+}
+
 /// [`Connection::transaction_retrying`]: [`run`] again while it fails with a retryable error,
 /// `attempts` times at most, waiting 10 ms, 20 ms, 40 ms, ... (at most 1 s) in between.
 pub(crate) fn run_retrying<C: Connection, T>(
@@ -144,14 +152,13 @@ pub(crate) fn run_retrying<C: Connection, T>(
     attempts: usize,
     mut f: impl FnMut(&mut Transaction<'_, C>) -> Result<T>,
 ) -> Result<T> {
-    let mut pause = Duration::from_millis(10);
+    let mut pauses = retry_pauses();
     let mut attempt = 1;
     loop {
         match run(conn, &mut f) {
             Err(e) if attempt < attempts && is_retryable(&e) => {
                 log::debug!("transaction attempt {attempt} lost a race ({e}); running it again");
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_secs(1));
+                std::thread::sleep(pauses.next().unwrap_or_default());
                 attempt += 1;
             }
             outcome => return outcome,
