@@ -32,6 +32,8 @@
 //!   like with like. The latency is the whole operation.
 
 mod common;
+#[path = "common/pgbench.rs"]
+mod pgbench;
 
 use clap::Parser;
 use common::{build_kind, child_result, machine, peak_rss_kb};
@@ -80,14 +82,18 @@ enum Workload {
     Checkout64,
     Query1,
     Query64,
+    Tpcb64,
+    Select64,
 }
 
 impl Workload {
-    const ALL: [Workload; 4] = [
+    const ALL: [Workload; 6] = [
         Workload::Checkout1,
         Workload::Checkout64,
         Workload::Query1,
         Workload::Query64,
+        Workload::Tpcb64,
+        Workload::Select64,
     ];
 
     fn key(self) -> &'static str {
@@ -96,6 +102,8 @@ impl Workload {
             Workload::Checkout64 => "checkout-64",
             Workload::Query1 => "query-1",
             Workload::Query64 => "query-64",
+            Workload::Tpcb64 => "tpcb-64",
+            Workload::Select64 => "select-64",
         }
     }
 
@@ -105,23 +113,36 @@ impl Workload {
             Workload::Checkout64 => "checkout + yield + return, 64 tasks, 2 threads",
             Workload::Query1 => "PostgreSQL point query, 1 task",
             Workload::Query64 => "PostgreSQL point query, 64 tasks, 2 threads",
+            Workload::Tpcb64 => "pgbench TPC-B-like transaction, 64 tasks, 2 threads",
+            Workload::Select64 => "pgbench select-only, 64 tasks, 2 threads",
         }
     }
 
     fn tasks(self) -> usize {
         match self {
             Workload::Checkout1 | Workload::Query1 => 1,
-            Workload::Checkout64 | Workload::Query64 => 64,
+            Workload::Checkout64 | Workload::Query64 | Workload::Tpcb64 | Workload::Select64 => 64,
         }
     }
 
     fn needs_postgres(self) -> bool {
-        matches!(self, Workload::Query1 | Workload::Query64)
+        !matches!(self, Workload::Checkout1 | Workload::Checkout64)
+    }
+
+    fn pgbench(self) -> bool {
+        matches!(self, Workload::Tpcb64 | Workload::Select64)
     }
 
     /// The contenders, nimue first; the others are what nimue is compared with.
     fn contenders(self) -> &'static [&'static str] {
-        if self.needs_postgres() {
+        if self.pgbench() {
+            &[
+                "nimue",
+                "nimue-fast",
+                "deadpool-postgres-clean",
+                "deadpool-postgres",
+            ]
+        } else if self.needs_postgres() {
             &[
                 "nimue",
                 "nimue-ac",
@@ -165,6 +186,9 @@ fn main() -> ExitCode {
         .into_iter()
         .filter(|w| !w.needs_postgres() || postgres.is_some())
         .collect();
+    if let Some(url) = &postgres {
+        pgbench::setup(url);
+    }
     println!(
         "async pools on {}, {}: {rounds} round(s) of {ms} ms",
         machine(),
@@ -312,13 +336,22 @@ fn child(spec: &str, run_for: Duration) -> ExitCode {
                     async move {
                         use nimue::aio::AsyncConnection;
                         let began = Instant::now();
-                        let i = next_param();
                         let mut conn = pool.get_async().await.expect("get_async");
-                        let value: i64 =
-                            AsyncConnection::query_scalar(&mut conn, "SELECT ? + 1", (i,))
+                        match workload {
+                            Workload::Tpcb64 => pgbench::tpcb_nimue(&mut conn).await.expect("tpcb"),
+                            Workload::Select64 => pgbench::select_nimue(&mut conn)
                                 .await
-                                .expect("the query");
-                        assert_eq!(value, i + 1);
+                                .map(drop)
+                                .expect("select"),
+                            _ => {
+                                let i = next_param();
+                                let value: i64 =
+                                    AsyncConnection::query_scalar(&mut conn, "SELECT ? + 1", (i,))
+                                        .await
+                                        .expect("the query");
+                                assert_eq!(value, i + 1);
+                            }
+                        }
                         drop(conn);
                         began.elapsed()
                     }
@@ -371,7 +404,18 @@ fn child(spec: &str, run_for: Duration) -> ExitCode {
                     let pool = pool.clone();
                     async move {
                         let began = Instant::now();
-                        let client = pool.get().await.expect("deadpool-postgres get");
+                        let mut client = pool.get().await.expect("deadpool-postgres get");
+                        match workload {
+                            Workload::Tpcb64 => {
+                                pgbench::tpcb_deadpool(&mut client).await.expect("tpcb");
+                                return began.elapsed();
+                            }
+                            Workload::Select64 => {
+                                pgbench::select_deadpool(&client).await.expect("select");
+                                return began.elapsed();
+                            }
+                            _ => {}
+                        }
                         let i = next_param();
                         let statement = client
                             .prepare_cached("SELECT $1::int8 + 1")

@@ -184,3 +184,58 @@ fn a_current_thread_runtime_builds_its_pool_lazily() {
         assert_eq!(n, 2);
     });
 }
+
+/// What an axum handler does, in a spawned task (its future must be `Send`): a checkout and a
+/// transaction with a savepoint in it, on a pool of bridged SQLite connections and on native
+/// PostgreSQL ones. (That this compiles is half the test: a transaction's future was once not
+/// provably `Send` across its closure's lifetimes.)
+#[test]
+fn transactions_run_in_spawned_tasks() {
+    async fn pay<C: AsyncConnection>(conn: &mut C) -> nimue::Result<i64> {
+        conn.transaction(|tx| {
+            Box::pin(async move {
+                tx.execute("CREATE TEMPORARY TABLE IF NOT EXISTS t (n BIGINT)", ())
+                    .await?;
+                tx.execute("INSERT INTO t (n) VALUES (?)", (1,)).await?;
+                tx.transaction(|inner| {
+                    Box::pin(
+                        async move { inner.execute("INSERT INTO t (n) VALUES (?)", (2,)).await },
+                    )
+                })
+                .await?;
+                tx.query_scalar("SELECT COUNT(*) FROM t", ()).await
+            })
+        })
+        .await
+    }
+    let runtime = multi_thread();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("spawn.db").display());
+    let pool = Pool::builder(BridgedConnector::new(nimue::any::connector(&url).unwrap()))
+        .max_size(1)
+        .build()
+        .unwrap();
+    let n = runtime
+        .block_on(async move {
+            tokio::spawn(async move { pay(&mut pool.get_async().await?).await })
+                .await
+                .unwrap()
+        })
+        .unwrap();
+    assert_eq!(n, 2);
+    #[cfg(feature = "postgres")]
+    if let Some(url) = common::server_env("NIMUE_TEST_POSTGRES_URL") {
+        let connector = nimue::postgres::PgConnector::from_url(&url)
+            .unwrap()
+            .runtime(runtime.handle().clone());
+        let pool = Pool::builder(connector).max_size(1).build().unwrap();
+        let n = runtime
+            .block_on(async move {
+                tokio::spawn(async move { pay(&mut pool.get_async().await?).await })
+                    .await
+                    .unwrap()
+            })
+            .unwrap();
+        assert_eq!(n, 2);
+    }
+}

@@ -512,14 +512,17 @@ pub(crate) fn runtime_gone() -> Error {
     )
 }
 
-/// How long a current-thread runtime may take to start the task that opens a connection for
-/// it before its thread is taken to be blocked (waiting for this very connection).
-const TASK_START: Duration = Duration::from_secs(1);
+/// How long a current-thread runtime's timers may stay still while this thread waits for a
+/// connection it opens before the runtime's thread is taken to be blocked (waiting for this
+/// very connection, or on its way out).
+const STILL: Duration = Duration::from_secs(1);
 
 /// Open a connection as a task of the current-thread runtime `handle`, waiting on this thread:
-/// only the runtime's own thread can serve a socket of it, so the task must run there. If it
-/// does not start soon, that thread is blocked (a synchronous `Pool::build` on it waiting for
-/// its `min_idle` connections): an `InterfaceError` that says so, instead of a hang.
+/// only the runtime's own thread can serve a socket of it, so the task must run there. A task
+/// of the runtime ticks meanwhile; if its ticks stop for [`STILL`] (however slow the server),
+/// that thread is not running the runtime (a synchronous `Pool::build` on it waiting for its
+/// `min_idle` connections, or a pool dropped on it while it opens one): an `InterfaceError`
+/// that says so, instead of a hang until the connect timeout.
 fn open_as_task<T>(
     handle: &Handle,
     config: &Config,
@@ -532,25 +535,53 @@ where
     T::Stream: Send,
     <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
 {
-    let (started, start) = std::sync::mpsc::sync_channel(1);
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::mpsc::RecvTimeoutError;
+    const LOOK: Duration = Duration::from_millis(100);
+    // A count, ordering nothing else: relaxed.
+    let ticks = Arc::new(AtomicU64::new(0));
+    let ticking = Arc::clone(&ticks);
+    let beat = handle.spawn(async move {
+        let mut every = tokio::time::interval(LOOK / 2);
+        loop {
+            every.tick().await;
+            ticking.fetch_add(1, Ordering::Relaxed);
+        }
+    });
     let (done, outcome) = std::sync::mpsc::sync_channel(1);
     let (config, status) = (config.clone(), status.clone());
     drop(handle.spawn(async move {
-        let _ = started.send(());
         let _ = done.send(open(&config, tls, &status).await);
     }));
-    if start.recv_timeout(TASK_START).is_err() {
-        return Err(Error::interface(
-            "the current-thread runtime this PostgreSQL connection is for did not run its \
-             connect task: its thread is blocked (a synchronous Pool::build on it waits for \
-             min_idle connections that only that thread can open): build the pool with \
-             build_lazy() (it opens connections in the background), or use a multi-thread \
-             runtime",
-        ));
-    }
-    outcome
-        .recv()
-        .unwrap_or_else(|_| Err(Error::interface("the connect task ended without an answer")))
+    let (mut seen, mut still) = (0, Duration::ZERO);
+    let answer = loop {
+        match outcome.recv_timeout(LOOK) {
+            Ok(opened) => break opened,
+            Err(RecvTimeoutError::Disconnected) => {
+                break Err(Error::interface("the connect task ended without an answer"))
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let now = ticks.load(Ordering::Relaxed);
+                still = if now == seen {
+                    still + LOOK
+                } else {
+                    Duration::ZERO
+                };
+                seen = now;
+                if still >= STILL {
+                    break Err(Error::interface(
+                        "the current-thread runtime this PostgreSQL connection is for is not \
+                         running (its thread is blocked: a synchronous Pool::build on it waits \
+                         for min_idle connections that only that thread can open, or a pool is \
+                         dropped on it): build the pool with build_lazy() (it opens connections \
+                         in the background), or use a multi-thread runtime",
+                    ));
+                }
+            }
+        }
+    };
+    beat.abort();
+    answer
 }
 
 /// Connect over TCP (with TLS as negotiated) or the Unix-domain sockets `config` names, in

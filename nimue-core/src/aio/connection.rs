@@ -159,13 +159,16 @@ pub trait AsyncConnection: Send {
     /// .await
     /// # }
     /// ```
-    fn transaction<'c, T, F>(&'c mut self, f: F) -> impl Future<Output = Result<T>> + Send
+    fn transaction<'c, T, F>(&'c mut self, f: F) -> TxFuture<'c, T>
     where
         Self: Sized,
         T: Send + 'c,
         F: for<'t> FnOnce(&'t mut AsyncTransaction<'c, Self>) -> TxFuture<'t, T> + Send + 'c,
     {
-        transaction::run(self, f)
+        // Boxed (as sqlx's): an opaque future would have to be proven `Send` where it is
+        // awaited, over the closure's higher-ranked lifetimes, which the compiler cannot do
+        // (a spawned task's `transaction` would not compile).
+        Box::pin(transaction::run(self, f))
     }
 
     /// [`transaction`](Self::transaction), run again (up to `attempts` times in all, with a
@@ -183,17 +186,14 @@ pub trait AsyncConnection: Send {
     /// .await
     /// # }
     /// ```
-    fn transaction_retrying<'c, T, F>(
-        &'c mut self,
-        attempts: usize,
-        f: F,
-    ) -> impl Future<Output = Result<T>> + Send
+    fn transaction_retrying<'c, T, F>(&'c mut self, attempts: usize, f: F) -> TxFuture<'c, T>
     where
         Self: Sized,
         T: Send + 'c,
         F: for<'t> FnMut(&'t mut AsyncTransaction<'c, Self>) -> TxFuture<'t, T> + Send + 'c,
     {
-        transaction::run_retrying(self, attempts, f)
+        // Boxed, as `transaction`.
+        Box::pin(transaction::run_retrying(self, attempts, f))
     }
 }
 

@@ -51,7 +51,16 @@ impl<'c, C: AsyncConnection> AsyncTransaction<'c, C> {
     /// .await
     /// # }
     /// ```
-    pub async fn transaction<'s, T, F>(&'s mut self, f: F) -> Result<T>
+    pub fn transaction<'s, T, F>(&'s mut self, f: F) -> TxFuture<'s, T>
+    where
+        T: Send + 's,
+        F: for<'t> FnOnce(&'t mut AsyncTransaction<'s, C>) -> TxFuture<'t, T> + Send + 's,
+    {
+        // Boxed, as `AsyncConnection::transaction`.
+        Box::pin(self.savepoint(f))
+    }
+
+    async fn savepoint<'s, T, F>(&'s mut self, f: F) -> Result<T>
     where
         T: Send + 's,
         F: for<'t> FnOnce(&'t mut AsyncTransaction<'s, C>) -> TxFuture<'t, T> + Send + 's,
