@@ -532,7 +532,7 @@ impl PgConnection {
 
 /// The same connection from async code: every call is awaited on the caller's task, which
 /// drives the socket while it waits (no task or thread of its own, no channel in between).
-/// The connection must have been opened on a tokio runtime ([`AsyncConnect`] for
+/// The connection must have been opened on a tokio runtime ([`AsyncConnect`](nimue_core::aio::AsyncConnect) for
 /// [`PgConnector`](crate::PgConnector), or [`PgConnector::runtime`](crate::PgConnector::runtime)).
 impl AsyncConnection for PgConnection {
     type Cursor<'c> = AsyncStreamingCursor<PgStream<'c>>;

@@ -307,7 +307,7 @@ fn gone() -> Error {
 }
 
 /// A synchronous connection driven from async code: [`AsyncConnection`] for any
-/// [`Connection`], on a thread of its own (see the [module](crate::aio) docs).
+/// [`Connection`](crate::Connection), on a thread of its own (see the [module](crate::aio) docs).
 ///
 /// ```
 /// use nimue::aio::{AsyncConnection, Bridged};

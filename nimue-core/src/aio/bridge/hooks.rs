@@ -79,7 +79,7 @@ impl<C: PoolHooks + 'static> Connection for Bridged<C> {
 }
 
 /// The statement side of a bridged connection's blocking cursor: the statement runs on the
-/// connection's thread, its rows come over [`BATCH`] at a time.
+/// connection's thread, its rows come over 256 at a time.
 pub struct BridgedRows<'c, C: PoolHooks + 'static> {
     cursor: BridgedCursor<'c, C>,
     batch: VecDeque<Row>,
