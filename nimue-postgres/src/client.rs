@@ -7,22 +7,17 @@
 //! read (and dropped) before the replies that follow it.
 
 use crate::error::map_err;
+use crate::link::{Drive, Link};
 use crate::negotiate::{driver_config, Negotiate};
+use crate::runtime::{in_async_context, runtime_gone, Exec, OnRuntime};
 use crate::status::{Tap, TxStatus};
 use nimue_core::{Error, Result};
-use std::future::{poll_fn, Future};
-use std::pin::{pin, Pin};
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::runtime::{Handle, Runtime};
+use tokio::runtime::Handle;
 use tokio_postgres::config::Host;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
-use tokio_postgres::{AsyncMessage, Config, Socket};
-
-/// How long dropping a client waits to write its goodbye.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+use tokio_postgres::{Config, Socket};
 
 /// One connection to the server: the async client, what drives its socket, and what runs
 /// the futures of the synchronous API.
@@ -36,89 +31,6 @@ pub(crate) struct Client {
     link: Option<Link>,
     /// `None` while a synchronous call runs (it is taken out for it), or after a panic in one.
     exec: Option<Exec>,
-}
-
-/// The connection (the socket) and how long one wait on it may last: what every future of
-/// the client is polled together with ([`Link::run`]), on whichever task or thread awaits it.
-pub(crate) struct Link {
-    connection: Box<dyn Drive + Send>,
-    /// The connection has ended (closed or failed): it must not be polled again.
-    ended: bool,
-    /// How long one wait for the server may last before the connection is given up.
-    patience: Option<Duration>,
-    /// The runtime whose reactor serves the socket (its timers serve the patience).
-    handle: Handle,
-    /// Alive while that runtime is (a task of it holds the other end): `None` for a runtime
-    /// of the connection's own.
-    runtime_alive: Option<Weak<()>>,
-}
-
-/// What runs the futures of the synchronous API to their end.
-pub(crate) enum Exec {
-    /// A current-thread runtime of the connection's own, run by the calling thread.
-    Own(Runtime),
-    /// The runtime the connection was opened on (the caller's, or the one the connector
-    /// names): its reactor serves the socket while this thread waits.
-    Caller(Handle),
-}
-
-/// A `tokio_postgres::Connection` of any stream type.
-trait Drive {
-    fn poll_message(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<AsyncMessage, tokio_postgres::Error>>>;
-}
-
-impl<S, T> Drive for tokio_postgres::Connection<S, T>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-    T: AsyncRead + AsyncWrite + Unpin,
-{
-    fn poll_message(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<AsyncMessage, tokio_postgres::Error>>> {
-        tokio_postgres::Connection::poll_message(self, cx)
-    }
-}
-
-/// A tokio runtime connections are opened on, and whether it still runs.
-#[derive(Clone)]
-pub(crate) struct OnRuntime {
-    handle: Handle,
-    /// Alive while the runtime is: a task of it holds the other end, dropped with it at its
-    /// shutdown.
-    alive: Weak<()>,
-}
-
-impl OnRuntime {
-    pub(crate) fn new(handle: Handle) -> OnRuntime {
-        let alive = Arc::new(());
-        let held = Arc::clone(&alive);
-        drop(handle.spawn(async move {
-            let _held = held;
-            std::future::pending::<()>().await
-        }));
-        OnRuntime {
-            alive: Arc::downgrade(&alive),
-            handle,
-        }
-    }
-
-    /// Whether the runtime is a current-thread one running on this thread.
-    fn served_here(&self) -> bool {
-        served_here(&self.handle)
-    }
-
-    /// Whether the runtime has shut down.
-    pub(crate) fn gone(&self) -> bool {
-        self.alive.strong_count() == 0
-    }
-
-    pub(crate) fn handle(&self) -> &Handle {
-        &self.handle
-    }
 }
 
 /// What connecting makes: the async client and its connection.
@@ -235,13 +147,7 @@ impl Client {
         Client {
             inner: Some(inner),
             status,
-            link: Some(Link {
-                connection,
-                ended: false,
-                patience: None,
-                handle,
-                runtime_alive,
-            }),
+            link: Some(Link::new(connection, handle, runtime_alive)),
             exec: Some(exec),
         }
     }
@@ -288,17 +194,14 @@ impl Client {
     /// (a hung server or a silent network): the wait fails with an `OperationalError` and the
     /// connection is closed.
     pub(crate) fn set_patience(&mut self, patience: Option<Duration>) {
-        self.parts().1.patience = patience;
+        self.parts().1.set_patience(patience);
     }
 
     /// Whether the connection is closed (the server went away, or a fatal error), or cannot
     /// be used any more (its runtime shut down, or a panic took what runs it).
     pub(crate) fn is_closed(&self) -> bool {
         self.exec.is_none()
-            || self
-                .link
-                .as_ref()
-                .is_none_or(|l| l.ended || l.runtime_gone())
+            || self.link.as_ref().is_none_or(Link::is_ended)
             || self.inner.as_ref().is_none_or(|c| c.is_closed())
     }
 
@@ -374,23 +277,6 @@ impl Client {
     }
 }
 
-impl Exec {
-    /// Whether this thread is the only one that can serve the socket (the current-thread
-    /// runtime the connection is on, running here).
-    fn served_here(&self) -> bool {
-        match self {
-            Exec::Own(_) => false,
-            Exec::Caller(handle) => served_here(handle),
-        }
-    }
-}
-
-/// Whether `handle` is of a current-thread runtime that runs on this thread.
-fn served_here(handle: &Handle) -> bool {
-    handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
-        && Handle::try_current().is_ok_and(|here| here.id() == handle.id())
-}
-
 /// What holds a [`Client`]: a connection, or a cursor's stream.
 pub(crate) trait HasClient {
     fn client(&mut self) -> &mut Client;
@@ -405,111 +291,6 @@ impl HasClient for Client {
 /// The error of a connection whose runtime a panic took.
 fn lost() -> Error {
     Error::interface("the PostgreSQL connection was lost to a panic during a call")
-}
-
-impl Link {
-    /// Run `future` to its end, reading and writing the socket meanwhile; a wait longer than
-    /// the patience gives the connection up.
-    pub(crate) fn run<F, T>(&mut self, future: F) -> Run<'_, F>
-    where
-        F: Future<Output = Result<T, tokio_postgres::Error>>,
-    {
-        Run {
-            link: self,
-            future,
-            timer: None,
-        }
-    }
-
-    /// Send the request(s) `future` makes when first polled, and write them to the socket as
-    /// far as it takes them now, without waiting for the reply (or for anything): the
-    /// connection writes the rest and reads and drops the reply later, before the reply to
-    /// anything sent after. A failure shows in the next request (the connection is then
-    /// closed). Safe on any thread, an async runtime's too.
-    pub(crate) fn send(&mut self, future: impl Future) {
-        let mut future = pin!(future);
-        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-        // (Polled inside the connection's runtime context, which its socket was made in.)
-        let _inside = self.handle.enter();
-        let _ = future.as_mut().poll(&mut cx);
-        let _ = drive(self.connection.as_mut(), &mut self.ended, &mut cx);
-    }
-
-    /// Whether the runtime that serves the socket has shut down.
-    fn runtime_gone(&self) -> bool {
-        self.runtime_alive
-            .as_ref()
-            .is_some_and(|alive| alive.strong_count() == 0)
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The future of [`Link::run`]: a future of the client, polled together with the
-    /// connection. (A struct rather than an `async fn`, so that the future it runs is in it
-    /// once, not moved from an argument into a local of its own.) `timer`: the patience's
-    /// deadline, from the first poll that waits.
-    pub(crate) struct Run<'a, F> {
-        link: &'a mut Link,
-        #[pin]
-        future: F,
-        timer: Option<Pin<Box<tokio::time::Sleep>>>,
-    }
-}
-
-impl<F, T> Future for Run<'_, F>
-where
-    F: Future<Output = Result<T, tokio_postgres::Error>>,
-{
-    type Output = Result<T>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
-        let this = self.project();
-        let link = &mut **this.link;
-        if link.runtime_gone() {
-            link.ended = true;
-            return Poll::Ready(Err(runtime_gone()));
-        }
-        // The future first (what it sends is queued), then the connection (which writes it,
-        // and reads and hands over what has come), then the future again (it takes what was
-        // handed over): a request goes out and a reply is taken in the same poll, with no
-        // wake-up of the task in between.
-        let mut future = this.future;
-        if let Poll::Ready(out) = future.as_mut().poll(cx) {
-            return Poll::Ready(out.map_err(map_err));
-        }
-        if let Poll::Ready(Err(e)) = drive(link.connection.as_mut(), &mut link.ended, cx) {
-            return Poll::Ready(Err(map_err(e)));
-        }
-        if let Poll::Ready(out) = future.as_mut().poll(cx) {
-            return Poll::Ready(out.map_err(map_err));
-        }
-        let Some(patience) = link.patience else {
-            return Poll::Pending;
-        };
-        let timer = this.timer.get_or_insert_with(|| {
-            // The timer belongs to the connection's runtime (made inside its context).
-            let _inside = link.handle.enter();
-            Box::pin(tokio::time::sleep(patience))
-        });
-        if timer.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
-        }
-        // Mid-request: what the server sends later could not be matched to anything.
-        link.ended = true;
-        Poll::Ready(Err(Error::operational(format!(
-            "no answer from the PostgreSQL server within {patience:?} (the statement timeout \
-             and a second): the connection is given up"
-        ))))
-    }
-}
-
-/// The error of a connection whose runtime has shut down.
-pub(crate) fn runtime_gone() -> Error {
-    Error::operational(
-        "the tokio runtime this PostgreSQL connection was opened on has shut down (a connection \
-         belongs to the runtime that opened it, as with any tokio socket): the connection is \
-         given up, and a pool replaces it",
-    )
 }
 
 /// How long a current-thread runtime's timers may stay still while this thread waits for a
@@ -610,30 +391,6 @@ where
     Ok((inner, Box::new(connection)))
 }
 
-/// Poll the connection until it has nothing to do: requests written, replies handed to their
-/// futures. Notices are logged; an error ends the connection.
-fn drive(
-    connection: &mut (dyn Drive + Send),
-    ended: &mut bool,
-    cx: &mut Context<'_>,
-) -> Poll<Result<(), tokio_postgres::Error>> {
-    while !*ended {
-        match connection.poll_message(cx) {
-            Poll::Ready(Some(Ok(AsyncMessage::Notice(notice)))) => {
-                log::info!("{}: {}", notice.severity(), notice.message());
-            }
-            Poll::Ready(Some(Ok(_))) => {}
-            Poll::Ready(Some(Err(e))) => {
-                *ended = true;
-                return Poll::Ready(Err(e));
-            }
-            Poll::Ready(None) => *ended = true,
-            Poll::Pending => return Poll::Pending,
-        }
-    }
-    Poll::Ready(Ok(()))
-}
-
 /// Whether `config` names a Unix-domain socket (a host that is a directory's path).
 fn has_unix_host(config: &Config) -> bool {
     #[cfg(unix)]
@@ -722,35 +479,18 @@ impl Drop for Client {
         match exec {
             Exec::Caller(handle) => {
                 if !link.runtime_gone() {
-                    drop(handle.spawn(goodbye(link)));
+                    drop(handle.spawn(link.goodbye()));
                 }
             }
             Exec::Own(runtime) if in_async_context() => {
                 let goodbye = std::thread::Builder::new()
                     .name("nimue-pg-close".into())
-                    .spawn(move || runtime.block_on(goodbye(link)));
+                    .spawn(move || runtime.block_on(link.goodbye()));
                 if let Err(e) = goodbye {
                     log::warn!("closing a PostgreSQL connection: no thread for it: {e}");
                 }
             }
-            Exec::Own(runtime) => runtime.block_on(goodbye(link)),
+            Exec::Own(runtime) => runtime.block_on(link.goodbye()),
         }
     }
-}
-
-/// Drive the connection (its client gone) until it has written its `Terminate`.
-async fn goodbye(mut link: Link) {
-    let Link {
-        connection, ended, ..
-    } = &mut link;
-    let closed = poll_fn(|cx| drive(connection.as_mut(), ended, cx).map(drop));
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, closed).await;
-}
-
-/// Whether this thread is inside a tokio runtime's context where blocking on this client's
-/// own runtime would panic ("Cannot start a runtime from within a runtime"): a runtime's
-/// worker thread, or one in `block_on`; not nimue's blocking threads (where `interact` runs).
-/// A user's own `spawn_blocking` thread counts as inside too (nothing public tells them apart).
-pub(crate) fn in_async_context() -> bool {
-    !nimue_core::pool::on_blocking_thread() && tokio::runtime::Handle::try_current().is_ok()
 }

@@ -1,8 +1,9 @@
 //! `PgConnector`: opens PostgreSQL connections for the pool.
 
-use crate::client::{runtime_gone, Client, OnRuntime};
+use crate::client::Client;
 use crate::connection::PgConnection;
 use crate::error::map_err;
+use crate::runtime::{runtime_gone, OnRuntime};
 use crate::url::take_params;
 use nimue_core::aio::AsyncConnect;
 use nimue_core::url::Target;

@@ -2,11 +2,13 @@
 //! rows are read from the server as they are fetched (`query_raw`'s row stream), so a scan
 //! never holds more than the rows read ahead and the driver's bounded read buffer.
 
-use crate::client::{in_async_context, Client, HasClient, Link};
+use crate::client::{Client, HasClient};
 use crate::connection::Session;
 use crate::convert::{describe, Param, PgCell, PgValue, Unnamed};
 use crate::error::map_err;
+use crate::link::Link;
 use crate::placeholders::{check_count, hint_syntax_error, rewrite_for};
+use crate::runtime::in_async_context;
 use futures_util::Stream;
 use nimue_core::aio::AsyncRowStream;
 use nimue_core::sql::{first_keyword, starts_with_any, DML_KEYWORDS};

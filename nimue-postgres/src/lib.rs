@@ -43,8 +43,10 @@ mod connector;
 mod convert;
 mod cursor;
 mod error;
+mod link;
 mod negotiate;
 mod placeholders;
+mod runtime;
 mod status;
 mod text;
 #[cfg(feature = "tls")]
