@@ -84,16 +84,18 @@ enum Workload {
     Query64,
     Tpcb64,
     Select64,
+    Maria64,
 }
 
 impl Workload {
-    const ALL: [Workload; 6] = [
+    const ALL: [Workload; 7] = [
         Workload::Checkout1,
         Workload::Checkout64,
         Workload::Query1,
         Workload::Query64,
         Workload::Tpcb64,
         Workload::Select64,
+        Workload::Maria64,
     ];
 
     fn key(self) -> &'static str {
@@ -104,6 +106,7 @@ impl Workload {
             Workload::Query64 => "query-64",
             Workload::Tpcb64 => "tpcb-64",
             Workload::Select64 => "select-64",
+            Workload::Maria64 => "mariadb-64",
         }
     }
 
@@ -115,18 +118,24 @@ impl Workload {
             Workload::Query64 => "PostgreSQL point query, 64 tasks, 2 threads",
             Workload::Tpcb64 => "pgbench TPC-B-like transaction, 64 tasks, 2 threads",
             Workload::Select64 => "pgbench select-only, 64 tasks, 2 threads",
+            Workload::Maria64 => "MariaDB point query, 64 tasks, 2 threads",
         }
     }
 
     fn tasks(self) -> usize {
         match self {
             Workload::Checkout1 | Workload::Query1 => 1,
-            Workload::Checkout64 | Workload::Query64 | Workload::Tpcb64 | Workload::Select64 => 64,
+            _ => 64,
         }
     }
 
-    fn needs_postgres(self) -> bool {
-        !matches!(self, Workload::Checkout1 | Workload::Checkout64)
+    /// The server it needs (the variable that names it), if any.
+    fn needs(self) -> Option<&'static str> {
+        match self {
+            Workload::Checkout1 | Workload::Checkout64 => None,
+            Workload::Maria64 => Some("NIMUE_TEST_MYSQL_URL"),
+            _ => Some("NIMUE_TEST_POSTGRES_URL"),
+        }
     }
 
     fn pgbench(self) -> bool {
@@ -142,7 +151,14 @@ impl Workload {
                 "deadpool-postgres-clean",
                 "deadpool-postgres",
             ]
-        } else if self.needs_postgres() {
+        } else if self == Workload::Maria64 {
+            &[
+                "nimue-mariadb",
+                "nimue-mariadb-fast",
+                "mysql_async",
+                "mysql_async-fast",
+            ]
+        } else if self.needs().is_some() {
             &[
                 "nimue",
                 "nimue-ac",
@@ -175,16 +191,18 @@ fn main() -> ExitCode {
     }
     let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 5 });
     let postgres = std::env::var("NIMUE_TEST_POSTGRES_URL").ok();
-    if postgres.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "NIMUE_TEST_POSTGRES_URL is not set and CI=true"
-        );
-        eprintln!("SKIP: NIMUE_TEST_POSTGRES_URL is not set: no PostgreSQL workloads");
+    for var in ["NIMUE_TEST_POSTGRES_URL", "NIMUE_TEST_MYSQL_URL"] {
+        if std::env::var_os(var).is_none() {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{var} is not set and CI=true"
+            );
+            eprintln!("SKIP: {var} is not set: no workloads on its server");
+        }
     }
     let workloads: Vec<Workload> = Workload::ALL
         .into_iter()
-        .filter(|w| !w.needs_postgres() || postgres.is_some())
+        .filter(|w| w.needs().is_none_or(|var| std::env::var_os(var).is_some()))
         .collect();
     if let Some(url) = &postgres {
         pgbench::setup(url);
@@ -280,7 +298,7 @@ fn child(spec: &str, run_for: Duration) -> ExitCode {
     let hold = workload == Workload::Checkout64;
     let (ops, hist, secs) = runtime.block_on(async move {
         match contender {
-            "nimue" | "nimue-ac" if !workload.needs_postgres() => {
+            "nimue" | "nimue-ac" if workload.needs().is_none() => {
                 let pool = Pool::builder(TestConnector::noop())
                     .min_idle(POOL)
                     .max_size(POOL)
@@ -453,6 +471,66 @@ fn child(spec: &str, run_for: Duration) -> ExitCode {
                 })
                 .await
             }
+            "nimue-mariadb" | "nimue-mariadb-fast" => {
+                let reset = match contender {
+                    "nimue-mariadb-fast" => nimue::SessionReset::Rollback,
+                    _ => nimue::SessionReset::Always,
+                };
+                let connector = nimue::mysql::MySqlConnector::from_url(&mysql_url())
+                    .expect("a MySQL URL")
+                    .session_reset(reset);
+                let pool = Pool::builder(nimue::aio::BridgedConnector::new(connector))
+                    .min_idle(POOL)
+                    .max_size(POOL)
+                    .autocommit(contender == "nimue-mariadb-fast")
+                    .build()
+                    .expect("nimue pool");
+                drive(tasks, run_for, move || {
+                    let pool = pool.clone();
+                    async move {
+                        use nimue::aio::AsyncConnection;
+                        let began = Instant::now();
+                        let i = next_param();
+                        let mut conn = pool.get_async().await.expect("get_async");
+                        let value: i64 = conn
+                            .query_scalar("SELECT ? + 1", (i,))
+                            .await
+                            .expect("the query");
+                        assert_eq!(value, i + 1);
+                        drop(conn);
+                        began.elapsed()
+                    }
+                })
+                .await
+            }
+            "mysql_async" | "mysql_async-fast" => {
+                use mysql_async::prelude::Queryable;
+                let constraints = mysql_async::PoolConstraints::new(POOL, POOL).expect("8, 8");
+                let pool_opts = mysql_async::PoolOpts::default()
+                    .with_constraints(constraints)
+                    .with_reset_connection(contender == "mysql_async");
+                let opts = mysql_async::OptsBuilder::from_opts(
+                    mysql_async::Opts::from_url(&mysql_url()).expect("a MySQL URL"),
+                )
+                .pool_opts(pool_opts);
+                let pool = mysql_async::Pool::new(opts);
+                drive(tasks, run_for, move || {
+                    let pool = pool.clone();
+                    async move {
+                        let began = Instant::now();
+                        let i = next_param();
+                        let mut conn = pool.get_conn().await.expect("mysql_async get_conn");
+                        let value: Option<i64> = conn
+                            .exec_first("SELECT ? + 1", (i,))
+                            .await
+                            .expect("the query");
+                        assert_eq!(value, Some(i + 1));
+                        drop(conn);
+                        began.elapsed()
+                    }
+                })
+                .await
+            }
             other => panic!("no contender {other}"),
         }
     });
@@ -487,6 +565,10 @@ async fn timed_checkout<T, E: std::fmt::Debug>(
 fn next_param() -> i64 {
     static NEXT: AtomicI64 = AtomicI64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed) % 1_000_000
+}
+
+fn mysql_url() -> String {
+    std::env::var("NIMUE_TEST_MYSQL_URL").expect("NIMUE_TEST_MYSQL_URL")
 }
 
 fn postgres_url() -> String {
@@ -579,7 +661,12 @@ impl bb8::ManageConnection for NoopBb8 {
 /// Which nimue contender is compared with which other: like with like (the session cleared
 /// on return, or only rolled back), and each with sqlx (which does neither).
 fn pairs(workload: Workload) -> &'static [(&'static str, &'static str)] {
-    if workload.needs_postgres() {
+    if workload == Workload::Maria64 {
+        &[
+            ("nimue-mariadb", "mysql_async"),
+            ("nimue-mariadb-fast", "mysql_async-fast"),
+        ]
+    } else if workload.needs().is_some() {
         &[
             ("nimue", "deadpool-postgres-clean"),
             ("nimue-ac", "deadpool-postgres-clean"),
