@@ -748,7 +748,8 @@ fn report(table: &[(Workload, Vec<Measured>)], rounds: usize, ms: u64) -> String
          `RecyclingMethod::Clean` does), with `autocommit(true)` (`nimue-ac`), and with \
          autocommit on and `SessionReset::Rollback` (`nimue-fast`: nothing cleared, as \
          deadpool-postgres' default `RecyclingMethod::Fast` and sqlx). `nimue-interact` is the \
-         old way, `Pool::interact` (the query on a blocking thread).\n\n![nimue / others](async.svg)"
+         old way, `Pool::interact` (the query on a blocking thread). What the numbers say, and \
+         what limits them: [`async-notes.md`](async-notes.md).\n\n![nimue / others](async.svg)"
     );
     md
 }
