@@ -1,19 +1,21 @@
-//! Cancellation of native async PostgreSQL connections (issue 29, item 3): a future dropped at
-//! any await point of `execute`, a fetch, `commit`, or a checkout and its return leaves the
-//! connection either cleanly reusable or discarded, never mid-protocol, and never with a
-//! transaction that is not what the session says (a statement after a cancelled one still
-//! runs in PEP 249's transaction, not committed on its own).
+//! Cancellation (issue 29, item 3): a future dropped at any await point of `execute`, a fetch,
+//! `commit`, or a checkout and its return leaves the connection either cleanly reusable or
+//! discarded, never mid-protocol, and never with a transaction that is not what the session
+//! says (a statement after a cancelled one still runs in PEP 249's transaction, not committed
+//! on its own). On PostgreSQL's native async connections, and on MariaDB's through the bridge
+//! (`BridgedConnector`, and a pool of them).
 //!
 //! Each case is run cancelled after its 0th, 1st, 2nd, ... pending poll, until it ends
 //! without being cancelled; after each cancellation the connection is checked.
 
-#![cfg(all(feature = "postgres", feature = "tokio"))]
+#![cfg(all(feature = "postgres", feature = "mysql", feature = "tokio"))]
 
 mod common;
 
-use nimue::aio::{AsyncConnect, AsyncConnection, AsyncCursor};
+use nimue::aio::{AsyncConnect, AsyncConnection, AsyncCursor, BridgedConnector};
+use nimue::mysql::MySqlConnector;
 use nimue::postgres::PgConnector;
-use nimue::Pool;
+use nimue::{Connect, Pool};
 use std::future::{poll_fn, Future};
 use std::pin::pin;
 use std::task::Poll;
@@ -38,13 +40,24 @@ async fn cancel_after<F: Future>(future: F, n: usize) -> Option<F::Output> {
     .await
 }
 
-fn connector() -> Option<PgConnector> {
+fn postgres() -> Option<PgConnector> {
     let url = common::server_env("NIMUE_TEST_POSTGRES_URL")?;
     Some(PgConnector::from_url(&url).unwrap())
 }
 
+fn mariadb() -> Option<BridgedConnector<MySqlConnector>> {
+    let url = common::server_env("NIMUE_TEST_MYSQL_URL")?;
+    Some(BridgedConnector::new(
+        MySqlConnector::from_url(&url).unwrap(),
+    ))
+}
+
+/// A query of 20 000 rows, in each database's words.
+const PG_ROWS: &str = "SELECT generate_series(1, 20000)";
+const MARIADB_ROWS: &str = "SELECT seq FROM seq_1_to_20000";
+
 /// A fresh table on its own connection.
-async fn table(connector: &PgConnector, name: &str) {
+async fn table<A: AsyncConnect>(connector: &A, name: &str) {
     let mut conn = AsyncConnect::connect(connector).await.unwrap();
     conn.execute(&format!("DROP TABLE IF EXISTS {name}"), ())
         .await
@@ -70,9 +83,7 @@ async fn count<C: AsyncConnection>(conn: &mut C, table: &str) -> i64 {
     n
 }
 
-#[test]
-fn a_cancelled_execute_leaves_the_next_statement_in_a_transaction() {
-    let Some(connector) = connector() else { return };
+fn a_cancelled_execute_leaves_the_next_statement_in_a_transaction<A: AsyncConnect>(connector: A) {
     common::current_thread().block_on(async {
         let t = "nimue_cancel_execute";
         table(&connector, t).await;
@@ -96,9 +107,11 @@ fn a_cancelled_execute_leaves_the_next_statement_in_a_transaction() {
     });
 }
 
-#[test]
-fn a_cancelled_commit_either_committed_or_not_and_the_next_statement_is_in_a_transaction() {
-    let Some(connector) = connector() else { return };
+fn a_cancelled_commit_either_committed_or_not_and_the_next_statement_is_in_a_transaction<
+    A: AsyncConnect,
+>(
+    connector: A,
+) {
     common::current_thread().block_on(async {
         let t = "nimue_cancel_commit";
         table(&connector, t).await;
@@ -139,16 +152,12 @@ async fn missing<C: AsyncConnection>(conn: &mut C, table: &str, n: usize) -> i64
     n as i64 + 1 - present
 }
 
-#[test]
-fn a_cancelled_fetch_mixes_nothing_into_the_next_result() {
-    let Some(connector) = connector() else { return };
+fn a_cancelled_fetch_mixes_nothing_into_the_next_result<A: AsyncConnect>(connector: A, rows: &str) {
     common::current_thread().block_on(async {
         let mut conn = AsyncConnect::connect(&connector).await.unwrap();
         for n in 0..MAX_POINTS {
             let mut cur = conn.cursor().await.unwrap();
-            cur.execute("SELECT generate_series(1, 20000)", ())
-                .await
-                .unwrap();
+            cur.execute(rows, ()).await.unwrap();
             let done = cancel_after(cur.fetchmany(20000), n).await;
             if let Some(rows) = &done {
                 // (The cursor read ahead some at execute: the rest come here.)
@@ -165,16 +174,18 @@ fn a_cancelled_fetch_mixes_nothing_into_the_next_result() {
     });
 }
 
-#[test]
-fn a_checkout_cancelled_mid_statement_goes_back_clean() {
-    let Some(connector) = connector() else { return };
-    let runtime = common::current_thread();
-    let pool = Pool::builder(connector.clone().runtime(runtime.handle().clone()))
-        .max_size(1)
-        .min_idle(0)
-        .connection_timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+/// `pool` is of `connector`'s database (opened for `runtime`); `no_write` asks whether the
+/// session's transaction has written nothing (`None`: the count of rows says it).
+fn a_checkout_cancelled_mid_statement_goes_back_clean<A, K>(
+    connector: A,
+    runtime: tokio::runtime::Runtime,
+    pool: Pool<K>,
+    no_write: Option<&str>,
+) where
+    A: AsyncConnect,
+    K: Connect,
+    K::Connection: AsyncConnection,
+{
     runtime.block_on(async {
         let t = "nimue_cancel_return";
         table(&connector, t).await;
@@ -189,14 +200,13 @@ fn a_checkout_cancelled_mid_statement_goes_back_clean() {
             let done = cancel_after(task, n).await;
             let mut conn = pool.get_async().await.unwrap();
             // Nothing of the cancelled checkout's transaction: no write in this one.
-            let fresh: bool = conn
-                .query_scalar("SELECT txid_current_if_assigned() IS NULL", ())
-                .await
-                .unwrap();
-            assert!(
-                fresh,
-                "cancelled at point {n}: the next checkout inherits a write"
-            );
+            if let Some(no_write) = no_write {
+                let fresh: bool = conn.query_scalar(no_write, ()).await.unwrap();
+                assert!(
+                    fresh,
+                    "cancelled at point {n}: the next checkout inherits a write"
+                );
+            }
             assert_eq!(count(&mut conn, t).await, 0, "cancelled at point {n}");
             answers(&mut conn, n as i64).await;
             drop(conn);
@@ -208,4 +218,81 @@ fn a_checkout_cancelled_mid_statement_goes_back_clean() {
         }
         panic!("the checkout never ended within {MAX_POINTS} await points");
     });
+}
+
+/// Each case on each database.
+mod on {
+    use super::*;
+
+    #[test]
+    fn postgres_execute() {
+        if let Some(c) = postgres() {
+            a_cancelled_execute_leaves_the_next_statement_in_a_transaction(c);
+        }
+    }
+
+    #[test]
+    fn postgres_commit() {
+        if let Some(c) = postgres() {
+            a_cancelled_commit_either_committed_or_not_and_the_next_statement_is_in_a_transaction(
+                c,
+            );
+        }
+    }
+
+    #[test]
+    fn postgres_fetch() {
+        if let Some(c) = postgres() {
+            a_cancelled_fetch_mixes_nothing_into_the_next_result(c, PG_ROWS);
+        }
+    }
+
+    #[test]
+    fn postgres_checkout() {
+        let Some(c) = postgres() else { return };
+        let runtime = common::current_thread();
+        let pool = Pool::builder(c.clone().runtime(runtime.handle().clone()))
+            .max_size(1)
+            .min_idle(0)
+            .connection_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let no_write = Some("SELECT txid_current_if_assigned() IS NULL");
+        a_checkout_cancelled_mid_statement_goes_back_clean(c, runtime, pool, no_write);
+    }
+
+    #[test]
+    fn mariadb_execute() {
+        if let Some(c) = mariadb() {
+            a_cancelled_execute_leaves_the_next_statement_in_a_transaction(c);
+        }
+    }
+
+    #[test]
+    fn mariadb_commit() {
+        if let Some(c) = mariadb() {
+            a_cancelled_commit_either_committed_or_not_and_the_next_statement_is_in_a_transaction(
+                c,
+            );
+        }
+    }
+
+    #[test]
+    fn mariadb_fetch() {
+        if let Some(c) = mariadb() {
+            a_cancelled_fetch_mixes_nothing_into_the_next_result(c, MARIADB_ROWS);
+        }
+    }
+
+    #[test]
+    fn mariadb_checkout() {
+        let Some(c) = mariadb() else { return };
+        let pool = Pool::builder(c.clone())
+            .max_size(1)
+            .min_idle(0)
+            .connection_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        a_checkout_cancelled_mid_statement_goes_back_clean(c, common::current_thread(), pool, None);
+    }
 }
