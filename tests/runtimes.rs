@@ -239,3 +239,51 @@ fn transactions_run_in_spawned_tasks() {
         assert_eq!(n, 2);
     }
 }
+
+/// A native connection's return clears its session without blocking, and the pool then runs
+/// its `on_connect` set-up again: driver code, which a current-thread runtime's own thread
+/// cannot wait for. So with a hook the return goes to a blocking thread, and every checkout
+/// gets the connection back set up (none is discarded).
+#[cfg(feature = "postgres")]
+#[test]
+fn a_set_up_hook_runs_again_after_a_native_return() {
+    use nimue::postgres::PgConnector;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let Some(url) = common::server_env("NIMUE_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let runtime = common::current_thread();
+    let set_ups = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&set_ups);
+    let connector = PgConnector::from_url(&url)
+        .unwrap()
+        .runtime(runtime.handle().clone());
+    let pool = Pool::builder(connector)
+        .max_size(1)
+        .min_idle(0)
+        .on_connect(move |c| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            nimue::Connection::execute(c, "SET application_name = 'nimue-set-up'", ())?;
+            Ok(())
+        })
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for round in 0..3 {
+            let mut conn = pool.get_async().await.unwrap();
+            let name: String =
+                AsyncConnection::query_scalar(&mut conn, "SHOW application_name", ())
+                    .await
+                    .unwrap();
+            assert_eq!(name, "nimue-set-up", "round {round}");
+        }
+    });
+    let state = pool.state();
+    assert_eq!(state.broken, 0, "{state:?}");
+    assert_eq!(state.created, 1, "{state:?}");
+    assert!(
+        set_ups.load(Ordering::Relaxed) >= 3,
+        "set up again after each clear"
+    );
+}

@@ -88,7 +88,8 @@ pub trait PoolHooks: Connection {
     }
 
     /// Whether [`reset`](Self::reset) (and restoring the pool's autocommit after it) would
-    /// make no driver call now: nothing to roll back, nothing to clear. With the `tokio`
+    /// not block now: nothing to roll back or clear, or only requests written without waiting
+    /// (a native async connection's). With the `tokio`
     /// feature, a guard dropped on an async runtime's thread is then given back right there;
     /// otherwise its reset runs on a blocking thread, so no driver call blocks the runtime.
     /// The default, `false`, is always safe; adapters that track their session say `true` when

@@ -70,11 +70,14 @@ pub(crate) fn off_runtime<K: Connect>(
     if on_blocking_thread() {
         return Some(live);
     }
-    // Nothing to reset, nothing that blocks: given back right here.
+    // Nothing to reset, nothing that blocks: given back right here. (A reset that clears the
+    // session without blocking, as a native async connection's, runs the set-up again after
+    // it: with an `on_connect` hook, that is driver code.)
     let local = !panicking
         && reset_is_local(&live.conn)
         && !broken(&live.conn)
-        && shared.config.on_checkin.is_none();
+        && shared.config.on_checkin.is_none()
+        && shared.config.on_connect.is_none();
     if local {
         return Some(live);
     }
