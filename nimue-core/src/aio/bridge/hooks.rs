@@ -10,7 +10,7 @@
 //! were known while a command is on its way or a cursor is open there. A reset that the
 //! connection says makes no driver call is sent without waiting.
 
-use super::{gone, Bridged, BridgedConnector, BridgedCursor, Command, Job};
+use super::{Bridged, BridgedConnector, BridgedCursor, Command, Job};
 use crate::aio::cursor::AsyncCursor;
 use crate::connection::{Connect, Connection, Liveness, PoolHooks};
 use crate::error::Result;
@@ -18,7 +18,6 @@ use crate::params::ParamSets;
 use crate::row::{Columns, Row};
 use crate::stream::{RowStream, Started, StreamingCursor};
 use crate::value::Value;
-use futures_channel::oneshot;
 use futures_executor::block_on;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -28,17 +27,12 @@ use std::sync::Arc;
 const BATCH: usize = 256;
 
 impl<C: PoolHooks + 'static> Bridged<C> {
-    /// Run `f` on the connection's thread and wait for its result on this one.
+    /// [`run`](Bridged::run), waited for on this thread.
     fn run_blocking<T: Send + 'static>(
-        &self,
+        &mut self,
         f: impl FnOnce(&mut C) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let (reply, answer) = oneshot::channel();
-        let job: Job<C> = Box::new(move |conn| {
-            let _ = reply.send(f(conn));
-        });
-        self.send(Command::Run(job))?;
-        block_on(answer).map_err(|_| gone())?
+        block_on(self.run(f))
     }
 }
 
