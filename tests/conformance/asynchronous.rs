@@ -92,6 +92,17 @@ pub fn async_statements_on<K: Connect + Clone, A: AsyncConnect>(t: &Target<K>, c
             .await
             .unwrap();
         assert_eq!(name, "one");
+        // The closure `Connection::query_map` takes, rows read in place as they come.
+        let mapped: Vec<(i64, String)> = conn
+            .query_map(
+                &format!("SELECT id, name FROM {table} WHERE id <= ? ORDER BY id"),
+                (3,),
+                |row| Ok((row.get(0)?, row.get("name")?)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(mapped[0], (1, "one".to_owned()));
+        assert_eq!(mapped.len(), 3);
         let none = conn
             .query_opt::<(String,)>(&format!("SELECT name FROM {table} WHERE id = ?"), (99,))
             .await

@@ -3,6 +3,7 @@
 
 use super::cursor::AsyncCursor;
 use super::transaction::{self, AsyncTransaction, TxFuture};
+use crate::cell::RowView;
 use crate::error::{Error, Result};
 use crate::from_row::FromRow;
 use crate::params::Params;
@@ -69,6 +70,46 @@ pub trait AsyncConnection: Send {
             let mut cursor = self.cursor().await?;
             cursor.execute_values(sql, &values).await?;
             cursor.fetchall().await
+        }
+    }
+
+    /// Execute a query and map every row with `f`, as
+    /// [`Connection::query_map`](crate::Connection::query_map) does (the same closure works
+    /// for both): rows are fetched in batches as they are mapped.
+    ///
+    /// ```
+    /// use nimue::aio::AsyncConnection;
+    /// # async fn f<C: AsyncConnection>(conn: &mut C) -> nimue::Result<()> {
+    /// let users: Vec<(i64, String)> = conn
+    ///     .query_map("SELECT id, name FROM users WHERE active = ?", (true,), |row| {
+    ///         Ok((row.get(0)?, row.get("name")?))
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    fn query_map<T: Send, F>(
+        &mut self,
+        sql: &str,
+        params: impl Params + Send,
+        mut f: F,
+    ) -> impl Future<Output = Result<Vec<T>>> + Send
+    where
+        F: FnMut(RowView<'_>) -> Result<T> + Send,
+    {
+        let values = params.into_values().into_owned();
+        async move {
+            let mut cursor = self.cursor().await?;
+            cursor.execute_values(sql, &values).await?;
+            let mut mapped = Vec::new();
+            loop {
+                let batch = cursor.fetchmany(1024).await?;
+                if batch.is_empty() {
+                    return Ok(mapped);
+                }
+                for row in &batch {
+                    mapped.push(f(RowView::new(row, row.columns()))?);
+                }
+            }
         }
     }
 
