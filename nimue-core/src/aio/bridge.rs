@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::row::{Column, Row};
 use crate::value::Value;
 use futures_channel::oneshot;
+use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::sync::Arc;
 
@@ -143,7 +144,9 @@ pub struct BridgedCursor<'c, C: PoolHooks + 'static> {
     description: Option<Vec<Column>>,
     rowcount: i64,
     lastrowid: Option<i64>,
-    /// The last fetch reached the end of the rows.
+    /// Rows that came with the `execute`'s answer, not fetched yet.
+    first: VecDeque<Row>,
+    /// The thread has no more rows for this cursor (they ended, or all came with `first`).
     ended: bool,
 }
 
@@ -155,6 +158,7 @@ impl<'c, C: PoolHooks + 'static> BridgedCursor<'c, C> {
             description: None,
             rowcount: -1,
             lastrowid: None,
+            first: VecDeque::new(),
             ended: false,
         }
     }
@@ -164,6 +168,7 @@ impl<'c, C: PoolHooks + 'static> BridgedCursor<'c, C> {
         self.description = None;
         self.rowcount = -1;
         self.lastrowid = None;
+        self.first.clear();
         self.ended = false;
         self.conn.cursors += 1;
         let id = self.conn.cursors;
@@ -180,6 +185,8 @@ impl<'c, C: PoolHooks + 'static> BridgedCursor<'c, C> {
         self.description = executed.description;
         self.rowcount = executed.rowcount;
         self.lastrowid = executed.lastrowid;
+        self.first = executed.first.into();
+        self.ended = executed.ended;
         Ok(())
     }
 }
@@ -216,14 +223,16 @@ impl<C: PoolHooks + 'static> AsyncCursor for BridgedCursor<'_, C> {
                 "no results to fetch: the last statement returned no rows",
             ));
         }
-        if self.ended {
-            // The thread let the cursor go at its last row.
-            return Ok(Vec::new());
+        let n = size.min(self.first.len());
+        let mut rows: Vec<Row> = self.first.drain(..n).collect();
+        if rows.len() == size || self.ended {
+            // (Ended: the thread let the cursor go at its last row.)
+            return Ok(rows);
         }
         let (reply, answer) = oneshot::channel();
         let command = Command::Fetch {
             cursor: id,
-            size,
+            size: size - rows.len(),
             reply,
         };
         self.conn.send(command)?;
@@ -232,7 +241,8 @@ impl<C: PoolHooks + 'static> AsyncCursor for BridgedCursor<'_, C> {
         if fetched.ended {
             self.ended = true;
         }
-        Ok(fetched.rows)
+        rows.extend(fetched.rows);
+        Ok(rows)
     }
 }
 

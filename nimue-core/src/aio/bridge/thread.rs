@@ -44,12 +44,20 @@ pub(super) enum Sets {
     Many(Vec<Vec<Value>>),
 }
 
-/// What an `execute` tells its cursor.
+/// What an `execute` tells its cursor, with the result's first rows (as many as a streaming
+/// cursor reads ahead, and one more: a result that ends within them needs no fetch, and
+/// leaves no cursor open on the thread).
 pub(super) struct Executed {
     pub(super) description: Option<Vec<Column>>,
     pub(super) rowcount: i64,
     pub(super) lastrowid: Option<i64>,
+    pub(super) first: Vec<Row>,
+    /// The rows ended within `first` (or there were none): the thread holds no cursor.
+    pub(super) ended: bool,
 }
+
+/// Rows an `execute` brings back with its answer.
+const FIRST_ROWS: usize = crate::stream::READ_AHEAD + 1;
 
 /// A batch of rows, and the cursor's row count after it.
 pub(super) struct Fetched {
@@ -225,19 +233,22 @@ fn serve_cursor<C: PoolHooks>(
                 .map(|set| std::borrow::Cow::Borrowed(set.as_slice())),
         ),
     };
-    let executed = executed.map(|()| Executed {
-        description: cursor.description().map(<[Column]>::to_vec),
-        rowcount: cursor.rowcount(),
-        lastrowid: cursor.lastrowid(),
-    });
-    let has_rows = matches!(
-        &executed,
+    let executed = executed.and_then(|()| {
+        let description = cursor.description().map(<[Column]>::to_vec);
+        let first = match description {
+            Some(_) => cursor.fetchmany(FIRST_ROWS)?,
+            None => Vec::new(),
+        };
         Ok(Executed {
-            description: Some(_),
-            ..
+            ended: first.len() < FIRST_ROWS,
+            description,
+            rowcount: cursor.rowcount(),
+            lastrowid: cursor.lastrowid(),
+            first,
         })
-    );
-    if !has_rows {
+    });
+    if !matches!(&executed, Ok(Executed { ended: false, .. })) {
+        // No rows, all of them here, or an error: the cursor is done with.
         drop(cursor);
         flags.publish(conn);
         flags.done();
