@@ -33,6 +33,21 @@ pub(crate) struct Client {
     exec: Option<Exec>,
 }
 
+/// A TLS connector the connect futures can carry across threads: what every connect here takes.
+pub(crate) trait MakeTls:
+    MakeTlsConnect<Socket, TlsConnect: Send + TlsConnect<Socket, Future: Send>, Stream: Send>
+    + Send
+    + 'static
+{
+}
+
+impl<T> MakeTls for T where
+    T: MakeTlsConnect<Socket, TlsConnect: Send + TlsConnect<Socket, Future: Send>, Stream: Send>
+        + Send
+        + 'static
+{
+}
+
 /// What connecting makes: the async client and its connection.
 type Opened = (tokio_postgres::Client, Box<dyn Drive + Send>);
 
@@ -48,10 +63,7 @@ impl Client {
         on: Option<&OnRuntime>,
     ) -> Result<Client>
     where
-        T: MakeTlsConnect<Socket> + 'static + Send,
-        T::TlsConnect: Send,
-        T::Stream: Send,
-        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+        T: MakeTls,
     {
         let status = TxStatus::new();
         let Some(runtime) = on else {
@@ -109,10 +121,7 @@ impl Client {
         known: Option<OnRuntime>,
     ) -> Result<Client>
     where
-        T: MakeTlsConnect<Socket> + 'static + Send,
-        T::TlsConnect: Send,
-        T::Stream: Send,
-        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+        T: MakeTls,
     {
         let handle = Handle::try_current().map_err(|_| {
             Error::interface(
@@ -223,10 +232,7 @@ impl Client {
             return Err(lost());
         };
         let done = if !in_async_context() {
-            match &exec {
-                Exec::Own(runtime) => runtime.block_on(op(this)),
-                Exec::Caller(handle) => handle.block_on(op(this)),
-            }
+            exec.block_on(op(this))
         } else if exec.served_here() {
             Err(Error::interface(
                 "this PostgreSQL connection's socket is served by the current-thread runtime \
@@ -235,14 +241,11 @@ impl Client {
             ))
         } else {
             std::thread::scope(|s| {
-                s.spawn(|| match &exec {
-                    Exec::Own(runtime) => runtime.block_on(op(this)),
-                    Exec::Caller(handle) => handle.block_on(op(this)),
-                })
-                .join()
-                .unwrap_or_else(|_| {
-                    Err(Error::interface("the PostgreSQL client's thread panicked"))
-                })
+                s.spawn(|| exec.block_on(op(this)))
+                    .join()
+                    .unwrap_or_else(|_| {
+                        Err(Error::interface("the PostgreSQL client's thread panicked"))
+                    })
             })
         };
         this.client().exec = Some(exec);
@@ -268,10 +271,7 @@ impl Client {
             return Err(lost());
         };
         let (client, link) = self.parts();
-        let done = match &exec {
-            Exec::Own(runtime) => runtime.block_on(link.run(f(client))),
-            Exec::Caller(handle) => handle.block_on(link.run(f(client))),
-        };
+        let done = exec.block_on(link.run(f(client)));
         self.exec = Some(exec);
         done
     }
@@ -311,10 +311,7 @@ fn open_as_task<T>(
     status: &TxStatus,
 ) -> Result<Opened>
 where
-    T: MakeTlsConnect<Socket> + 'static + Send,
-    T::TlsConnect: Send,
-    T::Stream: Send,
-    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    T: MakeTls,
 {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::mpsc::RecvTimeoutError;
@@ -369,10 +366,7 @@ where
 /// the current runtime's context.
 async fn open<T>(config: &Config, tls: Option<T>, status: &TxStatus) -> Result<Opened>
 where
-    T: MakeTlsConnect<Socket> + 'static + Send,
-    T::TlsConnect: Send,
-    T::Stream: Send,
-    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    T: MakeTls,
 {
     if has_unix_host(config) {
         let (inner, connection) = connect_unix(config, status).await?;

@@ -53,6 +53,14 @@ impl OnRuntime {
 }
 
 impl Exec {
+    /// Run `future` to its end on this thread (not inside an async runtime's context).
+    pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        match self {
+            Exec::Own(runtime) => runtime.block_on(future),
+            Exec::Caller(handle) => handle.block_on(future),
+        }
+    }
+
     /// Whether this thread is the only one that can serve the socket (the current-thread
     /// runtime the connection is on, running here).
     pub(crate) fn served_here(&self) -> bool {
