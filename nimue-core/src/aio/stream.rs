@@ -89,28 +89,28 @@ impl<S: AsyncRowStream> AsyncStreamingCursor<S> {
         &mut self.stream
     }
 
+    /// Begin reading the result of a statement that started, as
+    /// [`StreamingCursor`](crate::StreamingCursor) does.
     async fn begin(&mut self, started: Started) -> Result<()> {
         self.progress = Progress::started(started);
-        let mut read = Ok(());
         // One more than READ_AHEAD: a result of exactly READ_AHEAD rows is seen to end.
-        for _ in 0..=READ_AHEAD {
-            match self.next_from_driver().await {
-                Ok(Some(row)) => match self.progress.rows_ahead() {
-                    Ok(ahead) => ahead.push_back(row),
-                    Err(e) => read = Err(e),
-                },
-                Ok(None) => break,
-                Err(e) => read = Err(e),
-            }
-            if read.is_err() {
-                break;
-            }
-        }
+        let read = self.read_ahead(READ_AHEAD + 1).await;
         if read.is_err() {
             // A failed execute leaves no partial result behind.
             self.progress = Progress::Idle;
         }
         read
+    }
+
+    /// Read up to `n` more rows from the driver into the read-ahead buffer.
+    async fn read_ahead(&mut self, n: usize) -> Result<()> {
+        for _ in 0..n {
+            let Some(row) = self.next_from_driver().await? else {
+                break;
+            };
+            self.progress.rows_ahead()?.push_back(row);
+        }
+        Ok(())
     }
 
     async fn next_from_driver(&mut self) -> Result<Option<Row>> {
