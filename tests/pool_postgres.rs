@@ -131,3 +131,48 @@ fn a_hung_server_fails_the_call_and_the_pool_replaces_the_connection() {
     );
     assert_eq!(pool.state().created, 2);
 }
+
+/// The server says a session is over (an `ErrorResponse` of severity `FATAL`) before its
+/// socket's end arrives, here held open by a relay: the connection is broken from that
+/// message on, and the pool discards it rather than handing it out again (as it did when the
+/// end came a moment later, and the next user's statement failed).
+#[test]
+fn a_fatal_error_breaks_the_connection_before_its_socket_closes() {
+    use nimue::{Connection, ErrorKind, Pool};
+    use std::time::Duration;
+    let Some(server) = server() else { return };
+    let parts = common::UrlParts::parse(&common::server_env("NIMUE_TEST_POSTGRES_URL").unwrap());
+    let relay = common::relay::HoldOpenRelay::start(&format!("{}:{}", parts.host, parts.port));
+    let url = format!(
+        "postgres://{}:{}@127.0.0.1:{}/{}",
+        parts.user,
+        parts.password,
+        relay.port(),
+        parts.db
+    );
+    let pool = Pool::builder(PgConnector::from_url(&url).unwrap())
+        .name("fatal")
+        .min_idle(0)
+        .max_size(1)
+        .check_interval(Duration::from_secs(3600))
+        .test_on_checkout(false)
+        .build()
+        .unwrap();
+    let mut conn = pool.get().unwrap();
+    // The pid by a statement of the user's (`backend_pid` leaves its statement's `Close` to go
+    // out with the next request, whose reply the server's FATAL would then stand for).
+    let row = conn.query_row("SELECT pg_backend_pid()", &[]).unwrap();
+    let pid = i64::from(row.unwrap().get::<i32>(0).unwrap());
+    conn.commit().unwrap();
+    faults::kill_all(&server, &[pid]);
+    let err = conn.query_row("SELECT 1", &[]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
+    assert_eq!(err.sqlstate(), Some("57P01"), "{err}");
+    assert!(conn.is_broken(), "broken after the server's FATAL: {err}");
+    let again = conn.query_row("SELECT 1", &[]).unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Operational, "{again}");
+    drop(conn);
+    let state = pool.state();
+    assert_eq!((state.idle, state.broken), (0, 1), "{state:?}");
+    drop(relay);
+}

@@ -5,7 +5,7 @@ mod aio;
 use crate::client::{Client, HasClient};
 use crate::convert::describe;
 use crate::cursor::PgStream;
-use crate::error::map_err;
+use crate::error::{connection_lost, map_err};
 use crate::placeholders::{hint_syntax_error, rewrite_for};
 use crate::status::writes_probe;
 use nimue_core::{
@@ -474,7 +474,7 @@ impl PoolHooks for PgConnection {
             link.send(client.batch_execute("ROLLBACK"));
         }
         if self.client.is_closed() {
-            return Err(Error::operational("the connection to the server was lost"));
+            return Err(connection_lost());
         }
         self.session.autocommit = self.set_up_autocommit;
         Ok(())

@@ -35,6 +35,11 @@ fn with_causes(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// The error of a request on a connection that has ended.
+pub(crate) fn connection_lost() -> Error {
+    Error::operational("the connection to the server was lost")
+}
+
 /// Map a driver error to nimue's hierarchy.
 pub(crate) fn map_err(e: postgres::Error) -> Error {
     if let Some(db) = e.as_db_error() {

@@ -2,7 +2,7 @@
 //! may last, polled together with every request of its client ([`Link::run`]) by whichever
 //! task or thread awaits it; [`Link::send`] writes a request without waiting for anything.
 
-use crate::error::map_err;
+use crate::error::{connection_lost, map_err};
 use crate::runtime::runtime_gone;
 use nimue_core::{Error, Result};
 use std::future::{poll_fn, Future};
@@ -118,6 +118,19 @@ impl Link {
         let _ = drive(self.connection.as_mut(), &mut self.ended, &mut cx);
     }
 
+    /// A request's outcome, as the caller's `Result`. An error of severity `FATAL` or
+    /// `PANIC` is the server's word that it ends the session: the connection is over from
+    /// that message on, not only once the socket's end (which may come a moment later) has
+    /// been read; a pool asking `is_broken` in between would otherwise keep it.
+    fn outcome<T>(&mut self, out: Result<T, tokio_postgres::Error>) -> Result<T> {
+        out.map_err(|e| {
+            if e.as_db_error().is_some_and(ends_session) {
+                self.ended = true;
+            }
+            map_err(e)
+        })
+    }
+
     /// Whether the runtime that serves the socket has shut down.
     pub(crate) fn runtime_gone(&self) -> bool {
         self.runtime_alive
@@ -156,15 +169,19 @@ where
         // and reads and hands over what has come), then the future again (it takes what was
         // handed over): a request goes out and a reply is taken in the same poll, with no
         // wake-up of the task in between.
+        if link.ended {
+            // Nothing reads the socket any more: a request would wait for ever.
+            return Poll::Ready(Err(connection_lost()));
+        }
         let mut future = this.future;
         if let Poll::Ready(out) = future.as_mut().poll(cx) {
-            return Poll::Ready(out.map_err(map_err));
+            return Poll::Ready(link.outcome(out));
         }
         if let Poll::Ready(Err(e)) = drive(link.connection.as_mut(), &mut link.ended, cx) {
             return Poll::Ready(Err(map_err(e)));
         }
         if let Poll::Ready(out) = future.as_mut().poll(cx) {
-            return Poll::Ready(out.map_err(map_err));
+            return Poll::Ready(link.outcome(out));
         }
         let Some(patience) = link.patience else {
             return Poll::Pending;
@@ -208,4 +225,13 @@ fn drive(
         }
     }
     Poll::Ready(Ok(()))
+}
+
+/// Whether the server ends the session after this error (protocol: "FATAL", "PANIC").
+fn ends_session(db: &tokio_postgres::error::DbError) -> bool {
+    use tokio_postgres::error::Severity;
+    matches!(
+        db.parsed_severity(),
+        Some(Severity::Fatal | Severity::Panic)
+    )
 }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod relay;
+
 /// The value of the environment variable naming a test server, or `None` (with a printed
 /// line) when it is unset locally. Under `CI=true` an unset variable fails the test: every
 /// database of the matrix must really run in CI.

@@ -70,7 +70,7 @@ fn sessions<K: Connect>(server: &Server<K>, pool: &Pool<K>, n: usize) -> Vec<i64
 }
 
 /// Kill every session in `ids` and wait until the server has really ended them.
-fn kill_all<K: Connect>(server: &Server<K>, ids: &[i64]) {
+pub fn kill_all<K: Connect>(server: &Server<K>, ids: &[i64]) {
     let mut admin = server.connector.connect().expect("an admin connection");
     // Each check in its own transaction: PostgreSQL keeps one activity snapshot per
     // transaction.
@@ -222,6 +222,9 @@ pub fn a_connection_killed_while_held_is_discarded<K: Connect + Clone>(server: S
     kill_all(&server, &[id]);
     let err = conn.query("SELECT 1", &[]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Operational, "{err}");
+    // The next statement fails the same way, at once (nothing waits on the dead socket).
+    let again = conn.query("SELECT 1", &[]).unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Operational, "{again}");
     drop(conn);
     let state = pool.state();
     assert_eq!(
