@@ -287,3 +287,58 @@ fn a_set_up_hook_runs_again_after_a_native_return() {
         "set up again after each clear"
     );
 }
+
+/// `test_on_checkout` from a task: the checkout's test is awaited with the task (native
+/// PostgreSQL on a current-thread runtime, as `#[tokio::test]` runs, where a test that blocked
+/// the thread could never end; bridged SQLite, whose test is a command to its thread). Each
+/// checkout after the first tests the returned connection, and it passes: the pool keeps its
+/// one connection instead of replacing it every time.
+#[test]
+fn test_on_checkout_is_awaited_by_the_task() {
+    use nimue::Liveness;
+    fn rounds<K>(runtime: &tokio::runtime::Runtime, pool: &Pool<K>)
+    where
+        K: nimue::Connect,
+        Pool<K>: AsyncConnect,
+        nimue::PooledConnection<K>: AsyncConnection,
+    {
+        runtime.block_on(async {
+            for round in 0..3 {
+                let mut conn = pool.get_async().await.unwrap();
+                let n: i64 = AsyncConnection::query_scalar(&mut conn, "SELECT ? + 1", (round,))
+                    .await
+                    .unwrap();
+                assert_eq!(n, round + 1);
+            }
+        });
+        let state = pool.state();
+        assert_eq!((state.created, state.checks_failed), (1, 0), "{state:?}");
+    }
+    let runtime = common::current_thread();
+    for level in [Liveness::Ping, Liveness::Query] {
+        let bridged = Pool::builder(BridgedConnector::new(
+            nimue::sqlite::SqliteConnector::memory(),
+        ))
+        .max_size(1)
+        .min_idle(0)
+        .test_on_checkout(true)
+        .liveness(level)
+        .build()
+        .unwrap();
+        rounds(&runtime, &bridged);
+        #[cfg(feature = "postgres")]
+        if let Some(url) = common::server_env("NIMUE_TEST_POSTGRES_URL") {
+            let connector = nimue::postgres::PgConnector::from_url(&url)
+                .unwrap()
+                .runtime(runtime.handle().clone());
+            let native = Pool::builder(connector)
+                .max_size(1)
+                .min_idle(0)
+                .test_on_checkout(true)
+                .liveness(level)
+                .build()
+                .unwrap();
+            rounds(&runtime, &native);
+        }
+    }
+}

@@ -12,7 +12,7 @@ mod hooks;
 mod session_reset;
 mod transaction;
 
-pub use hooks::{Liveness, PoolHooks};
+pub use hooks::{CheckFuture, Liveness, PoolHooks};
 pub use session_reset::SessionReset;
 pub use transaction::Transaction;
 pub(crate) use transaction::{is_retryable, retry_pauses, settle};

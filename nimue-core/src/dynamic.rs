@@ -44,6 +44,8 @@ pub trait DynConnection: Send {
     fn dyn_is_broken(&self) -> bool;
     /// [`PoolHooks::check`].
     fn dyn_check(&mut self, level: crate::Liveness) -> Result<()>;
+    /// [`PoolHooks::check_future`].
+    fn dyn_check_future(&mut self, level: crate::Liveness) -> Option<crate::CheckFuture<'_>>;
     /// [`PoolHooks::reset`].
     fn dyn_reset(&mut self) -> Result<()>;
     /// [`PoolHooks::reset_cleared_session`].
@@ -113,6 +115,9 @@ impl<C: PoolHooks + 'static> DynConnection for C {
     fn dyn_check(&mut self, level: crate::Liveness) -> Result<()> {
         self.check(level)
     }
+    fn dyn_check_future(&mut self, level: crate::Liveness) -> Option<crate::CheckFuture<'_>> {
+        self.check_future(level)
+    }
     fn dyn_is_broken(&self) -> bool {
         self.is_broken()
     }
@@ -181,6 +186,10 @@ impl PoolHooks for BoxConnection {
 
     fn check(&mut self, level: crate::Liveness) -> Result<()> {
         (**self).dyn_check(level)
+    }
+
+    fn check_future(&mut self, level: crate::Liveness) -> Option<crate::CheckFuture<'_>> {
+        (**self).dyn_check_future(level)
     }
 
     fn is_broken(&self) -> bool {

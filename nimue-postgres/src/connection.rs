@@ -9,8 +9,8 @@ use crate::error::{connection_lost, map_err};
 use crate::placeholders::{hint_syntax_error, rewrite_for};
 use crate::status::writes_probe;
 use nimue_core::{
-    Columns, Connection, DatabaseError, Error, ErrorKind, PoolHooks, Result, SessionReset,
-    StreamingCursor,
+    CheckFuture, Columns, Connection, DatabaseError, Error, ErrorKind, Liveness, PoolHooks, Result,
+    SessionReset, StreamingCursor,
 };
 use postgres::Statement;
 use std::collections::HashMap;
@@ -399,6 +399,23 @@ impl Session {
     }
 }
 
+impl PgConnection {
+    /// [`ping`](PoolHooks::ping), awaited.
+    pub(crate) async fn ping_async(&mut self) -> Result<()> {
+        let timeout = self.ping_timeout;
+        let (client, link) = self.client.parts();
+        let answer = link
+            .run(async { Ok(tokio::time::timeout(timeout, client.simple_query("")).await) })
+            .await?;
+        match answer {
+            Ok(done) => done.map(drop).map_err(map_err),
+            Err(_) => Err(Error::operational(format!(
+                "the server did not answer a ping within {timeout:?}"
+            ))),
+        }
+    }
+}
+
 impl PoolHooks for PgConnection {
     fn backend(&self) -> &'static str {
         "postgres"
@@ -406,18 +423,15 @@ impl PoolHooks for PgConnection {
 
     /// An empty query round trip, bounded by the connector's ping timeout.
     fn ping(&mut self) -> Result<()> {
-        let timeout = self.ping_timeout;
-        let answer = Client::blocking(self, async |c| {
-            let (client, link) = c.client.parts();
-            link.run(async { Ok(tokio::time::timeout(timeout, client.simple_query("")).await) })
-                .await
-        })?;
-        match answer {
-            Ok(done) => done.map(drop).map_err(map_err),
-            Err(_) => Err(Error::operational(format!(
-                "the server did not answer a ping within {timeout:?}"
-            ))),
+        Client::blocking(self, async |c| c.ping_async().await)
+    }
+
+    /// Awaited on the caller's task when the connection was opened on its runtime.
+    fn check_future(&mut self, level: Liveness) -> Option<CheckFuture<'_>> {
+        if self.client.owns_runtime() {
+            return None;
         }
+        Some(Box::pin(self.check_awaited(level)))
     }
 
     /// `INSERT`, `UPDATE`, `DELETE`, DDL and the like ran in the open transaction.

@@ -4,6 +4,11 @@
 use crate::connection::Connection;
 use crate::cursor::Cursor;
 use crate::error::Result;
+use std::future::Future;
+use std::pin::Pin;
+
+/// The future of [`PoolHooks::check_future`].
+pub type CheckFuture<'c> = Pin<Box<dyn Future<Output = Result<()>> + Send + 'c>>;
 
 /// The pool's side of a connection: checking it is alive, telling whether it is broken,
 /// resetting it on return, and what the adapter knows of its session. Every method has a
@@ -59,6 +64,16 @@ pub trait PoolHooks: Connection {
                 }
             }
         }
+    }
+
+    /// [`check`](Self::check) as a future, for a checkout a task awaits
+    /// ([`Pool::get_async`](crate::Pool::get_async) with `test_on_checkout`): `Some` where the
+    /// check can wait without blocking the task's thread (a native async connection's round
+    /// trip, a bridged connection's command to its thread); `None`, the default, has the
+    /// checkout run `check` in place, as a thread's checkout does.
+    fn check_future(&mut self, level: Liveness) -> Option<CheckFuture<'_>> {
+        let _ = level;
+        None
     }
 
     /// Whether the connection is known to be unusable, without any I/O (a closed socket, a

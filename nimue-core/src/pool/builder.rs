@@ -241,6 +241,9 @@ impl<K: Connect> PoolBuilder<K> {
 
     /// Ping every idle connection before handing it out, discarding dead ones (default off:
     /// the checker's pings and [`PoolHooks::is_broken`](crate::PoolHooks::is_broken) are usually enough).
+    /// A task's checkout ([`Pool::get_async`](crate::Pool::get_async)) awaits the ping where
+    /// the connection offers it as a future ([`PoolHooks::check_future`](crate::PoolHooks::check_future):
+    /// native PostgreSQL, bridged connections) instead of blocking the task's thread.
     pub fn test_on_checkout(mut self, on: bool) -> Self {
         self.config.test_on_checkout = on;
         self

@@ -23,7 +23,7 @@ use super::queue::Signal;
 use super::shared::Shared;
 use super::state::{Grant, Live, State, Wake};
 use super::sync::{Arc, MutexGuard};
-use crate::connection::{Connect, PoolHooks};
+use crate::connection::{Connect, Liveness, PoolHooks};
 use crate::error::{Error, Result};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -33,6 +33,9 @@ use std::time::{Duration, Instant};
 pub(crate) fn rejection_pause(n: u32) -> Duration {
     Duration::from_millis(1 << n.saturating_sub(1).min(7)).min(Duration::from_millis(100))
 }
+
+/// A connection that passed [`Shared::screen`], with the liveness to test it at, if any.
+pub(crate) type Screened<C> = (Box<Live<C>>, Option<Liveness>);
 
 /// A caller's progress through a checkout.
 pub(crate) struct Checkout {
@@ -333,29 +336,63 @@ impl<K: Connect> Shared<K> {
     }
 
     /// Step 3: check a connection before handing it out; `Err`: it was discarded, for that
-    /// reason. A new one (never handed out) is not tested again.
+    /// reason. A new one (never handed out) is not tested again. (A task's checkout runs the
+    /// same three parts, awaiting the test where the connection can: `checkout_async.rs`.)
     pub(crate) fn prepare(
+        &self,
+        live: Box<Live<K::Connection>>,
+    ) -> Result<Box<Live<K::Connection>>> {
+        let (mut live, test) = self.screen(live)?;
+        if let Some(level) = test {
+            let outcome = guarded("ping", || live.conn.check(level));
+            live = self.tested(live, outcome)?;
+        }
+        self.hooked(live)
+    }
+
+    /// Step 3, first part: discard a broken connection; the liveness to test it at, if
+    /// `test_on_checkout` asks for a test (not of a new one, nor of one returned within the
+    /// skip window).
+    pub(crate) fn screen(
+        &self,
+        mut live: Box<Live<K::Connection>>,
+    ) -> Result<Screened<K::Connection>> {
+        if std::mem::take(&mut live.fresh) {
+            return Ok((live, None));
+        }
+        if broken(&live.conn) {
+            self.discard(*live, Held::InUse, Why::Broken);
+            return Err(Error::operational("the connection was broken"));
+        }
+        let recent = match (self.config.checkout_skip_window, live.returned) {
+            (Some(window), Some(returned)) => returned.elapsed() < window,
+            _ => false,
+        };
+        let test = (self.config.test_on_checkout && !recent).then_some(self.config.liveness);
+        Ok((live, test))
+    }
+
+    /// Step 3, second part: the test's `outcome`; a failed test discards the connection.
+    pub(crate) fn tested(
+        &self,
+        live: Box<Live<K::Connection>>,
+        outcome: Result<()>,
+    ) -> Result<Box<Live<K::Connection>>> {
+        match outcome {
+            Ok(()) => Ok(live),
+            Err(e) => {
+                log::info!(target: LOG, "pool {:?}: a connection failed its checkout test: {e}", self.config.name);
+                self.discard(*live, Held::InUse, Why::CheckFailed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Step 3, last part: the `on_checkout` hook, if set; a failure discards the connection.
+    pub(crate) fn hooked(
         &self,
         mut live: Box<Live<K::Connection>>,
     ) -> Result<Box<Live<K::Connection>>> {
-        if !std::mem::take(&mut live.fresh) {
-            if broken(&live.conn) {
-                self.discard(*live, Held::InUse, Why::Broken);
-                return Err(Error::operational("the connection was broken"));
-            }
-            let recent = match (self.config.checkout_skip_window, live.returned) {
-                (Some(window), Some(returned)) => returned.elapsed() < window,
-                _ => false,
-            };
-            if self.config.test_on_checkout && !recent {
-                let level = self.config.liveness;
-                if let Err(e) = guarded("ping", || live.conn.check(level)) {
-                    log::info!(target: LOG, "pool {:?}: a connection failed its checkout test: {e}", self.config.name);
-                    self.discard(*live, Held::InUse, Why::CheckFailed);
-                    return Err(e);
-                }
-            }
-        }
         if let Some(hook) = &self.config.on_checkout {
             if let Err(e) = guarded("the on_checkout hook", || hook(&mut live.conn)) {
                 log::warn!(target: LOG, "pool {:?}: on_checkout failed, connection discarded: {e}", self.config.name);

@@ -16,16 +16,20 @@
 //! served goes on to the next waiter, through the same path as a return. Both happen under
 //! the pool's lock, so nothing can be handed to the mailbox between the look and the removal.
 //!
-//! The checks of a checkout (`is_broken`, and `test_on_checkout` and `on_checkout` if set)
-//! run in `poll`, as `get` runs them on its caller: the latter two do I/O, which is why they
-//! are off by default (the checker pings idle connections in the background instead).
+//! The checks of a checkout are `get`'s (`checkout.rs`, step 3), with one difference: the
+//! `test_on_checkout` test is awaited where the connection offers it as a future
+//! ([`PoolHooks::check_future`](crate::PoolHooks::check_future): native PostgreSQL, bridged
+//! connections), so the task's thread is not blocked for the round trip; it runs in `poll`
+//! otherwise, as does the `on_checkout` hook. Dropped mid-test, the future gives the
+//! connection back as a dropped guard does (its reset then deals with the request cut short).
 
 use super::checkout::{Checkout, Collected, How, Look};
 use super::guard::PooledConnection;
+use super::guarded::{guarded, guarded_future};
 use super::shared::Shared;
 use super::state::{Grant, Live};
 use super::sync::Arc;
-use crate::connection::Connect;
+use crate::connection::{Connect, Liveness, PoolHooks};
 use crate::error::Result;
 use std::fmt;
 use std::future::Future;
@@ -45,6 +49,52 @@ pub struct GetAsync<K: Connect> {
     at: &'static Location<'static>,
     /// When it was first polled, for the event hooks (none: no hook, or not polled yet).
     called: Option<Instant>,
+    /// The checkout test of the connection it was given, under way.
+    testing: Option<Test<K::Connection>>,
+}
+
+/// A checkout test under way: its future owns the connection (lent, `Lent`) and hands it
+/// back with the outcome.
+type Test<C> = Pin<Box<dyn Future<Output = (Box<Live<C>>, Result<()>)> + Send>>;
+
+/// A connection lent to its checkout test. Dropped still holding it (the checkout's future
+/// was dropped mid-test), it gives the connection back as a dropped guard does.
+struct Lent<K: Connect> {
+    shared: Arc<Shared<K>>,
+    /// `None` once the test has ended and handed it back.
+    live: Option<Box<Live<K::Connection>>>,
+}
+
+impl<K: Connect> Drop for Lent<K> {
+    fn drop(&mut self) {
+        if let Some(live) = self.live.take() {
+            Shared::give_back_dropped(&self.shared, live, std::thread::panicking());
+        }
+    }
+}
+
+/// The checkout test of `live` at `level`: awaited when the connection offers a future,
+/// else run in place (at the future's first poll).
+fn test<K: Connect>(
+    shared: &Arc<Shared<K>>,
+    live: Box<Live<K::Connection>>,
+    level: Liveness,
+) -> Test<K::Connection> {
+    let mut lent = Lent {
+        shared: Arc::clone(shared),
+        live: Some(live),
+    };
+    Box::pin(async move {
+        let conn = &mut lent.live.as_mut().expect("lent until the end").conn;
+        // `None`: the connection offers no future (the borrow of its offer ends here).
+        let awaited = match guarded("ping", || Ok(conn.check_future(level))) {
+            Ok(Some(future)) => Some(guarded_future("ping", future).await),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        };
+        let outcome = awaited.unwrap_or_else(|| guarded("ping", || conn.check(level)));
+        (lent.live.take().expect("lent until the end"), outcome)
+    })
 }
 
 impl<K: Connect> GetAsync<K> {
@@ -58,6 +108,7 @@ impl<K: Connect> GetAsync<K> {
             co: Checkout::new(Some(timeout)),
             at,
             called: None,
+            testing: None,
         }
     }
 
@@ -116,12 +167,31 @@ impl<K: Connect> Future for GetAsync<K> {
 impl<K: Connect> GetAsync<K> {
     fn poll_checkout(&mut self, cx: &mut Context<'_>) -> Poll<Result<PooledConnection<K>>> {
         loop {
-            let live = match self.step(cx) {
-                Poll::Ready(Ok(live)) => live,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Pending => return Poll::Pending,
+            let shared = &self.shared;
+            let prepared = if let Some(testing) = &mut self.testing {
+                let Poll::Ready((live, outcome)) = testing.as_mut().poll(cx) else {
+                    return Poll::Pending;
+                };
+                self.testing = None;
+                shared
+                    .tested(live, outcome)
+                    .and_then(|live| shared.hooked(live))
+            } else {
+                let live = match self.step(cx) {
+                    Poll::Ready(Ok(live)) => live,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                };
+                match self.shared.screen(live) {
+                    Ok((live, Some(level))) => {
+                        self.testing = Some(test(&self.shared, live, level));
+                        continue;
+                    }
+                    Ok((live, None)) => self.shared.hooked(live),
+                    Err(e) => Err(e),
+                }
             };
-            match self.shared.prepare(live) {
+            match prepared {
                 Ok(live) => {
                     let guard = PooledConnection::new(Arc::clone(&self.shared), live, self.at);
                     return Poll::Ready(Ok(guard));

@@ -5,7 +5,10 @@
 use crate::connection::PoolHooks;
 use crate::error::{Error, Result};
 use std::any::Any;
+use std::future::{poll_fn, Future};
 use std::panic::{self, AssertUnwindSafe};
+use std::pin::pin;
+use std::task::Poll;
 
 /// Log target of the pool.
 pub(crate) const LOG: &str = "nimue::pool";
@@ -38,12 +41,28 @@ pub(crate) fn close_quietly<C: PoolHooks>(pool: &str, conn: C) {
 /// Run driver or hook code, turning a panic into an error so the pool's counts stay right
 /// (the panic message was already printed by the panic hook).
 pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| {
-        Err(Error::interface(format!(
-            "{what} panicked: {}",
-            panic_message(payload.as_ref())
-        )))
+    panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|payload| Err(panicked(what, payload)))
+}
+
+/// [`guarded`] for a future: a panic while it is polled becomes an error.
+pub(crate) async fn guarded_future<T>(
+    what: &str,
+    future: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let mut future = pin!(future);
+    poll_fn(|cx| {
+        panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
+            .unwrap_or_else(|payload| Poll::Ready(Err(panicked(what, payload))))
     })
+    .await
+}
+
+/// The error of driver or hook code that panicked.
+fn panicked(what: &str, payload: Box<dyn Any + Send>) -> Error {
+    Error::interface(format!(
+        "{what} panicked: {}",
+        panic_message(payload.as_ref())
+    ))
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {

@@ -4,9 +4,29 @@
 use super::PgConnection;
 use crate::cursor::PgStream;
 use nimue_core::aio::{AsyncConnection, AsyncStreamingCursor};
-use nimue_core::{Error, Result};
+use nimue_core::{Error, Liveness, PoolHooks, Result};
 
 impl PgConnection {
+    /// [`PoolHooks::check`](nimue_core::PoolHooks::check), awaited: the same ladder.
+    pub(crate) async fn check_awaited(&mut self, level: Liveness) -> Result<()> {
+        if PoolHooks::is_broken(self) {
+            return Err(Error::operational("the connection is broken"));
+        }
+        match level {
+            Liveness::Flag => Ok(()),
+            Liveness::Ping => self.ping_async().await,
+            // `Query`, and any level added later: the most thorough there is.
+            _ => {
+                let _: i64 = AsyncConnection::query_scalar(self, "SELECT 1", ()).await?;
+                if AsyncConnection::autocommit(self) {
+                    Ok(())
+                } else {
+                    AsyncConnection::rollback(self).await
+                }
+            }
+        }
+    }
+
     /// The error for async code on a connection opened for synchronous use.
     fn check_async(&self) -> Result<()> {
         if !self.client.owns_runtime() {

@@ -12,7 +12,7 @@
 
 use super::{Bridged, BridgedConnector, BridgedCursor, Command, Job};
 use crate::aio::cursor::AsyncCursor;
-use crate::connection::{Connect, Connection, Liveness, PoolHooks};
+use crate::connection::{CheckFuture, Connect, Connection, Liveness, PoolHooks};
 use crate::error::Result;
 use crate::params::ParamSets;
 use crate::row::{Columns, Row};
@@ -128,6 +128,11 @@ impl<C: PoolHooks + 'static> PoolHooks for Bridged<C> {
 
     fn check(&mut self, level: Liveness) -> Result<()> {
         self.run_blocking(move |c| c.check(level))
+    }
+
+    /// The check on the connection's thread, its answer awaited.
+    fn check_future(&mut self, level: Liveness) -> Option<CheckFuture<'_>> {
+        Some(Box::pin(self.run(move |c| c.check(level))))
     }
 
     fn is_broken(&self) -> bool {
