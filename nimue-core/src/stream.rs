@@ -66,8 +66,9 @@ pub trait RowStream {
         }
     }
 
-    /// Run `sql` once per parameter set; the default starts it once per set, reads and drops
-    /// any rows, and sums the row counts.
+    /// Run `sql` once per parameter set; the default starts it once per set and sums the row
+    /// counts, a set that returns rows (`INSERT ... RETURNING`) counting the rows it returned
+    /// (read and dropped), as [`AsyncRowStream::start_many`](crate::aio::AsyncRowStream::start_many) does.
     fn start_many(&mut self, sql: &str, param_sets: &mut ParamSets<'_>) -> Result<Started> {
         let mut total = 0;
         let mut last = None;
@@ -80,7 +81,11 @@ pub trait RowStream {
                     total += rowcount.max(0);
                     last = lastrowid.or(last);
                 }
-                Started::Rows(_) => while self.next_row()?.is_some() {},
+                Started::Rows(_) => {
+                    while self.next_row()?.is_some() {
+                        total += 1;
+                    }
+                }
             }
         }
         Ok(Started::Done {

@@ -69,21 +69,23 @@ impl<'c> OdbcStream<'c> {
 
     /// Run `sql` once per parameter set (at least one), reporting errors as the connection
     /// sees them.
-    fn run(&mut self, sql: &str, param_sets: &[&[Value]]) -> Result<Started> {
+    fn run(&mut self, sql: &str, param_sets: &[&[Value]], many: Many) -> Result<Started> {
         // The previous statement ends (and releases what it held) first.
         self.finish();
         self.layout = None;
         self.driver_rows = None;
-        let started = self.begin(sql, param_sets);
+        let started = self.begin(sql, param_sets, many);
         self.conn.settle(started)
     }
 
     /// Prepare `sql`, check and bind each parameter set and execute it. A result set of the
-    /// last execution stays open to be read; earlier ones are read to the end and dropped.
+    /// last execution stays open to be read (`Many::KeepLast`); the others are read to the
+    /// end, their rows counted as changes (`INSERT ... RETURNING`), and dropped.
     fn begin(
         &mut self,
         sql: &str,
         param_sets: &[&[Value]],
+        many: Many,
     ) -> std::result::Result<Started, FetchError> {
         let conn = self.conn;
         let mut statement = conn.odbc().prepare(sql).map_err(map_err)?;
@@ -110,6 +112,10 @@ impl<'c> OdbcStream<'c> {
                 lastrowid: None,
             });
         };
+        let (last, earlier) = match many {
+            Many::KeepLast => (Some(last), earlier),
+            Many::DrainAll => (None, param_sets),
+        };
         conn.statement_runs();
         let dml = starts_with_any(sql, &DML_KEYWORDS);
         let trust_sizes = conn.binds_variable_size_columns();
@@ -124,23 +130,29 @@ impl<'c> OdbcStream<'c> {
         };
         let mut layout = None;
         let mut driver_rows = None;
+        // Whether every execution's rows are counted in `changed` already.
+        let mut counted_all = true;
         let running = Running::try_new(
             statement,
             |statement| -> std::result::Result<_, FetchError> {
                 for params in earlier {
                     let bound = bind(params);
-                    let had_rows = match statement.execute(&bound[..]).map_err(map_err)? {
+                    let returned = match statement.execute(&bound[..]).map_err(map_err)? {
                         Some(mut cursor) => {
                             let read = describe(&mut cursor, trust_sizes)?;
-                            drain(Fetcher::new(cursor, &read)?, &read)?;
-                            true
+                            Some(drain(Fetcher::new(cursor, &read)?, &read)?)
                         }
-                        None => false,
+                        None => None,
                     };
-                    if !had_rows {
-                        add_changed(statement.row_count().map_err(map_err)?);
+                    match returned {
+                        Some(rows) => add_changed(Some(rows)),
+                        None => add_changed(statement.row_count().map_err(map_err)?),
                     }
                 }
+                let Some(last) = last else {
+                    return Ok(None);
+                };
+                counted_all = false;
                 let bound = bind(last);
                 let Some(mut cursor) = statement.execute(&bound[..]).map_err(map_err)? else {
                     return Ok(None);
@@ -171,7 +183,9 @@ impl<'c> OdbcStream<'c> {
             return Ok(Started::Rows(columns));
         }
         let mut statement = running.into_heads().statement;
-        add_changed(statement.row_count().map_err(map_err)?);
+        if !counted_all {
+            add_changed(statement.row_count().map_err(map_err)?);
+        }
         Ok(Started::Done {
             rowcount: changed.filter(|_| dml).unwrap_or(-1),
             lastrowid: None,
@@ -179,17 +193,28 @@ impl<'c> OdbcStream<'c> {
     }
 }
 
+/// What becomes of the last execution's result set.
+#[derive(Clone, Copy)]
+enum Many {
+    /// It stays open to be read (`execute`).
+    KeepLast,
+    /// It is read and counted as the others are (`executemany`, whose row count is every
+    /// set's, as on the other adapters).
+    DrainAll,
+}
+
 /// A parameter set as bound parameters.
 fn bind(params: &[Value]) -> Vec<Box<dyn InputParameter>> {
     params.iter().map(to_param).collect()
 }
 
-/// Read a result set to its end (conversion errors included) and close it.
-fn drain(mut rows: Fetcher<'_>, layout: &Layout) -> std::result::Result<(), FetchError> {
+/// Read a result set to its end (conversion errors included) and close it; its rows.
+fn drain(mut rows: Fetcher<'_>, layout: &Layout) -> std::result::Result<usize, FetchError> {
+    let mut n = 0;
     let read = loop {
         match rows.next_values(layout) {
-            Ok(Some(_)) => continue,
-            Ok(None) => break Ok(()),
+            Ok(Some(_)) => n += 1,
+            Ok(None) => break Ok(n),
             Err(e) => break Err(e),
         }
     };
@@ -206,7 +231,7 @@ fn query_rows(cursor: &mut OdbcCursorImpl<'_>) -> Option<i64> {
 
 impl RowStream for OdbcStream<'_> {
     fn start(&mut self, sql: &str, params: &[Value]) -> Result<Started> {
-        self.run(sql, &[params])
+        self.run(sql, &[params], Many::KeepLast)
     }
 
     fn rowcount(&self) -> Option<i64> {
@@ -227,7 +252,7 @@ impl RowStream for OdbcStream<'_> {
                 lastrowid: None,
             });
         }
-        self.run(sql, &sets)
+        self.run(sql, &sets, Many::DrainAll)
     }
 
     fn next_row(&mut self) -> Result<Option<Row>> {

@@ -13,8 +13,7 @@ use futures_util::Stream;
 use nimue_core::aio::AsyncRowStream;
 use nimue_core::sql::{first_keyword, starts_with_any, DML_KEYWORDS};
 use nimue_core::{
-    CellRef, Columns, DatabaseError, ErrorKind, ParamSets, RawRow, Result, Row, RowStream, Started,
-    Value,
+    CellRef, Columns, DatabaseError, ErrorKind, RawRow, Result, Row, RowStream, Started, Value,
 };
 use postgres::types::ToSql;
 use std::future::{poll_fn, Future};
@@ -402,26 +401,6 @@ impl RowStream for PgStream<'_> {
                 e.map_or(Ok(false), Err)
             }
         }
-    }
-
-    /// Once per parameter set, as [`RowStream::start_many`]; a set that returns rows (e.g.
-    /// `INSERT ... RETURNING`) adds their number to `rowcount`, as a set that changes rows does.
-    fn start_many(&mut self, sql: &str, param_sets: &mut ParamSets<'_>) -> Result<Started> {
-        let mut total = 0;
-        for params in param_sets {
-            match RowStream::start(self, sql, &params)? {
-                Started::Done { rowcount, .. } => total += rowcount.max(0),
-                Started::Rows(_) => {
-                    while RowStream::next_row(self)?.is_some() {
-                        total += 1;
-                    }
-                }
-            }
-        }
-        Ok(Started::Done {
-            rowcount: total,
-            lastrowid: None,
-        })
     }
 }
 

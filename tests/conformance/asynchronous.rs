@@ -48,6 +48,15 @@ pub fn async_statements_on<K: Connect + Clone, A: AsyncConnect>(t: &Target<K>, c
             .await
             .unwrap();
         assert_eq!(cur.rowcount(), 9);
+        // The rows a statement returns count as its changes, as in the blocking suite.
+        let returning = format!("INSERT INTO {table} (id, name) VALUES (?, ?) RETURNING id");
+        cur.executemany(&returning, (11..=12).map(|i| (i, format!("n{i}"))))
+            .await
+            .unwrap();
+        assert_eq!(cur.rowcount(), 2, "executemany of INSERT ... RETURNING");
+        cur.execute(&format!("DELETE FROM {table} WHERE id > ?"), (10,))
+            .await
+            .unwrap();
         cur.execute(&format!("SELECT id, name FROM {table} ORDER BY id"), ())
             .await
             .unwrap();

@@ -748,6 +748,14 @@ pub fn rowcount_and_lastrowid<K: Connect>(t: &Target<K>) {
     }
     cur.execute(&format!("SELECT v FROM {table}"), &[]).unwrap();
     assert_eq!(cur.lastrowid(), None, "a query has no row id");
+
+    // A statement that changes rows and returns them (PostgreSQL, SQLite >= 3.35 and
+    // MariaDB >= 10.5 have `RETURNING`): executemany's rowcount counts them as it counts
+    // the rows of one that returns nothing, on every database.
+    let returning = format!("INSERT INTO {table} (v) VALUES (?) RETURNING v");
+    let sets: Vec<Vec<Value>> = (1..=3).map(|i| vec![Value::Int(i * 100)]).collect();
+    cur.executemany(&returning, &sets).unwrap();
+    assert_eq!(cur.rowcount(), 3, "executemany of INSERT ... RETURNING");
     drop(cur);
     conn.commit().unwrap();
 }
