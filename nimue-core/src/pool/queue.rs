@@ -176,7 +176,9 @@ impl<C> State<C> {
         mailbox.deadline = None;
         mailbox.hold_until = hold_until;
         mailbox.signal.ready.store(false, Ordering::Relaxed);
-        (index, Arc::clone(&mailbox.signal))
+        let signal = Arc::clone(&mailbox.signal);
+        self.holding += usize::from(hold_until.is_some());
+        (index, signal)
     }
 
     /// Queue an async task (`get_async`) as [`enqueue`](Self::enqueue) does a thread; it
@@ -200,10 +202,22 @@ impl<C> State<C> {
 
     /// Queued waiters that connections may be opened for (all but those holding off).
     pub(super) fn waiting_for_slots(&self) -> usize {
+        self.waiters.len() - self.holding
+    }
+
+    /// The waiters holding off, counted one by one (for [`State::check`]).
+    pub(super) fn count_holding(&self) -> usize {
         self.waiters
             .iter()
-            .filter(|&&i| self.mailboxes[i].hold_until.is_none())
+            .filter(|&&i| self.mailboxes[i].hold_until.is_some())
             .count()
+    }
+
+    /// A waiter's hold-off ends (it was over, or the waiter left the queue).
+    fn unhold(&mut self, index: usize) {
+        if self.mailboxes[index].hold_until.take().is_some() {
+            self.holding -= 1;
+        }
     }
 
     /// Wake the first waiter to start the connects the demand asked for ([`State::pending`]):
@@ -248,17 +262,17 @@ impl<C> State<C> {
         let mut at = 0;
         while at < self.waiters.len() {
             let index = self.waiters[at];
-            let mailbox = &mut self.mailboxes[index];
-            match mailbox.hold_until {
+            match self.mailboxes[index].hold_until {
                 Some(until) if until <= now => {
-                    mailbox.hold_until = None;
+                    self.unhold(index);
                     unheld = true;
                 }
                 Some(until) => sooner(until),
                 None => {}
             }
-            match mailbox.deadline {
+            match self.mailboxes[index].deadline {
                 Some(deadline) if deadline <= now => {
+                    self.unhold(index);
                     self.waiters.remove(at);
                     wakes.push(self.served(index, Grant::TimedOut));
                     self.left_queue();
@@ -300,6 +314,7 @@ impl<C> State<C> {
         let at = self.waiters.iter().position(|&i| i == index);
         debug_assert!(at.is_some(), "an unserved waiter is queued");
         if let Some(at) = at {
+            self.unhold(index);
             self.waiters.remove(at);
         }
         self.free.push(index);
@@ -334,6 +349,7 @@ impl<C> State<C> {
     pub(super) fn serve(&mut self, grant: Grant<C>) -> Option<Wake> {
         self.note("serve");
         let index = self.waiters.pop_front()?;
+        self.unhold(index);
         let wake = self.served(index, grant);
         self.left_queue();
         Some(wake)

@@ -129,6 +129,9 @@ pub(crate) struct State<C> {
     pub shrinking: bool,
     /// Queued waiters (indices into `mailboxes`), first come first served.
     pub(super) waiters: VecDeque<usize>,
+    /// How many of them hold off (their mailbox's `hold_until` is set): kept with every
+    /// change to the queue or a hold-off, so the demand rule counts the others in O(1).
+    pub(super) holding: usize,
     /// The queued waiter told to come and take an idle connection (invariant 3).
     pub(super) nudged: Option<usize>,
     pub(super) mailboxes: Vec<Mailbox<C>>,
@@ -174,6 +177,7 @@ impl<C> State<C> {
             min_idle,
             shrinking: false,
             waiters: VecDeque::new(),
+            holding: 0,
             nudged: None,
             mailboxes: Vec::new(),
             free: Vec::new(),
@@ -226,6 +230,11 @@ impl<C> State<C> {
         debug_assert!(
             self.nudged.is_none_or(|i| self.waiters.contains(&i)),
             "the nudged waiter is queued"
+        );
+        debug_assert_eq!(
+            self.holding,
+            self.count_holding(),
+            "the waiters holding off are counted"
         );
         debug_assert!(
             self.waiting_for_slots() <= self.opening + self.idle.len() + self.checking
