@@ -9,10 +9,12 @@ use crate::row::Row;
 use crate::value::FromValue;
 
 mod hooks;
+mod poolable;
 mod session_reset;
 mod transaction;
 
 pub use hooks::{CheckFuture, Liveness, PoolHooks};
+pub use poolable::{Open, Poolable};
 pub use session_reset::SessionReset;
 pub use transaction::Transaction;
 pub(crate) use transaction::{is_retryable, retry_pauses, settle};

@@ -42,8 +42,8 @@ pub mod value;
 
 pub use cell::RowView;
 pub use connection::{
-    check_param_count, CheckFuture, Connect, Connection, Liveness, PoolHooks, SessionReset,
-    Transaction,
+    check_param_count, CheckFuture, Connect, Connection, Liveness, Open, PoolHooks, Poolable,
+    SessionReset, Transaction,
 };
 pub use cursor::{BufferedCursor, Cursor, Execute, ResultSet, Rows};
 pub use dynamic::{BoxConnection, BoxConnector, DynConnection};

@@ -1,5 +1,6 @@
 //! The connection pool: one for every driver (any connector, [`Connect`]), kept healthy by a
-//! background liveness checker.
+//! background liveness checker. It asks of its connections only what [`Poolable`](crate::Poolable)
+//! says (every DB-API connection is one), of its connector only [`Open`].
 //!
 //! ```
 //! use nimue::sqlite::SqliteConnector;
@@ -116,7 +117,7 @@ pub use events::{CloseReason, PoolEvent};
 pub use guard::PooledConnection;
 pub use stats::PoolState;
 
-use crate::connection::{Connect, Connection, Transaction};
+use crate::connection::{Connect, Connection, Open, Transaction};
 use crate::error::{Error, Result};
 use shared::Shared;
 use std::fmt;
@@ -148,11 +149,11 @@ use sync::{fence, Arc};
 /// assert!(pool.state().total <= 4);
 /// # Ok::<(), nimue::Error>(())
 /// ```
-pub struct Pool<K: Connect> {
+pub struct Pool<K: Open> {
     shared: Arc<Shared<K>>,
 }
 
-impl<K: Connect> Pool<K> {
+impl<K: Open> Pool<K> {
     /// A pool with every setting at its default (at most 10 connections, 1 kept ready, as
     /// r2d2's `Pool::new`); opens that one first ([`PoolBuilder::build`]). Sizes and every
     /// other setting are named on [`builder`](Self::builder):
@@ -260,29 +261,6 @@ impl<K: Connect> Pool<K> {
         GetAsync::new(Arc::clone(&self.shared), timeout, Location::caller())
     }
 
-    /// Check out a connection, run `f` in a transaction on it
-    /// ([`Connection::transaction`]: committed on `Ok`, rolled back on `Err` or a panic), and
-    /// give the connection back.
-    ///
-    /// ```
-    /// use nimue::sqlite::SqliteConnector;
-    /// use nimue::{Connection, Pool};
-    /// let pool = Pool::builder(SqliteConnector::memory()).min_idle(1).max_size(2).build()?;
-    /// let changed = pool.transaction(|tx| {
-    ///     tx.execute("CREATE TABLE t (n INTEGER)", ())?;
-    ///     tx.execute("INSERT INTO t VALUES (1)", ())
-    /// })?;
-    /// assert_eq!(changed, 1);
-    /// # Ok::<(), nimue::Error>(())
-    /// ```
-    #[track_caller]
-    pub fn transaction<T>(
-        &self,
-        f: impl FnOnce(&mut Transaction<'_, K::Connection>) -> Result<T>,
-    ) -> Result<T> {
-        self.get()?.transaction(f)
-    }
-
     /// [`get`](Pool::get) with another timeout.
     ///
     /// ```
@@ -341,7 +319,7 @@ impl<K: Connect> Pool<K> {
     #[track_caller]
     pub fn with<T, E: From<Error>>(
         &self,
-        f: impl FnOnce(&mut K::Connection) -> std::result::Result<T, E>,
+        f: impl FnOnce(&mut K::Conn) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let timeout = self.shared.config.connection_timeout;
         let live = Shared::checkout(&self.shared, Some(timeout))?
@@ -449,7 +427,7 @@ impl<K: Connect> Pool<K> {
     /// A guard for a connection checked out at `at`.
     fn lend(
         &self,
-        live: Box<state::Live<K::Connection>>,
+        live: Box<state::Live<K::Conn>>,
         at: &'static Location<'static>,
     ) -> PooledConnection<K> {
         PooledConnection::new(Arc::clone(&self.shared), live, at)
@@ -483,7 +461,33 @@ impl<K: Connect> Pool<K> {
     }
 }
 
-impl<K: Connect> Clone for Pool<K> {
+/// What needs the DB-API of a pool's connections.
+impl<K: Connect> Pool<K> {
+    /// Check out a connection, run `f` in a transaction on it
+    /// ([`Connection::transaction`]: committed on `Ok`, rolled back on `Err` or a panic), and
+    /// give the connection back.
+    ///
+    /// ```
+    /// use nimue::sqlite::SqliteConnector;
+    /// use nimue::{Connection, Pool};
+    /// let pool = Pool::builder(SqliteConnector::memory()).min_idle(1).max_size(2).build()?;
+    /// let changed = pool.transaction(|tx| {
+    ///     tx.execute("CREATE TABLE t (n INTEGER)", ())?;
+    ///     tx.execute("INSERT INTO t VALUES (1)", ())
+    /// })?;
+    /// assert_eq!(changed, 1);
+    /// # Ok::<(), nimue::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn transaction<T>(
+        &self,
+        f: impl FnOnce(&mut Transaction<'_, K::Connection>) -> Result<T>,
+    ) -> Result<T> {
+        self.get()?.transaction(f)
+    }
+}
+
+impl<K: Open> Clone for Pool<K> {
     fn clone(&self) -> Self {
         // Relaxed suffices: the new handle is made from a live one, as with `Arc::clone`.
         self.shared.handles.fetch_add(1, Ordering::Relaxed);
@@ -493,7 +497,7 @@ impl<K: Connect> Clone for Pool<K> {
     }
 }
 
-impl<K: Connect> Drop for Pool<K> {
+impl<K: Open> Drop for Pool<K> {
     fn drop(&mut self) {
         // Release/acquire, as `Arc`'s drop: every other handle's use happens before the close.
         if self.shared.handles.fetch_sub(1, Ordering::Release) == 1 {
@@ -503,7 +507,7 @@ impl<K: Connect> Drop for Pool<K> {
     }
 }
 
-impl<K: Connect> fmt::Debug for Pool<K> {
+impl<K: Open> fmt::Debug for Pool<K> {
     /// The pool's name and numbers; never the connector (it may hold credentials).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.state();

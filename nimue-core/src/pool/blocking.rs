@@ -20,7 +20,7 @@ use super::shared::Shared;
 use super::state::Live;
 use super::sync::Arc;
 use super::Pool;
-use crate::connection::Connect;
+use crate::connection::Open;
 use crate::error::{Error, Result};
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
@@ -29,9 +29,9 @@ use std::thread;
 /// A connection on its way between a guard and a blocking thread: given back to the pool
 /// (reset first, as a dropped guard's) if dropped while it still holds it, by the same path
 /// as a dropped guard: off a runtime's thread when the return may call the driver.
-struct Lent<K: Connect> {
+struct Lent<K: Open> {
     shared: Arc<Shared<K>>,
-    live: Option<Box<Live<K::Connection>>>,
+    live: Option<Box<Live<K::Conn>>>,
     /// Whether the thread that let it go was panicking (its connection is then discarded).
     panicking: bool,
     /// Already sent off a runtime's thread once (by [`off_runtime`]): given back where it is
@@ -40,7 +40,7 @@ struct Lent<K: Connect> {
     sent_off: bool,
 }
 
-impl<K: Connect> Drop for Lent<K> {
+impl<K: Open> Drop for Lent<K> {
     fn drop(&mut self) {
         if let Some(live) = self.live.take() {
             let panicking = self.panicking || thread::panicking();
@@ -56,11 +56,11 @@ impl<K: Connect> Drop for Lent<K> {
 /// When called on a thread inside a tokio runtime and giving `live` back may call the driver
 /// ([`reset_is_local`](crate::PoolHooks::reset_is_local) says no): give it back on one of
 /// the runtime's blocking threads and return `None`; else return it, to be given back here.
-pub(crate) fn off_runtime<K: Connect>(
+pub(crate) fn off_runtime<K: Open>(
     shared: &Arc<Shared<K>>,
-    live: Box<Live<K::Connection>>,
+    live: Box<Live<K::Conn>>,
     panicking: bool,
-) -> Option<Box<Live<K::Connection>>> {
+) -> Option<Box<Live<K::Conn>>> {
     // Off any runtime (a thread-local read): the common case of synchronous code, which
     // asks nothing of the connection here. Or on one of nimue's blocking threads, where
     // returns belong.
@@ -104,7 +104,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
         .unwrap_or("a panic")
 }
 
-impl<K: Connect> PooledConnection<K> {
+impl<K: Open> PooledConnection<K> {
     /// Run `f` on this connection on one of tokio's blocking threads and return its result,
     /// so that an async task never runs driver I/O on its runtime's threads (feature `tokio`).
     ///
@@ -128,7 +128,7 @@ impl<K: Connect> PooledConnection<K> {
     /// ```
     pub async fn interact<F, T>(&mut self, f: F) -> Result<T>
     where
-        F: FnOnce(&mut K::Connection) -> T + Send + 'static,
+        F: FnOnce(&mut K::Conn) -> T + Send + 'static,
         T: Send + 'static,
     {
         let Some(live) = self.live_mut().take() else {
@@ -142,7 +142,7 @@ impl<K: Connect> PooledConnection<K> {
     }
 }
 
-impl<K: Connect> Pool<K> {
+impl<K: Open> Pool<K> {
     /// Check out a connection ([`get_async`](Pool::get_async)), run `f` on it on one of tokio's
     /// blocking threads, and give it back from there (feature `tokio`): for a request that
     /// needs one connection once, one trip to a blocking thread where
@@ -171,7 +171,7 @@ impl<K: Connect> Pool<K> {
     /// ```
     pub async fn interact<F, T>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(&mut K::Connection) -> T + Send + 'static,
+        F: FnOnce(&mut K::Conn) -> T + Send + 'static,
         T: Send + 'static,
     {
         let mut conn = self.get_async().await?;
@@ -192,13 +192,13 @@ impl<K: Connect> Pool<K> {
 /// and the `Lent` in it gives the connection back. A panic in `f` discards the connection.
 async fn run_blocking<K, F, T>(
     shared: &Arc<Shared<K>>,
-    live: Box<Live<K::Connection>>,
+    live: Box<Live<K::Conn>>,
     f: F,
     keep: bool,
 ) -> Result<(Option<Lent<K>>, T)>
 where
-    K: Connect,
-    F: FnOnce(&mut K::Connection) -> T + Send + 'static,
+    K: Open,
+    F: FnOnce(&mut K::Conn) -> T + Send + 'static,
     T: Send + 'static,
 {
     let pool = Arc::clone(shared);

@@ -3,7 +3,7 @@
 use super::config::{check_sizes, Config, Reuse};
 use super::shared::Shared;
 use super::Pool;
-use crate::connection::{Connect, Liveness};
+use crate::connection::{Liveness, Open};
 use crate::error::{Error, Result};
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -36,12 +36,12 @@ static POOLS: AtomicUsize = AtomicUsize::new(1);
 /// assert_eq!(pool.get()?.query_scalar::<i64>("PRAGMA busy_timeout", ())?, 5000);
 /// # Ok::<(), nimue::Error>(())
 /// ```
-pub struct PoolBuilder<K: Connect> {
+pub struct PoolBuilder<K: Open> {
     connector: K,
-    config: Config<K::Connection>,
+    config: Config<K::Conn>,
 }
 
-impl<K: Connect> fmt::Debug for PoolBuilder<K> {
+impl<K: Open> fmt::Debug for PoolBuilder<K> {
     /// Shows the settings, never the connector (it may hold credentials).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.config;
@@ -67,7 +67,7 @@ impl<K: Connect> fmt::Debug for PoolBuilder<K> {
     }
 }
 
-impl<K: Connect> PoolBuilder<K> {
+impl<K: Open> PoolBuilder<K> {
     pub(crate) fn new(connector: K) -> Self {
         PoolBuilder {
             connector,
@@ -307,7 +307,7 @@ impl<K: Connect> PoolBuilder<K> {
     /// plus the pool restore on every return.
     pub fn on_connect(
         mut self,
-        hook: impl Fn(&mut K::Connection) -> Result<()> + Send + Sync + 'static,
+        hook: impl Fn(&mut K::Conn) -> Result<()> + Send + Sync + 'static,
     ) -> Self {
         self.config.on_connect = Some(Box::new(hook));
         self
@@ -317,7 +317,7 @@ impl<K: Connect> PoolBuilder<K> {
     /// `get` goes on with another).
     pub fn on_checkout(
         mut self,
-        hook: impl Fn(&mut K::Connection) -> Result<()> + Send + Sync + 'static,
+        hook: impl Fn(&mut K::Conn) -> Result<()> + Send + Sync + 'static,
     ) -> Self {
         self.config.on_checkout = Some(Box::new(hook));
         self
@@ -326,7 +326,7 @@ impl<K: Connect> PoolBuilder<K> {
     /// Run on every returned connection, after [`PoolHooks::reset`](crate::PoolHooks::reset); an error discards it.
     pub fn on_checkin(
         mut self,
-        hook: impl Fn(&mut K::Connection) -> Result<()> + Send + Sync + 'static,
+        hook: impl Fn(&mut K::Conn) -> Result<()> + Send + Sync + 'static,
     ) -> Self {
         self.config.on_checkin = Some(Box::new(hook));
         self

@@ -16,7 +16,7 @@ use super::guarded::{guarded, LOG};
 use super::shared::Shared;
 use super::state::Retire;
 use super::sync::Arc;
-use crate::connection::{Connect, PoolHooks};
+use crate::connection::{Open, Poolable};
 use std::io;
 use std::sync::PoisonError;
 use std::thread::{self, JoinHandle};
@@ -30,7 +30,7 @@ fn later(at: Instant, d: Duration) -> Instant {
 }
 
 /// Start the checker of `shared`.
-pub(crate) fn spawn<K: Connect>(shared: &Arc<Shared<K>>) -> io::Result<JoinHandle<()>> {
+pub(crate) fn spawn<K: Open>(shared: &Arc<Shared<K>>) -> io::Result<JoinHandle<()>> {
     let shared = Arc::clone(shared);
     let name = format!("nimue-checker {}", shared.config.name).replace('\0', "");
     thread::Builder::new()
@@ -38,7 +38,7 @@ pub(crate) fn spawn<K: Connect>(shared: &Arc<Shared<K>>) -> io::Result<JoinHandl
         .spawn(move || run(&shared))
 }
 
-fn run<K: Connect>(shared: &Shared<K>) {
+fn run<K: Open>(shared: &Shared<K>) {
     let interval = shared.config.check_interval;
     let leak_period = shared.leaks.as_ref().map(|leaks| leaks.scan_period());
     let mut next_round = later(Instant::now(), interval);
@@ -84,7 +84,7 @@ fn run<K: Connect>(shared: &Shared<K>) {
 
 /// Open connections while the pool wants them (up to `min_idle` idle, or one retry for
 /// waiters while backing off); stop at the first failure.
-fn top_up<K: Connect>(shared: &Shared<K>) {
+fn top_up<K: Open>(shared: &Shared<K>) {
     loop {
         let attempt = {
             let mut st = shared.lock();
@@ -103,7 +103,7 @@ fn top_up<K: Connect>(shared: &Shared<K>) {
 }
 
 /// One round: retire expired and idle-timed-out connections, then ping the others.
-fn round<K: Connect>(shared: &Shared<K>) {
+fn round<K: Open>(shared: &Shared<K>) {
     // Shelved connections are idle too: into the state, to be pinged and retired like any.
     shared.drain_lane();
     #[cfg(feature = "metrics")]

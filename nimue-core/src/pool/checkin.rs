@@ -7,7 +7,7 @@ use super::resetter::{RESET_QUEUE, SPARE};
 use super::shared::Shared;
 use super::state::{Live, Retire, State, Wake};
 use super::sync::{Arc, MutexGuard};
-use crate::connection::{Connect, Connection, PoolHooks};
+use crate::connection::{Open, Poolable};
 use crate::error::Result;
 use std::time::Instant;
 
@@ -37,16 +37,12 @@ pub(crate) enum Why {
     Detached,
 }
 
-impl<K: Connect> Shared<K> {
+impl<K: Open> Shared<K> {
     /// The one way back for a connection nobody holds any more (a dropped guard, an
     /// `interact` future cancelled with the connection in it): on an async runtime's thread,
     /// a return that calls the driver runs on a blocking thread (feature `tokio`), else as
     /// [`checkin_dropped`](Self::checkin_dropped) here.
-    pub(crate) fn give_back_dropped(
-        this: &Arc<Self>,
-        live: Box<Live<K::Connection>>,
-        panicking: bool,
-    ) {
+    pub(crate) fn give_back_dropped(this: &Arc<Self>, live: Box<Live<K::Conn>>, panicking: bool) {
         #[cfg(feature = "tokio")]
         let Some(live) = super::blocking::off_runtime(this, live, panicking) else {
             return;
@@ -57,7 +53,7 @@ impl<K: Connect> Shared<K> {
     /// A dropped guard gives its connection back: to the resetter when its reset would wait
     /// on the database, the resetter has room and two others are idle (`resetter.rs`,
     /// invariant 4), else as [`checkin`](Self::checkin).
-    pub(crate) fn checkin_dropped(&self, live: Box<Live<K::Connection>>, panicking: bool) {
+    pub(crate) fn checkin_dropped(&self, live: Box<Live<K::Conn>>, panicking: bool) {
         let live = match &self.resetter {
             Some(resetter)
                 // `reset_waits` first: on the common path (it says no) `is_broken` is asked
@@ -97,14 +93,14 @@ impl<K: Connect> Shared<K> {
     /// The resetter's [`checkin`](Self::checkin) of a connection from
     /// [`checkin_dropped`](Self::checkin_dropped): counted as being reset until its reset is
     /// done, then put back or discarded as usual.
-    pub(crate) fn checkin_reset(&self, live: Box<Live<K::Connection>>) {
+    pub(crate) fn checkin_reset(&self, live: Box<Live<K::Conn>>) {
         // The error was logged; a dropped guard has no one to report it to.
         let _ = self.checkin_from(live, false, Held::Resetting);
     }
 
     /// A guard gives its connection back: reset it and hand it to the first waiter or make it
     /// idle; discard it when it is broken, was held by a panicking thread, or fails to reset.
-    pub(crate) fn checkin(&self, live: Box<Live<K::Connection>>, panicking: bool) -> Result<()> {
+    pub(crate) fn checkin(&self, live: Box<Live<K::Conn>>, panicking: bool) -> Result<()> {
         self.checkin_from(live, panicking, Held::InUse)
     }
 
@@ -113,7 +109,7 @@ impl<K: Connect> Shared<K> {
     /// its slot, so `PoolState` never shows it in use).
     fn checkin_from(
         &self,
-        mut live: Box<Live<K::Connection>>,
+        mut live: Box<Live<K::Conn>>,
         panicking: bool,
         held: Held,
     ) -> Result<()> {
@@ -132,8 +128,10 @@ impl<K: Connect> Shared<K> {
             if live.conn.reset_cleared_session() {
                 self.set_up(&mut live.conn)?;
             }
-            if live.conn.autocommit() != live.autocommit {
-                live.conn.set_autocommit(live.autocommit)?;
+            if let Some(on) = live.autocommit {
+                if live.conn.session_autocommit() != Some(on) {
+                    live.conn.set_session_autocommit(on)?;
+                }
             }
             Ok(())
         });
@@ -163,7 +161,7 @@ impl<K: Connect> Shared<K> {
 
     /// Return a connection (counted in `in_use`) through the state: to the first waiter or
     /// idle, or closed when the pool is closed, it expired or is unwanted.
-    pub(crate) fn put_back(&self, live: Live<K::Connection>) {
+    pub(crate) fn put_back(&self, live: Live<K::Conn>) {
         let mut st = self.lock();
         st.demand.returned();
         self.give_back(st, live, false);
@@ -174,8 +172,8 @@ impl<K: Connect> Shared<K> {
     /// have ended an outage, or gone idle with waiters held back).
     pub(crate) fn give_back(
         &self,
-        mut st: MutexGuard<'_, State<K::Connection>>,
-        live: Live<K::Connection>,
+        mut st: MutexGuard<'_, State<K::Conn>>,
+        live: Live<K::Conn>,
         opened: bool,
     ) {
         if let Some(why) = Self::not_kept(&st, &live) {
@@ -200,7 +198,7 @@ impl<K: Connect> Shared<K> {
 
     /// Why a connection coming back (or just opened) is closed rather than kept: the pool is
     /// closed, it expired, or it is unwanted (opened before an eviction, or over the size).
-    pub(crate) fn not_kept(st: &State<K::Connection>, live: &Live<K::Connection>) -> Option<Why> {
+    pub(crate) fn not_kept(st: &State<K::Conn>, live: &Live<K::Conn>) -> Option<Why> {
         let expired = live.expires.is_some_and(|at| at <= st.tick);
         if st.closed {
             Some(Why::Closed)
@@ -214,7 +212,7 @@ impl<K: Connect> Shared<K> {
     }
 
     /// Close a connection (no lock held), then free its slot.
-    pub(crate) fn discard(&self, live: Live<K::Connection>, from: Held, why: Why) {
+    pub(crate) fn discard(&self, live: Live<K::Conn>, from: Held, why: Why) {
         if why == Why::CheckFailed {
             self.disconnect_seen(live.born);
         }

@@ -23,7 +23,7 @@ use super::queue::Signal;
 use super::shared::Shared;
 use super::state::{Grant, Live, State, Wake};
 use super::sync::{Arc, MutexGuard};
-use crate::connection::{Connect, Liveness, PoolHooks};
+use crate::connection::{Liveness, Open, Poolable};
 use crate::error::{Error, Result};
 use std::task::Waker;
 use std::time::{Duration, Instant};
@@ -144,13 +144,9 @@ impl Checkout {
     }
 }
 
-impl<K: Connect> Shared<K> {
+impl<K: Open> Shared<K> {
     /// Step 1: an idle connection, or queue (see the module docs). Not for a queued caller.
-    pub(crate) fn look(
-        this: &Arc<Self>,
-        co: &mut Checkout,
-        how: How<'_>,
-    ) -> Result<Look<K::Connection>> {
+    pub(crate) fn look(this: &Arc<Self>, co: &mut Checkout, how: How<'_>) -> Result<Look<K::Conn>> {
         debug_assert!(
             co.queued.is_none(),
             "a queued caller collects, it does not look"
@@ -254,8 +250,8 @@ impl<K: Connect> Shared<K> {
     pub(crate) fn collect<'a>(
         this: &'a Arc<Self>,
         co: &mut Checkout,
-        mut st: MutexGuard<'a, State<K::Connection>>,
-    ) -> Collected<'a, K::Connection> {
+        mut st: MutexGuard<'a, State<K::Conn>>,
+    ) -> Collected<'a, K::Conn> {
         let Some((index, queued)) = co.queued else {
             unreachable!("only a queued caller collects");
         };
@@ -294,7 +290,7 @@ impl<K: Connect> Shared<K> {
     /// under the lock `st`: the waiters may need connects that what it took was counted
     /// against (an idle connection a waiter holding off took, say), so the demand rule is
     /// applied again; then `next` is woken and the connects are started.
-    fn demand_changed(this: &Arc<Self>, mut st: MutexGuard<'_, State<K::Connection>>, next: Wake) {
+    fn demand_changed(this: &Arc<Self>, mut st: MutexGuard<'_, State<K::Conn>>, next: Wake) {
         if st.waiting() > 0 {
             st.open_for_demand(Instant::now());
             this.time(&st, st.demand.review_at);
@@ -312,7 +308,7 @@ impl<K: Connect> Shared<K> {
     pub(crate) fn leave(
         this: &Arc<Self>,
         co: &mut Checkout,
-        mut st: MutexGuard<'_, State<K::Connection>>,
+        mut st: MutexGuard<'_, State<K::Conn>>,
         timed_out: bool,
     ) -> Option<Error> {
         let (index, queued) = co.queued.take()?;
@@ -329,7 +325,7 @@ impl<K: Connect> Shared<K> {
 
     /// Tell the timer about a time it must act at (a task's deadline, a hold-off's end, the
     /// demand rule's review), if it would sleep past it.
-    pub(crate) fn time(&self, st: &State<K::Connection>, at: Option<Instant>) {
+    pub(crate) fn time(&self, st: &State<K::Conn>, at: Option<Instant>) {
         if st.timer_late_for(at) {
             self.timer_wake.notify_one();
         }
@@ -338,10 +334,7 @@ impl<K: Connect> Shared<K> {
     /// Step 3: check a connection before handing it out; `Err`: it was discarded, for that
     /// reason. A new one (never handed out) is not tested again. (A task's checkout runs the
     /// same three parts, awaiting the test where the connection can: `checkout_async.rs`.)
-    pub(crate) fn prepare(
-        &self,
-        live: Box<Live<K::Connection>>,
-    ) -> Result<Box<Live<K::Connection>>> {
+    pub(crate) fn prepare(&self, live: Box<Live<K::Conn>>) -> Result<Box<Live<K::Conn>>> {
         let (mut live, test) = self.screen(live)?;
         if let Some(level) = test {
             let outcome = guarded("ping", || live.conn.check(level));
@@ -353,10 +346,7 @@ impl<K: Connect> Shared<K> {
     /// Step 3, first part: discard a broken connection; the liveness to test it at, if
     /// `test_on_checkout` asks for a test (not of a new one, nor of one returned within the
     /// skip window).
-    pub(crate) fn screen(
-        &self,
-        mut live: Box<Live<K::Connection>>,
-    ) -> Result<Screened<K::Connection>> {
+    pub(crate) fn screen(&self, mut live: Box<Live<K::Conn>>) -> Result<Screened<K::Conn>> {
         if std::mem::take(&mut live.fresh) {
             return Ok((live, None));
         }
@@ -375,9 +365,9 @@ impl<K: Connect> Shared<K> {
     /// Step 3, second part: the test's `outcome`; a failed test discards the connection.
     pub(crate) fn tested(
         &self,
-        live: Box<Live<K::Connection>>,
+        live: Box<Live<K::Conn>>,
         outcome: Result<()>,
-    ) -> Result<Box<Live<K::Connection>>> {
+    ) -> Result<Box<Live<K::Conn>>> {
         match outcome {
             Ok(()) => Ok(live),
             Err(e) => {
@@ -389,10 +379,7 @@ impl<K: Connect> Shared<K> {
     }
 
     /// Step 3, last part: the `on_checkout` hook, if set; a failure discards the connection.
-    pub(crate) fn hooked(
-        &self,
-        mut live: Box<Live<K::Connection>>,
-    ) -> Result<Box<Live<K::Connection>>> {
+    pub(crate) fn hooked(&self, mut live: Box<Live<K::Conn>>) -> Result<Box<Live<K::Conn>>> {
         if let Some(hook) = &self.config.on_checkout {
             if let Err(e) = guarded("the on_checkout hook", || hook(&mut live.conn)) {
                 log::warn!(target: LOG, "pool {:?}: on_checkout failed, connection discarded: {e}", self.config.name);
@@ -412,7 +399,7 @@ impl<K: Connect> Shared<K> {
 
     /// The error of a checkout whose time ran out (counted by the caller): the connect
     /// error while connecting fails, else a timeout caused by the last rejection, if any.
-    pub(crate) fn timed_out(&self, st: &State<K::Connection>, co: &mut Checkout) -> Error {
+    pub(crate) fn timed_out(&self, st: &State<K::Conn>, co: &mut Checkout) -> Error {
         self.timeout_error(st, co.elapsed(), co.rejected.take())
     }
 }

@@ -29,7 +29,7 @@ use super::guarded::{guarded, guarded_future};
 use super::shared::Shared;
 use super::state::{Grant, Live};
 use super::sync::Arc;
-use crate::connection::{Connect, Liveness, PoolHooks};
+use crate::connection::{Liveness, Open, Poolable};
 use crate::error::Result;
 use std::fmt;
 use std::future::Future;
@@ -43,14 +43,14 @@ use std::time::{Duration, Instant};
 /// without blocking a thread. Cancellation-safe: dropping it at any point gives back whatever
 /// it was given.
 #[must_use = "futures do nothing unless polled"]
-pub struct GetAsync<K: Connect> {
+pub struct GetAsync<K: Open> {
     shared: Arc<Shared<K>>,
     co: Checkout,
     at: &'static Location<'static>,
     /// When it was first polled, for the event hooks (none: no hook, or not polled yet).
     called: Option<Instant>,
     /// The checkout test of the connection it was given, under way.
-    testing: Option<Test<K::Connection>>,
+    testing: Option<Test<K::Conn>>,
 }
 
 /// A checkout test under way: its future owns the connection (lent, `Lent`) and hands it
@@ -59,13 +59,13 @@ type Test<C> = Pin<Box<dyn Future<Output = (Box<Live<C>>, Result<()>)> + Send>>;
 
 /// A connection lent to its checkout test. Dropped still holding it (the checkout's future
 /// was dropped mid-test), it gives the connection back as a dropped guard does.
-struct Lent<K: Connect> {
+struct Lent<K: Open> {
     shared: Arc<Shared<K>>,
     /// `None` once the test has ended and handed it back.
-    live: Option<Box<Live<K::Connection>>>,
+    live: Option<Box<Live<K::Conn>>>,
 }
 
-impl<K: Connect> Drop for Lent<K> {
+impl<K: Open> Drop for Lent<K> {
     fn drop(&mut self) {
         if let Some(live) = self.live.take() {
             Shared::give_back_dropped(&self.shared, live, std::thread::panicking());
@@ -75,11 +75,11 @@ impl<K: Connect> Drop for Lent<K> {
 
 /// The checkout test of `live` at `level`: awaited when the connection offers a future,
 /// else run in place (at the future's first poll).
-fn test<K: Connect>(
+fn test<K: Open>(
     shared: &Arc<Shared<K>>,
-    live: Box<Live<K::Connection>>,
+    live: Box<Live<K::Conn>>,
     level: Liveness,
-) -> Test<K::Connection> {
+) -> Test<K::Conn> {
     let mut lent = Lent {
         shared: Arc::clone(shared),
         live: Some(live),
@@ -97,7 +97,7 @@ fn test<K: Connect>(
     })
 }
 
-impl<K: Connect> GetAsync<K> {
+impl<K: Open> GetAsync<K> {
     pub(crate) fn new(
         shared: Arc<Shared<K>>,
         timeout: Duration,
@@ -113,7 +113,7 @@ impl<K: Connect> GetAsync<K> {
     }
 
     /// One step: a connection (counted in `in_use`), an error, or queued with the waker.
-    fn step(&mut self, cx: &mut Context<'_>) -> Poll<Result<Box<Live<K::Connection>>>> {
+    fn step(&mut self, cx: &mut Context<'_>) -> Poll<Result<Box<Live<K::Conn>>>> {
         let shared = &self.shared;
         if let Some((index, _)) = self.co.queued {
             return match Shared::collect(shared, &mut self.co, shared.lock()) {
@@ -146,7 +146,7 @@ impl<K: Connect> GetAsync<K> {
     }
 }
 
-impl<K: Connect> Future for GetAsync<K> {
+impl<K: Open> Future for GetAsync<K> {
     type Output = Result<PooledConnection<K>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -164,7 +164,7 @@ impl<K: Connect> Future for GetAsync<K> {
     }
 }
 
-impl<K: Connect> GetAsync<K> {
+impl<K: Open> GetAsync<K> {
     fn poll_checkout(&mut self, cx: &mut Context<'_>) -> Poll<Result<PooledConnection<K>>> {
         loop {
             let shared = &self.shared;
@@ -208,7 +208,7 @@ impl<K: Connect> GetAsync<K> {
     }
 }
 
-impl<K: Connect> Drop for GetAsync<K> {
+impl<K: Open> Drop for GetAsync<K> {
     fn drop(&mut self) {
         let Some((index, _)) = self.co.queued else {
             return;
@@ -235,7 +235,7 @@ impl<K: Connect> Drop for GetAsync<K> {
     }
 }
 
-impl<K: Connect> fmt::Debug for GetAsync<K> {
+impl<K: Open> fmt::Debug for GetAsync<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GetAsync")
             .field("pool", &self.shared.config.name)

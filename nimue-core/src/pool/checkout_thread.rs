@@ -11,7 +11,7 @@ use super::queue::Signal;
 use super::shared::Shared;
 use super::state::{Live, Retire};
 use super::sync::{Arc, SharedError};
-use crate::connection::Connect;
+use crate::connection::Open;
 use crate::error::{Error, Result};
 use crossbeam::utils::Backoff;
 use std::sync::atomic::Ordering;
@@ -22,13 +22,13 @@ use std::time::Instant;
 /// waiter looks out for its grant before sleeping.
 const SPINS: usize = if cfg!(loom) { 1 } else { 8 };
 
-impl<K: Connect> Shared<K> {
+impl<K: Open> Shared<K> {
     /// A connection for `get` or `with` (counted in `in_use`), checked and ready. The
     /// timeout (`None`: `try_get`) counts from this call's start, through every retry.
     pub(crate) fn checkout(
         this: &Arc<Self>,
         timeout: Option<std::time::Duration>,
-    ) -> Result<Option<Box<Live<K::Connection>>>> {
+    ) -> Result<Option<Box<Live<K::Conn>>>> {
         if this.config.on_event.is_empty() {
             return Self::checkout_quietly(this, timeout);
         }
@@ -53,7 +53,7 @@ impl<K: Connect> Shared<K> {
     fn checkout_quietly(
         this: &Arc<Self>,
         timeout: Option<std::time::Duration>,
-    ) -> Result<Option<Box<Live<K::Connection>>>> {
+    ) -> Result<Option<Box<Live<K::Conn>>>> {
         let mut co = Checkout::new(timeout);
         // The fast lane first, on a short path of its own: kept small, it stays inlined into
         // the caller (through the general loop below, contended throughput halved).
@@ -97,8 +97,8 @@ impl<K: Connect> Shared<K> {
     fn hand_out(
         &self,
         co: &mut Checkout,
-        live: Box<Live<K::Connection>>,
-    ) -> Result<Option<Box<Live<K::Connection>>>> {
+        live: Box<Live<K::Conn>>,
+    ) -> Result<Option<Box<Live<K::Conn>>>> {
         let fresh = live.fresh;
         // Checks and hooks do I/O: the clock starts before them.
         if self.config.test_on_checkout || self.config.on_checkout.is_some() {
@@ -125,7 +125,7 @@ impl<K: Connect> Shared<K> {
         co: &mut Checkout,
         signal: &Signal,
         alone: bool,
-    ) -> Result<Box<Live<K::Connection>>> {
+    ) -> Result<Box<Live<K::Conn>>> {
         if alone {
             let backoff = Backoff::new();
             for _ in 0..SPINS {
@@ -168,7 +168,7 @@ impl<K: Connect> Shared<K> {
     fn open_own(
         this: &Arc<Self>,
         attempt: Attempt,
-    ) -> std::result::Result<Option<Live<K::Connection>>, SharedError> {
+    ) -> std::result::Result<Option<Live<K::Conn>>, SharedError> {
         // Opened, for `drain()`, from when its slot was reserved.
         let born = attempt.reserved;
         let live = this

@@ -17,7 +17,7 @@
 //! channel, never `close()`d (issue 16).
 
 use super::guarded::{close_quietly, guarded, LOG};
-use crate::connection::{Connect, PoolHooks};
+use crate::connection::{Open, Poolable};
 use crate::error::{Error, Result};
 use crossbeam::channel::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,7 +47,7 @@ impl Drop for Running {
     }
 }
 
-impl<K: Connect> Connector<K> {
+impl<K: Open> Connector<K> {
     pub(crate) fn new(connector: K, timeout: Option<Duration>, max_size: usize) -> Self {
         Connector {
             connector: Arc::new(connector),
@@ -66,16 +66,16 @@ impl<K: Connect> Connector<K> {
     }
 
     /// Open a connection, waiting at most the connect timeout for it.
-    pub(crate) fn connect(&self, pool: &str) -> Result<K::Connection> {
+    pub(crate) fn connect(&self, pool: &str) -> Result<K::Conn> {
         let Some(timeout) = self.timeout else {
-            return guarded("the connector", || self.connector.connect());
+            return guarded("the connector", || self.connector.open());
         };
         let rx = self.start(pool, timeout)?;
         receive(rx, pool, timeout, timeout)
     }
 
     /// Start a connect thread; its result arrives on the returned channel.
-    fn start(&self, pool: &str, timeout: Duration) -> Result<Receiver<Result<K::Connection>>> {
+    fn start(&self, pool: &str, timeout: Duration) -> Result<Receiver<Result<K::Conn>>> {
         // Relaxed: see `Running`; an occasional extra thread past the bound is harmless.
         let running = self.running.fetch_add(1, Ordering::Relaxed);
         let slot = Running(Arc::clone(&self.running));
@@ -92,7 +92,7 @@ impl<K: Connect> Connector<K> {
             .name(format!("{pool}-connect"))
             .spawn(move || {
                 let _slot = slot;
-                let result = guarded("the connector", || connector.connect());
+                let result = guarded("the connector", || connector.open());
                 // Let go of the connector before anyone can see the result, so nothing of
                 // the pool outlives it once the result was taken.
                 drop(connector);
@@ -118,7 +118,7 @@ fn handover<C>() -> (Sender<Result<C>>, Receiver<Result<C>>) {
 
 /// The connect thread's end of the hand-over: the result goes to whoever waits for it, or,
 /// when nobody does any more, a connection in it is closed here.
-fn hand_over<C: PoolHooks>(tx: &Sender<Result<C>>, result: Result<C>, pool: &str) {
+fn hand_over<C: Poolable>(tx: &Sender<Result<C>>, result: Result<C>, pool: &str) {
     // Blocks until the waiter takes the result or drops the receiver, and so always ends:
     // every receiver is either in a `recv_timeout` or about to be dropped (`receive` drops it
     // as soon as its wait is over).
@@ -160,7 +160,7 @@ fn no_result() -> Error {
 #[cfg(all(test, feature = "testing"))]
 mod tests {
     use super::*;
-    use crate::connection::Connection;
+    use crate::connection::{Connect, Connection};
     use crate::testing::TestConnector;
     use std::time::Instant;
 
@@ -191,7 +191,7 @@ mod tests {
         connector.set_connect_delay(Duration::from_millis(20));
         let connecting = Connector::new(connector.clone(), Some(Duration::from_secs(20)), 1);
         let conn = connecting.connect("test").unwrap();
-        conn.close().unwrap();
+        Connection::close(conn).unwrap();
         assert!(eventually(|| all_closed(&connector, &connecting)));
         assert_eq!(connector.stats().opened, 1);
     }

@@ -5,12 +5,12 @@ use super::guarded::LOG;
 use super::shared::Shared;
 use super::state::{Idle, Retire, Wake};
 use super::sync::Mutex;
-use crate::connection::Connect;
+use crate::connection::Open;
 use std::sync::PoisonError;
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
-impl<K: Connect> Shared<K> {
+impl<K: Open> Shared<K> {
     /// Close the pool: wake the waiters with `Closed`, close the idle connections, stop the
     /// checker. In-use connections are closed as they come back.
     pub(crate) fn close(&self) {
@@ -86,7 +86,7 @@ impl<K: Connect> Shared<K> {
     }
 
     /// Close idle connections taken out (counted in `checking`) by an eviction or a resize.
-    fn close_evicted(&self, idle: Vec<Idle<K::Connection>>) {
+    fn close_evicted(&self, idle: Vec<Idle<K::Conn>>) {
         for idle in idle {
             self.discard(idle.live, Held::Checking, Why::Retired(Retire::Evicted));
         }

@@ -6,7 +6,7 @@ use super::guarded::LOG;
 use super::shared::Shared;
 use super::state::Live;
 use super::sync::Arc;
-use crate::connection::{Connect, PoolHooks};
+use crate::connection::{Open, Poolable};
 use crate::error::Result;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
@@ -34,20 +34,20 @@ use std::thread;
 /// assert_eq!(pool.state().dirty_returns, 1);
 /// # Ok::<(), nimue::Error>(())
 /// ```
-pub struct PooledConnection<K: Connect> {
+pub struct PooledConnection<K: Open> {
     shared: Arc<Shared<K>>,
     /// `None` only once given back or detached.
-    live: Option<Box<Live<K::Connection>>>,
+    live: Option<Box<Live<K::Conn>>>,
     /// This checkout's entry in the leak registry, when `leak_threshold` is set.
     ticket: Option<usize>,
     /// Where it was checked out (for the warning about uncommitted writes).
     at: &'static Location<'static>,
 }
 
-impl<K: Connect> PooledConnection<K> {
+impl<K: Open> PooledConnection<K> {
     pub(crate) fn new(
         shared: Arc<Shared<K>>,
-        live: Box<Live<K::Connection>>,
+        live: Box<Live<K::Conn>>,
         at: &'static Location<'static>,
     ) -> Self {
         let ticket = shared.leak_ticket(at);
@@ -81,7 +81,7 @@ impl<K: Connect> PooledConnection<K> {
     /// let other = pool.get()?; // the slot is free again
     /// # Ok::<(), nimue::Error>(())
     /// ```
-    pub fn detach(mut self) -> K::Connection {
+    pub fn detach(mut self) -> K::Conn {
         let live = self
             .take()
             .expect("a guard holds its connection until dropped");
@@ -90,7 +90,7 @@ impl<K: Connect> PooledConnection<K> {
     }
 
     /// The connection, and its leak registry entry settled.
-    fn take(&mut self) -> Option<Box<Live<K::Connection>>> {
+    fn take(&mut self) -> Option<Box<Live<K::Conn>>> {
         self.shared.settle_ticket(self.ticket.take());
         self.live.take()
     }
@@ -103,23 +103,23 @@ impl<K: Connect> PooledConnection<K> {
 
     /// The lent connection (`None` once given back, or lost to a panic in `interact`).
     #[cfg(feature = "tokio")]
-    pub(crate) fn live_mut(&mut self) -> &mut Option<Box<Live<K::Connection>>> {
+    pub(crate) fn live_mut(&mut self) -> &mut Option<Box<Live<K::Conn>>> {
         &mut self.live
     }
 
     /// Take the connection to give it back, warning when it holds writes nobody committed.
-    fn take_back(&mut self) -> Option<Box<Live<K::Connection>>> {
+    fn take_back(&mut self) -> Option<Box<Live<K::Conn>>> {
         let mut live = self.take()?;
         warn_if_dirty(&self.shared, &mut live, self.at);
         Some(live)
     }
 }
 
-impl<K: Connect> Deref for PooledConnection<K> {
-    type Target = K::Connection;
+impl<K: Open> Deref for PooledConnection<K> {
+    type Target = K::Conn;
 
     #[inline]
-    fn deref(&self) -> &K::Connection {
+    fn deref(&self) -> &K::Conn {
         &self
             .live
             .as_ref()
@@ -128,9 +128,9 @@ impl<K: Connect> Deref for PooledConnection<K> {
     }
 }
 
-impl<K: Connect> DerefMut for PooledConnection<K> {
+impl<K: Open> DerefMut for PooledConnection<K> {
     #[inline]
-    fn deref_mut(&mut self) -> &mut K::Connection {
+    fn deref_mut(&mut self) -> &mut K::Conn {
         &mut self
             .live
             .as_mut()
@@ -139,7 +139,7 @@ impl<K: Connect> DerefMut for PooledConnection<K> {
     }
 }
 
-impl<K: Connect> Drop for PooledConnection<K> {
+impl<K: Open> Drop for PooledConnection<K> {
     fn drop(&mut self) {
         let Some(live) = self.take_back() else {
             return;
@@ -148,7 +148,7 @@ impl<K: Connect> Drop for PooledConnection<K> {
     }
 }
 
-impl<K: Connect> fmt::Debug for PooledConnection<K> {
+impl<K: Open> fmt::Debug for PooledConnection<K> {
     /// Names the pool; never shows the connection (it may hold credentials).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PooledConnection")
@@ -159,18 +159,18 @@ impl<K: Connect> fmt::Debug for PooledConnection<K> {
 
 /// A connection lent for the length of a [`Pool::with`](crate::Pool::with) call: a guard
 /// that borrows the pool instead of counting a reference to it.
-pub(crate) struct Lease<'a, K: Connect> {
+pub(crate) struct Lease<'a, K: Open> {
     shared: &'a Shared<K>,
     /// `None` only once given back.
-    live: Option<Box<Live<K::Connection>>>,
+    live: Option<Box<Live<K::Conn>>>,
     ticket: Option<usize>,
     at: &'static Location<'static>,
 }
 
-impl<'a, K: Connect> Lease<'a, K> {
+impl<'a, K: Open> Lease<'a, K> {
     pub(crate) fn new(
         shared: &'a Shared<K>,
-        live: Box<Live<K::Connection>>,
+        live: Box<Live<K::Conn>>,
         at: &'static Location<'static>,
     ) -> Self {
         let ticket = shared.leak_ticket(at);
@@ -182,7 +182,7 @@ impl<'a, K: Connect> Lease<'a, K> {
         }
     }
 
-    pub(crate) fn conn(&mut self) -> &mut K::Connection {
+    pub(crate) fn conn(&mut self) -> &mut K::Conn {
         &mut self
             .live
             .as_mut()
@@ -191,7 +191,7 @@ impl<'a, K: Connect> Lease<'a, K> {
     }
 }
 
-impl<K: Connect> Drop for Lease<'_, K> {
+impl<K: Open> Drop for Lease<'_, K> {
     fn drop(&mut self) {
         self.shared.settle_ticket(self.ticket.take());
         if let Some(mut live) = self.live.take() {
@@ -207,9 +207,9 @@ impl<K: Connect> Drop for Lease<'_, K> {
 /// Counted, told to the `on_event` hooks and said at warn level, with where it was checked
 /// out; first what the server said since of the previous return
 /// ([`PoolHooks::took_back_uncommitted_writes`]), naming that checkout.
-pub(crate) fn warn_if_dirty<K: Connect>(
+pub(crate) fn warn_if_dirty<K: Open>(
     shared: &Shared<K>,
-    live: &mut Live<K::Connection>,
+    live: &mut Live<K::Conn>,
     at: &'static Location<'static>,
 ) {
     warn_if_took_back(shared, live);
@@ -220,7 +220,7 @@ pub(crate) fn warn_if_dirty<K: Connect>(
 }
 
 /// Warn when the server said since the last return that it rolled back writes.
-pub(crate) fn warn_if_took_back<K: Connect>(shared: &Shared<K>, live: &mut Live<K::Connection>) {
+pub(crate) fn warn_if_took_back<K: Open>(shared: &Shared<K>, live: &mut Live<K::Conn>) {
     if live.conn.took_back_uncommitted_writes() {
         dirty_return(
             shared,
@@ -231,11 +231,7 @@ pub(crate) fn warn_if_took_back<K: Connect>(shared: &Shared<K>, live: &mut Live<
 }
 
 /// Count, tell and log one dirty return of a checkout made `at`.
-fn dirty_return<K: Connect>(
-    shared: &Shared<K>,
-    at: Option<&'static Location<'static>>,
-    when: &str,
-) {
+fn dirty_return<K: Open>(shared: &Shared<K>, at: Option<&'static Location<'static>>, when: &str) {
     // The pool's counters change under its lock (none is held here: a return or a ping).
     shared.lock().stats.dirty_returns += 1;
     shared.emit(&PoolEvent::DirtyReturn { checked_out_at: at });

@@ -2,7 +2,7 @@
 //! the pool's counts stay right whatever the code it calls does; a failed close is logged.
 //! Also the log target the pool logs under.
 
-use crate::connection::PoolHooks;
+use crate::connection::Poolable;
 use crate::error::{Error, Result};
 use std::any::Any;
 use std::future::{poll_fn, Future};
@@ -14,25 +14,25 @@ use std::task::Poll;
 pub(crate) const LOG: &str = "nimue::pool";
 
 /// Whether a connection is broken; a panic in the driver's `is_broken` says it is.
-pub(crate) fn broken<C: PoolHooks>(conn: &C) -> bool {
+pub(crate) fn broken<C: Poolable>(conn: &C) -> bool {
     panic::catch_unwind(AssertUnwindSafe(|| conn.is_broken())).unwrap_or(true)
 }
 
 /// Whether a connection's reset would wait on the database; a panic says no (the return
 /// then runs on the caller's thread, where `checkin` deals with a broken connection).
-pub(crate) fn reset_waits<C: PoolHooks>(conn: &C) -> bool {
+pub(crate) fn reset_waits<C: Poolable>(conn: &C) -> bool {
     panic::catch_unwind(AssertUnwindSafe(|| conn.reset_waits())).unwrap_or(false)
 }
 
 /// Whether giving a connection back would make no driver call; a panic says no (the return
 /// then goes to a blocking thread, where `checkin` deals with it).
 #[cfg(feature = "tokio")]
-pub(crate) fn reset_is_local<C: PoolHooks>(conn: &C) -> bool {
+pub(crate) fn reset_is_local<C: Poolable>(conn: &C) -> bool {
     panic::catch_unwind(AssertUnwindSafe(|| conn.reset_is_local())).unwrap_or(false)
 }
 
 /// Close a connection, logging (not returning) an error.
-pub(crate) fn close_quietly<C: PoolHooks>(pool: &str, conn: C) {
+pub(crate) fn close_quietly<C: Poolable>(pool: &str, conn: C) {
     if let Err(e) = guarded("close", || conn.close()) {
         log::debug!(target: LOG, "pool {pool:?}: closing a connection failed: {e}");
     }

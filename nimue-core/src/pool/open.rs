@@ -8,11 +8,11 @@ use super::guarded::{close_quietly, guarded, LOG};
 use super::shared::Shared;
 use super::state::Live;
 use super::sync::SharedError;
-use crate::connection::{Connect, Connection, PoolHooks};
+use crate::connection::{Open, Poolable};
 use crate::error::Result;
 use std::time::{Duration, Instant};
 
-impl<K: Connect> Shared<K> {
+impl<K: Open> Shared<K> {
     /// Open a connection for the pool (by `build` or the checker), in a reserved slot, and
     /// give it to the first waiter or make it idle.
     pub(crate) fn open_for_pool(&self, attempt: Attempt) -> std::result::Result<(), SharedError> {
@@ -23,7 +23,7 @@ impl<K: Connect> Shared<K> {
 
     /// A connection just opened in a reserved slot goes to the first waiter or is idle
     /// (or is closed, as a returned one would be).
-    pub(crate) fn lend_to_pool(&self, live: Live<K::Connection>) {
+    pub(crate) fn lend_to_pool(&self, live: Live<K::Conn>) {
         let mut st = self.lock();
         if let Some(why) = Self::not_kept(&st, &live) {
             // The connect worked (a probe's end): connecting is healthy again, so the demand
@@ -55,7 +55,7 @@ impl<K: Connect> Shared<K> {
     pub(crate) fn open_in(
         &self,
         attempt: Attempt,
-    ) -> std::result::Result<Live<K::Connection>, SharedError> {
+    ) -> std::result::Result<Live<K::Conn>, SharedError> {
         // Opened, for `drain()`, from when its slot was reserved.
         let born = attempt.reserved;
         let opened = self
@@ -71,11 +71,7 @@ impl<K: Connect> Shared<K> {
 
     /// Set up a new connection whose connect started at `born` (no lock held): the pool's
     /// `autocommit`, then `on_connect`; the session they leave is what returns restore.
-    pub(crate) fn live(
-        &self,
-        mut conn: K::Connection,
-        born: Instant,
-    ) -> Result<Live<K::Connection>> {
+    pub(crate) fn live(&self, mut conn: K::Conn, born: Instant) -> Result<Live<K::Conn>> {
         if let Err(e) = guarded("the on_connect hook", || self.set_up(&mut conn)) {
             close_quietly(&self.config.name, conn);
             return Err(e);
@@ -83,7 +79,7 @@ impl<K: Connect> Shared<K> {
         self.emit(&PoolEvent::Opened {
             took: born.elapsed(),
         });
-        let autocommit = conn.autocommit();
+        let autocommit = conn.session_autocommit();
         let expires = self.config.max_lifetime.and_then(|l| lifetime_end(born, l));
         Ok(Live {
             conn,
@@ -100,9 +96,9 @@ impl<K: Connect> Shared<K> {
 
     /// The session set-up of a new connection (or of one whose reset cleared its session):
     /// the pool's `autocommit`, then `on_connect`.
-    pub(crate) fn set_up(&self, conn: &mut K::Connection) -> Result<()> {
+    pub(crate) fn set_up(&self, conn: &mut K::Conn) -> Result<()> {
         if let Some(on) = self.config.autocommit {
-            conn.set_autocommit(on)?;
+            conn.set_session_autocommit(on)?;
         }
         if let Some(hook) = &self.config.on_connect {
             hook(conn)?;

@@ -11,7 +11,7 @@
 use super::backoff::Attempt;
 use super::shared::Shared;
 use super::sync::{thread, Arc, Condvar, Mutex, SharedError};
-use crate::connection::Connect;
+use crate::connection::Open;
 use crate::error::Error;
 use std::cell::Cell;
 use std::sync::PoisonError;
@@ -86,7 +86,7 @@ impl Openers {
     }
 }
 
-impl<K: Connect> Shared<K> {
+impl<K: Open> Shared<K> {
     /// Start the connects the demand asked for, each on a thread of its own.
     pub(crate) fn start_opens(this: &Arc<Self>, opens: Vec<Attempt>) {
         for attempt in opens {

@@ -29,7 +29,7 @@
 use super::guarded::{close_quietly, LOG};
 use super::shared::Shared;
 use super::state::Live;
-use crate::connection::Connect;
+use crate::connection::Open;
 use crossbeam::channel::{self, Receiver, Sender};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::thread::{self, ThreadId};
@@ -105,7 +105,7 @@ impl<C> Resetter<C> {
 
 /// Start the resetter thread of `shared` (when it has a resetter).
 #[cfg(not(loom))]
-pub(crate) fn spawn<K: Connect>(shared: &std::sync::Arc<Shared<K>>) -> std::io::Result<()> {
+pub(crate) fn spawn<K: Open>(shared: &std::sync::Arc<Shared<K>>) -> std::io::Result<()> {
     let Some(resetter) = &shared.resetter else {
         return Ok(());
     };

@@ -14,7 +14,7 @@ use super::leak::Leaks;
 use super::resetter::Resetter;
 use super::state::{Live, State};
 use super::sync::{AtomicUsize, Condvar, Mutex, MutexGuard, SharedError};
-use crate::connection::Connect;
+use crate::connection::Open;
 use crate::error::{Error, PoolTimeout};
 use std::panic::Location;
 use std::sync::PoisonError;
@@ -25,15 +25,15 @@ use std::time::Duration;
 /// are idle in the state.
 const MAX_SHELVES: usize = 64;
 
-pub(crate) struct Shared<K: Connect> {
+pub(crate) struct Shared<K: Open> {
     pub connector: Connector<K>,
-    pub config: Config<K::Connection>,
+    pub config: Config<K::Conn>,
     /// All the pool's numbers, connections and waiters; held only for short I/O-free updates
     /// (the invariants are listed in `state.rs`).
-    state: Mutex<State<K::Connection>>,
+    state: Mutex<State<K::Conn>>,
     /// Returned connections waiting for the next checkout outside the lock (`lane.rs`; its
     /// gate is written under `state`'s lock).
-    pub lane: Lane<Live<K::Connection>>,
+    pub lane: Lane<Live<K::Conn>>,
     /// Wakes the checker early: a connection was discarded, a connect failed, a waiter
     /// queued while connecting backs off, the pool closed. Waited on with `state`'s lock.
     pub checker_wake: Condvar,
@@ -55,11 +55,11 @@ pub(crate) struct Shared<K: Connect> {
     pub leaks: Option<Leaks>,
     /// Resets dropped guards' connections off the callers' threads, when
     /// `background_reset` is on (never under loom, whose model has no such thread).
-    pub resetter: Option<Resetter<K::Connection>>,
+    pub resetter: Option<Resetter<K::Conn>>,
 }
 
-impl<K: Connect> Shared<K> {
-    pub(crate) fn new(connector: K, config: Config<K::Connection>) -> Self {
+impl<K: Open> Shared<K> {
+    pub(crate) fn new(connector: K, config: Config<K::Conn>) -> Self {
         let backoff_cap = config.check_interval.min(Duration::from_secs(5));
         // FIFO reuse must go round every connection: only LIFO pools shelve.
         let shelves = if config.reuse == Reuse::Lifo {
@@ -90,7 +90,7 @@ impl<K: Connect> Shared<K> {
     /// Lock the state. No user code runs under this lock, so a poisoned lock only means a
     /// panic between two consistent states of ours: carry on rather than panic in a `Drop`.
     #[inline]
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State<K::Connection>> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<K::Conn>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -113,7 +113,7 @@ impl<K: Connect> Shared<K> {
     /// Open the lane's gate exactly when returns may be shelved (invariant 3 of `lane.rs`).
     /// Call it under the lock after any change to who waits, `closed` or `shrinking`.
     #[inline]
-    pub(crate) fn sync_gate(&self, st: &State<K::Connection>) {
+    pub(crate) fn sync_gate(&self, st: &State<K::Conn>) {
         self.lane
             .set_gate(self.lifo() && !st.closed && !st.shrinking && st.waiting() == 0);
     }
@@ -131,7 +131,7 @@ impl<K: Connect> Shared<K> {
 
     /// A caller about to queue for the first time while `max_waiting` callers wait already:
     /// counted as refused, and the error that says so ([`Error::Exhausted`]).
-    pub(crate) fn queue_full(&self, st: &mut State<K::Connection>) -> Option<Error> {
+    pub(crate) fn queue_full(&self, st: &mut State<K::Conn>) -> Option<Error> {
         let max = self.config.max_waiting?;
         if st.waiting() < max {
             return None;
@@ -141,7 +141,7 @@ impl<K: Connect> Shared<K> {
     }
 
     /// The pool's numbers, for an error.
-    pub(crate) fn numbers(&self, st: &State<K::Connection>, waited: Duration) -> Box<PoolTimeout> {
+    pub(crate) fn numbers(&self, st: &State<K::Conn>, waited: Duration) -> Box<PoolTimeout> {
         Box::new(PoolTimeout {
             pool: self.config.name.clone(),
             waited,
@@ -182,7 +182,7 @@ impl<K: Connect> Shared<K> {
     /// source, if they were.
     pub(crate) fn timeout_error(
         &self,
-        st: &State<K::Connection>,
+        st: &State<K::Conn>,
         waited: Duration,
         rejected: Option<Error>,
     ) -> Error {

@@ -61,8 +61,9 @@ pub(crate) struct Live<C> {
     /// When its connect started (connections whose connect started before an eviction are
     /// closed: one that was under way then may reach the old server or credentials).
     pub born: Instant,
-    /// Its autocommit once `on_connect` finished: what every return restores.
-    pub autocommit: bool,
+    /// Its autocommit once `on_connect` finished: what every return restores (`None`: a
+    /// connection without the setting).
+    pub autocommit: Option<bool>,
     /// When it was last returned, if `checkout_skip_window` is set (else not measured).
     pub returned: Option<Instant>,
     /// Where the last checkout of it was made (for a warning about writes the server

@@ -19,14 +19,14 @@
 use super::shared::Shared;
 use super::state::Wake;
 use super::sync::Arc;
-use crate::connection::Connect;
+use crate::connection::Open;
 use std::sync::atomic::Ordering;
 use std::sync::PoisonError;
 use std::thread;
 use std::time::Instant;
 
 /// Start the timer of `shared` if it is not running yet.
-pub(crate) fn ensure_started<K: Connect>(shared: &Arc<Shared<K>>) {
+pub(crate) fn ensure_started<K: Open>(shared: &Arc<Shared<K>>) {
     // Acquire/Release: a task that sees it started also sees the handle stored (only
     // `close` reads that, under the mutex, so the flag only spares the lock).
     if shared.timer_started.load(Ordering::Acquire) {
@@ -50,7 +50,7 @@ pub(crate) fn ensure_started<K: Connect>(shared: &Arc<Shared<K>>) {
     shared.timer_started.store(true, Ordering::Release);
 }
 
-fn run<K: Connect>(shared: &Shared<K>) {
+fn run<K: Open>(shared: &Shared<K>) {
     let mut st = shared.lock();
     loop {
         // `close` served every waiter already.

@@ -8,7 +8,7 @@ fn live(id: u32) -> Live<u32> {
         conn: id,
         expires: None,
         born: Instant::now(),
-        autocommit: false,
+        autocommit: Some(false),
         returned: None,
         fresh: false,
         last_at: None,
