@@ -3,11 +3,14 @@
 //! connection gets: the checker, the checkout test, broken connections discarded, returns
 //! reset, `get_async`, events and numbers, drain, resize and close.
 
+mod support;
+
 use nimue_core::pool::{CloseReason, PoolEvent};
 use nimue_core::{ErrorKind, Liveness, Open, Pool, Poolable, Result};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::eventually;
 
 /// What the sessions of one opener did, seen from the test.
 #[derive(Default)]
@@ -76,15 +79,6 @@ impl Open for Opener {
     }
 }
 
-/// Poll `done` until it holds; the deadline only stops a hang.
-fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "never happened: {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 #[test]
 fn returns_are_reset_and_broken_sessions_discarded() {
     let opener = Opener::default();
@@ -98,7 +92,10 @@ fn returns_are_reset_and_broken_sessions_discarded() {
     let first = pool.get().unwrap();
     let id = first.id;
     drop(first);
-    eventually("the return is reset", || pool.state().pending == 0);
+    assert!(
+        eventually(|| pool.state().pending == 0),
+        "the return is reset"
+    );
     assert_eq!(opener.server.resets.load(Ordering::SeqCst), 1);
     let again = pool.get().unwrap();
     assert_eq!(again.id, id, "the same session, reused");
@@ -120,10 +117,13 @@ fn the_checker_and_the_checkout_test_replace_dead_sessions() {
         .build()
         .unwrap();
     opener.server.killed.lock().unwrap().extend([0, 1]);
-    eventually("the checker replaced both", || {
-        let s = pool.state();
-        s.checks_failed == 2 && s.idle == 2
-    });
+    assert!(
+        eventually(|| {
+            let s = pool.state();
+            s.checks_failed == 2 && s.idle == 2
+        }),
+        "the checker replaced both"
+    );
     let ids: Vec<usize> = [pool.get().unwrap(), pool.get().unwrap()]
         .iter()
         .map(|s| s.id)
@@ -190,23 +190,30 @@ fn events_drain_resize_and_close_work_the_same() {
         .build()
         .unwrap();
     pool.drain();
-    eventually("the checker refilled after the drain", || {
-        pool.state().idle == 2 && opener.server.opened.load(Ordering::SeqCst) == 4
-    });
+    assert!(
+        eventually(|| {
+            pool.state().idle == 2 && opener.server.opened.load(Ordering::SeqCst) == 4
+        }),
+        "the checker refilled after the drain"
+    );
     assert!(closes
         .lock()
         .unwrap()
         .iter()
         .all(|r| *r == CloseReason::Evicted));
     pool.resize(1, 1).unwrap();
-    eventually("the pool shrank", || pool.state().total == 1);
+    assert!(eventually(|| pool.state().total == 1), "the pool shrank");
     let state = pool.state();
     assert_eq!((state.max_size, state.min_idle), (1, 1), "{state:?}");
     pool.close();
     assert_eq!(pool.get().unwrap_err().kind(), ErrorKind::PoolClosed);
-    eventually("every session closed", || {
-        opener.server.closed.load(Ordering::SeqCst) == opener.server.opened.load(Ordering::SeqCst)
-    });
+    assert!(
+        eventually(|| {
+            opener.server.closed.load(Ordering::SeqCst)
+                == opener.server.opened.load(Ordering::SeqCst)
+        }),
+        "every session closed"
+    );
 }
 
 /// PEP 249's autocommit is the DB-API's: asked to set it on sessions without it, the pool
