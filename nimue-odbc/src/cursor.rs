@@ -130,8 +130,8 @@ impl<'c> OdbcStream<'c> {
         };
         let mut layout = None;
         let mut driver_rows = None;
-        // Whether every execution's rows are counted in `changed` already.
-        let mut counted_all = true;
+        // Without a last execution kept apart, every one is counted in `changed` already.
+        let counted_all = last.is_none();
         let running = Running::try_new(
             statement,
             |statement| -> std::result::Result<_, FetchError> {
@@ -152,7 +152,6 @@ impl<'c> OdbcStream<'c> {
                 let Some(last) = last else {
                     return Ok(None);
                 };
-                counted_all = false;
                 let bound = bind(last);
                 let Some(mut cursor) = statement.execute(&bound[..]).map_err(map_err)? else {
                     return Ok(None);
